@@ -1,0 +1,18 @@
+"""Zonal statistics of rasters of any size, on Dask."""
+
+from ._version import __version__
+from .api import zonal_stats
+from .errors import OutputError, RasterError, StatisticError, ZonalError, ZonesError
+from .stats import DEFAULT_STATS, STATISTICS
+
+__all__ = [
+    "DEFAULT_STATS",
+    "STATISTICS",
+    "OutputError",
+    "RasterError",
+    "StatisticError",
+    "ZonalError",
+    "ZonesError",
+    "__version__",
+    "zonal_stats",
+]
