@@ -12,7 +12,7 @@ import xarray as xr
 from dask.delayed import Delayed
 
 from .io import open_raster, read_zones
-from .rasterize import plan_chunks, to_pixel_space
+from .rasterize import orientation, plan_chunks, to_pixel_space
 from .reduce import zonal_graph
 from .stats import DEFAULT_STATS, resolve
 from .zones import prepare_zones
@@ -89,8 +89,9 @@ def zonal_stats(
         zone_id=zone_id,
         source="GeoDataFrame" if isinstance(source, gpd.GeoDataFrame) else source,
     )
-    pixel_geometries = to_pixel_space(prepared.geometries, array.rio.transform())
-    tasks = plan_chunks(pixel_geometries, array.chunks)
+    transform = array.rio.transform()
+    pixel_geometries = to_pixel_space(prepared.geometries, transform)
+    tasks = plan_chunks(pixel_geometries, array.chunks, orientation(transform))
     lazy = zonal_graph(
         array.data,
         tasks,

@@ -1,21 +1,26 @@
 """Zones to labels, chunk by chunk.
 
-Geometries are moved once into the raster's pixel space (column, row), so a
-chunk only subtracts its integer offsets, which is exact in floating point:
-a pixel's zone never depends on how the raster is chunked. A spatial index
-gives each chunk the zones that meet it, and only those travel with its task.
+Geometries are moved once into the raster's pixel space with GDAL's own
+arithmetic (``GDALInvGeoTransform``), keeping the axes' orientation, and each
+chunk is burnt with a transform that is only a unit scale and an integer
+offset. GDAL then sees, for every chunk, the pixel coordinates it computes
+when it rasterizes a polygon over the whole raster with the raster's
+transform: a pixel's zone does not depend on the chunking, and equals the
+classic per-polygon recipe's answer even for pixel centres exactly on an edge.
 
-Each chunk is burnt once with ``MergeAlg.add``, every zone adding
-``(local index + 1) << 16 | 1``: a pixel's low bits count the zones that claim
-it, its high bits name the zone when there is exactly one. Pixels claimed by
-several zones (true overlaps, or a shared edge that GDAL's pixel-centre test
-gives to both neighbours) are resolved by re-burning only the zones concerned,
-alone, in the window of those pixels. So every zone gets exactly the pixels
-it gets when rasterized on its own, as the classic per-polygon recipe does.
+A spatial index gives each chunk the zones that meet it, and only those
+travel with its task. Each chunk is burnt once with ``MergeAlg.add``, every
+zone adding ``(local index + 1) << 16 | 1``: a pixel's low bits count the zones
+that claim it, its high bits name the zone when there is exactly one. Pixels
+claimed by several zones (true overlaps, or a shared edge that GDAL's
+pixel-centre test gives to both neighbours) are resolved by burning only the
+zones concerned again, each alone, over the window of those pixels. So every
+zone gets exactly the pixels it gets when rasterized on its own.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -25,8 +30,15 @@ import shapely
 from affine import Affine
 from rasterio import features
 from rasterio.enums import MergeAlg
+from rasterio.errors import NotGeoreferencedWarning
 
 from .errors import RasterError
+
+# The first chunk's transform is a unit scale at the origin, which rasterio
+# flags as "not georeferenced"; in pixel space that is exactly what we mean.
+warnings.filterwarnings(
+    "ignore", category=NotGeoreferencedWarning, module="rasterio.features"
+)
 
 NO_ZONE = -1
 _COUNT_BITS = 16
@@ -67,14 +79,21 @@ class ChunkTask:
     shape: tuple[int, int]
     zones: np.ndarray
     geometries: np.ndarray
+    orientation: tuple[int, int]
+
+
+def orientation(transform: Affine) -> tuple[int, int]:
+    """Signs of the pixel axes in the CRS: (1, -1) for a north-up raster."""
+    return (1 if transform.a > 0 else -1), (1 if transform.e > 0 else -1)
 
 
 def to_pixel_space(geometries: np.ndarray, transform: Affine) -> np.ndarray:
-    """Map geometries from the raster's CRS to (column, row) pixel coordinates.
+    """Map geometries from the raster's CRS to oriented pixel coordinates.
 
-    The arithmetic is GDAL's own for a north-up grid (``GDALInvGeoTransform``
-    then ``x' = -x0/dx + x * (1/dx)``), so burning in pixel space with an
-    identity transform gives the pixels GDAL gives with the raster's transform.
+    A point at column ``c``, row ``r`` maps to ``(sx * c, sy * r)`` where
+    ``(sx, sy) = orientation(transform)``. The arithmetic is GDAL's own
+    (``-x0/dx + x * (1/dx)``); keeping the axes' signs keeps GDAL's tie-breaking
+    for pixel centres that lie exactly on an edge.
     """
     if transform.b != 0 or transform.d != 0:
         raise RasterError(
@@ -84,16 +103,25 @@ def to_pixel_space(geometries: np.ndarray, transform: Affine) -> np.ndarray:
         raise RasterError(f"degenerate geotransform {tuple(transform)[:6]}")
     ox, sx = -transform.c / transform.a, 1.0 / transform.a
     oy, sy = -transform.f / transform.e, 1.0 / transform.e
+    flip_x, flip_y = orientation(transform)
 
     def forward(xy: np.ndarray) -> np.ndarray:
-        return np.column_stack((ox + xy[:, 0] * sx, oy + xy[:, 1] * sy))
+        columns, rows = ox + xy[:, 0] * sx, oy + xy[:, 1] * sy
+        return np.column_stack((flip_x * columns, flip_y * rows))
 
     return shapely.transform(geometries, forward)
+
+
+def window_transform(orient: tuple[int, int], row_off: int, col_off: int) -> Affine:
+    """The transform GDAL burns a window at (row_off, col_off) with."""
+    flip_x, flip_y = orient
+    return Affine(flip_x, 0.0, flip_x * col_off, 0.0, flip_y, flip_y * row_off)
 
 
 def plan_chunks(
     pixel_geometries: np.ndarray,
     chunks: tuple[Sequence[int], Sequence[int]],
+    orient: tuple[int, int],
 ) -> list[ChunkTask]:
     """Give each chunk of the grid the zones that meet it.
 
@@ -103,8 +131,11 @@ def plan_chunks(
     col_edges = np.cumsum((0, *chunks[1]))
     n_rows, n_cols = len(chunks[0]), len(chunks[1])
     ii, jj = np.divmod(np.arange(n_rows * n_cols), n_cols)
+    flip_x, flip_y = orient
+    xs = flip_x * col_edges[jj], flip_x * col_edges[jj + 1]
+    ys = flip_y * row_edges[ii], flip_y * row_edges[ii + 1]
     boxes = shapely.box(
-        col_edges[jj], row_edges[ii], col_edges[jj + 1], row_edges[ii + 1]
+        np.minimum(*xs), np.minimum(*ys), np.maximum(*xs), np.maximum(*ys)
     )
     tree = shapely.STRtree(pixel_geometries)
     chunk_index, zone_index = tree.query(boxes, predicate="intersects")
@@ -123,6 +154,7 @@ def plan_chunks(
                 shape=(int(chunks[0][i]), int(chunks[1][j])),
                 zones=zones.astype(np.int64),
                 geometries=pixel_geometries[zones],
+                orientation=orient,
             )
         )
     return tasks
@@ -133,17 +165,23 @@ def rasterize_chunk(
     zones: np.ndarray,
     offset: tuple[int, int],
     shape: tuple[int, int],
+    orient: tuple[int, int] = (1, -1),
 ) -> ChunkLabels:
-    """Burn one chunk's zones (pixel-centre rule) into a ``ChunkLabels``."""
-    row_off, col_off = offset
-    local = shapely.transform(geometries, lambda xy: xy - (col_off, row_off))
-    labels, claimed = _burn(local, shape)
-    extra_pixels, extra_zones = _resolve_overlaps(local, claimed, shape)
+    """Burn one chunk's zones (pixel-centre rule) into a ``ChunkLabels``.
+
+    ``geometries`` are in the oriented pixel space of ``to_pixel_space``;
+    ``offset`` is the chunk's (row, column) in the raster.
+    """
+    transform = window_transform(orient, *offset)
+    labels, claimed = _burn(geometries, shape, transform)
+    extra_pixels, extra_zones = _resolve_overlaps(
+        geometries, claimed, shape, offset, orient
+    )
     return ChunkLabels(labels, extra_pixels, extra_zones, zones)
 
 
 def _burn(
-    geometries: np.ndarray, shape: tuple[int, int]
+    geometries: np.ndarray, shape: tuple[int, int], transform: Affine
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels of the singly claimed pixels, and the flat indices of the others."""
     k = len(geometries)
@@ -157,6 +195,7 @@ def _burn(
                 strict=True,
             ),
             out_shape=shape,
+            transform=transform,
             fill=0,
             merge_alg=MergeAlg.add,
             dtype="int64",
@@ -168,12 +207,14 @@ def _burn(
     labels = features.rasterize(
         zip(geometries, range(k), strict=True),
         out_shape=shape,
+        transform=transform,
         fill=NO_ZONE,
         dtype="int32",
     )
     count = features.rasterize(
         ((g, 1) for g in geometries),
         out_shape=shape,
+        transform=transform,
         fill=0,
         merge_alg=MergeAlg.add,
         dtype="int32",
@@ -183,7 +224,11 @@ def _burn(
 
 
 def _resolve_overlaps(
-    geometries: np.ndarray, pixels: np.ndarray, shape: tuple[int, int]
+    geometries: np.ndarray,
+    pixels: np.ndarray,
+    shape: tuple[int, int],
+    offset: tuple[int, int],
+    orient: tuple[int, int],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every (pixel, zone) claim on pixels that several zones cover.
 
@@ -193,18 +238,18 @@ def _resolve_overlaps(
     if pixels.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.int32)
     rows, cols = np.divmod(pixels, shape[1])
-    centres = shapely.points(cols + 0.5, rows + 0.5)
+    rows_abs, cols_abs = rows + offset[0], cols + offset[1]
+    centres = shapely.points(orient[0] * (cols_abs + 0.5), orient[1] * (rows_abs + 0.5))
     point_index, zone_index = shapely.STRtree(geometries).query(centres)
     found_pixels, found_zones = [], []
     for zone in np.unique(zone_index):
         candidates = point_index[zone_index == zone]
-        r, c = rows[candidates], cols[candidates]
+        r, c = rows_abs[candidates], cols_abs[candidates]
         r0, c0 = int(r.min()), int(c.min())
-        window = (int(r.max()) + 1 - r0, int(c.max()) + 1 - c0)
         mask = features.rasterize(
             [(geometries[zone], 1)],
-            out_shape=window,
-            transform=Affine.translation(c0, r0),
+            out_shape=(int(r.max()) + 1 - r0, int(c.max()) + 1 - c0),
+            transform=window_transform(orient, r0, c0),
             fill=0,
             dtype="uint8",
         )

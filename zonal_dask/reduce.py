@@ -30,20 +30,23 @@ from . import kernels
 from .rasterize import ChunkLabels, ChunkTask, rasterize_chunk
 from .stats import Statistic
 
-FIELDS = ("zone", "count", "sum", "mean", "m2", "min", "max")
+FIELDS = ("zone", "count", "sum", "shift", "mean", "m2", "min", "max")
 
 
 class Partials(NamedTuple):
     """Per-zone moments of part of a raster, for the zones present only.
 
     ``zone`` is sorted and unique (int64 global zone index); the other fields
-    are aligned with it: ``count`` (int64) and float64 ``sum``, ``mean``, ``m2``
-    (sum of squared deviations from the mean), ``min``, ``max``.
+    are aligned with it: ``count`` (int64) and float64 ``sum``, ``shift`` (one
+    of the zone's values), ``mean`` (of the values minus ``shift``), ``m2`` (sum
+    of squared deviations from the mean), ``min``, ``max``. Carrying the
+    shift keeps the deviations in Chan's merge exact for values near 1e8.
     """
 
     zone: np.ndarray
     count: np.ndarray
     sum: np.ndarray
+    shift: np.ndarray
     mean: np.ndarray
     m2: np.ndarray
     min: np.ndarray
@@ -51,7 +54,7 @@ class Partials(NamedTuple):
 
     @classmethod
     def empty(cls) -> Partials:
-        return cls(np.empty(0, np.int64), np.empty(0, np.int64), *[np.empty(0)] * 5)
+        return cls(np.empty(0, np.int64), np.empty(0, np.int64), *[np.empty(0)] * 6)
 
 
 def chunk_partials(
@@ -62,7 +65,7 @@ def chunk_partials(
     if values.ndim != 2:
         raise ValueError(f"expected a 2-D block, got shape {values.shape}")
     has_nodata, nodata_value = _nodata_in_dtype(nodata, values.dtype)
-    count, total, mean, m2, lo, hi = kernels.moments(
+    count, total, shift, mean, m2, lo, hi = kernels.moments(
         values,
         labels.labels,
         labels.extra_pixels,
@@ -75,7 +78,7 @@ def chunk_partials(
     zone = labels.zones[keep]
     order = np.argsort(zone, kind="stable")
     return Partials(
-        *(a[keep][order] for a in (labels.zones, count, total, mean, m2, lo, hi))
+        *(a[keep][order] for a in (labels.zones, count, total, shift, mean, m2, lo, hi))
     )
 
 
@@ -107,13 +110,17 @@ def merge(parts: Sequence[Partials]) -> Partials:
     starts = np.flatnonzero(np.diff(cat.zone, prepend=-1))
     group = np.cumsum(np.diff(cat.zone, prepend=-1) != 0) - 1
     count = np.add.reduceat(cat.count, starts)
-    mean = np.add.reduceat(cat.count * cat.mean, starts) / count
-    deviation = cat.mean - mean[group]
+    shift = cat.shift[starts]
+    # each part's mean relative to its group's common shift
+    relative = (cat.shift - shift[group]) + cat.mean
+    mean = np.add.reduceat(cat.count * relative, starts) / count
+    deviation = relative - mean[group]
     m2 = np.add.reduceat(cat.m2 + cat.count * deviation * deviation, starts)
     return Partials(
         zone=cat.zone[starts],
         count=count,
         sum=np.add.reduceat(cat.sum, starts),
+        shift=shift,
         mean=mean,
         m2=m2,
         min=np.minimum.reduceat(cat.min, starts),
@@ -132,10 +139,11 @@ def finalize(
         partials = merge(partials)
     moments: dict[str, np.ndarray] = {"count": np.zeros(n_zones, np.int64)}
     moments["count"][partials.zone] = partials.count
-    for field in FIELDS[2:]:
-        dense = np.full(n_zones, np.nan)
-        dense[partials.zone] = getattr(partials, field)
-        moments[field] = dense
+    for field in ("sum", "m2", "min", "max"):
+        moments[field] = np.full(n_zones, np.nan)
+        moments[field][partials.zone] = getattr(partials, field)
+    moments["mean"] = np.full(n_zones, np.nan)
+    moments["mean"][partials.zone] = partials.shift + partials.mean
     return pd.DataFrame(
         {s.name: np.asarray(s.formula(moments), dtype=s.dtype) for s in stats},
         index=index,
@@ -172,7 +180,14 @@ def zonal_graph(
     level = []
     for t in tasks:
         key = (chunk_name, *t.block)
-        labels = (rasterize_chunk, t.geometries, t.zones, t.offset, t.shape)
+        labels = (
+            rasterize_chunk,
+            t.geometries,
+            t.zones,
+            t.offset,
+            t.shape,
+            t.orientation,
+        )
         dsk[key] = (chunk_partials, (values.name, *t.block), labels, nodata)
         level.append(key)
     depth = 0

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def local_cluster():
+    """A two-process LocalCluster, shared by the tests that need one."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("something was computed while the graph was being built")
+
+
+@pytest.fixture
+def raise_if_dask_computes():
+    """Fail the test if anything computes (flox's raise_if_dask_computes)."""
+    with dask.config.set(scheduler=_refuse):
+        yield

@@ -1,0 +1,64 @@
+"""The brute-force reference: one polygon at a time over the whole raster.
+
+Independent of zonal_dask: each polygon is rasterized on its own with the
+raster's own transform (rasterio.features), its pixels are selected from the
+full array and the statistics are plain numpy float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from rasterio import features
+
+from .synth import Grid
+
+STATS = ("count", "min", "mean", "max", "std", "sum")
+
+
+def valid_mask(values: np.ndarray, nodata: float | None) -> np.ndarray:
+    valid = np.ones(values.shape, bool)
+    if np.issubdtype(values.dtype, np.floating):
+        valid &= ~np.isnan(values)
+    if nodata is not None and not np.isnan(nodata):
+        valid &= values != np.asarray(nodata).astype(values.dtype)
+    return valid
+
+
+def polygon_values(geometry, grid: Grid, nodata: float | None) -> np.ndarray:
+    if geometry is None or geometry.is_empty:
+        return np.empty(0)
+    inside = features.rasterize(
+        [(geometry, 1)], out_shape=grid.shape, transform=grid.transform, fill=0,
+        dtype="uint8",
+    ).astype(bool)
+    return grid.values[inside & valid_mask(grid.values, nodata)].astype(np.float64)
+
+
+def reference_stats(
+    geometries, grid: Grid, index: pd.Index, nodata: float | None = ...
+) -> pd.DataFrame:
+    nodata = grid.nodata if nodata is ... else nodata
+    rows = []
+    for geometry in geometries:
+        v = polygon_values(geometry, grid, nodata)
+        if v.size == 0:
+            rows.append((0, *[np.nan] * 5))
+        else:
+            rows.append((v.size, v.min(), v.mean(), v.max(), v.std(), v.sum()))
+    table = pd.DataFrame(rows, columns=list(STATS), index=index)
+    return table.astype({"count": "int64"})
+
+
+def assert_tables_close(actual: pd.DataFrame, expected: pd.DataFrame, rtol=1e-9):
+    """Same index, columns and counts; every statistic to ``rtol`` relative."""
+    pd.testing.assert_index_equal(actual.index, expected.index)
+    assert list(actual.columns) == list(expected.columns)
+    for column in expected.columns:
+        a, e = actual[column].to_numpy(), expected[column].to_numpy()
+        if column == "count":
+            np.testing.assert_array_equal(a, e, err_msg=column)
+        else:
+            np.testing.assert_allclose(
+                a, e, rtol=rtol, atol=0, equal_nan=True, err_msg=column
+            )
