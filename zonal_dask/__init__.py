@@ -1,7 +1,7 @@
 """Zonal statistics of rasters of any size, on Dask."""
 
 from ._version import __version__
-from .api import zonal_stats
+from .api import rasterize_zones, zonal_stats
 from .errors import OutputError, RasterError, StatisticError, ZonalError, ZonesError
 from .stats import DEFAULT_STATS, STATISTICS
 
@@ -14,5 +14,6 @@ __all__ = [
     "ZonalError",
     "ZonesError",
     "__version__",
+    "rasterize_zones",
     "zonal_stats",
 ]

@@ -12,10 +12,16 @@ import xarray as xr
 from dask.delayed import Delayed
 
 from .io import open_raster, read_zones
-from .rasterize import orientation, plan_chunks, to_pixel_space
+from .rasterize import (
+    ChunkTask,
+    label_array,
+    orientation,
+    plan_chunks,
+    to_pixel_space,
+)
 from .reduce import zonal_graph
 from .stats import DEFAULT_STATS, resolve
-from .zones import prepare_zones
+from .zones import Zones, prepare_zones
 
 ZonesLike = str | os.PathLike | gpd.GeoDataFrame
 RasterLike = str | os.PathLike | xr.DataArray
@@ -80,18 +86,7 @@ def zonal_stats(
     >>> df = zd.zonal_stats(gdf, da, stats=["mean", "max"])  # doctest: +SKIP
     """
     statistics = resolve(stats)
-    array = open_raster(raster, band=band, chunks=chunks)
-    source = zones if isinstance(zones, gpd.GeoDataFrame) else os.fspath(zones)
-    frame = read_zones(zones)
-    prepared = prepare_zones(
-        frame,
-        array.rio.crs,
-        zone_id=zone_id,
-        source="GeoDataFrame" if isinstance(source, gpd.GeoDataFrame) else source,
-    )
-    transform = array.rio.transform()
-    pixel_geometries = to_pixel_space(prepared.geometries, transform)
-    tasks = plan_chunks(pixel_geometries, array.chunks, orientation(transform))
+    array, prepared, tasks = _plan(zones, raster, band, zone_id, chunks)
     lazy = zonal_graph(
         array.data,
         tasks,
@@ -104,3 +99,47 @@ def zonal_stats(
         return lazy
     (table,) = dask.compute(lazy)
     return table
+
+
+def rasterize_zones(
+    zones: ZonesLike,
+    raster: RasterLike,
+    *,
+    band: int = 1,
+    zone_id: str | None = None,
+    chunks: int | tuple[int, int] | Mapping[str, int] | None = None,
+) -> xr.DataArray:
+    """The zones as a lazy label raster on the raster's grid and chunks.
+
+    Each pixel holds the 0-based position of its zone in the input (pixel-centre
+    rule), or -1. Where zones overlap, a single label cannot say it all: the
+    pixel holds the highest position, while ``zonal_stats`` counts the pixel for
+    every zone. Parameters as in ``zonal_stats``.
+
+    Returns
+    -------
+    xarray.DataArray
+        int32, dims and coordinates of the raster band, dask-backed.
+    """
+    array, _, tasks = _plan(zones, raster, band, zone_id, chunks)
+    labels = label_array(tasks, array.chunks)
+    out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
+    return out.rio.write_nodata(-1)
+
+
+def _plan(
+    zones: ZonesLike,
+    raster: RasterLike,
+    band: int,
+    zone_id: str | None,
+    chunks: int | tuple[int, int] | Mapping[str, int] | None,
+) -> tuple[xr.DataArray, Zones, list[ChunkTask]]:
+    """Open the raster, prepare the zones and give each chunk its zones."""
+    array = open_raster(raster, band=band, chunks=chunks)
+    frame = read_zones(zones)
+    source = "GeoDataFrame" if isinstance(zones, gpd.GeoDataFrame) else os.fspath(zones)
+    prepared = prepare_zones(frame, array.rio.crs, zone_id=zone_id, source=source)
+    transform = array.rio.transform()
+    pixel_geometries = to_pixel_space(prepared.geometries, transform)
+    tasks = plan_chunks(pixel_geometries, array.chunks, orientation(transform))
+    return array, prepared, tasks

@@ -20,14 +20,17 @@ zone gets exactly the pixels it gets when rasterized on its own.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import dask.array as da
 import numpy as np
 import shapely
 from affine import Affine
+from dask.base import tokenize as dask_tokenize
 from rasterio import features
 from rasterio.enums import MergeAlg
 from rasterio.errors import NotGeoreferencedWarning
@@ -270,3 +273,46 @@ def global_labels(chunk: ChunkLabels) -> np.ndarray:
         flat = out.reshape(-1)
         np.maximum.at(flat, chunk.extra_pixels, chunk.zones[chunk.extra_zones])
     return out.astype(np.int32)
+
+
+def label_array(
+    tasks: Sequence[ChunkTask], chunks: tuple[Sequence[int], Sequence[int]]
+) -> da.Array:
+    """The zones as a lazy int32 label array with exactly the raster's chunks.
+
+    Each pixel holds its zone's index (see ``global_labels`` for pixels that
+    several zones claim), or -1; chunks no zone meets are filled with -1
+    without rasterizing anything.
+    """
+    name = f"zonal-labels-{tasks_token(tasks)}-{dask_tokenize(chunks)}"
+    by_block = {t.block: t for t in tasks}
+    dsk: dict = {}
+    for i, rows in enumerate(chunks[0]):
+        for j, cols in enumerate(chunks[1]):
+            t = by_block.get((i, j))
+            if t is None:
+                dsk[(name, i, j)] = (np.full, (rows, cols), NO_ZONE, np.int32)
+            else:
+                burn = (
+                    rasterize_chunk,
+                    t.geometries,
+                    t.zones,
+                    t.offset,
+                    t.shape,
+                    t.orientation,
+                )
+                dsk[(name, i, j)] = (global_labels, burn)
+    return da.Array(dsk, name, chunks, dtype=np.int32)
+
+
+def tasks_token(tasks: Sequence[ChunkTask]) -> str:
+    """A deterministic digest of the chunk tasks (grid places and geometries)."""
+    digest = hashlib.sha1()
+    for t in tasks:
+        digest.update(
+            np.asarray(t.block + t.offset + t.shape + t.orientation).tobytes()
+        )
+        digest.update(t.zones.tobytes())
+        for wkb in shapely.to_wkb(t.geometries):
+            digest.update(wkb)
+    return digest.hexdigest()

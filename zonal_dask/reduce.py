@@ -14,20 +14,18 @@ The contract, in the manner of ``dask.array.reduction``:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import dask.array as da
 import numpy as np
 import pandas as pd
-import shapely
 from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from . import kernels
-from .rasterize import ChunkLabels, ChunkTask, rasterize_chunk
+from .rasterize import ChunkLabels, ChunkTask, rasterize_chunk, tasks_token
 from .stats import Statistic
 
 FIELDS = ("zone", "count", "sum", "shift", "mean", "m2", "min", "max")
@@ -168,7 +166,7 @@ def zonal_graph(
         raise ValueError(f"split_every must be at least 2, got {split_every}")
     token = tokenize(
         values.name,
-        _geometry_token(tasks),
+        tasks_token(tasks),
         nodata,
         [s.name for s in stats],
         list(index),
@@ -203,13 +201,3 @@ def zonal_graph(
     dsk[final] = (finalize, level, len(index), list(stats), index)
     graph = HighLevelGraph.from_collections(final, dsk, dependencies=[values])
     return Delayed(final, graph)
-
-
-def _geometry_token(tasks: Sequence[ChunkTask]) -> str:
-    digest = hashlib.sha1()
-    for t in tasks:
-        digest.update(np.asarray(t.block + t.offset + t.shape).tobytes())
-        digest.update(t.zones.tobytes())
-        for wkb in shapely.to_wkb(t.geometries):
-            digest.update(wkb)
-    return digest.hexdigest()

@@ -1,0 +1,235 @@
+"""Each stage on its own: chunk choice, labels, plan, partials, graph, writing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from affine import Affine
+from rasterio import features
+
+import zonal_dask as zd
+from zonal_dask import io, rasterize, reduce
+
+from .reference import assert_tables_close, reference_stats
+from .synth import make_grid, special_zones, voronoi_zones, zones_frame
+
+
+@pytest.mark.parametrize(
+    ("shape", "block", "expected"),
+    [
+        ((4000, 4000), (512, 512), (2048, 2048)),
+        ((4000, 4000), (256, 256), (2048, 2048)),
+        ((100, 100), (16, 16), (100, 100)),
+        ((5000, 3000), (1, 3000), (1398, 3000)),  # strips: full width
+        ((84, 78), (1, 78), (84, 78)),
+    ],
+)
+def test_chunks_are_whole_blocks(shape, block, expected):
+    assert io.choose_chunks(shape, block) == expected
+
+
+def test_huge_rasters_get_bigger_chunks():
+    shape = (1_000_000, 1_000_000)  # a terapixel
+    rows, cols = io.choose_chunks(shape, (512, 512))
+    assert rows % 512 == 0 and cols % 512 == 0
+    n_chunks = -(-shape[0] // rows) * -(-shape[1] // cols)
+    assert n_chunks <= 1.1 * io.MAX_CHUNKS
+
+
+def test_file_chunks_follow_its_tiles(tmp_path):
+    grid = make_grid((100, 90))
+    path = grid.write(tmp_path / "tiled.tif", blocksize=32)
+    array = io.open_raster(path, chunks=None)
+    assert array.chunks == ((100,), (90,))  # small: one chunk
+    array = io.open_raster(path, chunks=(64, 32))
+    assert array.chunks == ((64, 36), (32, 32, 26))
+    assert array.rio.nodata == grid.nodata
+
+
+GRID = make_grid((50, 70), seed=21)
+GEOMETRIES = voronoi_zones(GRID, 15, seed=21) + special_zones(GRID)
+FRAME = zones_frame(GEOMETRIES)
+
+
+def test_label_array_has_the_raster_chunks_and_per_polygon_pixels():
+    cells = voronoi_zones(GRID, 15, seed=21)
+    blob = shapely.Point(*(GRID.transform * (30, 20))).buffer(150)
+    geometries = [*cells, blob]  # the blob overlaps cells, and has the top index
+    raster = GRID.to_dataarray().chunk({"y": 13, "x": 17})
+    labels = zd.rasterize_zones(zones_frame(geometries), raster)
+    assert labels.chunks == raster.chunks
+    values = labels.values
+
+    def alone(geometry):
+        return features.rasterize(
+            [(geometry, 1)], out_shape=GRID.shape, transform=GRID.transform
+        ).astype(bool)
+
+    on_blob = alone(blob)
+    assert on_blob.sum() > 50
+    np.testing.assert_array_equal(values == len(cells), on_blob)
+    for zone, geometry in enumerate(cells):
+        np.testing.assert_array_equal(values == zone, alone(geometry) & ~on_blob)
+
+
+def test_each_chunk_gets_only_the_zones_that_meet_it():
+    transform = GRID.transform
+    pixel = rasterize.to_pixel_space(np.array(GEOMETRIES, object), transform)
+    chunks = ((10,) * 5, (14,) * 5)
+    tasks = rasterize.plan_chunks(pixel, chunks, rasterize.orientation(transform))
+    for t in tasks:
+        (r0, c0), (h, w) = t.offset, t.shape
+        box = shapely.box(c0, -(r0 + h), c0 + w, -r0)  # north-up: y is -row
+        assert shapely.intersects(t.geometries, box).all()
+        others = np.setdiff1d(np.arange(len(pixel)), t.zones)
+        assert not shapely.intersects(pixel[others], box).any()
+    assert len({t.block for t in tasks}) == len(tasks)
+
+
+def test_chunks_no_zone_meets_are_never_read(tmp_path):
+    grid = make_grid((64, 64), seed=22)
+    path = grid.write(tmp_path / "g.tif")
+    corner = shapely.box(*(grid.transform * (1.2, 10.3)), *(grid.transform * (10.1, 1.4)))
+    lazy = zd.zonal_stats(zones_frame([corner]), path, chunks=16, compute=False)
+    graph = dict(lazy.__dask_graph__())
+    chunk_keys = [k for k in graph if isinstance(k, tuple) and "zonal-chunk" in k[0]]
+    assert chunk_keys == [(chunk_keys[0][0], 0, 0)]
+    # only the one block it needs is read: culling drops the other 15 reads
+    culled = lazy.__dask_optimize__(lazy.__dask_graph__(), lazy.__dask_keys__())
+    reads = [k for k in dict(culled) if isinstance(k, tuple) and len(k) == 3]
+    assert len(reads) <= 3  # the chunk task and its block (through getitem)
+
+
+def test_the_two_burn_path_for_crowded_chunks_agrees(monkeypatch):
+    cells = voronoi_zones(GRID, 15, seed=23)
+    blob = shapely.Point(*GRID.transform * (35, 25)).buffer(200)
+    geometries = [*cells, blob, blob]
+    expected = reference_stats(geometries, GRID, zones_frame(geometries).index)
+    monkeypatch.setattr(rasterize, "MAX_ENCODED_ZONES", 2)
+    actual = zd.zonal_stats(zones_frame(geometries), GRID.to_dataarray(), chunks=16)
+    assert_tables_close(actual, expected)
+
+
+def partial(zone, values, shift_first=True):
+    values = np.asarray(values, float)
+    shift = values[0]
+    return reduce.Partials(
+        np.array([zone]),
+        np.array([values.size]),
+        np.array([values.sum()]),
+        np.array([shift]),
+        np.array([(values - shift).mean()]),
+        np.array([((values - values.mean()) ** 2).sum()]),
+        np.array([values.min()]),
+        np.array([values.max()]),
+    )
+
+
+def test_merge_is_chan_and_ignores_empty_parts():
+    rng = np.random.default_rng(0)
+    pieces = [1e8 + rng.normal(0, 1, n) for n in (5, 1, 17, 3)]
+    merged = reduce.merge(
+        [
+            partial(4, pieces[0]),
+            reduce.Partials.empty(),
+            partial(2, pieces[1]),
+            partial(4, pieces[2]),
+            partial(4, pieces[3]),
+        ]
+    )
+    assert merged.zone.tolist() == [2, 4]
+    both = np.concatenate([pieces[0], pieces[2], pieces[3]])
+    assert merged.count.tolist() == [1, both.size]
+    np.testing.assert_allclose(merged.shift[1] + merged.mean[1], both.mean(), rtol=1e-15)
+    np.testing.assert_allclose(merged.m2[1], ((both - both.mean()) ** 2).sum(), rtol=1e-9)
+    assert merged.min[1] == both.min() and merged.max[1] == both.max()
+
+
+def test_finalize_gives_every_zone_a_row():
+    table = reduce.finalize(
+        [partial(1, [2.0, 4.0])],
+        3,
+        zd.stats.resolve(zd.DEFAULT_STATS),
+        pd.Index([10, 20, 30], name="fid"),
+    )
+    assert table["count"].tolist() == [0, 2, 0]
+    assert table.loc[20, "mean"] == 3 and table.loc[20, "std"] == 1
+    assert table.loc[[10, 30]].drop(columns="count").isna().all().all()
+
+
+def test_unknown_and_repeated_statistics_fail_before_any_work():
+    with pytest.raises(zd.StatisticError, match="valid names: count, min, mean"):
+        zd.zonal_stats("does-not-exist.shp", "nor-this.tif", stats=["mean", "p42"])
+    with pytest.raises(zd.StatisticError, match="repeated"):
+        zd.stats.resolve("mean,mean")
+
+
+def test_rotated_rasters_are_refused():
+    array = GRID.to_dataarray().rio.write_transform(
+        GRID.transform * Affine.rotation(10)
+    )
+    with pytest.raises(zd.RasterError, match="rotated or sheared"):
+        zd.zonal_stats(FRAME, array)
+
+
+def test_south_up_rasters_match_gdal_and_the_north_up_answer():
+    t = GRID.transform
+    rows = GRID.shape[0]
+    south_up = type(GRID)(
+        GRID.values[::-1].copy(),
+        Affine(t.a, 0, t.c, 0, -t.e, t.f + t.e * rows),
+        GRID.nodata,
+    )
+    actual = zd.zonal_stats(FRAME, south_up.to_dataarray(), chunks=9)
+    assert_tables_close(actual, reference_stats(GEOMETRIES, south_up, FRAME.index))
+    # the Voronoi cells have no edge exactly on a pixel centre: same pixels
+    north_up = zd.zonal_stats(FRAME, GRID.to_dataarray())
+    assert_tables_close(actual.iloc[:15], north_up.iloc[:15])
+
+
+def test_inputs_are_not_modified():
+    frame = FRAME.copy()
+    array = GRID.to_dataarray()
+    before = array.values.copy()
+    zd.zonal_stats(frame, array, chunks=8)
+    pd.testing.assert_frame_equal(frame, FRAME)
+    np.testing.assert_array_equal(array.values, before)
+
+
+def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    def broken(table, tmp):
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise OSError("disk full")
+
+    monkeypatch.setitem(io._WRITERS, ".csv", broken)
+    with pytest.raises(OSError, match="disk full"):
+        io.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_invalid_geometries_are_repaired_with_a_warning():
+    bowtie = shapely.Polygon(
+        [GRID.transform * (5, 5), GRID.transform * (30, 30),
+         GRID.transform * (30, 5), GRID.transform * (5, 30)]
+    )
+    assert not bowtie.is_valid
+    with pytest.warns(UserWarning, match="1 invalid geometries repaired"):
+        table = zd.zonal_stats(zones_frame([bowtie]), GRID.to_dataarray())
+    repaired = shapely.make_valid(bowtie)
+    expected = reference_stats([repaired], GRID, table.index)
+    assert_tables_close(table, expected)
+
+
+def test_points_are_refused_with_their_type():
+    point = shapely.Point(GRID.transform * (5, 5))
+    with pytest.raises(zd.ZonesError, match="found Point"):
+        zd.zonal_stats(zones_frame([point]), GRID.to_dataarray())
+
+
+def test_duplicate_zone_ids_are_refused():
+    frame = FRAME.assign(name="same")
+    with pytest.raises(zd.ZonesError, match="repeats the value 'same'"):
+        zd.zonal_stats(frame, GRID.to_dataarray(), zone_id="name")
