@@ -29,7 +29,10 @@ def polygon_values(geometry, grid: Grid, nodata: float | None) -> np.ndarray:
     if geometry is None or geometry.is_empty:
         return np.empty(0)
     inside = features.rasterize(
-        [(geometry, 1)], out_shape=grid.shape, transform=grid.transform, fill=0,
+        [(geometry, 1)],
+        out_shape=grid.shape,
+        transform=grid.transform,
+        fill=0,
         dtype="uint8",
     ).astype(bool)
     return grid.values[inside & valid_mask(grid.values, nodata)].astype(np.float64)

@@ -115,7 +115,9 @@ def special_zones(grid: Grid) -> list:
         outer.difference(hole),  # a polygon with a hole
         shapely.MultiPolygon(  # two parts far apart
             [
-                shapely.box(xmin + 0.03 * w, ymin + 0.05 * h, xmin + 0.2 * w, ymin + 0.3 * h),
+                shapely.box(
+                    xmin + 0.03 * w, ymin + 0.05 * h, xmin + 0.2 * w, ymin + 0.3 * h
+                ),
                 shapely.Point(xmax - 0.2 * w, ymax - 0.2 * h).buffer(0.13 * h),
             ]
         ),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dask
-from dask.delayed import Delayed
 import pandas as pd
 import pytest
+from dask.delayed import Delayed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

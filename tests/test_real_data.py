@@ -58,7 +58,8 @@ def test_slope_fixtures_match_rasterstats(data_dir, zones, raster):
 
 def test_slope_counts_are_the_documented_ones(data_dir):
     table = zd.zonal_stats(
-        data_dir / "rasterstats" / "polygons.shp", data_dir / "rasterstats" / "slope.tif"
+        data_dir / "rasterstats" / "polygons.shp",
+        data_dir / "rasterstats" / "slope.tif",
     )
     assert table["count"].tolist() == [75, 50]
     assert table.index.name == "fid"

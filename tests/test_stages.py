@@ -91,7 +91,9 @@ def test_each_chunk_gets_only_the_zones_that_meet_it():
 def test_chunks_no_zone_meets_are_never_read(tmp_path):
     grid = make_grid((64, 64), seed=22)
     path = grid.write(tmp_path / "g.tif")
-    corner = shapely.box(*(grid.transform * (1.2, 10.3)), *(grid.transform * (10.1, 1.4)))
+    corner = shapely.box(
+        *(grid.transform * (1.2, 10.3)), *(grid.transform * (10.1, 1.4))
+    )
     lazy = zd.zonal_stats(zones_frame([corner]), path, chunks=16, compute=False)
     graph = dict(lazy.__dask_graph__())
     chunk_keys = [k for k in graph if isinstance(k, tuple) and "zonal-chunk" in k[0]]
@@ -142,8 +144,12 @@ def test_merge_is_chan_and_ignores_empty_parts():
     assert merged.zone.tolist() == [2, 4]
     both = np.concatenate([pieces[0], pieces[2], pieces[3]])
     assert merged.count.tolist() == [1, both.size]
-    np.testing.assert_allclose(merged.shift[1] + merged.mean[1], both.mean(), rtol=1e-15)
-    np.testing.assert_allclose(merged.m2[1], ((both - both.mean()) ** 2).sum(), rtol=1e-9)
+    np.testing.assert_allclose(
+        merged.shift[1] + merged.mean[1], both.mean(), rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        merged.m2[1], ((both - both.mean()) ** 2).sum(), rtol=1e-9
+    )
     assert merged.min[1] == both.min() and merged.max[1] == both.max()
 
 
@@ -212,8 +218,12 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
 
 def test_invalid_geometries_are_repaired_with_a_warning():
     bowtie = shapely.Polygon(
-        [GRID.transform * (5, 5), GRID.transform * (30, 30),
-         GRID.transform * (30, 5), GRID.transform * (5, 30)]
+        [
+            GRID.transform * (5, 5),
+            GRID.transform * (30, 30),
+            GRID.transform * (30, 5),
+            GRID.transform * (5, 30),
+        ]
     )
     assert not bowtie.is_valid
     with pytest.warns(UserWarning, match="1 invalid geometries repaired"):
