@@ -32,14 +32,14 @@ class Grid:
 
     def bounds(self) -> tuple[float, float, float, float]:
         rows, cols = self.shape
-        x0, y0 = self.transform * (0, 0)
-        x1, y1 = self.transform * (cols, rows)
+        x0, y0 = self.transform @ (0, 0)
+        x1, y1 = self.transform @ (cols, rows)
         return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
     def to_dataarray(self) -> xr.DataArray:
         rows, cols = self.shape
-        xs = (self.transform * (np.arange(cols) + 0.5, np.full(cols, 0.5)))[0]
-        ys = (self.transform * (np.full(rows, 0.5), np.arange(rows) + 0.5))[1]
+        xs = (self.transform @ (np.arange(cols) + 0.5, np.full(cols, 0.5)))[0]
+        ys = (self.transform @ (np.full(rows, 0.5), np.arange(rows) + 0.5))[1]
         array = xr.DataArray(self.values, dims=("y", "x"), coords={"y": ys, "x": xs})
         array = array.rio.write_crs(self.crs).rio.write_transform(self.transform)
         if self.nodata is not None:
@@ -110,7 +110,7 @@ def special_zones(grid: Grid) -> list:
     w, h = xmax - xmin, ymax - ymin
     outer = shapely.box(cx - 0.31 * w, cy - 0.27 * h, cx + 0.07 * w, cy + 0.29 * h)
     hole = shapely.box(cx - 0.21 * w, cy - 0.13 * h, cx - 0.03 * w, cy + 0.11 * h)
-    centre = grid.transform * (7.5, 5.5)
+    centre = grid.transform @ (7.5, 5.5)
     return [
         outer.difference(hole),  # a polygon with a hole
         shapely.MultiPolygon(  # two parts far apart

@@ -50,7 +50,7 @@ def test_adjacent_and_awkward_polygons(dtype):
 def test_nan_pixels_and_all_nodata_zone():
     grid = make_grid(dtype="float32", seed=2, nan_fraction=0.1)
     grid.values[:10, :10] = grid.nodata
-    corner = shapely.box(*(grid.transform * (1, 9)), *(grid.transform * (9, 1)))
+    corner = shapely.box(*(grid.transform @ (1, 9)), *(grid.transform @ (9, 1)))
     geometries = [*voronoi_zones(grid, 12, seed=2), corner]
     actual, expected = run(grid, geometries)
     assert_tables_close(actual, expected)

@@ -55,7 +55,7 @@ FRAME = zones_frame(GEOMETRIES)
 
 def test_label_array_has_the_raster_chunks_and_per_polygon_pixels():
     cells = voronoi_zones(GRID, 15, seed=21)
-    blob = shapely.Point(*(GRID.transform * (30, 20))).buffer(150)
+    blob = shapely.Point(*(GRID.transform @ (30, 20))).buffer(150)
     geometries = [*cells, blob]  # the blob overlaps cells, and has the top index
     raster = GRID.to_dataarray().chunk({"y": 13, "x": 17})
     labels = zd.rasterize_zones(zones_frame(geometries), raster)
@@ -92,7 +92,7 @@ def test_chunks_no_zone_meets_are_never_read(tmp_path):
     grid = make_grid((64, 64), seed=22)
     path = grid.write(tmp_path / "g.tif")
     corner = shapely.box(
-        *(grid.transform * (1.2, 10.3)), *(grid.transform * (10.1, 1.4))
+        *(grid.transform @ (1.2, 10.3)), *(grid.transform @ (10.1, 1.4))
     )
     lazy = zd.zonal_stats(zones_frame([corner]), path, chunks=16, compute=False)
     graph = dict(lazy.__dask_graph__())
@@ -106,7 +106,7 @@ def test_chunks_no_zone_meets_are_never_read(tmp_path):
 
 def test_the_two_burn_path_for_crowded_chunks_agrees(monkeypatch):
     cells = voronoi_zones(GRID, 15, seed=23)
-    blob = shapely.Point(*GRID.transform * (35, 25)).buffer(200)
+    blob = shapely.Point(*GRID.transform @ (35, 25)).buffer(200)
     geometries = [*cells, blob, blob]
     expected = reference_stats(geometries, GRID, zones_frame(geometries).index)
     monkeypatch.setattr(rasterize, "MAX_ENCODED_ZONES", 2)
@@ -174,7 +174,7 @@ def test_unknown_and_repeated_statistics_fail_before_any_work():
 
 def test_rotated_rasters_are_refused():
     array = GRID.to_dataarray().rio.write_transform(
-        GRID.transform * Affine.rotation(10)
+        GRID.transform @ Affine.rotation(10)
     )
     with pytest.raises(zd.RasterError, match="rotated or sheared"):
         zd.zonal_stats(FRAME, array)
@@ -219,10 +219,10 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
 def test_invalid_geometries_are_repaired_with_a_warning():
     bowtie = shapely.Polygon(
         [
-            GRID.transform * (5, 5),
-            GRID.transform * (30, 30),
-            GRID.transform * (30, 5),
-            GRID.transform * (5, 30),
+            GRID.transform @ (5, 5),
+            GRID.transform @ (30, 30),
+            GRID.transform @ (30, 5),
+            GRID.transform @ (5, 30),
         ]
     )
     assert not bowtie.is_valid
@@ -234,7 +234,7 @@ def test_invalid_geometries_are_repaired_with_a_warning():
 
 
 def test_points_are_refused_with_their_type():
-    point = shapely.Point(GRID.transform * (5, 5))
+    point = shapely.Point(GRID.transform @ (5, 5))
     with pytest.raises(zd.ZonesError, match="found Point"):
         zd.zonal_stats(zones_frame([point]), GRID.to_dataarray())
 
