@@ -1,5 +1,6 @@
 """Zonal statistics of rasters of any size, on Dask."""
 
+from . import accessor  # noqa: F401  registers DataArray.zonal
 from ._version import __version__
 from .api import rasterize_zones, zonal_stats
 from .errors import OutputError, RasterError, StatisticError, ZonalError, ZonesError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import TypeAlias
 
 import dask
 import geopandas as gpd
@@ -11,7 +12,8 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
-from .io import open_raster, read_zones
+from .geo import finish, finish_lazily, read_features
+from .io import grid_chunks, open_raster, read_zones
 from .rasterize import (
     ChunkTask,
     label_array,
@@ -23,8 +25,8 @@ from .reduce import zonal_graph
 from .stats import DEFAULT_STATS, resolve
 from .zones import Zones, prepare_zones
 
-ZonesLike = str | os.PathLike | gpd.GeoDataFrame
-RasterLike = str | os.PathLike | xr.DataArray
+ZonesLike: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame
+RasterLike: TypeAlias = str | os.PathLike[str] | xr.DataArray
 
 
 def zonal_stats(
@@ -38,7 +40,9 @@ def zonal_stats(
     chunks: int | tuple[int, int] | Mapping[str, int] | None = None,
     compute: bool = True,
     split_every: int = 8,
-) -> pd.DataFrame | Delayed:
+    geometry: bool = False,
+    prefix: str | None = None,
+) -> pd.DataFrame | gpd.GeoDataFrame | Delayed:
     """Statistics of the raster's pixels inside each zone.
 
     A pixel belongs to a zone when its centre lies inside the polygon (GDAL's
@@ -73,11 +77,19 @@ def zonal_stats(
         scheduler) gives the table.
     split_every
         How many partial results each merge task of the tree combines.
+    geometry
+        If True, return the input features (geometry in the zones' own CRS,
+        every attribute, index and order kept) with the statistic columns
+        added, as a GeoDataFrame.
+    prefix
+        Text put before each statistic's column name (``"slope_"`` gives
+        ``slope_mean``), as rasterstats' ``prefix``.
 
     Returns
     -------
-    pandas.DataFrame or dask.delayed.Delayed
-        One row per input feature, in input order, one column per statistic.
+    pandas.DataFrame, geopandas.GeoDataFrame or dask.delayed.Delayed
+        One row per input feature, in input order, one column per statistic
+        (after the zones' own columns when ``geometry=True``).
 
     Examples
     --------
@@ -86,7 +98,10 @@ def zonal_stats(
     >>> df = zd.zonal_stats(gdf, da, stats=["mean", "max"])  # doctest: +SKIP
     """
     statistics = resolve(stats)
-    array, prepared, tasks = _plan(zones, raster, band, zone_id, chunks)
+    source = _source(zones)
+    names = [f"{prefix or ''}{s.name}" for s in statistics]
+    frame = read_features(zones, names, source) if geometry else None
+    array, prepared, tasks = _plan(zones, raster, band, zone_id, chunks, frame)
     lazy = zonal_graph(
         array.data,
         tasks,
@@ -96,9 +111,11 @@ def zonal_stats(
         split_every=split_every,
     )
     if not compute:
-        return lazy
+        if frame is None and not prefix:
+            return lazy
+        return finish_lazily(lazy, frame, prefix, source)
     (table,) = dask.compute(lazy)
-    return table
+    return finish(table, frame, prefix, source)
 
 
 def rasterize_zones(
@@ -122,7 +139,7 @@ def rasterize_zones(
         int32, dims and coordinates of the raster band, dask-backed.
     """
     array, _, tasks = _plan(zones, raster, band, zone_id, chunks)
-    labels = label_array(tasks, array.chunks)
+    labels = label_array(tasks, grid_chunks(array))
     out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
     return out.rio.write_nodata(-1)
 
@@ -133,13 +150,22 @@ def _plan(
     band: int,
     zone_id: str | None,
     chunks: int | tuple[int, int] | Mapping[str, int] | None,
+    frame: gpd.GeoDataFrame | None = None,
 ) -> tuple[xr.DataArray, Zones, list[ChunkTask]]:
-    """Open the raster, prepare the zones and give each chunk its zones."""
+    """Open the raster, prepare the zones and give each chunk its zones.
+
+    ``frame`` is ``zones`` already read, so that a file is read only once.
+    """
     array = open_raster(raster, band=band, chunks=chunks)
-    frame = read_zones(zones)
-    source = "GeoDataFrame" if isinstance(zones, gpd.GeoDataFrame) else os.fspath(zones)
+    frame = read_zones(zones) if frame is None else frame
+    source = _source(zones)
     prepared = prepare_zones(frame, array.rio.crs, zone_id=zone_id, source=source)
     transform = array.rio.transform()
     pixel_geometries = to_pixel_space(prepared.geometries, transform)
-    tasks = plan_chunks(pixel_geometries, array.chunks, orientation(transform))
+    tasks = plan_chunks(pixel_geometries, grid_chunks(array), orientation(transform))
     return array, prepared, tasks
+
+
+def _source(zones: ZonesLike) -> str:
+    """How error messages name the zones."""
+    return "GeoDataFrame" if isinstance(zones, gpd.GeoDataFrame) else os.fspath(zones)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -28,6 +29,13 @@ TARGET_CHUNK_PIXELS = 2048 * 2048
 MAX_CHUNKS = 20_000
 
 TABLE_FORMATS = (".txt", ".tsv", ".csv", ".parquet")
+# Formats that carry the features: GDAL driver for each (None: GeoParquet).
+FEATURE_FORMATS: dict[str, str | None] = {
+    ".gpkg": "GPKG",
+    ".geojson": "GeoJSON",
+    ".fgb": "FlatGeobuf",
+    ".parquet": None,
+}
 
 
 def _is_remote(path: str) -> bool:
@@ -74,7 +82,7 @@ def open_raster(
     array = rioxarray.open_rasterio(
         path, chunks={"band": 1, "y": rows, "x": cols}, lock=False, masked=False
     )
-    return array.isel(band=band - 1)
+    return cast(xr.DataArray, array).isel(band=band - 1)
 
 
 def _from_dataarray(
@@ -121,8 +129,15 @@ def _normalize_chunks(
     return int(rows), int(cols)
 
 
+def grid_chunks(array: xr.DataArray) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The ``(rows, cols)`` chunk sizes of a 2-D DataArray ``open_raster`` made."""
+    if array.chunks is None or len(array.chunks) != 2:
+        raise ValueError(f"expected a chunked 2-D array, got chunks {array.chunks}")
+    return array.chunks[0], array.chunks[1]
+
+
 def choose_chunks(
-    shape: tuple[int, int], block: tuple[int, int], target: int | None = None
+    shape: tuple[int, ...], block: tuple[int, int], target: int | None = None
 ) -> tuple[int, int]:
     """Chunk shape: whole internal blocks, about ``target`` pixels each.
 
@@ -225,3 +240,47 @@ _WRITERS: dict[str, Any] = {
     ".csv": _write_csv,
     ".parquet": _write_parquet,
 }
+
+
+def write_features(
+    frame: gpd.GeoDataFrame, path: str | os.PathLike[str], *, overwrite: bool = False
+) -> Path:
+    """Write features with their attributes atomically; the format follows the
+    extension: ``.gpkg``, ``.geojson``, ``.fgb`` or ``.parquet`` (GeoParquet).
+
+    The features keep their CRS, their order (FlatGeobuf is written without a
+    spatial index, which would reorder them) and a named index as a field
+    (``fid`` becomes the GeoPackage's feature id). They are written into a
+    temporary directory beside ``path`` and renamed into place, so a crash
+    leaves the old file or none, never half.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FEATURE_FORMATS:
+        raise OutputError(
+            f"{path}: cannot write features to {suffix or '(none)'!r}; "
+            f"use one of {', '.join(FEATURE_FORMATS)}"
+        )
+    driver = FEATURE_FORMATS[suffix]
+    if driver == "GeoJSON" and frame.crs and not frame.crs.to_authority():
+        raise OutputError(
+            f"{path}: GeoJSON can only name a CRS by its code, and the zones' CRS "
+            f"has none; write .gpkg, .fgb or .parquet instead"
+        )
+    check_output(path, overwrite=overwrite)
+    tmpdir = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        tmp = os.path.join(tmpdir, path.name)
+        if driver is None:
+            frame.to_parquet(tmp)
+        else:
+            options = {"SPATIAL_INDEX": "NO"} if driver == "FlatGeobuf" else {}
+            frame.to_file(
+                tmp, driver=driver, engine="pyogrio", layer=path.stem, **options
+            )
+        if not overwrite and path.exists():
+            raise OutputError(f"{path}: exists (use --overwrite to replace it)")
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return path

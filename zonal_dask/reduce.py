@@ -42,7 +42,7 @@ class Partials(NamedTuple):
     """
 
     zone: np.ndarray
-    count: np.ndarray
+    count: np.ndarray  # type: ignore[assignment]  # shadows tuple.count
     sum: np.ndarray
     shift: np.ndarray
     mean: np.ndarray
@@ -175,7 +175,7 @@ def zonal_graph(
     )
     chunk_name = f"zonal-chunk-{token}"
     dsk: dict = {}
-    level = []
+    level: list[tuple[str, int, int] | tuple[str, int]] = []
     for t in tasks:
         key = (chunk_name, *t.block)
         labels = (

@@ -53,7 +53,7 @@ def prepare_zones(
     if crs is not None and frame.crs is not None and not CRS(frame.crs).equals(crs):
         frame = frame.to_crs(crs)
     geometries = np.asarray(frame.geometry.values, dtype=object)
-    geometries = np.where(shapely.is_empty(geometries), None, geometries)
+    geometries = np.where(shapely.is_empty(geometries), np.array(None), geometries)
     _check_types(geometries, source)
     return Zones(_make_valid(geometries, source), index)
 
