@@ -7,10 +7,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .errors import ZonalError
+from .errors import OutputError, ZonalError
 from .stats import DEFAULT_STATS, STATISTICS
 
 if TYPE_CHECKING:
@@ -24,6 +24,9 @@ examples:
       the classic table: tab-separated min mean max std sum fid
   zonal-dask borders.gpkg pop.tif stats.csv --stats count,mean,max --id-field code
   zonal-dask borders.shp s3://bucket/pop.tif stats.parquet --scheduler tcp://host:8786
+  zonal-dask borders.shp slope.tif borders_slope.gpkg --prefix slope_ --map mean.png
+      the polygons with their attributes and slope_count ... slope_sum, for QGIS,
+      and a map of the mean
   zonal-dask demo [DIR]
       write a small sample into DIR, summarise it and print the first rows
 """
@@ -41,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("zones", help="polygons: Shapefile, GeoPackage, GeoJSON, ...")
     parser.add_argument("raster", help="raster path or GDAL-readable URL")
     parser.add_argument(
-        "output", help="table to write: .txt/.tsv (tab-separated), .csv or .parquet"
+        "output",
+        help="table to write: .txt/.tsv (tab-separated), .csv or .parquet; or the "
+        "polygons with their attributes and the statistics: .gpkg, .geojson, .fgb",
     )
     parser.add_argument(
         "--stats",
@@ -59,6 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler", help="dask scheduler address (default: $DASK_SCHEDULER_ADDRESS)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT")
+    parser.add_argument(
+        "--geometry",
+        action="store_true",
+        help="with a .parquet OUTPUT: write GeoParquet, the polygons with their "
+        "attributes and the statistics",
+    )
+    parser.add_argument(
+        "--prefix", help="text before each statistic's column name, e.g. slope_"
+    )
+    parser.add_argument(
+        "--map", metavar="FILE.png", help="also draw a map of one statistic"
+    )
+    parser.add_argument(
+        "--map-stat",
+        metavar="NAME",
+        help="statistic to map (default: mean if computed, else the first)",
+    )
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="no summary, no progress bar"
+    )
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", help="add per-stage timings"
+    )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
@@ -83,12 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .api import zonal_stats
     from .cluster import compute, scheduler
-    from .io import check_output, write_table
+    from .io import check_output, write_features, write_table
     from .stats import resolve
+    from .summary import Stopwatch
 
+    stopwatch = Stopwatch()
     stats = [s.name for s in resolve(args.stats)] if args.stats else list(DEFAULT_STATS)
     output = Path(args.output)
+    features = _writes_features(output, args.geometry)
     check_output(output, overwrite=args.overwrite)
+    map_stat = _map_stat(args, stats)
+    prefix = args.prefix or ""
     with scheduler(args.scheduler, args.workers) as client:
         lazy = zonal_stats(
             args.zones,
@@ -99,17 +133,114 @@ def _run(args: argparse.Namespace) -> int:
             zone_id=args.id_field,
             chunks=args.chunks,
             compute=False,
+            geometry=features or map_stat is not None,
+            prefix=prefix,
         )
-        table = compute(lazy, client=client, progress=sys.stderr.isatty())
-    write_table(_layout(table, output, args.stats), output, overwrite=args.overwrite)
+        stopwatch.lap("planning")
+        progress = sys.stderr.isatty() and not args.quiet
+        result = compute(lazy, client=client, progress=progress)
+        stopwatch.lap("compute")
+    columns = [prefix + s for s in stats]
+    if features:
+        write_features(result, output, overwrite=args.overwrite)
+    else:
+        table = _table(result, columns, args.id_field)
+        layout = _layout(table, output, args.stats, prefix)
+        write_table(layout, output, overwrite=args.overwrite)
+    stopwatch.lap("write")
+    if map_stat is not None:
+        from .plot import choropleth
+
+        choropleth(
+            result,
+            prefix + map_stat,
+            raster=args.raster,
+            band=args.band,
+            path=args.map,
+            overwrite=args.overwrite,
+        )
+        stopwatch.lap("map")
+    if not args.quiet:
+        _summary(args, lazy, result[columns].set_axis(stats, axis=1), stopwatch)
     return 0
 
 
-def _layout(table: pd.DataFrame, output: Path, stats: str | None) -> pd.DataFrame:
+def _layout(
+    table: pd.DataFrame, output: Path, stats: str | None, prefix: str = ""
+) -> pd.DataFrame:
     """The classic recipe's columns for a tab-separated table of the default stats."""
     if stats is None and output.suffix.lower() in (".txt", ".tsv"):
-        return table[CLASSIC_COLUMNS]
+        return table[[prefix + c for c in CLASSIC_COLUMNS]]
     return table
+
+
+def _writes_features(output: Path, geometry: bool) -> bool:
+    """Whether OUTPUT gets the polygons and attributes, or a table; refuses
+    formats that are neither before anything is computed."""
+    from .io import FEATURE_FORMATS, TABLE_FORMATS
+
+    suffix = output.suffix.lower()
+    if suffix not in (*TABLE_FORMATS, *FEATURE_FORMATS):
+        known = dict.fromkeys((*TABLE_FORMATS, *FEATURE_FORMATS))
+        raise OutputError(
+            f"{output}: unknown output format {suffix or '(none)'!r}; "
+            f"use one of {', '.join(known)}"
+        )
+    if geometry and suffix not in FEATURE_FORMATS:
+        raise OutputError(
+            f"{output}: --geometry needs a .parquet, .gpkg, .geojson or .fgb output"
+        )
+    return suffix in FEATURE_FORMATS and (geometry or suffix != ".parquet")
+
+
+def _map_stat(args: argparse.Namespace, stats: list[str]) -> str | None:
+    """The statistic to map (None without --map), checked before computing."""
+    if args.map is None:
+        if args.map_stat is not None:
+            raise OutputError("--map-stat needs --map FILE.png")
+        return None
+    from .plot import check_map_path
+
+    check_map_path(args.map, overwrite=args.overwrite)
+    stat = args.map_stat or ("mean" if "mean" in stats else stats[0])
+    if stat not in stats:
+        raise OutputError(
+            f"--map-stat {stat!r} is not among the statistics computed "
+            f"({','.join(stats)})"
+        )
+    return str(stat)
+
+
+def _table(
+    result: pd.DataFrame, columns: list[str], id_field: str | None
+) -> pd.DataFrame:
+    """The statistics alone, indexed as ``zonal_stats`` indexes its table."""
+    import pandas as pd
+
+    if columns == list(result.columns):
+        return result
+    table = pd.DataFrame(result[columns])
+    if id_field is not None:
+        table.index = pd.Index(result[id_field], name=id_field)
+    return table
+
+
+def _summary(
+    args: argparse.Namespace, lazy: Any, table: pd.DataFrame, stopwatch: Any
+) -> None:
+    from .io import grid_chunks, open_raster
+    from .summary import peak_memory, pixels_read, report, zones_without_data
+
+    raster = open_raster(args.raster, band=args.band, chunks=args.chunks)
+    text = report(
+        zones=len(table),
+        pixels=pixels_read(lazy, grid_chunks(raster)),
+        empty=zones_without_data(table, list(table.columns)),
+        stopwatch=stopwatch,
+        memory=peak_memory(),
+        verbose=args.verbose,
+    )
+    print(text, file=sys.stderr)
 
 
 def _demo(argv: Sequence[str]) -> int:

@@ -10,7 +10,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -267,10 +267,8 @@ def write_features(
             f"{path}: GeoJSON can only name a CRS by its code, and the zones' CRS "
             f"has none; write .gpkg, .fgb or .parquet instead"
         )
-    check_output(path, overwrite=overwrite)
-    tmpdir = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        tmp = os.path.join(tmpdir, path.name)
+
+    def write(tmp: str) -> None:
         if driver is None:
             frame.to_parquet(tmp)
         else:
@@ -278,6 +276,28 @@ def write_features(
             frame.to_file(
                 tmp, driver=driver, engine="pyogrio", layer=path.stem, **options
             )
+
+    return replace_atomically(path, write, overwrite=overwrite)
+
+
+def replace_atomically(
+    path: str | os.PathLike[str],
+    write: Callable[[str], object],
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Call ``write(tmp)`` on a path of the same name in a temporary directory
+    beside ``path``, then rename the file into place.
+
+    Writers that pick a driver or format from the name (GDAL, matplotlib) see
+    the real extension; a crash leaves the old file or none, never half.
+    """
+    path = Path(path)
+    check_output(path, overwrite=overwrite)
+    tmpdir = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        tmp = os.path.join(tmpdir, path.name)
+        write(tmp)
         if not overwrite and path.exists():
             raise OutputError(f"{path}: exists (use --overwrite to replace it)")
         os.replace(tmp, path)

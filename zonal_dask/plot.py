@@ -9,7 +9,6 @@ changes nothing in the caller's matplotlib session.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ import rasterio
 import xarray as xr
 
 from .errors import OutputError, RasterError
+from .io import check_output, replace_atomically
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -104,6 +104,7 @@ def choropleth(
         units = raster_units(raster, band)
     if title is None:
         title = column if raster is None else f"{column} of {raster_name(raster)}"
+    own_figure = ax is None
     if ax is None:
         figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
         FigureCanvasAgg(figure)
@@ -126,12 +127,17 @@ def choropleth(
             linewidth=0.3,
         )
     if missing.any():
+        n = int(missing.sum())
+        label = f"no data ({n} zone{'' if n == 1 else 's'})"
         ax.legend(
-            handles=[Patch(**NO_DATA_STYLE, label=f"no data ({missing.sum()} zones)")],
+            handles=[Patch(**NO_DATA_STYLE, label=label)],
             loc="lower left",
             fontsize="small",
         )
-    ax.set_title(title)
+    if own_figure:  # above the colour bar too, whatever the map's shape
+        figure.suptitle(title)
+    else:
+        ax.set_title(title)
     ax.set_axis_off()
     if path is not None:
         save(figure, path, overwrite=overwrite)
@@ -142,26 +148,29 @@ def save(
     figure: Figure, path: str | os.PathLike[str], *, overwrite: bool = False
 ) -> Path:
     """Save ``figure`` atomically; the format follows the extension."""
-    from .io import check_output
+    path = Path(path)
+    fmt = check_map_path(path, overwrite=overwrite)
+    return replace_atomically(
+        path, lambda tmp: figure.savefig(tmp, format=fmt), overwrite=overwrite
+    )
+
+
+def check_map_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> str:
+    """Refuse a map path before anything is computed: no matplotlib, a format
+    matplotlib cannot write, an existing file. Returns the format."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
-    supported = figure.canvas.get_supported_filetypes()
+    supported = FigureCanvasAgg.get_supported_filetypes()
     if fmt not in supported:
         raise OutputError(
             f"{path}: cannot draw a map as {fmt or '(none)'!r}; "
             f"use one of {', '.join('.' + s for s in sorted(supported))}"
         )
     check_output(path, overwrite=overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        figure.savefig(tmp, format=fmt)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return fmt
 
 
 def raster_name(raster: str | os.PathLike[str] | xr.DataArray) -> str:
