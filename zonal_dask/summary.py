@@ -76,6 +76,10 @@ def peak_memory() -> int | None:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def report(
     *,
     zones: int,
@@ -90,9 +94,9 @@ def report(
     rate = pixels / seconds / 1e6 if seconds > 0 else float("nan")
     memory_text = "unknown" if memory is None else f"{memory / 1e6:,.0f} MB"
     text = (
-        f"zonal-dask: {zones:,} zones, {pixels:,} pixels read in {seconds:.2f} s "
-        f"({rate:.3g} Mpixel/s), peak memory {memory_text}, "
-        f"{empty:,} zones with no valid pixel"
+        f"zonal-dask: {_plural(zones, 'zone')}, {_plural(pixels, 'pixel')} read in "
+        f"{seconds:.2f} s ({rate:.3g} Mpixel/s), peak memory {memory_text}, "
+        f"{_plural(empty, 'zone')} with no valid pixel"
     )
     if verbose:
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in stopwatch.stages.items())

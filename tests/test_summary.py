@@ -1,0 +1,100 @@
+"""The run summary on stderr, and the figures it is made of."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import shapely
+
+import zonal_dask as zd
+from zonal_dask.cli import main
+from zonal_dask.io import grid_chunks, open_raster
+from zonal_dask.summary import (
+    Stopwatch,
+    peak_memory,
+    pixels_read,
+    report,
+    zones_without_data,
+)
+
+from .synth import make_grid, zones_frame
+
+GRID = make_grid((40, 50), seed=3)
+
+
+def _corner_zones():
+    """Two zones in the top-left 16 x 16 chunk, one outside the raster."""
+    t = GRID.transform
+    (x0, y0), (x1, y1) = t @ (1, 1), t @ (10, 12)
+    inside = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    (x2, y2) = t @ (80, 80)
+    outside = shapely.Point(x2, y2).buffer(20)
+    return zones_frame([inside, inside.buffer(-15), outside])
+
+
+def test_pixels_read_counts_the_chunks_that_have_a_task(tmp_path):
+    raster = GRID.write(tmp_path / "g.tif")
+    corner = zd.zonal_stats(_corner_zones(), raster, compute=False, chunks=16)
+    chunks = grid_chunks(open_raster(raster, chunks=16))
+    assert chunks == ((16, 16, 8), (16, 16, 16, 2))
+    assert pixels_read(corner, chunks) == 16 * 16  # one chunk of twelve
+    everywhere = zones_frame([shapely.box(*GRID.bounds())])
+    lazy = zd.zonal_stats(everywhere, raster, compute=False, chunks=16)
+    assert pixels_read(lazy, chunks) == 40 * 50
+
+
+def test_zones_without_data_with_or_without_count():
+    table = pd.DataFrame(
+        {"count": [3, 0, 1], "mean": [1.0, np.nan, 2.0], "std": [0.5, np.nan, 0.0]}
+    )
+    assert zones_without_data(table, ["count", "mean", "std"]) == 1
+    assert zones_without_data(table, ["mean", "std"]) == 1
+    assert zones_without_data(table.iloc[[0, 2]], ["std"]) == 0
+
+
+def test_report_and_stopwatch():
+    watch = Stopwatch()
+    watch.lap("planning")
+    watch.lap("compute")
+    assert list(watch.stages) == ["planning", "compute"]
+    assert watch.total >= sum(watch.stages.values()) >= 0
+    memory = peak_memory()
+    assert memory is None or memory > 10_000_000  # python + numpy alone
+    text = report(
+        zones=1200, pixels=4_000_000, empty=3, stopwatch=watch, memory=512_000_000
+    )
+    assert text.startswith("zonal-dask: 1,200 zones, 4,000,000 pixels read in ")
+    assert "peak memory 512 MB, 3 zones with no valid pixel" in text
+    assert "\n" not in text
+    verbose = report(
+        zones=1, pixels=1, empty=0, stopwatch=watch, memory=None, verbose=True
+    )
+    assert re.search(r"\n  planning \d+\.\d\d s, compute \d+\.\d\d s$", verbose)
+
+
+def test_cli_prints_the_summary_quiet_silences_it_verbose_adds_stages(tmp_path, capsys):
+    raster = GRID.write(tmp_path / "g.tif")
+    zones = tmp_path / "zones.gpkg"
+    _corner_zones().to_file(zones, engine="pyogrio")
+    args = [str(zones), str(raster)]
+    assert main([*args, str(tmp_path / "a.csv"), "--chunks", "16"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    summary = re.fullmatch(
+        r"zonal-dask: 3 zones, 256 pixels read in (\S+) s \((\S+) Mpixel/s\), "
+        r"peak memory (\S+) MB, 1 zone with no valid pixel",
+        lines[0],
+    )
+    assert summary, lines[0]
+    seconds, rate = float(summary[1]), float(summary[2])
+    assert seconds > 0 and np.isclose(rate, 256 / seconds / 1e6, rtol=0.02)
+    assert main([*args, str(tmp_path / "b.csv"), "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main([*args, str(tmp_path / "c.csv"), "-v"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(r"  planning \S+ s, compute \S+ s, write \S+ s", lines[1]), (
+        lines[1]
+    )
