@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import shapely
@@ -124,9 +125,12 @@ def test_cli_map_and_bad_map_paths(zones, raster, tmp_path, capsys, monkeypatch)
     zones.to_file(source, engine="pyogrio")
     out, png = tmp_path / "stats.csv", tmp_path / "max.png"
     args = [str(source), str(raster), str(out), "--stats", "count,max"]
-    assert main([*args, "--map", str(png), "--map-stat", "max", "-q"]) == 0
+    map_args = ["--map", str(png), "--map-stat", "max", "--id-field", "name", "-q"]
+    assert main([*args, *map_args]) == 0
     assert mpl_image.imread(png).shape[:2] == (600, 800)
-    assert out.read_text().splitlines()[0] == "fid,count,max"
+    table = pd.read_csv(out, index_col="name")  # the table, as without --map
+    expected = zd.zonal_stats(source, raster, ["count", "max"], zone_id="name")
+    pd.testing.assert_frame_equal(table, expected)
     for extra, message in [
         (["--map", str(tmp_path / "m.xyz")], "cannot draw a map as 'xyz'"),
         (["--map", str(tmp_path / "m.png"), "--map-stat", "std"], "not among"),
