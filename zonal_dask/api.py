@@ -3,48 +3,56 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import dask
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
-from .io import open_raster, read_zones
+from .io import TARGET_CHUNK_PIXELS, open_raster, read_zones
 from .rasterize import (
     ChunkTask,
     label_array,
     orientation,
+    outside_fraction,
     plan_chunks,
     to_pixel_space,
+    zone_groups,
 )
 from .reduce import zonal_graph
-from .stats import DEFAULT_STATS, resolve
+from .stats import DEFAULT_STATS, StatsLike, resolve
 from .zones import Zones, prepare_zones
 
 ZonesLike = str | os.PathLike | gpd.GeoDataFrame
 RasterLike = str | os.PathLike | xr.DataArray
+ChunksLike = int | tuple[int, int] | Mapping[str, int] | None
 
 
 def zonal_stats(
     zones: ZonesLike,
     raster: RasterLike,
-    stats: str | Iterable[str] = DEFAULT_STATS,
+    stats: StatsLike = DEFAULT_STATS,
     *,
     band: int = 1,
     nodata: float | None = None,
     zone_id: str | None = None,
-    chunks: int | tuple[int, int] | Mapping[str, int] | None = None,
+    all_touched: bool = False,
+    categorical: bool = False,
+    chunks: ChunksLike = None,
     compute: bool = True,
     split_every: int = 8,
 ) -> pd.DataFrame | Delayed:
     """Statistics of the raster's pixels inside each zone.
 
     A pixel belongs to a zone when its centre lies inside the polygon (GDAL's
-    default rule); a pixel inside several overlapping zones counts for each.
-    Nodata and NaN pixels are left out; a zone with no valid pixel gets count 0
-    and NaN for every other statistic.
+    default rule), or with ``all_touched`` when the polygon touches it at all;
+    a pixel inside several overlapping zones counts for each. Nodata and NaN
+    pixels are left out; a zone with no valid pixel gets count 0 and NaN for
+    every other statistic.
 
     Parameters
     ----------
@@ -56,8 +64,9 @@ def zonal_stats(
         A path or GDAL-readable URL, opened lazily, or an xarray.DataArray
         (chunked or not) with a CRS and transform.
     stats
-        Names from ``zonal_dask.stats.STATISTICS`` (``count min mean max std
-        sum``), in the order of the output columns.
+        Names from ``zonal_dask.STATISTICS`` or ``pNN`` percentiles, in the
+        order of the output columns; or a mapping from column name to a
+        statistic name or a function of a zone's valid values (1-D float64).
     band
         1-based band to summarise.
     nodata
@@ -65,6 +74,12 @@ def zonal_stats(
     zone_id
         Column naming the rows (its values must be unique). By default the
         rows are named by the data source's FID, or a GeoDataFrame's index.
+    all_touched
+        Count every pixel a polygon touches, not only those whose centre it
+        holds.
+    categorical
+        Add one column per raster value holding the zone's pixel count of that
+        value (a zone x class table, for land cover and other class rasters).
     chunks
         Raster chunk size in pixels (int, ``(rows, cols)`` or ``{"y", "x"}``).
         By default whole internal tiles, about 2048 x 2048 pixels.
@@ -83,17 +98,22 @@ def zonal_stats(
     --------
     >>> import zonal_dask as zd
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
-    >>> df = zd.zonal_stats(gdf, da, stats=["mean", "max"])  # doctest: +SKIP
+    >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
     statistics = resolve(stats)
-    array, prepared, tasks = _plan(zones, raster, band, zone_id, chunks)
+    plan = _plan(zones, raster, band, zone_id, chunks)
+    needs_values = any(s.kind == "values" for s in statistics)
     lazy = zonal_graph(
-        array.data,
-        tasks,
-        array.rio.nodata if nodata is None else nodata,
+        plan.array.data,
+        plan.tasks,
+        plan.array.rio.nodata if nodata is None else nodata,
         statistics,
-        prepared.index,
+        plan.zones.index,
         split_every=split_every,
+        outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient),
+        categorical=categorical,
+        all_touched=all_touched,
+        zone_groups=plan.groups(TARGET_CHUNK_PIXELS) if needs_values else None,
     )
     if not compute:
         return lazy
@@ -107,24 +127,44 @@ def rasterize_zones(
     *,
     band: int = 1,
     zone_id: str | None = None,
-    chunks: int | tuple[int, int] | Mapping[str, int] | None = None,
+    all_touched: bool = False,
+    chunks: ChunksLike = None,
 ) -> xr.DataArray:
     """The zones as a lazy label raster on the raster's grid and chunks.
 
-    Each pixel holds the 0-based position of its zone in the input (pixel-centre
-    rule), or -1. Where zones overlap, a single label cannot say it all: the
-    pixel holds the highest position, while ``zonal_stats`` counts the pixel for
-    every zone. Parameters as in ``zonal_stats``.
+    Each pixel holds the 0-based position of its zone in the input, or -1.
+    Where zones overlap, a single label cannot say it all: the pixel holds the
+    highest position, while ``zonal_stats`` counts the pixel for every zone.
+    Parameters as in ``zonal_stats``.
 
     Returns
     -------
     xarray.DataArray
         int32, dims and coordinates of the raster band, dask-backed.
     """
-    array, _, tasks = _plan(zones, raster, band, zone_id, chunks)
-    labels = label_array(tasks, array.chunks)
-    out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
+    plan = _plan(zones, raster, band, zone_id, chunks)
+    labels = label_array(plan.tasks, plan.array.chunks, all_touched)
+    dims, coords = plan.array.dims, plan.array.coords
+    out = xr.DataArray(labels, dims=dims, coords=coords, name="zone")
     return out.rio.write_nodata(-1)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    array: xr.DataArray
+    zones: Zones
+    pixel_geometries: np.ndarray
+    orient: tuple[int, int]
+    tasks: list[ChunkTask]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.array.shape[-2], self.array.shape[-1]
+
+    def groups(self, target: int) -> np.ndarray:
+        return zone_groups(
+            self.pixel_geometries, self.tasks, self.shape, self.orient, target
+        )
 
 
 def _plan(
@@ -132,8 +172,8 @@ def _plan(
     raster: RasterLike,
     band: int,
     zone_id: str | None,
-    chunks: int | tuple[int, int] | Mapping[str, int] | None,
-) -> tuple[xr.DataArray, Zones, list[ChunkTask]]:
+    chunks: ChunksLike,
+) -> _Plan:
     """Open the raster, prepare the zones and give each chunk its zones."""
     array = open_raster(raster, band=band, chunks=chunks)
     frame = read_zones(zones)
@@ -141,5 +181,6 @@ def _plan(
     prepared = prepare_zones(frame, array.rio.crs, zone_id=zone_id, source=source)
     transform = array.rio.transform()
     pixel_geometries = to_pixel_space(prepared.geometries, transform)
-    tasks = plan_chunks(pixel_geometries, array.chunks, orientation(transform))
-    return array, prepared, tasks
+    orient = orientation(transform)
+    tasks = plan_chunks(pixel_geometries, array.chunks, orient)
+    return _Plan(array, prepared, pixel_geometries, orient, tasks)

@@ -1,20 +1,25 @@
-"""Partials, their merge, the dask tree reduction and the final table.
+"""Partials, their merge, the dask graph and the final table.
 
 The contract, in the manner of ``dask.array.reduction``:
 
-* chunk step, ``chunk_partials(values, labels, nodata)``: one raster block and
-  its ``ChunkLabels`` in, one ``Partials`` out, holding only the zones present
-  in that block that have at least one valid pixel (sparse);
-* combine step, ``merge(list_of_partials)``: any number of ``Partials`` in, one
+* chunk step, ``chunk_step(values, labels, nodata, plan)``: one raster block
+  and its ``ChunkLabels`` in; out a ``ChunkResult`` holding sparse ``Partials``
+  (moments of the zones present in the block), and when asked sparse
+  ``Counts`` (pixels per zone and value) and each zone's valid values, split
+  by zone group;
+* combine step, ``merge`` / ``merge_counts``: any number of partials in, one
   out; associative, so the tree's shape never changes the result beyond
   rounding;
-* final step, ``finalize(partials, n_zones, stats, index)``: the merged
-  ``Partials`` in, a dense ``pandas.DataFrame`` over all zones out.
+* group step, ``group_step``: the values of one group of zones from every
+  chunk they touch in, the ``values`` statistics of those zones out;
+* final step, ``finalize``: the merged partials and the group results in, a
+  ``pandas.DataFrame`` with one row per zone out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import dask.array as da
@@ -28,21 +33,24 @@ from . import kernels
 from .rasterize import ChunkLabels, ChunkTask, rasterize_chunk, tasks_token
 from .stats import Statistic
 
-FIELDS = ("zone", "count", "sum", "shift", "mean", "m2", "min", "max")
-
 
 class Partials(NamedTuple):
     """Per-zone moments of part of a raster, for the zones present only.
 
     ``zone`` is sorted and unique (int64 global zone index); the other fields
-    are aligned with it: ``count`` (int64) and float64 ``sum``, ``shift`` (one
-    of the zone's values), ``mean`` (of the values minus ``shift``), ``m2`` (sum
-    of squared deviations from the mean), ``min``, ``max``. Carrying the
-    shift keeps the deviations in Chan's merge exact for values near 1e8.
+    are aligned with it: int64 ``finite``, ``posinf``, ``neginf`` and
+    ``nodata`` (nodata or NaN) pixel counts, float64 ``sum`` (finite values),
+    ``shift`` (one of the zone's finite values), ``mean`` (of the finite values
+    minus ``shift``), ``m2`` (their squared deviations from the mean), ``min``
+    and ``max`` (of all valid values). The shift keeps the deviations in
+    Chan's merge exact for values near 1e8.
     """
 
     zone: np.ndarray
-    count: np.ndarray
+    finite: np.ndarray
+    posinf: np.ndarray
+    neginf: np.ndarray
+    nodata: np.ndarray
     sum: np.ndarray
     shift: np.ndarray
     mean: np.ndarray
@@ -52,19 +60,94 @@ class Partials(NamedTuple):
 
     @classmethod
     def empty(cls) -> Partials:
-        return cls(np.empty(0, np.int64), np.empty(0, np.int64), *[np.empty(0)] * 6)
+        ints = [np.empty(0, np.int64)] * 5
+        return cls(*ints, *[np.empty(0)] * 6)
+
+
+class Counts(NamedTuple):
+    """Pixels per (zone, value), sorted by zone then value; valid pixels only."""
+
+    zone: np.ndarray
+    value: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Counts:
+        return cls(np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
+
+
+class ZoneValues(NamedTuple):
+    """Valid values of some zones, sorted by zone (``zone[i]`` owns ``value[i]``)."""
+
+    zone: np.ndarray
+    value: np.ndarray
+
+
+class ChunkResult(NamedTuple):
+    partials: Partials
+    counts: Counts | None
+    values: dict[int, ZoneValues] | None
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the chunk step computes beyond the moments."""
+
+    counts: bool = False
+    values: bool = False
+
+
+def valid_pixels(values: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Boolean mask of valid pixels: not NaN, not nodata (as the kernel decides)."""
+    valid = np.ones(values.shape, bool)
+    if np.issubdtype(values.dtype, np.floating):
+        valid &= ~np.isnan(values)
+    has_nodata, nodata_value = _nodata_in_dtype(nodata, values.dtype)
+    if has_nodata:
+        valid &= values != nodata_value
+    return valid
+
+
+def chunk_step(
+    values: np.ndarray,
+    labels: ChunkLabels,
+    nodata: float | None,
+    needs: Needs = Needs(),
+    groups: np.ndarray | None = None,
+) -> ChunkResult:
+    """The chunk step: the kernel's one pass, plus counts or values when asked.
+
+    ``groups`` gives, for each of the chunk's zones, the zone group its values
+    go to (needed when ``needs.values``).
+    """
+    values = np.ascontiguousarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"expected a 2-D block, got shape {values.shape}")
+    partials = chunk_partials(values, labels, nodata)
+    if not (needs.counts or needs.values):
+        return ChunkResult(partials, None, None)
+    zone, value = _valid_claims(values, labels, nodata)
+    counts = _count(zone, value) if needs.counts else None
+    by_group = None
+    if needs.values:
+        assert groups is not None
+        order = np.argsort(zone, kind="stable")
+        zone, value = zone[order], value[order]
+        group = groups[np.searchsorted(labels.zones, zone)]
+        by_group = {
+            int(g): ZoneValues(zone[group == g], value[group == g])
+            for g in np.unique(group)
+        }
+    return ChunkResult(partials, counts, by_group)
 
 
 def chunk_partials(
     values: np.ndarray, labels: ChunkLabels, nodata: float | None
 ) -> Partials:
-    """The chunk step: one pass of the compiled kernel over one block."""
-    values = np.ascontiguousarray(values)
-    if values.ndim != 2:
-        raise ValueError(f"expected a 2-D block, got shape {values.shape}")
+    """One pass of the compiled kernel over one 2-D block."""
     has_nodata, nodata_value = _nodata_in_dtype(nodata, values.dtype)
-    count, total, shift, mean, m2, lo, hi = kernels.moments(
-        values,
+    acc, lo, hi = kernels.moments(
+        np.ascontiguousarray(values),
         labels.labels,
         labels.extra_pixels,
         labels.extra_zones,
@@ -72,12 +155,52 @@ def chunk_partials(
         nodata_value,
         has_nodata,
     )
-    keep = count > 0
+    keep = acc[:, :4].sum(axis=1) > 0
     zone = labels.zones[keep]
     order = np.argsort(zone, kind="stable")
+    acc, lo, hi = acc[keep][order], lo[keep][order], hi[keep][order]
+    ints = acc[:, :4].astype(np.int64)
     return Partials(
-        *(a[keep][order] for a in (labels.zones, count, total, shift, mean, m2, lo, hi))
+        zone[order],
+        *ints.T,
+        acc[:, 4] + acc[:, 5],
+        acc[:, 6],
+        acc[:, 7],
+        acc[:, 8],
+        lo,
+        hi,
     )
+
+
+def _valid_claims(
+    values: np.ndarray, labels: ChunkLabels, nodata: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(global zone, float64 value) of every valid claimed pixel."""
+    valid = valid_pixels(values, nodata)
+    single = (labels.labels >= 0) & valid
+    flat = values.reshape(-1)
+    extra = valid.reshape(-1)[labels.extra_pixels]
+    zone = np.concatenate(
+        [
+            labels.zones[labels.labels[single]],
+            labels.zones[labels.extra_zones[extra]],
+        ]
+    )
+    value = np.concatenate([values[single], flat[labels.extra_pixels[extra]]]).astype(
+        np.float64
+    )
+    return zone, value
+
+
+def _count(zone: np.ndarray, value: np.ndarray) -> Counts:
+    if zone.size == 0:
+        return Counts.empty()
+    order = np.lexsort((value, zone))
+    zone, value = zone[order], value[order]
+    new = np.ones(zone.size, bool)
+    new[1:] = (zone[1:] != zone[:-1]) | (value[1:] != value[:-1])
+    starts = np.flatnonzero(new)
+    return Counts(zone[starts], value[starts], np.diff(np.append(starts, zone.size)))
 
 
 def _nodata_in_dtype(nodata: float | None, dtype: np.dtype) -> tuple[bool, float]:
@@ -95,8 +218,9 @@ def _nodata_in_dtype(nodata: float | None, dtype: np.dtype) -> tuple[bool, float
     return True, float(np.asarray(nodata).astype(dtype))
 
 
-def merge(parts: Sequence[Partials]) -> Partials:
-    """The combine step: merge any number of partials (Chan et al. for M2)."""
+def merge(parts: Sequence[Partials | ChunkResult]) -> Partials:
+    """The combine step for moments (Chan et al. for M2)."""
+    parts = [p.partials if isinstance(p, ChunkResult) else p for p in parts]
     parts = [p for p in parts if len(p.zone)]
     if not parts:
         return Partials.empty()
@@ -105,47 +229,147 @@ def merge(parts: Sequence[Partials]) -> Partials:
     cat = Partials(*(np.concatenate(f) for f in zip(*parts, strict=True)))
     order = np.argsort(cat.zone, kind="stable")
     cat = Partials(*(a[order] for a in cat))
-    starts = np.flatnonzero(np.diff(cat.zone, prepend=-1))
-    group = np.cumsum(np.diff(cat.zone, prepend=-1) != 0) - 1
-    count = np.add.reduceat(cat.count, starts)
-    shift = cat.shift[starts]
-    # each part's mean relative to its group's common shift
-    relative = (cat.shift - shift[group]) + cat.mean
-    mean = np.add.reduceat(cat.count * relative, starts) / count
-    deviation = relative - mean[group]
-    m2 = np.add.reduceat(cat.m2 + cat.count * deviation * deviation, starts)
+    new = np.diff(cat.zone, prepend=-1) != 0
+    starts = np.flatnonzero(new)
+    group = np.cumsum(new) - 1
+    finite = np.add.reduceat(cat.finite, starts)
+    # shift of each group: the first finite part's, so deviations stay small
+    has = cat.finite > 0
+    first = np.full(starts.size, -1)
+    hit = np.flatnonzero(has)
+    _, at = np.unique(group[hit], return_index=True)
+    first[group[hit[at]]] = hit[at]
+    shift = np.where(first >= 0, cat.shift[np.maximum(first, 0)], 0.0)
+    relative = np.where(has, (cat.shift - shift[group]) + cat.mean, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.add.reduceat(cat.finite * relative, starts) / finite
+    deviation = np.where(has, relative - np.nan_to_num(mean)[group], 0.0)
+    m2 = np.add.reduceat(cat.m2 + cat.finite * deviation * deviation, starts)
     return Partials(
         zone=cat.zone[starts],
-        count=count,
+        finite=finite,
+        posinf=np.add.reduceat(cat.posinf, starts),
+        neginf=np.add.reduceat(cat.neginf, starts),
+        nodata=np.add.reduceat(cat.nodata, starts),
         sum=np.add.reduceat(cat.sum, starts),
         shift=shift,
-        mean=mean,
+        mean=np.nan_to_num(mean),
         m2=m2,
         min=np.minimum.reduceat(cat.min, starts),
         max=np.maximum.reduceat(cat.max, starts),
     )
 
 
+def merge_counts(parts: Sequence[Counts | ChunkResult]) -> Counts:
+    """The combine step for (zone, value) counts."""
+    parts = [p.counts if isinstance(p, ChunkResult) else p for p in parts]
+    parts = [p for p in parts if p is not None and len(p.zone)]
+    if not parts:
+        return Counts.empty()
+    if len(parts) == 1:
+        return parts[0]
+    zone, value, count = (np.concatenate(f) for f in zip(*parts, strict=True))
+    order = np.lexsort((value, zone))
+    zone, value, count = zone[order], value[order], count[order]
+    new = np.ones(zone.size, bool)
+    new[1:] = (zone[1:] != zone[:-1]) | (value[1:] != value[:-1])
+    starts = np.flatnonzero(new)
+    return Counts(zone[starts], value[starts], np.add.reduceat(count, starts))
+
+
+def group_step(
+    results: Sequence[ChunkResult], group: int, zones: np.ndarray, stats: list
+) -> dict[str, np.ndarray]:
+    """The ``values`` statistics of one group of zones (sorted global indices)."""
+    pieces = [r.values[group] for r in results if group in r.values]
+    zone = np.concatenate([p.zone for p in pieces]) if pieces else np.empty(0, int)
+    value = np.concatenate([p.value for p in pieces]) if pieces else np.empty(0)
+    order = np.argsort(zone, kind="stable")
+    zone, value = zone[order], value[order]
+    bounds = np.searchsorted(zone, np.append(zones, np.iinfo(np.int64).max))
+    out = {s.name: np.full(zones.size, np.nan) for s in stats}
+    for i in range(zones.size):
+        zone_values = value[bounds[i] : bounds[i + 1]]
+        if zone_values.size:
+            for s in stats:
+                out[s.name][i] = s.formula(zone_values)
+    return out
+
+
+def moments(partials: Partials, n_zones: int) -> dict[str, np.ndarray]:
+    """Dense per-zone moments with numpy's answers where infinities are present."""
+    z = partials.zone
+    m = {}
+    for name in ("finite", "posinf", "neginf", "nodata"):
+        m[name] = np.zeros(n_zones, np.int64)
+        m[name][z] = getattr(partials, name)
+    m["count"] = m["finite"] + m["posinf"] + m["neginf"]
+    for name in ("sum", "m2", "min", "max"):
+        m[name] = np.full(n_zones, np.nan)
+        m[name][z] = getattr(partials, name)
+    m["mean"] = np.full(n_zones, np.nan)
+    with np.errstate(invalid="ignore"):
+        m["mean"][z] = np.where(partials.finite > 0, partials.shift + partials.mean, 0)
+    infinite = np.where(m["posinf"] > 0, np.inf, 0.0) + np.where(
+        m["neginf"] > 0, -np.inf, 0.0
+    )
+    with np.errstate(invalid="ignore"):
+        m["sum"] = np.where(m["count"] > 0, np.nan_to_num(m["sum"]) + infinite, np.nan)
+        m["mean"] = np.where(m["count"] > 0, m["mean"] + infinite, np.nan)
+    for name in ("min", "max"):
+        m[name] = np.where(m["count"] > 0, m[name], np.nan)
+    return m
+
+
 def finalize(
-    partials: Partials | Sequence[Partials],
-    n_zones: int,
+    partials: Sequence[Partials | ChunkResult],
+    counts: Sequence[Counts | ChunkResult] | None,
+    groups: Sequence[dict[str, np.ndarray]],
+    group_zones: Sequence[np.ndarray],
     stats: Sequence[Statistic],
     index: pd.Index,
+    outside: np.ndarray,
+    categorical: bool = False,
 ) -> pd.DataFrame:
     """The final step: a dense table, one row per zone in input order."""
-    if not isinstance(partials, Partials):
-        partials = merge(partials)
-    moments: dict[str, np.ndarray] = {"count": np.zeros(n_zones, np.int64)}
-    moments["count"][partials.zone] = partials.count
-    for field in ("sum", "m2", "min", "max"):
-        moments[field] = np.full(n_zones, np.nan)
-        moments[field][partials.zone] = getattr(partials, field)
-    moments["mean"] = np.full(n_zones, np.nan)
-    moments["mean"][partials.zone] = partials.shift + partials.mean
-    return pd.DataFrame(
-        {s.name: np.asarray(s.formula(moments), dtype=s.dtype) for s in stats},
+    n_zones = len(index)
+    m = moments(merge(partials), n_zones)
+    m["outside"] = outside
+    c = None
+    if counts is not None:
+        merged = merge_counts(counts)
+        c = {"n_zones": n_zones, **merged._asdict()}
+    columns = {}
+    for s in stats:
+        if s.kind == "moments":
+            columns[s.name] = s.formula(m)
+        elif s.kind == "counts":
+            columns[s.name] = s.formula(c)
+        else:
+            column = np.full(n_zones, np.nan)
+            for zones, result in zip(group_zones, groups, strict=True):
+                column[zones] = result[s.name]
+            columns[s.name] = column
+    table = pd.DataFrame(
+        {s.name: np.asarray(columns[s.name], dtype=s.dtype) for s in stats},
         index=index,
     )
+    if categorical:
+        table = table.join(_class_table(c, index))
+    return table
+
+
+def _class_table(c: dict, index: pd.Index) -> pd.DataFrame:
+    """A zone x class table of pixel counts (0 where a class is absent)."""
+    classes = np.unique(c["value"])
+    table = np.zeros((len(index), classes.size), np.int64)
+    table[c["zone"], np.searchsorted(classes, c["value"])] = c["count"]
+    names = [_class_name(v) for v in classes]
+    return pd.DataFrame(table, index=index, columns=names)
+
+
+def _class_name(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def zonal_graph(
@@ -155,49 +379,107 @@ def zonal_graph(
     stats: Sequence[Statistic],
     index: pd.Index,
     split_every: int = 8,
+    *,
+    outside: np.ndarray | None = None,
+    categorical: bool = False,
+    all_touched: bool = False,
+    zone_groups: np.ndarray | None = None,
 ) -> Delayed:
     """The whole computation as one lazy object.
 
     One task per raster chunk that some zone meets (read, rasterize, kernel),
-    a tree of ``merge`` tasks with ``split_every`` inputs each, and one
-    ``finalize`` task that returns the ``pandas.DataFrame``.
+    a tree of merge tasks with ``split_every`` inputs each, one task per zone
+    group when a ``values`` statistic is asked, and one ``finalize`` task that
+    returns the ``pandas.DataFrame``.
     """
     if split_every < 2:
         raise ValueError(f"split_every must be at least 2, got {split_every}")
+    stats = list(stats)
+    needs = Needs(
+        counts=categorical or any(s.kind == "counts" for s in stats),
+        values=any(s.kind == "values" for s in stats),
+    )
+    n_zones = len(index)
+    if outside is None:
+        outside = np.full(n_zones, np.nan)
+    if zone_groups is None:
+        zone_groups = np.zeros(n_zones, np.int64)
     token = tokenize(
         values.name,
         tasks_token(tasks),
         nodata,
-        [s.name for s in stats],
+        [(s.name, s.kind, tokenize(s.formula)) for s in stats],
         list(index),
         index.name,
         split_every,
+        categorical,
+        all_touched,
+        zone_groups,
     )
     chunk_name = f"zonal-chunk-{token}"
     dsk: dict = {}
-    level = []
+    chunk_keys = []
     for t in tasks:
         key = (chunk_name, *t.block)
-        labels = (
+        burn = (
             rasterize_chunk,
             t.geometries,
             t.zones,
             t.offset,
             t.shape,
             t.orientation,
+            all_touched,
         )
-        dsk[key] = (chunk_partials, (values.name, *t.block), labels, nodata)
-        level.append(key)
-    depth = 0
-    while len(level) > split_every:
-        name = f"zonal-merge-{depth}-{token}"
+        groups = zone_groups[t.zones] if needs.values else None
+        dsk[key] = (chunk_step, (values.name, *t.block), burn, nodata, needs, groups)
+        chunk_keys.append(key)
+    moments_key = _tree(dsk, chunk_keys, merge, f"zonal-merge-{token}", split_every)
+    counts_key = None
+    if needs.counts:
+        counts_key = _tree(
+            dsk, chunk_keys, merge_counts, f"zonal-counts-{token}", split_every
+        )
+    group_keys, group_zones = [], []
+    if needs.values:
+        value_stats = [s for s in stats if s.kind == "values"]
+        touching: dict[int, list] = {}
+        for t, key in zip(tasks, chunk_keys, strict=True):
+            for g in np.unique(zone_groups[t.zones]):
+                touching.setdefault(int(g), []).append(key)
+        for g, keys in sorted(touching.items()):
+            zones = np.flatnonzero(zone_groups == g)
+            dsk[(f"zonal-group-{token}", g)] = (group_step, keys, g, zones, value_stats)
+            group_keys.append((f"zonal-group-{token}", g))
+            group_zones.append(zones)
+    final = f"zonal-stats-{token}"
+    dsk[final] = (
+        finalize,
+        [moments_key] if moments_key else [],
+        [counts_key] if counts_key else (None if not needs.counts else []),
+        group_keys,
+        group_zones,
+        stats,
+        index,
+        outside,
+        categorical,
+    )
+    graph = HighLevelGraph.from_collections(final, dsk, dependencies=[values])
+    return Delayed(final, graph)
+
+
+def _tree(dsk: dict, keys: list, combine, name: str, split_every: int):
+    """Add a tree of ``combine`` tasks over ``keys``; return the root key."""
+    if not keys:
+        return None
+    level, depth = list(keys), 0
+    while len(level) > 1:
         groups = [level[i : i + split_every] for i in range(0, len(level), split_every)]
         level = []
         for g, group in enumerate(groups):
-            dsk[(name, g)] = (merge, group)
-            level.append((name, g))
+            dsk[(f"{name}-{depth}", g)] = (combine, group)
+            level.append((f"{name}-{depth}", g))
         depth += 1
-    final = f"zonal-stats-{token}"
-    dsk[final] = (finalize, level, len(index), list(stats), index)
-    graph = HighLevelGraph.from_collections(final, dsk, dependencies=[values])
-    return Delayed(final, graph)
+    if level[0] in keys:  # a single chunk: still combine it to its partial type
+        dsk[(f"{name}-0", 0)] = (combine, level)
+        level = [(f"{name}-0", 0)]
+    return level[0]
