@@ -144,6 +144,8 @@ def plan_chunks(
     chunk_index, zone_index = tree.query(boxes, predicate="intersects")
     order = np.lexsort((zone_index, chunk_index))
     chunk_index, zone_index = chunk_index[order], zone_index[order]
+    if chunk_index.size == 0:
+        return []
     starts = np.flatnonzero(np.diff(chunk_index, prepend=-1))
     tasks = []
     for chunk, zones in zip(
@@ -252,8 +254,12 @@ def _resolve_overlaps(
         return np.empty(0, np.int64), np.empty(0, np.int32)
     rows, cols = np.divmod(pixels, shape[1])
     rows_abs, cols_abs = rows + offset[0], cols + offset[1]
-    centres = shapely.points(orient[0] * (cols_abs + 0.5), orient[1] * (rows_abs + 0.5))
-    point_index, zone_index = shapely.STRtree(geometries).query(centres)
+    # candidates: zones whose bounds meet the pixel's square (not only its centre:
+    # with all_touched a zone can claim a pixel whose centre is outside its bounds)
+    xs = np.sort([orient[0] * cols_abs, orient[0] * (cols_abs + 1)], axis=0)
+    ys = np.sort([orient[1] * rows_abs, orient[1] * (rows_abs + 1)], axis=0)
+    squares = shapely.box(xs[0], ys[0], xs[1], ys[1])
+    point_index, zone_index = shapely.STRtree(geometries).query(squares)
     found_pixels, found_zones = [], []
     for zone in np.unique(zone_index):
         candidates = point_index[zone_index == zone]

@@ -310,10 +310,10 @@ def moments(partials: Partials, n_zones: int) -> dict[str, np.ndarray]:
     m["mean"] = np.full(n_zones, np.nan)
     with np.errstate(invalid="ignore"):
         m["mean"][z] = np.where(partials.finite > 0, partials.shift + partials.mean, 0)
-    infinite = np.where(m["posinf"] > 0, np.inf, 0.0) + np.where(
-        m["neginf"] > 0, -np.inf, 0.0
-    )
     with np.errstate(invalid="ignore"):
+        infinite = np.where(m["posinf"] > 0, np.inf, 0.0) + np.where(
+            m["neginf"] > 0, -np.inf, 0.0
+        )
         m["sum"] = np.where(m["count"] > 0, np.nan_to_num(m["sum"]) + infinite, np.nan)
         m["mean"] = np.where(m["count"] > 0, m["mean"] + infinite, np.nan)
     for name in ("min", "max"):
