@@ -37,7 +37,7 @@ def zonal_stats(
     raster: RasterLike,
     stats: StatsLike = DEFAULT_STATS,
     *,
-    band: int = 1,
+    band: int | None = 1,
     nodata: float | None = None,
     zone_id: str | None = None,
     all_touched: bool = False,
@@ -45,7 +45,7 @@ def zonal_stats(
     chunks: ChunksLike = None,
     compute: bool = True,
     split_every: int = 8,
-) -> pd.DataFrame | Delayed:
+) -> pd.DataFrame | xr.Dataset | Delayed:
     """Statistics of the raster's pixels inside each zone.
 
     A pixel belongs to a zone when its centre lies inside the polygon (GDAL's
@@ -68,7 +68,12 @@ def zonal_stats(
         order of the output columns; or a mapping from column name to a
         statistic name or a function of a zone's valid values (1-D float64).
     band
-        1-based band to summarise.
+        1-based band to summarise; None for every band of a multi-band file,
+        or to keep a DataArray's extra dimension (time, say): the result is
+        then an ``xarray.Dataset`` with dimensions (zone, band or time), and
+        ``to_dataframe()`` gives the long table. Only the moment statistics
+        (count, nodata_count, sum, mean, min, max, range, var, std and the
+        fractions) are available that way.
     nodata
         Value to treat as nodata instead of the raster's own.
     zone_id
@@ -91,8 +96,9 @@ def zonal_stats(
 
     Returns
     -------
-    pandas.DataFrame or dask.delayed.Delayed
-        One row per input feature, in input order, one column per statistic.
+    pandas.DataFrame, xarray.Dataset or dask.delayed.Delayed
+        One row per input feature, in input order, one column per statistic
+        (a Dataset with ``band=None``).
 
     Examples
     --------
@@ -114,6 +120,7 @@ def zonal_stats(
         categorical=categorical,
         all_touched=all_touched,
         zone_groups=plan.groups(TARGET_CHUNK_PIXELS) if needs_values else None,
+        **_planes(plan.array),
     )
     if not compute:
         return lazy
@@ -143,10 +150,19 @@ def rasterize_zones(
         int32, dims and coordinates of the raster band, dask-backed.
     """
     plan = _plan(zones, raster, band, zone_id, chunks)
-    labels = label_array(plan.tasks, plan.array.chunks, all_touched)
+    labels = label_array(plan.tasks, plan.array.chunks[-2:], all_touched)
     dims, coords = plan.array.dims, plan.array.coords
     out = xr.DataArray(labels, dims=dims, coords=coords, name="zone")
     return out.rio.write_nodata(-1)
+
+
+def _planes(array: xr.DataArray) -> dict:
+    """The extra dimension's name and coordinates, for a 3-D raster."""
+    if array.ndim == 2:
+        return {}
+    dim = array.dims[0]
+    coords = array[dim].to_numpy() if dim in array.coords else None
+    return {"plane_dim": dim, "plane_coords": coords}
 
 
 @dataclass(frozen=True)
@@ -170,7 +186,7 @@ class _Plan:
 def _plan(
     zones: ZonesLike,
     raster: RasterLike,
-    band: int,
+    band: int | None,
     zone_id: str | None,
     chunks: ChunksLike,
 ) -> _Plan:
@@ -182,5 +198,5 @@ def _plan(
     transform = array.rio.transform()
     pixel_geometries = to_pixel_space(prepared.geometries, transform)
     orient = orientation(transform)
-    tasks = plan_chunks(pixel_geometries, array.chunks, orient)
+    tasks = plan_chunks(pixel_geometries, array.chunks[-2:], orient)
     return _Plan(array, prepared, pixel_geometries, orient, tasks)

@@ -24,6 +24,8 @@ examples:
       the classic table: tab-separated min mean max std sum fid
   zonal-dask borders.gpkg pop.tif stats.csv --stats count,mean,max --id-field code
   zonal-dask borders.shp s3://bucket/pop.tif stats.parquet --scheduler tcp://host:8786
+  zonal-dask parcels.gpkg landcover.tif classes.csv --stats majority --categorical
+  zonal-dask basins.gpkg ndvi_stack.tif ndvi.csv --band all --stats mean,max
   zonal-dask demo [DIR]
       write a small sample into DIR, summarise it and print the first rows
 """
@@ -48,7 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated statistics, in column order (default: "
         f"{','.join(DEFAULT_STATS)}; valid: {','.join(STATISTICS)})",
     )
-    parser.add_argument("--band", type=int, default=1, help="1-based band (default 1)")
+    parser.add_argument(
+        "--band",
+        type=_band,
+        default=1,
+        help="1-based band (default 1), or 'all': one row per zone and band",
+    )
+    parser.add_argument(
+        "--all-touched",
+        action="store_true",
+        help="count every pixel a polygon touches, not only centres inside",
+    )
+    parser.add_argument(
+        "--categorical",
+        action="store_true",
+        help="add one column per raster value with the zone's pixel count",
+    )
     parser.add_argument("--nodata", type=float, help="nodata value to use instead")
     parser.add_argument("--id-field", help="field naming the rows (default: the FID)")
     parser.add_argument("--chunks", type=int, help="chunk size in pixels")
@@ -63,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
     return parser
+
+
+def _band(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        message = f"expected a number or 'all', got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import xarray as xr
+
     from .api import zonal_stats
     from .cluster import compute, scheduler
     from .io import check_output, write_table
@@ -97,10 +126,14 @@ def _run(args: argparse.Namespace) -> int:
             band=args.band,
             nodata=args.nodata,
             zone_id=args.id_field,
+            all_touched=args.all_touched,
+            categorical=args.categorical,
             chunks=args.chunks,
             compute=False,
         )
         table = compute(lazy, client=client, progress=sys.stderr.isatty())
+    if isinstance(table, xr.Dataset):  # --band all: the long table
+        table = table.to_dataframe().rename_axis(index={"zone": table.zone.long_name})
     write_table(_layout(table, output, args.stats), output, overwrite=args.overwrite)
     return 0
 
@@ -108,7 +141,9 @@ def _run(args: argparse.Namespace) -> int:
 def _layout(table: pd.DataFrame, output: Path, stats: str | None) -> pd.DataFrame:
     """The classic recipe's columns for a tab-separated table of the default stats."""
     if stats is None and output.suffix.lower() in (".txt", ".tsv"):
-        return table[CLASSIC_COLUMNS]
+        return table[
+            CLASSIC_COLUMNS + [c for c in table.columns if c not in DEFAULT_STATS]
+        ]
     return table
 
 

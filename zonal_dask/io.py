@@ -37,18 +37,19 @@ def _is_remote(path: str) -> bool:
 def open_raster(
     raster: str | os.PathLike | xr.DataArray,
     *,
-    band: int = 1,
+    band: int | None = 1,
     chunks: int | tuple[int, int] | Mapping[str, int] | None = None,
 ) -> xr.DataArray:
-    """Open one band of a raster as a lazy, chunked 2-D ``(y, x)`` DataArray.
+    """Open a raster as a lazy, chunked DataArray.
 
     Parameters
     ----------
     raster
-        A path or GDAL-readable URL, or a DataArray with a CRS and transform
-        (a ``band`` dimension, if present, is selected by ``band``).
+        A path or GDAL-readable URL, or a DataArray with a CRS and transform.
     band
-        1-based band number.
+        1-based band number, giving a 2-D ``(y, x)`` array; None keeps every
+        band (or a DataArray's extra dimension, such as time) as a 3-D
+        ``(band, y, x)`` array.
     chunks
         Chunk size in pixels: an int (square), ``(rows, cols)``, or a mapping
         with ``y`` and ``x``. By default a multiple of the file's internal
@@ -69,34 +70,48 @@ def open_raster(
             count, shape, block = src.count, src.shape, src.block_shapes[0]
     except rasterio.errors.RasterioIOError as err:
         raise RasterError(f"{path}: not a raster GDAL can read ({err})") from None
-    _check_band(band, count, path)
+    if band is not None:
+        _check_band(band, count, path)
     rows, cols = _normalize_chunks(chunks) or choose_chunks(shape, block)
+    bands = 1 if band is not None else _plane_chunk(rows, cols)
     array = rioxarray.open_rasterio(
-        path, chunks={"band": 1, "y": rows, "x": cols}, lock=False, masked=False
+        path, chunks={"band": bands, "y": rows, "x": cols}, lock=False, masked=False
     )
-    return array.isel(band=band - 1)
+    return array if band is None else array.isel(band=band - 1)
+
+
+def _plane_chunk(rows: int, cols: int) -> int:
+    """Bands or time steps per chunk, so a chunk holds about the target pixels."""
+    return max(1, TARGET_CHUNK_PIXELS // (rows * cols))
 
 
 def _from_dataarray(
-    array: xr.DataArray, band: int, chunks: int | tuple[int, int] | Mapping | None
+    array: xr.DataArray,
+    band: int | None,
+    chunks: int | tuple[int, int] | Mapping | None,
 ) -> xr.DataArray:
-    if "band" in array.dims:
+    if "band" in array.dims and band is not None:
         _check_band(band, array.sizes["band"], "DataArray")
         array = array.isel(band=band - 1)
-    if array.ndim != 2:
-        raise RasterError(
-            f"DataArray: expected dimensions (y, x) after band selection, "
-            f"got {array.dims}"
-        )
     if array.rio.transform() is None:
         raise RasterError("DataArray: no transform (set it with rio.write_transform)")
+    y, x = array.rio.y_dim, array.rio.x_dim
+    if array.ndim == 3:
+        (plane,) = (d for d in array.dims if d not in (y, x))
+        array = array.transpose(plane, y, x)
+    elif array.ndim != 2:
+        raise RasterError(
+            f"DataArray: expected dimensions (y, x) or (band or time, y, x), "
+            f"got {array.dims}"
+        )
     requested = _normalize_chunks(chunks)
     if requested is None and array.chunks is None:
-        requested = choose_chunks(array.shape, (1, 1))
+        requested = choose_chunks(array.shape[-2:], (1, 1))
     if requested is not None:
-        array = array.chunk(
-            {array.rio.y_dim: requested[0], array.rio.x_dim: requested[1]}
-        )
+        spec = {y: requested[0], x: requested[1]}
+        if array.ndim == 3 and array.chunks is None:
+            spec[array.dims[0]] = _plane_chunk(*requested)
+        array = array.chunk(spec)
     return array
 
 
@@ -207,7 +222,7 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
 
 def _write_tsv(table: pd.DataFrame, tmp: str) -> None:
     classic = table.reset_index()
-    classic = classic[[*table.columns, table.index.name]]
+    classic = classic[[*table.columns, *table.index.names]]
     classic.to_csv(tmp, sep="\t", index=False, na_rep="nan")
 
 

@@ -25,13 +25,15 @@ from typing import NamedTuple
 import dask.array as da
 import numpy as np
 import pandas as pd
+import xarray as xr
 from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from . import kernels
+from .errors import StatisticError
 from .rasterize import ChunkLabels, ChunkTask, rasterize_chunk, tasks_token
-from .stats import Statistic
+from .stats import STATISTICS, Statistic
 
 
 class Partials(NamedTuple):
@@ -59,9 +61,10 @@ class Partials(NamedTuple):
     max: np.ndarray
 
     @classmethod
-    def empty(cls) -> Partials:
-        ints = [np.empty(0, np.int64)] * 5
-        return cls(*ints, *[np.empty(0)] * 6)
+    def empty(cls, k: int | None = None) -> Partials:
+        shape = (0,) if k is None else (0, k)
+        ints = [np.empty(shape, np.int64)] * 4
+        return cls(np.empty(0, np.int64), *ints, *[np.empty(shape)] * 6)
 
 
 class Counts(NamedTuple):
@@ -121,8 +124,6 @@ def chunk_step(
     go to (needed when ``needs.values``).
     """
     values = np.ascontiguousarray(values)
-    if values.ndim != 2:
-        raise ValueError(f"expected a 2-D block, got shape {values.shape}")
     partials = chunk_partials(values, labels, nodata)
     if not (needs.counts or needs.values):
         return ChunkResult(partials, None, None)
@@ -144,29 +145,41 @@ def chunk_step(
 def chunk_partials(
     values: np.ndarray, labels: ChunkLabels, nodata: float | None
 ) -> Partials:
-    """One pass of the compiled kernel over one 2-D block."""
+    """One pass of the compiled kernel over a 2-D block, or each plane of a 3-D one.
+
+    A 3-D block ``(k, rows, cols)`` (bands or time steps) gives fields of shape
+    ``(zones, k)``; every plane shares the labels.
+    """
     has_nodata, nodata_value = _nodata_in_dtype(nodata, values.dtype)
-    acc, lo, hi = kernels.moments(
-        np.ascontiguousarray(values),
-        labels.labels,
-        labels.extra_pixels,
-        labels.extra_zones,
-        len(labels.zones),
-        nodata_value,
-        has_nodata,
-    )
-    keep = acc[:, :4].sum(axis=1) > 0
-    zone = labels.zones[keep]
-    order = np.argsort(zone, kind="stable")
+    planes = values if values.ndim == 3 else values[np.newaxis]
+    results = [
+        kernels.moments(
+            np.ascontiguousarray(plane),
+            labels.labels,
+            labels.extra_pixels,
+            labels.extra_zones,
+            len(labels.zones),
+            nodata_value,
+            has_nodata,
+        )
+        for plane in planes
+    ]
+    acc = np.stack([r[0] for r in results], axis=1)  # (zones, k, 9)
+    lo = np.stack([r[1] for r in results], axis=1)
+    hi = np.stack([r[2] for r in results], axis=1)
+    keep = acc[:, :, :4].sum(axis=(1, 2)) > 0
+    order = np.argsort(labels.zones[keep], kind="stable")
     acc, lo, hi = acc[keep][order], lo[keep][order], hi[keep][order]
-    ints = acc[:, :4].astype(np.int64)
+    if values.ndim == 2:
+        acc, lo, hi = acc[:, 0], lo[:, 0], hi[:, 0]
+    ints = np.moveaxis(acc[..., :4].astype(np.int64), -1, 0)
     return Partials(
-        zone[order],
-        *ints.T,
-        acc[:, 4] + acc[:, 5],
-        acc[:, 6],
-        acc[:, 7],
-        acc[:, 8],
+        labels.zones[keep][order],
+        *ints,
+        acc[..., 4] + acc[..., 5],
+        acc[..., 6],
+        acc[..., 7],
+        acc[..., 8],
         lo,
         hi,
     )
@@ -226,6 +239,13 @@ def merge(parts: Sequence[Partials | ChunkResult]) -> Partials:
         return Partials.empty()
     if len(parts) == 1:
         return parts[0]
+    if parts[0].finite.ndim == 2:  # bands or time steps: merge each column
+        columns = [
+            merge([Partials(p.zone, *(f[:, c] for f in p[1:])) for p in parts])
+            for c in range(parts[0].finite.shape[1])
+        ]
+        fields = zip(*(c[1:] for c in columns), strict=True)
+        return Partials(columns[0].zone, *(np.stack(f, axis=1) for f in fields))
     cat = Partials(*(np.concatenate(f) for f in zip(*parts, strict=True)))
     order = np.argsort(cat.zone, kind="stable")
     cat = Partials(*(a[order] for a in cat))
@@ -296,18 +316,22 @@ def group_step(
     return out
 
 
-def moments(partials: Partials, n_zones: int) -> dict[str, np.ndarray]:
-    """Dense per-zone moments with numpy's answers where infinities are present."""
+def moments(partials: Partials, n_zones: int, k: int | None = None) -> dict:
+    """Dense per-zone moments with numpy's answers where infinities are present.
+
+    Arrays have shape ``(n_zones,)``, or ``(n_zones, k)`` for ``k`` bands.
+    """
     z = partials.zone
+    shape = (n_zones,) if k is None else (n_zones, k)
     m = {}
     for name in ("finite", "posinf", "neginf", "nodata"):
-        m[name] = np.zeros(n_zones, np.int64)
+        m[name] = np.zeros(shape, np.int64)
         m[name][z] = getattr(partials, name)
     m["count"] = m["finite"] + m["posinf"] + m["neginf"]
     for name in ("sum", "m2", "min", "max"):
-        m[name] = np.full(n_zones, np.nan)
+        m[name] = np.full(shape, np.nan)
         m[name][z] = getattr(partials, name)
-    m["mean"] = np.full(n_zones, np.nan)
+    m["mean"] = np.full(shape, np.nan)
     with np.errstate(invalid="ignore"):
         m["mean"][z] = np.where(partials.finite > 0, partials.shift + partials.mean, 0)
     with np.errstate(invalid="ignore"):
@@ -359,6 +383,30 @@ def finalize(
     return table
 
 
+def finalize_planes(
+    roots: Sequence[Partials | None],
+    planes: Sequence[int],
+    stats: Sequence[Statistic],
+    index: pd.Index,
+    outside: np.ndarray,
+    dim: str,
+    coords: np.ndarray,
+) -> xr.Dataset:
+    """The final step for several bands or time steps: a (zone, dim) Dataset."""
+    blocks = []
+    for root, k in zip(roots, planes, strict=True):
+        partials = root if root is not None else Partials.empty(k)
+        blocks.append(moments(partials, len(index), k))
+    m = {name: np.concatenate([b[name] for b in blocks], axis=1) for name in blocks[0]}
+    m["outside"] = np.broadcast_to(outside[:, np.newaxis], m["count"].shape)
+    data = {
+        s.name: (("zone", dim), np.asarray(s.formula(m), dtype=s.dtype)) for s in stats
+    }
+    dataset = xr.Dataset(data, coords={"zone": index.to_numpy(), dim: coords})
+    dataset["zone"].attrs["long_name"] = index.name
+    return dataset
+
+
 def _class_table(c: dict, index: pd.Index) -> pd.DataFrame:
     """A zone x class table of pixel counts (0 where a class is absent)."""
     classes = np.unique(c["value"])
@@ -384,6 +432,8 @@ def zonal_graph(
     categorical: bool = False,
     all_touched: bool = False,
     zone_groups: np.ndarray | None = None,
+    plane_dim: str = "band",
+    plane_coords: np.ndarray | None = None,
 ) -> Delayed:
     """The whole computation as one lazy object.
 
@@ -418,9 +468,17 @@ def zonal_graph(
     )
     chunk_name = f"zonal-chunk-{token}"
     dsk: dict = {}
-    chunk_keys = []
+    planes = values.chunks[0] if values.ndim == 3 else None
+    if planes is not None and plane_coords is None:
+        plane_coords = np.arange(1, values.shape[0] + 1)
+    if planes is not None and (needs.counts or needs.values):
+        raise StatisticError(
+            "with several bands or time steps only these statistics are available: "
+            + ", ".join(n for n, s in STATISTICS.items() if s.kind == "moments")
+        )
+    chunk_keys: list = []
+    block_keys: list[list] = [[] for _ in planes or [None]]
     for t in tasks:
-        key = (chunk_name, *t.block)
         burn = (
             rasterize_chunk,
             t.geometries,
@@ -431,9 +489,41 @@ def zonal_graph(
             all_touched,
         )
         groups = zone_groups[t.zones] if needs.values else None
-        dsk[key] = (chunk_step, (values.name, *t.block), burn, nodata, needs, groups)
-        chunk_keys.append(key)
-    moments_key = _tree(dsk, chunk_keys, merge, f"zonal-merge-{token}", split_every)
+        if planes is None:
+            key = (chunk_name, *t.block)
+            block = (values.name, *t.block)
+            dsk[key] = (chunk_step, block, burn, nodata, needs, groups)
+            chunk_keys.append(key)
+            block_keys[0].append(key)
+            continue
+        # several planes share one rasterization of the chunk
+        labels_key = (f"zonal-labels-{token}", *t.block)
+        dsk[labels_key] = burn
+        for b in range(len(planes)):
+            key = (chunk_name, b, *t.block)
+            block = (values.name, b, *t.block)
+            dsk[key] = (chunk_step, block, labels_key, nodata, needs, groups)
+            chunk_keys.append(key)
+            block_keys[b].append(key)
+    roots = [
+        _tree(dsk, keys, merge, f"zonal-merge-{b}-{token}", split_every)
+        for b, keys in enumerate(block_keys)
+    ]
+    if planes is not None:
+        final = f"zonal-stats-{token}"
+        dsk[final] = (
+            finalize_planes,
+            roots,
+            list(planes),
+            stats,
+            index,
+            outside,
+            plane_dim,
+            plane_coords,
+        )
+        graph = HighLevelGraph.from_collections(final, dsk, dependencies=[values])
+        return Delayed(final, graph)
+    moments_key = roots[0]
     counts_key = None
     if needs.counts:
         counts_key = _tree(
