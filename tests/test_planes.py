@@ -61,5 +61,7 @@ def test_cli_band_all_writes_the_long_table(data_dir, tmp_path):
     table = pd.read_csv(out)
     assert list(table.columns[:2]) == ["fid", "band"]
     assert table["band"].tolist() == [1, 2, 3]
-    expected = [zd.zonal_stats(zones, raster, band=b)["mean"].iloc[0] for b in (1, 2, 3)]
+    expected = [
+        zd.zonal_stats(zones, raster, band=b)["mean"].iloc[0] for b in (1, 2, 3)
+    ]
     np.testing.assert_allclose(table["mean"], expected, rtol=1e-12)

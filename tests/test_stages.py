@@ -160,7 +160,6 @@ def test_finalize_gives_every_zone_a_row():
         [partial(1, [2.0, 4.0])],
         None,
         [],
-        [],
         zd.stats.resolve([*zd.DEFAULT_STATS, "nodata_count"]),
         pd.Index([10, 20, 30], name="fid"),
         np.zeros(3),

@@ -13,7 +13,13 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
-from .io import TARGET_CHUNK_PIXELS, open_raster, read_zones
+from .io import (
+    TARGET_CHUNK_PIXELS,
+    is_label_raster,
+    open_label_raster,
+    open_raster,
+    read_zones,
+)
 from .rasterize import (
     ChunkTask,
     label_array,
@@ -23,11 +29,11 @@ from .rasterize import (
     to_pixel_space,
     zone_groups,
 )
-from .reduce import zonal_graph
+from .reduce import LabelSource, zonal_graph
 from .stats import DEFAULT_STATS, StatsLike, resolve
 from .zones import Zones, prepare_zones
 
-ZonesLike = str | os.PathLike | gpd.GeoDataFrame
+ZonesLike = str | os.PathLike | gpd.GeoDataFrame | xr.DataArray
 RasterLike = str | os.PathLike | xr.DataArray
 ChunksLike = int | tuple[int, int] | Mapping[str, int] | None
 
@@ -59,7 +65,10 @@ def zonal_stats(
     zones
         Polygons: a path geopandas reads (Shapefile, GeoPackage, GeoJSON,
         FlatGeobuf, GeoParquet) or a GeoDataFrame. They are reprojected to the
-        raster's CRS when the two differ.
+        raster's CRS when the two differ. Or an integer label raster on the
+        raster's grid (a DataArray, or a ``.tif``/``.tiff``/``.vrt`` path):
+        each label value is a zone, its nodata is no zone, and the rows are
+        the label values found, sorted, in a ``zone`` index.
     raster
         A path or GDAL-readable URL, opened lazily, or an xarray.DataArray
         (chunked or not) with a CRS and transform.
@@ -107,21 +116,37 @@ def zonal_stats(
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
     statistics = resolve(stats)
-    plan = _plan(zones, raster, band, zone_id, chunks)
-    needs_values = any(s.kind == "values" for s in statistics)
-    lazy = zonal_graph(
-        plan.array.data,
-        plan.tasks,
-        plan.array.rio.nodata if nodata is None else nodata,
-        statistics,
-        plan.zones.index,
-        split_every=split_every,
-        outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient),
-        categorical=categorical,
-        all_touched=all_touched,
-        zone_groups=plan.groups(TARGET_CHUNK_PIXELS) if needs_values else None,
-        **_planes(plan.array),
-    )
+    if is_label_raster(zones):
+        array = open_raster(raster, band=band, chunks=chunks)
+        labels = open_label_raster(zones, like=array)
+        lazy = zonal_graph(
+            array.data,
+            LabelSource.from_label_array(labels.data, labels.rio.nodata),
+            array.rio.nodata if nodata is None else nodata,
+            statistics,
+            None,
+            split_every=split_every,
+            categorical=categorical,
+            zone_groups=max(
+                1, len(labels.data.chunks[-2]) * len(labels.data.chunks[-1])
+            ),
+            **_planes(array),
+        )
+    else:
+        plan = _plan(zones, raster, band, zone_id, chunks)
+        needs_values = any(s.kind == "values" for s in statistics)
+        lazy = zonal_graph(
+            plan.array.data,
+            LabelSource.from_polygons(plan.tasks, all_touched),
+            plan.array.rio.nodata if nodata is None else nodata,
+            statistics,
+            plan.zones.index,
+            split_every=split_every,
+            outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient),
+            categorical=categorical,
+            zone_groups=plan.groups(TARGET_CHUNK_PIXELS) if needs_values else None,
+            **_planes(plan.array),
+        )
     if not compute:
         return lazy
     (table,) = dask.compute(lazy)

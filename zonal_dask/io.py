@@ -80,6 +80,40 @@ def open_raster(
     return array if band is None else array.isel(band=band - 1)
 
 
+LABEL_RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
+
+
+def is_label_raster(zones: object) -> bool:
+    """Zones given as a raster: a DataArray, or a path with a raster suffix."""
+    if isinstance(zones, xr.DataArray):
+        return True
+    return isinstance(zones, (str, os.PathLike)) and os.fspath(zones).lower().endswith(
+        LABEL_RASTER_SUFFIXES
+    )
+
+
+def open_label_raster(
+    zones: str | os.PathLike | xr.DataArray, *, like: xr.DataArray
+) -> xr.DataArray:
+    """Open an integer label raster on ``like``'s grid, with ``like``'s chunks."""
+    source = "label DataArray" if isinstance(zones, xr.DataArray) else os.fspath(zones)
+    labels = open_raster(zones, band=1)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise RasterError(
+            f"{source}: a label raster needs integers, not {labels.dtype}"
+        )
+    grid = {"shape": labels.shape[-2:], "transform": labels.rio.transform()}
+    want = {"shape": like.shape[-2:], "transform": like.rio.transform()}
+    for name in grid:
+        if grid[name] != want[name]:
+            differs = f"{name} {grid[name]} != {want[name]}"
+            raise RasterError(f"{source}: not on the raster's grid ({differs})")
+    if labels.rio.crs and like.rio.crs and labels.rio.crs != like.rio.crs:
+        raise RasterError(f"{source}: CRS {labels.rio.crs} differs from the raster's")
+    y, x = labels.rio.y_dim, labels.rio.x_dim
+    return labels.chunk({y: like.chunks[-2], x: like.chunks[-1]})
+
+
 def _plane_chunk(rows: int, cols: int) -> int:
     """Bands or time steps per chunk, so a chunk holds about the target pixels."""
     return max(1, TARGET_CHUNK_PIXELS // (rows * cols))

@@ -116,12 +116,13 @@ def chunk_step(
     labels: ChunkLabels,
     nodata: float | None,
     needs: Needs = Needs(),
-    groups: np.ndarray | None = None,
+    groups: np.ndarray | int | None = None,
 ) -> ChunkResult:
     """The chunk step: the kernel's one pass, plus counts or values when asked.
 
     ``groups`` gives, for each of the chunk's zones, the zone group its values
-    go to (needed when ``needs.values``).
+    go to, or a number of groups to spread zones over by id (needed when
+    ``needs.values``).
     """
     values = np.ascontiguousarray(values)
     partials = chunk_partials(values, labels, nodata)
@@ -134,7 +135,10 @@ def chunk_step(
         assert groups is not None
         order = np.argsort(zone, kind="stable")
         zone, value = zone[order], value[order]
-        group = groups[np.searchsorted(labels.zones, zone)]
+        if isinstance(groups, np.ndarray):
+            group = groups[np.searchsorted(labels.zones, zone)]
+        else:  # zones of a label raster: spread over ``groups`` groups
+            group = zone % groups
         by_group = {
             int(g): ZoneValues(zone[group == g], value[group == g])
             for g in np.unique(group)
@@ -298,22 +302,26 @@ def merge_counts(parts: Sequence[Counts | ChunkResult]) -> Counts:
 
 
 def group_step(
-    results: Sequence[ChunkResult], group: int, zones: np.ndarray, stats: list
-) -> dict[str, np.ndarray]:
-    """The ``values`` statistics of one group of zones (sorted global indices)."""
+    results: Sequence[ChunkResult], group: int, stats: list
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The ``values`` statistics of one group of zones.
+
+    Returns the group's zones that have valid values (sorted global ids) and,
+    for each statistic, its value for each of them.
+    """
     pieces = [r.values[group] for r in results if group in r.values]
     zone = np.concatenate([p.zone for p in pieces]) if pieces else np.empty(0, int)
     value = np.concatenate([p.value for p in pieces]) if pieces else np.empty(0)
     order = np.argsort(zone, kind="stable")
     zone, value = zone[order], value[order]
-    bounds = np.searchsorted(zone, np.append(zones, np.iinfo(np.int64).max))
-    out = {s.name: np.full(zones.size, np.nan) for s in stats}
+    zones, starts = np.unique(zone, return_index=True)
+    bounds = np.append(starts, zone.size)
+    out = {s.name: np.empty(zones.size) for s in stats}
     for i in range(zones.size):
         zone_values = value[bounds[i] : bounds[i + 1]]
-        if zone_values.size:
-            for s in stats:
-                out[s.name][i] = s.formula(zone_values)
-    return out
+        for s in stats:
+            out[s.name][i] = s.formula(zone_values)
+    return zones, out
 
 
 def moments(partials: Partials, n_zones: int, k: int | None = None) -> dict:
@@ -348,21 +356,39 @@ def moments(partials: Partials, n_zones: int, k: int | None = None) -> dict:
 def finalize(
     partials: Sequence[Partials | ChunkResult],
     counts: Sequence[Counts | ChunkResult] | None,
-    groups: Sequence[dict[str, np.ndarray]],
-    group_zones: Sequence[np.ndarray],
+    groups: Sequence[tuple[np.ndarray, dict[str, np.ndarray]]],
     stats: Sequence[Statistic],
-    index: pd.Index,
-    outside: np.ndarray,
+    index: pd.Index | None,
+    outside: np.ndarray | None,
     categorical: bool = False,
 ) -> pd.DataFrame:
-    """The final step: a dense table, one row per zone in input order."""
+    """The final step: a dense table, one row per zone.
+
+    ``index`` names the zones 0..N-1 in input order; None when the zones came
+    from a label raster: the rows are then the label values found, sorted.
+    """
+    merged = merge(partials)
+    if index is None:
+        found = merged.zone
+        index = pd.Index(found, name="zone")
+
+        def position(zone: np.ndarray) -> np.ndarray:
+            return np.searchsorted(found, zone)
+
+        merged = merged._replace(zone=position(merged.zone))
+    else:
+
+        def position(zone: np.ndarray) -> np.ndarray:
+            return zone
+
     n_zones = len(index)
-    m = moments(merge(partials), n_zones)
-    m["outside"] = outside
+    m = moments(merged, n_zones)
+    m["outside"] = np.full(n_zones, np.nan) if outside is None else outside
     c = None
     if counts is not None:
-        merged = merge_counts(counts)
-        c = {"n_zones": n_zones, **merged._asdict()}
+        table_counts = merge_counts(counts)
+        table_counts = table_counts._replace(zone=position(table_counts.zone))
+        c = {"n_zones": n_zones, **table_counts._asdict()}
     columns = {}
     for s in stats:
         if s.kind == "moments":
@@ -371,8 +397,8 @@ def finalize(
             columns[s.name] = s.formula(c)
         else:
             column = np.full(n_zones, np.nan)
-            for zones, result in zip(group_zones, groups, strict=True):
-                column[zones] = result[s.name]
+            for zones, result in groups:
+                column[position(zones)] = result[s.name]
             columns[s.name] = column
     table = pd.DataFrame(
         {s.name: np.asarray(columns[s.name], dtype=s.dtype) for s in stats},
@@ -387,12 +413,22 @@ def finalize_planes(
     roots: Sequence[Partials | None],
     planes: Sequence[int],
     stats: Sequence[Statistic],
-    index: pd.Index,
-    outside: np.ndarray,
+    index: pd.Index | None,
+    outside: np.ndarray | None,
     dim: str,
     coords: np.ndarray,
 ) -> xr.Dataset:
     """The final step for several bands or time steps: a (zone, dim) Dataset."""
+    if index is None:  # zones from a label raster: the label values found
+        found = [r.zone for r in roots if r is not None]
+        zones = np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
+        index = pd.Index(zones, name="zone")
+        roots = [
+            None if r is None else r._replace(zone=np.searchsorted(zones, r.zone))
+            for r in roots
+        ]
+    if outside is None:
+        outside = np.full(len(index), np.nan)
     blocks = []
     for root, k in zip(roots, planes, strict=True):
         partials = root if root is not None else Partials.empty(k)
@@ -420,27 +456,81 @@ def _class_name(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
+@dataclass(frozen=True)
+class LabelSource:
+    """Where each chunk's ``ChunkLabels`` come from.
+
+    ``tasks`` maps a chunk's (row, col) block index to the task that makes its
+    labels; chunks absent from it hold no zone and get no task. ``zones`` maps
+    a block to the global zones it may hold (None when unknown before the
+    labels are read, as for a label raster).
+    """
+
+    tasks: dict[tuple[int, int], tuple]
+    zones: dict[tuple[int, int], np.ndarray] | None
+    token: str
+    dependencies: tuple = ()
+
+    @classmethod
+    def from_polygons(
+        cls, tasks: Sequence[ChunkTask], all_touched: bool
+    ) -> LabelSource:
+        burns = {
+            t.block: (
+                rasterize_chunk,
+                t.geometries,
+                t.zones,
+                t.offset,
+                t.shape,
+                t.orientation,
+                all_touched,
+            )
+            for t in tasks
+        }
+        zones = {t.block: t.zones for t in tasks}
+        return cls(burns, zones, tokenize(tasks_token(tasks), all_touched))
+
+    @classmethod
+    def from_label_array(cls, labels: da.Array, nodata: float | None) -> LabelSource:
+        blocks = np.ndindex(*labels.numblocks)
+        tasks = {b: (labels_from_block, (labels.name, *b), nodata) for b in blocks}
+        return cls(tasks, None, tokenize(labels.name, nodata), (labels,))
+
+
+def labels_from_block(block: np.ndarray, nodata: float | None) -> ChunkLabels:
+    """``ChunkLabels`` of a block of an integer label raster (nodata: no zone)."""
+    valid = np.ones(block.shape, bool) if nodata is None else block != nodata
+    zones, local = np.unique(block[valid], return_inverse=True)
+    labels = np.full(block.shape, -1, np.int32)
+    labels[valid] = local
+    return ChunkLabels(
+        labels, np.empty(0, np.int64), np.empty(0, np.int32), zones.astype(np.int64)
+    )
+
+
 def zonal_graph(
     values: da.Array,
-    tasks: Sequence[ChunkTask],
+    source: LabelSource,
     nodata: float | None,
     stats: Sequence[Statistic],
-    index: pd.Index,
+    index: pd.Index | None,
     split_every: int = 8,
     *,
     outside: np.ndarray | None = None,
     categorical: bool = False,
-    all_touched: bool = False,
-    zone_groups: np.ndarray | None = None,
+    zone_groups: np.ndarray | int | None = None,
     plane_dim: str = "band",
     plane_coords: np.ndarray | None = None,
 ) -> Delayed:
     """The whole computation as one lazy object.
 
-    One task per raster chunk that some zone meets (read, rasterize, kernel),
-    a tree of merge tasks with ``split_every`` inputs each, one task per zone
-    group when a ``values`` statistic is asked, and one ``finalize`` task that
-    returns the ``pandas.DataFrame``.
+    One task per raster chunk that holds zones (read, labels, kernel), a tree
+    of merge tasks with ``split_every`` inputs each, one task per zone group
+    when a ``values`` statistic is asked, and one final task that returns the
+    ``pandas.DataFrame`` (or the ``xarray.Dataset`` for a 3-D raster).
+
+    ``zone_groups`` routes each zone's values to a group task: an array giving
+    the group of every zone, or a number of groups to spread zones over by id.
     """
     if split_every < 2:
         raise ValueError(f"split_every must be at least 2, got {split_every}")
@@ -449,68 +539,72 @@ def zonal_graph(
         counts=categorical or any(s.kind == "counts" for s in stats),
         values=any(s.kind == "values" for s in stats),
     )
-    n_zones = len(index)
-    if outside is None:
-        outside = np.full(n_zones, np.nan)
     if zone_groups is None:
-        zone_groups = np.zeros(n_zones, np.int64)
+        zone_groups = 1
     token = tokenize(
         values.name,
-        tasks_token(tasks),
+        source.token,
         nodata,
         [(s.name, s.kind, tokenize(s.formula)) for s in stats],
-        list(index),
-        index.name,
+        None if index is None else (list(index), index.name),
         split_every,
         categorical,
-        all_touched,
         zone_groups,
+        plane_dim,
+        plane_coords,
     )
-    chunk_name = f"zonal-chunk-{token}"
-    dsk: dict = {}
     planes = values.chunks[0] if values.ndim == 3 else None
-    if planes is not None and plane_coords is None:
-        plane_coords = np.arange(1, values.shape[0] + 1)
     if planes is not None and (needs.counts or needs.values):
         raise StatisticError(
             "with several bands or time steps only these statistics are available: "
             + ", ".join(n for n, s in STATISTICS.items() if s.kind == "moments")
         )
-    chunk_keys: list = []
+    if planes is not None and plane_coords is None:
+        plane_coords = np.arange(1, values.shape[0] + 1)
+    dsk: dict = {}
+    chunk_keys: dict[tuple[int, int], list] = {}
     block_keys: list[list] = [[] for _ in planes or [None]]
-    for t in tasks:
-        burn = (
-            rasterize_chunk,
-            t.geometries,
-            t.zones,
-            t.offset,
-            t.shape,
-            t.orientation,
-            all_touched,
-        )
-        groups = zone_groups[t.zones] if needs.values else None
+    for block, label_task in source.tasks.items():
+        if isinstance(zone_groups, np.ndarray):
+            groups = zone_groups[source.zones[block]]
+        else:
+            groups = zone_groups
+        groups = groups if needs.values else None
         if planes is None:
-            key = (chunk_name, *t.block)
-            block = (values.name, *t.block)
-            dsk[key] = (chunk_step, block, burn, nodata, needs, groups)
-            chunk_keys.append(key)
+            key = (f"zonal-chunk-{token}", *block)
+            dsk[key] = (
+                chunk_step,
+                (values.name, *block),
+                label_task,
+                nodata,
+                needs,
+                groups,
+            )
+            chunk_keys[block] = [key]
             block_keys[0].append(key)
             continue
-        # several planes share one rasterization of the chunk
-        labels_key = (f"zonal-labels-{token}", *t.block)
-        dsk[labels_key] = burn
+        # several planes share one labelling of the chunk
+        labels_key = (f"zonal-labels-{token}", *block)
+        dsk[labels_key] = label_task
+        chunk_keys[block] = []
         for b in range(len(planes)):
-            key = (chunk_name, b, *t.block)
-            block = (values.name, b, *t.block)
-            dsk[key] = (chunk_step, block, labels_key, nodata, needs, groups)
-            chunk_keys.append(key)
+            key = (f"zonal-chunk-{token}", b, *block)
+            dsk[key] = (
+                chunk_step,
+                (values.name, b, *block),
+                labels_key,
+                nodata,
+                needs,
+                None,
+            )
+            chunk_keys[block].append(key)
             block_keys[b].append(key)
     roots = [
         _tree(dsk, keys, merge, f"zonal-merge-{b}-{token}", split_every)
         for b, keys in enumerate(block_keys)
     ]
+    final = f"zonal-stats-{token}"
     if planes is not None:
-        final = f"zonal-stats-{token}"
         dsk[final] = (
             finalize_planes,
             roots,
@@ -521,39 +615,41 @@ def zonal_graph(
             plane_dim,
             plane_coords,
         )
-        graph = HighLevelGraph.from_collections(final, dsk, dependencies=[values])
-        return Delayed(final, graph)
-    moments_key = roots[0]
-    counts_key = None
-    if needs.counts:
-        counts_key = _tree(
-            dsk, chunk_keys, merge_counts, f"zonal-counts-{token}", split_every
+    else:
+        all_keys = [k for keys in chunk_keys.values() for k in keys]
+        counts_key = None
+        if needs.counts:
+            counts_key = _tree(
+                dsk, all_keys, merge_counts, f"zonal-counts-{token}", split_every
+            )
+        group_keys = []
+        if needs.values:
+            value_stats = [s for s in stats if s.kind == "values"]
+            touching: dict[int, list] = {}
+            for block, keys in chunk_keys.items():
+                if isinstance(zone_groups, np.ndarray):
+                    ids = np.unique(zone_groups[source.zones[block]])
+                else:
+                    ids = range(zone_groups)
+                for g in ids:
+                    touching.setdefault(int(g), []).extend(keys)
+            for g, keys in sorted(touching.items()):
+                key = (f"zonal-group-{token}", g)
+                dsk[key] = (group_step, keys, g, value_stats)
+                group_keys.append(key)
+        dsk[final] = (
+            finalize,
+            [roots[0]] if roots[0] else [],
+            ([counts_key] if counts_key else []) if needs.counts else None,
+            group_keys,
+            stats,
+            index,
+            outside,
+            categorical,
         )
-    group_keys, group_zones = [], []
-    if needs.values:
-        value_stats = [s for s in stats if s.kind == "values"]
-        touching: dict[int, list] = {}
-        for t, key in zip(tasks, chunk_keys, strict=True):
-            for g in np.unique(zone_groups[t.zones]):
-                touching.setdefault(int(g), []).append(key)
-        for g, keys in sorted(touching.items()):
-            zones = np.flatnonzero(zone_groups == g)
-            dsk[(f"zonal-group-{token}", g)] = (group_step, keys, g, zones, value_stats)
-            group_keys.append((f"zonal-group-{token}", g))
-            group_zones.append(zones)
-    final = f"zonal-stats-{token}"
-    dsk[final] = (
-        finalize,
-        [moments_key] if moments_key else [],
-        [counts_key] if counts_key else (None if not needs.counts else []),
-        group_keys,
-        group_zones,
-        stats,
-        index,
-        outside,
-        categorical,
+    graph = HighLevelGraph.from_collections(
+        final, dsk, dependencies=[values, *source.dependencies]
     )
-    graph = HighLevelGraph.from_collections(final, dsk, dependencies=[values])
     return Delayed(final, graph)
 
 
