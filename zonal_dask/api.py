@@ -13,6 +13,7 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
+from .errors import StatisticError
 from .io import (
     TARGET_CHUNK_PIXELS,
     is_label_raster,
@@ -29,7 +30,7 @@ from .rasterize import (
     to_pixel_space,
     zone_groups,
 )
-from .reduce import LabelSource, zonal_graph
+from .reduce import LabelSource, coverage_graph, zonal_graph
 from .stats import DEFAULT_STATS, StatsLike, resolve
 from .zones import Zones, prepare_zones
 
@@ -48,6 +49,7 @@ def zonal_stats(
     zone_id: str | None = None,
     all_touched: bool = False,
     categorical: bool = False,
+    weights: str | None = None,
     chunks: ChunksLike = None,
     compute: bool = True,
     split_every: int = 8,
@@ -94,6 +96,11 @@ def zonal_stats(
     categorical
         Add one column per raster value holding the zone's pixel count of that
         value (a zone x class table, for land cover and other class rasters).
+    weights
+        ``"coverage"``: weight each pixel by the fraction of it the polygon
+        covers, computed exactly by exactextract; ``count`` is then the sum of
+        the fractions, ``sum`` the weighted sum and ``mean`` their ratio (the
+        only statistics available that way), as exactextract reports them.
     chunks
         Raster chunk size in pixels (int, ``(rows, cols)`` or ``{"y", "x"}``).
         By default whole internal tiles, about 2048 x 2048 pixels.
@@ -131,6 +138,18 @@ def zonal_stats(
                 1, len(labels.data.chunks[-2]) * len(labels.data.chunks[-1])
             ),
             **_planes(array),
+        )
+    elif weights is not None:
+        if weights != "coverage":
+            raise StatisticError(f"unknown weights {weights!r}; use 'coverage'")
+        plan = _plan(zones, raster, band, zone_id, chunks)
+        lazy = coverage_graph(
+            plan.array.data,
+            plan.tasks,
+            plan.array.rio.nodata if nodata is None else nodata,
+            statistics,
+            plan.zones.index,
+            split_every=split_every,
         )
     else:
         plan = _plan(zones, raster, band, zone_id, chunks)

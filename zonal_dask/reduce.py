@@ -31,6 +31,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from . import kernels
+from .coverage import CoverageParts, coverage_chunk, merge_coverage
 from .errors import StatisticError
 from .rasterize import ChunkLabels, ChunkTask, rasterize_chunk, tasks_token
 from .stats import STATISTICS, Statistic
@@ -669,3 +670,72 @@ def _tree(dsk: dict, keys: list, combine, name: str, split_every: int):
         dsk[(f"{name}-0", 0)] = (combine, level)
         level = [(f"{name}-0", 0)]
     return level[0]
+
+
+COVERAGE_STATS = ("count", "sum", "mean")
+
+
+def coverage_graph(
+    values: da.Array,
+    tasks: Sequence[ChunkTask],
+    nodata: float | None,
+    stats: Sequence[Statistic],
+    index: pd.Index,
+    split_every: int = 8,
+) -> Delayed:
+    """Coverage-weighted count, sum and mean (exactextract's): one lazy table."""
+    unknown = [s.name for s in stats if s.name not in COVERAGE_STATS]
+    if unknown or values.ndim != 2:
+        raise StatisticError(
+            "weights='coverage' gives only count, sum and mean of one band; "
+            f"not {', '.join(map(repr, unknown)) or 'several bands'}"
+        )
+    token = tokenize(
+        values.name,
+        tasks_token(tasks),
+        nodata,
+        [s.name for s in stats],
+        list(index),
+        index.name,
+        split_every,
+        "coverage",
+    )
+    dsk: dict = {}
+    keys = []
+    for t in tasks:
+        key = (f"zonal-coverage-{token}", *t.block)
+        dsk[key] = (
+            coverage_chunk,
+            (values.name, *t.block),
+            t.geometries,
+            t.zones,
+            t.offset,
+            t.orientation,
+            nodata,
+        )
+        keys.append(key)
+    root = _tree(
+        dsk, keys, merge_coverage, f"zonal-coverage-merge-{token}", split_every
+    )
+    final = f"zonal-stats-{token}"
+    dsk[final] = (finalize_coverage, [root] if root else [], list(stats), index)
+    graph = HighLevelGraph.from_collections(final, dsk, dependencies=[values])
+    return Delayed(final, graph)
+
+
+def finalize_coverage(
+    roots: Sequence[CoverageParts], stats: Sequence[Statistic], index: pd.Index
+) -> pd.DataFrame:
+    """Weighted count (sum of coverage), sum and mean, one row per zone."""
+    merged = merge_coverage(roots)
+    weight = np.zeros(len(index))
+    weight[merged.zone] = merged.weight
+    weighted = np.full(len(index), np.nan)
+    weighted[merged.zone] = merged.weighted
+    with np.errstate(invalid="ignore", divide="ignore"):
+        columns = {
+            "count": weight,
+            "sum": np.where(weight > 0, weighted, np.nan),
+            "mean": np.where(weight > 0, weighted / weight, np.nan),
+        }
+    return pd.DataFrame({s.name: columns[s.name] for s in stats}, index=index)
