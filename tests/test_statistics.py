@@ -188,3 +188,33 @@ def test_values_statistics_do_not_change_the_moments():
         frame, grid.to_dataarray(), stats=[*zd.DEFAULT_STATS, "median", "majority"]
     )
     pd.testing.assert_frame_equal(more[base.columns], base)
+
+
+def test_small_touched_gives_pixel_less_polygons_their_touched_pixels():
+    grid = make_grid((37, 53), "float32", seed=49, nodata=-9999.0)
+    geometries = overlapping_zones(grid, 49)
+    frame = zones_frame(geometries)
+    stats = ["count", "mean", "median", "majority"]
+    kwargs = {"stats": stats, "chunks": (9, 14)}
+    plain = zd.zonal_stats(frame, grid.to_dataarray(), **kwargs)
+    table = zd.zonal_stats(frame, grid.to_dataarray(), small="touched", **kwargs)
+    centre = reference_table(geometries, grid, frame.index, [*stats, "nodata_count"])
+    touched = reference_table(
+        geometries, grid, frame.index, [*stats, "nodata_count"], all_touched=True
+    )
+    no_pixel = (centre["count"] + centre["nodata_count"] == 0) & (
+        touched["count"] + touched["nodata_count"] > 0
+    )
+    assert no_pixel.sum() >= 1  # the sub-pixel polygon of special_zones
+    assert table["small"].tolist() == no_pixel.tolist()
+    expected = centre[stats].copy()
+    expected.loc[no_pixel] = touched.loc[no_pixel, stats]
+    assert_tables_close(table[stats], expected)
+    assert_tables_close(plain, centre[stats])
+
+
+def test_small_policy_is_checked():
+    grid = make_grid(seed=50)
+    frame = zones_frame(voronoi_zones(grid, 3, seed=50))
+    with pytest.raises(zd.StatisticError, match="small must be"):
+        zd.zonal_stats(frame, grid.to_dataarray(), small="drop")

@@ -50,6 +50,7 @@ def zonal_stats(
     all_touched: bool = False,
     categorical: bool = False,
     weights: str | None = None,
+    small: str = "nan",
     chunks: ChunksLike = None,
     compute: bool = True,
     split_every: int = 8,
@@ -101,6 +102,10 @@ def zonal_stats(
         covers, computed exactly by exactextract; ``count`` is then the sum of
         the fractions, ``sum`` the weighted sum and ``mean`` their ratio (the
         only statistics available that way), as exactextract reports them.
+    small
+        What a polygon that holds no pixel centre gets: ``"nan"`` (count 0 and
+        NaN, as rasterstats' None), or ``"touched"``: the pixels it touches, as
+        with ``all_touched``, and a boolean ``small`` column marks those rows.
     chunks
         Raster chunk size in pixels (int, ``(rows, cols)`` or ``{"y", "x"}``).
         By default whole internal tiles, about 2048 x 2048 pixels.
@@ -123,6 +128,12 @@ def zonal_stats(
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
     statistics = resolve(stats)
+    if small not in ("nan", "touched"):
+        raise StatisticError(f"small must be 'nan' or 'touched', not {small!r}")
+    if small == "touched" and (is_label_raster(zones) or weights or band is None):
+        raise StatisticError(
+            "small='touched' applies to polygons, one band, unweighted statistics"
+        )
     if is_label_raster(zones):
         array = open_raster(raster, band=band, chunks=chunks)
         labels = open_label_raster(zones, like=array)
@@ -156,7 +167,7 @@ def zonal_stats(
         needs_values = any(s.kind == "values" for s in statistics)
         lazy = zonal_graph(
             plan.array.data,
-            LabelSource.from_polygons(plan.tasks, all_touched),
+            LabelSource.from_polygons(plan.tasks, all_touched, small),
             plan.array.rio.nodata if nodata is None else nodata,
             statistics,
             plan.zones.index,
@@ -164,6 +175,7 @@ def zonal_stats(
             outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient),
             categorical=categorical,
             zone_groups=plan.groups(TARGET_CHUNK_PIXELS) if needs_values else None,
+            small=small,
             **_planes(plan.array),
         )
     if not compute:

@@ -26,6 +26,8 @@ examples:
   zonal-dask borders.shp s3://bucket/pop.tif stats.parquet --scheduler tcp://host:8786
   zonal-dask parcels.gpkg landcover.tif classes.csv --stats majority --categorical
   zonal-dask basins.gpkg ndvi_stack.tif ndvi.csv --band all --stats mean,max
+  zonal-dask watersheds.tif rain.tif rain.csv --stats mean,p90
+      zones given as an integer label raster on the same grid
   zonal-dask demo [DIR]
       write a small sample into DIR, summarise it and print the first rows
 """
@@ -40,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("zones", help="polygons: Shapefile, GeoPackage, GeoJSON, ...")
+    parser.add_argument(
+        "zones",
+        help="polygons (Shapefile, GeoPackage, GeoJSON, ...) or a label raster (.tif)",
+    )
     parser.add_argument("raster", help="raster path or GDAL-readable URL")
     parser.add_argument(
         "output", help="table to write: .txt/.tsv (tab-separated), .csv or .parquet"
@@ -48,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stats",
         help=f"comma-separated statistics, in column order (default: "
-        f"{','.join(DEFAULT_STATS)}; valid: {','.join(STATISTICS)})",
+        f"{','.join(DEFAULT_STATS)}; valid: {','.join(STATISTICS)}, pNN)",
     )
     parser.add_argument(
         "--band",
@@ -65,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--categorical",
         action="store_true",
         help="add one column per raster value with the zone's pixel count",
+    )
+    parser.add_argument(
+        "--weights",
+        choices=["coverage"],
+        help="weight pixels by the fraction the polygon covers (count, sum, mean)",
+    )
+    parser.add_argument(
+        "--small",
+        choices=["nan", "touched"],
+        default="nan",
+        help="polygons holding no pixel centre: NaN (default) or the pixels they "
+        "touch, flagged in a 'small' column",
     )
     parser.add_argument("--nodata", type=float, help="nodata value to use instead")
     parser.add_argument("--id-field", help="field naming the rows (default: the FID)")
@@ -128,6 +145,8 @@ def _run(args: argparse.Namespace) -> int:
             zone_id=args.id_field,
             all_touched=args.all_touched,
             categorical=args.categorical,
+            weights=args.weights,
+            small=args.small,
             chunks=args.chunks,
             compute=False,
         )

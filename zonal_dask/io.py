@@ -102,12 +102,15 @@ def open_label_raster(
         raise RasterError(
             f"{source}: a label raster needs integers, not {labels.dtype}"
         )
-    grid = {"shape": labels.shape[-2:], "transform": labels.rio.transform()}
-    want = {"shape": like.shape[-2:], "transform": like.rio.transform()}
-    for name in grid:
-        if grid[name] != want[name]:
-            differs = f"{name} {grid[name]} != {want[name]}"
-            raise RasterError(f"{source}: not on the raster's grid ({differs})")
+    have, want = labels.rio.transform(), like.rio.transform()
+    # a millionth of a pixel: transforms rebuilt from coordinates differ by rounding
+    same = have.almost_equals(want, precision=1e-6 * min(abs(want.a), abs(want.e)))
+    if labels.shape[-2:] != like.shape[-2:] or not same:
+        differs = f"shape {labels.shape[-2:]}, transform {tuple(have)[:6]}"
+        expected = f"{like.shape[-2:]}, {tuple(want)[:6]}"
+        raise RasterError(
+            f"{source}: not on the raster's grid ({differs} != {expected})"
+        )
     if labels.rio.crs and like.rio.crs and labels.rio.crs != like.rio.crs:
         raise RasterError(f"{source}: CRS {labels.rio.crs} differs from the raster's")
     y, x = labels.rio.y_dim, labels.rio.x_dim

@@ -65,12 +65,16 @@ class ChunkLabels(NamedTuple):
         int32 local zone index of each of those claims.
     zones
         int64 global zone index of each local index.
+    touched
+        For ``small="touched"``: the all-touched labels of the zones that claim
+        no pixel of this chunk, to stand in for zones that claim none anywhere.
     """
 
     labels: np.ndarray
     extra_pixels: np.ndarray
     extra_zones: np.ndarray
     zones: np.ndarray
+    touched: ChunkLabels | None = None
 
 
 @dataclass(frozen=True)
@@ -172,20 +176,30 @@ def rasterize_chunk(
     shape: tuple[int, int],
     orient: tuple[int, int] = (1, -1),
     all_touched: bool = False,
+    small: str = "nan",
 ) -> ChunkLabels:
     """Burn one chunk's zones into a ``ChunkLabels``.
 
     ``geometries`` are in the oriented pixel space of ``to_pixel_space``;
     ``offset`` is the chunk's (row, column) in the raster. A pixel belongs to
     a zone when its centre is inside, or with ``all_touched`` when the zone
-    touches it at all (GDAL's two rules).
+    touches it at all (GDAL's two rules). With ``small="touched"`` the zones
+    that claim no pixel here also get their all-touched labels, in ``touched``.
     """
     transform = window_transform(orient, *offset)
     labels, claimed = _burn(geometries, shape, transform, all_touched)
     extra_pixels, extra_zones = _resolve_overlaps(
         geometries, claimed, shape, offset, orient, all_touched
     )
-    return ChunkLabels(labels, extra_pixels, extra_zones, zones)
+    touched = None
+    if small == "touched" and not all_touched:
+        claims = np.bincount(labels[labels >= 0], minlength=len(zones))
+        claims += np.bincount(extra_zones, minlength=len(zones))
+        empty = np.flatnonzero(claims == 0)
+        touched = rasterize_chunk(
+            geometries[empty], zones[empty], offset, shape, orient, all_touched=True
+        )
+    return ChunkLabels(labels, extra_pixels, extra_zones, zones, touched)
 
 
 def _burn(

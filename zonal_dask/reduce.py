@@ -34,7 +34,7 @@ from . import kernels
 from .coverage import CoverageParts, coverage_chunk, merge_coverage
 from .errors import StatisticError
 from .rasterize import ChunkLabels, ChunkTask, rasterize_chunk, tasks_token
-from .stats import STATISTICS, Statistic
+from .stats import STATISTICS, Statistic, resolve
 
 
 class Partials(NamedTuple):
@@ -91,6 +91,7 @@ class ChunkResult(NamedTuple):
     partials: Partials
     counts: Counts | None
     values: dict[int, ZoneValues] | None
+    touched: ChunkResult | None = None  # the small-zone fallback (all touched)
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,12 @@ def chunk_step(
     ``needs.values``).
     """
     values = np.ascontiguousarray(values)
+    touched = None
+    if labels.touched is not None:
+        touched = chunk_step(values, labels.touched, nodata, needs, groups)
     partials = chunk_partials(values, labels, nodata)
     if not (needs.counts or needs.values):
-        return ChunkResult(partials, None, None)
+        return ChunkResult(partials, None, None, touched)
     zone, value = _valid_claims(values, labels, nodata)
     counts = _count(zone, value) if needs.counts else None
     by_group = None
@@ -144,7 +148,7 @@ def chunk_step(
             int(g): ZoneValues(zone[group == g], value[group == g])
             for g in np.unique(group)
         }
-    return ChunkResult(partials, counts, by_group)
+    return ChunkResult(partials, counts, by_group, touched)
 
 
 def chunk_partials(
@@ -285,6 +289,25 @@ def merge(parts: Sequence[Partials | ChunkResult]) -> Partials:
     )
 
 
+def _touched(parts: Sequence) -> list:
+    """The small-zone fallback's results of chunk results (merged parts as they are)."""
+    return [
+        p.touched if isinstance(p, ChunkResult) else p
+        for p in parts
+        if not (isinstance(p, ChunkResult) and p.touched is None)
+    ]
+
+
+def merge_touched(parts: Sequence[Partials | ChunkResult]) -> Partials:
+    """``merge`` over the small-zone fallback's moments."""
+    return merge(_touched(parts))
+
+
+def merge_counts_touched(parts: Sequence[Counts | ChunkResult]) -> Counts:
+    """``merge_counts`` over the small-zone fallback's counts."""
+    return merge_counts(_touched(parts))
+
+
 def merge_counts(parts: Sequence[Counts | ChunkResult]) -> Counts:
     """The combine step for (zone, value) counts."""
     parts = [p.counts if isinstance(p, ChunkResult) else p for p in parts]
@@ -303,13 +326,16 @@ def merge_counts(parts: Sequence[Counts | ChunkResult]) -> Counts:
 
 
 def group_step(
-    results: Sequence[ChunkResult], group: int, stats: list
+    results: Sequence[ChunkResult], group: int, stats: list, touched: bool = False
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The ``values`` statistics of one group of zones.
 
     Returns the group's zones that have valid values (sorted global ids) and,
-    for each statistic, its value for each of them.
+    for each statistic, its value for each of them. With ``touched``, from the
+    small-zone fallback's values instead.
     """
+    if touched:
+        results = [r.touched for r in results if r.touched is not None]
     pieces = [r.values[group] for r in results if group in r.values]
     zone = np.concatenate([p.zone for p in pieces]) if pieces else np.empty(0, int)
     value = np.concatenate([p.value for p in pieces]) if pieces else np.empty(0)
@@ -362,12 +388,28 @@ def finalize(
     index: pd.Index | None,
     outside: np.ndarray | None,
     categorical: bool = False,
+    touched: tuple | None = None,
 ) -> pd.DataFrame:
     """The final step: a dense table, one row per zone.
 
     ``index`` names the zones 0..N-1 in input order; None when the zones came
     from a label raster: the rows are then the label values found, sorted.
+    ``touched`` holds the small-zone fallback's (partials, counts, groups):
+    zones that claim no pixel take their all-touched row, flagged in ``small``.
     """
+    if touched is not None:
+        main = finalize(partials, counts, groups, stats, index, outside, categorical)
+        fallback = finalize(*touched, stats, index, outside, categorical)
+        pixels = ["count", "nodata_count"]
+        main_pixels = finalize(partials, None, [], resolve(pixels), index, outside)
+        fall_pixels = finalize(touched[0], None, [], resolve(pixels), index, outside)
+        small = (main_pixels.sum(axis=1) == 0) & (fall_pixels.sum(axis=1) > 0)
+        table = main.reindex(columns=main.columns.union(fallback.columns, sort=False))
+        table.loc[small, fallback.columns] = fallback.loc[small]
+        if categorical:
+            classes = [c for c in table.columns if c not in {s.name for s in stats}]
+            table[classes] = table[classes].fillna(0).astype(np.int64)
+        return table.assign(small=small)
     merged = merge(partials)
     if index is None:
         found = merged.zone
@@ -474,7 +516,7 @@ class LabelSource:
 
     @classmethod
     def from_polygons(
-        cls, tasks: Sequence[ChunkTask], all_touched: bool
+        cls, tasks: Sequence[ChunkTask], all_touched: bool, small: str = "nan"
     ) -> LabelSource:
         burns = {
             t.block: (
@@ -485,11 +527,12 @@ class LabelSource:
                 t.shape,
                 t.orientation,
                 all_touched,
+                small,
             )
             for t in tasks
         }
         zones = {t.block: t.zones for t in tasks}
-        return cls(burns, zones, tokenize(tasks_token(tasks), all_touched))
+        return cls(burns, zones, tokenize(tasks_token(tasks), all_touched, small))
 
     @classmethod
     def from_label_array(cls, labels: da.Array, nodata: float | None) -> LabelSource:
@@ -522,6 +565,7 @@ def zonal_graph(
     zone_groups: np.ndarray | int | None = None,
     plane_dim: str = "band",
     plane_coords: np.ndarray | None = None,
+    small: str = "nan",
 ) -> Delayed:
     """The whole computation as one lazy object.
 
@@ -553,6 +597,7 @@ def zonal_graph(
         zone_groups,
         plane_dim,
         plane_coords,
+        small,
     )
     planes = values.chunks[0] if values.ndim == 3 else None
     if planes is not None and (needs.counts or needs.values):
@@ -638,6 +683,9 @@ def zonal_graph(
                 key = (f"zonal-group-{token}", g)
                 dsk[key] = (group_step, keys, g, value_stats)
                 group_keys.append(key)
+        touched = None
+        if small == "touched":
+            touched = _touched_stage(dsk, chunk_keys, needs, stats, token, split_every)
         dsk[final] = (
             finalize,
             [roots[0]] if roots[0] else [],
@@ -647,11 +695,40 @@ def zonal_graph(
             index,
             outside,
             categorical,
+            touched,
         )
     graph = HighLevelGraph.from_collections(
         final, dsk, dependencies=[values, *source.dependencies]
     )
     return Delayed(final, graph)
+
+
+def _touched_stage(
+    dsk: dict,
+    chunk_keys: dict[tuple[int, int], list],
+    needs: Needs,
+    stats: list[Statistic],
+    token: str,
+    split_every: int,
+) -> list:
+    """Trees and group tasks over the small-zone fallback; finalize's ``touched``.
+
+    The fallback's values go to one group: small zones hold few pixels.
+    """
+    keys = [k for block_keys in chunk_keys.values() for k in block_keys]
+    moments_root = _tree(dsk, keys, merge_touched, f"zonal-small-{token}", split_every)
+    counts = None
+    if needs.counts:
+        root = _tree(
+            dsk, keys, merge_counts_touched, f"zonal-smallc-{token}", split_every
+        )
+        counts = [root] if root else []
+    groups = []
+    if needs.values:
+        value_stats = [s for s in stats if s.kind == "values"]
+        dsk[(f"zonal-smallg-{token}", 0)] = (group_step, keys, 0, value_stats, True)
+        groups = [(f"zonal-smallg-{token}", 0)]
+    return [[moments_root] if moments_root else [], counts, groups]
 
 
 def _tree(dsk: dict, keys: list, combine, name: str, split_every: int):
