@@ -137,7 +137,7 @@ def coverage_section(data: Path, cells: Path) -> None:
     except ImportError:
         print("\n## coverage weighting: skipped (pip install exactextract)")
         return
-    print("\n## coverage weighting: exactextract (default ops) vs zonal_dask")
+    print("\n## coverage weighting: exactextract (default ops) vs zonal_dask (default)")
     slope = data / "rasterstats" / "slope.tif"
     cases = [
         ("polygons.shp / slope.tif", data / "rasterstats" / "polygons.shp", slope),
@@ -175,6 +175,13 @@ def coverage_section(data: Path, cells: Path) -> None:
             f"{np.median(rel):.2%}, max {rel.max():.2%}; exactextract count / "
             f"zonal_dask count {count_ratio.min():.3f}..{count_ratio.max():.3f}; "
             f"min or max wider for {wider} zones"
+        )
+        weighted = zd.zonal_stats(zones, raster, ["count", "mean"], weights="coverage")
+        print(
+            "  zonal_dask weights='coverage' vs exactextract: max |count difference| "
+            f"{np.max(np.abs(weighted['count'].to_numpy() - theirs['count'])):.1e}, "
+            "max |mean difference| / mean "
+            f"{np.max(np.abs(weighted['mean'].to_numpy() / theirs['mean'] - 1)):.1e}"
         )
         for i in range(min(2, len(ours))):
             print(

@@ -139,3 +139,49 @@ def test_demo(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "demo" / "stats.txt", sep="\t")
     assert list(table.columns) == ["min", "mean", "max", "std", "sum", "fid"]
     assert len(table) == 300
+
+
+def test_statistics_options_from_the_command_line(data_dir, tmp_path):
+    zones = data_dir / "rasterstats" / "polygons.shp"
+    raster = data_dir / "rasterstats" / "slope.tif"
+    runs = {
+        "touched": (["--all-touched"], {"all_touched": True}),
+        "weighted": (
+            ["--weights", "coverage", "--stats", "count,mean"],
+            {"weights": "coverage", "stats": ["count", "mean"]},
+        ),
+        "quantiles": (
+            ["--stats", "median,p10,majority,unique"],
+            {"stats": ["median", "p10", "majority", "unique"]},
+        ),
+        "small": (
+            ["--small", "touched", "--stats", "count"],
+            {"small": "touched", "stats": ["count"]},
+        ),
+    }
+    for name, (flags, kwargs) in runs.items():
+        out = tmp_path / f"{name}.csv"
+        assert main([str(zones), str(raster), str(out), *flags]) == 0
+        expected = zd.zonal_stats(zones, raster, **kwargs)
+        table = pd.read_csv(out, index_col="fid")
+        pd.testing.assert_frame_equal(table, expected, check_dtype=False)
+
+
+def test_categorical_and_label_raster_from_the_command_line(data_dir, tmp_path):
+    raster = data_dir / "rasterio" / "RGB.byte.tif"
+    out = tmp_path / "classes.csv"
+    zones = data_dir / "rasterio" / "box.shp"
+    assert (
+        main([str(zones), str(raster), str(out), "--categorical", "--stats", "count"])
+        == 0
+    )
+    table = pd.read_csv(out, index_col="fid")
+    assert table.drop(columns="count").sum(axis=1).iloc[0] == table["count"].iloc[0]
+    labels = zd.rasterize_zones(zones, raster)
+    labels_path = tmp_path / "labels.tif"
+    labels.rio.to_raster(labels_path)
+    out = tmp_path / "by_label.csv"
+    assert main([str(labels_path), str(raster), str(out), "--stats", "count,mean"]) == 0
+    by_label = pd.read_csv(out, index_col="zone")
+    assert by_label.index.tolist() == [0]
+    assert by_label["count"].iloc[0] == table["count"].iloc[0]

@@ -189,3 +189,12 @@ def test_cli_refuses_geometry_for_a_plain_table(data_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("zonal-dask: error: ") and "--geometry needs" in err
     assert not out.exists()
+
+
+def test_prefix_names_the_variables_of_a_band_dataset_and_geometry_needs_one_band(
+    zones, raster
+):
+    dataset = zd.zonal_stats(zones, raster, ["count", "mean"], band=None, prefix="b_")
+    assert list(dataset.data_vars) == ["b_count", "b_mean"]
+    with pytest.raises(zd.ZonesError, match="needs polygon zones and one band"):
+        zd.zonal_stats(zones, raster, ["mean"], band=None, geometry=True)

@@ -114,18 +114,21 @@ def test_the_two_burn_path_for_crowded_chunks_agrees(monkeypatch):
     assert_tables_close(actual, expected)
 
 
-def partial(zone, values, shift_first=True):
+def partial(zone, values):
     values = np.asarray(values, float)
     shift = values[0]
     return reduce.Partials(
-        np.array([zone]),
-        np.array([values.size]),
-        np.array([values.sum()]),
-        np.array([shift]),
-        np.array([(values - shift).mean()]),
-        np.array([((values - values.mean()) ** 2).sum()]),
-        np.array([values.min()]),
-        np.array([values.max()]),
+        zone=np.array([zone]),
+        finite=np.array([values.size]),
+        posinf=np.array([0]),
+        neginf=np.array([0]),
+        nodata=np.array([1]),
+        sum=np.array([values.sum()]),
+        shift=np.array([shift]),
+        mean=np.array([(values - shift).mean()]),
+        m2=np.array([((values - values.mean()) ** 2).sum()]),
+        min=np.array([values.min()]),
+        max=np.array([values.max()]),
     )
 
 
@@ -143,31 +146,35 @@ def test_merge_is_chan_and_ignores_empty_parts():
     )
     assert merged.zone.tolist() == [2, 4]
     both = np.concatenate([pieces[0], pieces[2], pieces[3]])
-    assert merged.count.tolist() == [1, both.size]
-    np.testing.assert_allclose(
-        merged.shift[1] + merged.mean[1], both.mean(), rtol=1e-15
-    )
-    np.testing.assert_allclose(
-        merged.m2[1], ((both - both.mean()) ** 2).sum(), rtol=1e-9
-    )
+    assert merged.finite.tolist() == [1, both.size]
+    assert merged.nodata.tolist() == [1, 3]
+    mean = merged.shift[1] + merged.mean[1]
+    np.testing.assert_allclose(mean, both.mean(), rtol=1e-15)
+    m2 = ((both - both.mean()) ** 2).sum()
+    np.testing.assert_allclose(merged.m2[1], m2, rtol=1e-9)
     assert merged.min[1] == both.min() and merged.max[1] == both.max()
 
 
 def test_finalize_gives_every_zone_a_row():
     table = reduce.finalize(
         [partial(1, [2.0, 4.0])],
-        3,
-        zd.stats.resolve(zd.DEFAULT_STATS),
+        None,
+        [],
+        zd.stats.resolve([*zd.DEFAULT_STATS, "nodata_count"]),
         pd.Index([10, 20, 30], name="fid"),
+        np.zeros(3),
     )
     assert table["count"].tolist() == [0, 2, 0]
+    assert table["nodata_count"].tolist() == [0, 1, 0]
     assert table.loc[20, "mean"] == 3 and table.loc[20, "std"] == 1
-    assert table.loc[[10, 30]].drop(columns="count").isna().all().all()
+    assert (
+        table.loc[[10, 30]].drop(columns=["count", "nodata_count"]).isna().all().all()
+    )
 
 
 def test_unknown_and_repeated_statistics_fail_before_any_work():
-    with pytest.raises(zd.StatisticError, match="valid names: count, min, mean"):
-        zd.zonal_stats("does-not-exist.shp", "nor-this.tif", stats=["mean", "p42"])
+    with pytest.raises(zd.StatisticError, match="valid names: count, nodata_count"):
+        zd.zonal_stats("does-not-exist.shp", "nor-this.tif", stats=["mean", "q42"])
     with pytest.raises(zd.StatisticError, match="repeated"):
         zd.stats.resolve("mean,mean")
 

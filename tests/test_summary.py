@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio
 import shapely
 
 import zonal_dask as zd
@@ -100,3 +102,24 @@ def test_cli_prints_the_summary_quiet_silences_it_verbose_adds_stages(tmp_path, 
     assert re.fullmatch(r"  planning \S+ s, compute \S+ s, write \S+ s", lines[1]), (
         lines[1]
     )
+
+
+def test_cli_summary_for_every_band(data_dir, tmp_path, capsys):
+    raster = data_dir / "rasterio" / "RGB.byte.tif"
+    zones = data_dir / "rasterio" / "box.shp"
+    out = tmp_path / "bands.csv"
+    assert (
+        main([str(zones), str(raster), str(out), "--band", "all", "--chunks", "256"])
+        == 0
+    )
+    line = capsys.readouterr().err.strip()
+    found = re.match(r"zonal-dask: 1 zone, ([\d,]+) pixels read", line)
+    assert found, line
+    # the 256 x 256 chunks the box meets, read for each of the three bands
+    with rasterio.open(raster) as src:
+        height, width = src.shape
+        xmin, ymin, xmax, ymax = gpd.read_file(zones).total_bounds
+        (top, left), (bottom, right) = src.index(xmin, ymax), src.index(xmax, ymin)
+    rows = [min(256, height - 256 * i) for i in range(top // 256, bottom // 256 + 1)]
+    cols = [min(256, width - 256 * j) for j in range(left // 256, right // 256 + 1)]
+    assert int(found[1].replace(",", "")) == 3 * sum(rows) * sum(cols)

@@ -3,72 +3,114 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TypeAlias
 
 import dask
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
+from .errors import StatisticError, ZonesError
 from .geo import finish, finish_lazily, read_features
-from .io import grid_chunks, open_raster, read_zones
+from .io import (
+    TARGET_CHUNK_PIXELS,
+    grid_chunks,
+    is_label_raster,
+    open_label_raster,
+    open_raster,
+    read_zones,
+)
 from .rasterize import (
     ChunkTask,
     label_array,
     orientation,
+    outside_fraction,
     plan_chunks,
     to_pixel_space,
+    zone_groups,
 )
-from .reduce import zonal_graph
-from .stats import DEFAULT_STATS, resolve
+from .reduce import LabelSource, coverage_graph, zonal_graph
+from .stats import DEFAULT_STATS, StatsLike, resolve
 from .zones import Zones, prepare_zones
 
-ZonesLike: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame
+ZonesLike: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray
 RasterLike: TypeAlias = str | os.PathLike[str] | xr.DataArray
+ChunksLike: TypeAlias = int | tuple[int, int] | Mapping[str, int] | None
 
 
 def zonal_stats(
     zones: ZonesLike,
     raster: RasterLike,
-    stats: str | Iterable[str] = DEFAULT_STATS,
+    stats: StatsLike = DEFAULT_STATS,
     *,
-    band: int = 1,
+    band: int | None = 1,
     nodata: float | None = None,
     zone_id: str | None = None,
-    chunks: int | tuple[int, int] | Mapping[str, int] | None = None,
+    all_touched: bool = False,
+    categorical: bool = False,
+    weights: str | None = None,
+    small: str = "nan",
+    chunks: ChunksLike = None,
     compute: bool = True,
     split_every: int = 8,
     geometry: bool = False,
     prefix: str | None = None,
-) -> pd.DataFrame | gpd.GeoDataFrame | Delayed:
+) -> pd.DataFrame | gpd.GeoDataFrame | xr.Dataset | Delayed:
     """Statistics of the raster's pixels inside each zone.
 
     A pixel belongs to a zone when its centre lies inside the polygon (GDAL's
-    default rule); a pixel inside several overlapping zones counts for each.
-    Nodata and NaN pixels are left out; a zone with no valid pixel gets count 0
-    and NaN for every other statistic.
+    default rule), or with ``all_touched`` when the polygon touches it at all;
+    a pixel inside several overlapping zones counts for each. Nodata and NaN
+    pixels are left out; a zone with no valid pixel gets count 0 and NaN for
+    every other statistic.
 
     Parameters
     ----------
     zones
         Polygons: a path geopandas reads (Shapefile, GeoPackage, GeoJSON,
         FlatGeobuf, GeoParquet) or a GeoDataFrame. They are reprojected to the
-        raster's CRS when the two differ.
+        raster's CRS when the two differ. Or an integer label raster on the
+        raster's grid (a DataArray, or a ``.tif``/``.tiff``/``.vrt`` path):
+        each label value is a zone, its nodata is no zone, and the rows are
+        the label values found, sorted, in a ``zone`` index.
     raster
         A path or GDAL-readable URL, opened lazily, or an xarray.DataArray
         (chunked or not) with a CRS and transform.
     stats
-        Names from ``zonal_dask.stats.STATISTICS`` (``count min mean max std
-        sum``), in the order of the output columns.
+        Names from ``zonal_dask.STATISTICS`` or ``pNN`` percentiles, in the
+        order of the output columns; or a mapping from column name to a
+        statistic name or a function of a zone's valid values (1-D float64).
     band
-        1-based band to summarise.
+        1-based band to summarise; None for every band of a multi-band file,
+        or to keep a DataArray's extra dimension (time, say): the result is
+        then an ``xarray.Dataset`` with dimensions (zone, band or time), and
+        ``to_dataframe()`` gives the long table. Only the moment statistics
+        (count, nodata_count, sum, mean, min, max, range, var, std and the
+        fractions) are available that way.
     nodata
         Value to treat as nodata instead of the raster's own.
     zone_id
         Column naming the rows (its values must be unique). By default the
         rows are named by the data source's FID, or a GeoDataFrame's index.
+    all_touched
+        Count every pixel a polygon touches, not only those whose centre it
+        holds.
+    categorical
+        Add one column per raster value holding the zone's pixel count of that
+        value (a zone x class table, for land cover and other class rasters).
+    weights
+        ``"coverage"``: weight each pixel by the fraction of it the polygon
+        covers, computed exactly by exactextract; ``count`` is then the sum of
+        the fractions, ``sum`` the weighted sum and ``mean`` their ratio (the
+        only statistics available that way), as exactextract reports them.
+    small
+        What a polygon that holds no pixel centre gets: ``"nan"`` (count 0 and
+        NaN, as rasterstats' None), or ``"touched"``: the pixels it touches, as
+        with ``all_touched``, and a boolean ``small`` column marks those rows.
     chunks
         Raster chunk size in pixels (int, ``(rows, cols)`` or ``{"y", "x"}``).
         By default whole internal tiles, about 2048 x 2048 pixels.
@@ -80,36 +122,84 @@ def zonal_stats(
     geometry
         If True, return the input features (geometry in the zones' own CRS,
         every attribute, index and order kept) with the statistic columns
-        added, as a GeoDataFrame.
+        added, as a GeoDataFrame. Polygon zones and one band only.
     prefix
         Text put before each statistic's column name (``"slope_"`` gives
         ``slope_mean``), as rasterstats' ``prefix``.
 
     Returns
     -------
-    pandas.DataFrame, geopandas.GeoDataFrame or dask.delayed.Delayed
+    pandas.DataFrame, geopandas.GeoDataFrame, xarray.Dataset or Delayed
         One row per input feature, in input order, one column per statistic
-        (after the zones' own columns when ``geometry=True``).
+        (after the zones' own columns when ``geometry=True``; a Dataset with
+        ``band=None``).
 
     Examples
     --------
     >>> import zonal_dask as zd
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
-    >>> df = zd.zonal_stats(gdf, da, stats=["mean", "max"])  # doctest: +SKIP
+    >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
     statistics = resolve(stats)
-    source = _source(zones)
-    names = [f"{prefix or ''}{s.name}" for s in statistics]
-    frame = read_features(zones, names, source) if geometry else None
-    array, prepared, tasks = _plan(zones, raster, band, zone_id, chunks, frame)
-    lazy = zonal_graph(
-        array.data,
-        tasks,
-        array.rio.nodata if nodata is None else nodata,
-        statistics,
-        prepared.index,
-        split_every=split_every,
-    )
+    if small not in ("nan", "touched"):
+        raise StatisticError(f"small must be 'nan' or 'touched', not {small!r}")
+    if small == "touched" and (is_label_raster(zones) or weights or band is None):
+        raise StatisticError(
+            "small='touched' applies to polygons, one band, unweighted statistics"
+        )
+    source = "label raster" if is_label_raster(zones) else _source(zones)
+    frame = None
+    if geometry:
+        if is_label_raster(zones) or band is None:
+            raise ZonesError(
+                f"{source}: geometry=True needs polygon zones and one band"
+            )
+        names = [f"{prefix or ''}{s.name}" for s in statistics]
+        frame = read_features(zones, names, source)
+    if is_label_raster(zones):
+        array = open_raster(raster, band=band, chunks=chunks)
+        labels = open_label_raster(zones, like=array)
+        lazy = zonal_graph(
+            array.data,
+            LabelSource.from_label_array(labels.data, labels.rio.nodata),
+            array.rio.nodata if nodata is None else nodata,
+            statistics,
+            None,
+            split_every=split_every,
+            categorical=categorical,
+            zone_groups=max(
+                1, len(labels.data.chunks[-2]) * len(labels.data.chunks[-1])
+            ),
+            **_planes(array),
+        )
+    elif weights is not None:
+        if weights != "coverage":
+            raise StatisticError(f"unknown weights {weights!r}; use 'coverage'")
+        plan = _plan(zones, raster, band, zone_id, chunks, frame)
+        lazy = coverage_graph(
+            plan.array.data,
+            plan.tasks,
+            plan.array.rio.nodata if nodata is None else nodata,
+            statistics,
+            plan.zones.index,
+            split_every=split_every,
+        )
+    else:
+        plan = _plan(zones, raster, band, zone_id, chunks, frame)
+        needs_values = any(s.kind == "values" for s in statistics)
+        lazy = zonal_graph(
+            plan.array.data,
+            LabelSource.from_polygons(plan.tasks, all_touched, small),
+            plan.array.rio.nodata if nodata is None else nodata,
+            statistics,
+            plan.zones.index,
+            split_every=split_every,
+            outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient),
+            categorical=categorical,
+            zone_groups=plan.groups(TARGET_CHUNK_PIXELS) if needs_values else None,
+            small=small,
+            **_planes(plan.array),
+        )
     if not compute:
         if frame is None and not prefix:
             return lazy
@@ -124,34 +214,63 @@ def rasterize_zones(
     *,
     band: int = 1,
     zone_id: str | None = None,
-    chunks: int | tuple[int, int] | Mapping[str, int] | None = None,
+    all_touched: bool = False,
+    chunks: ChunksLike = None,
 ) -> xr.DataArray:
     """The zones as a lazy label raster on the raster's grid and chunks.
 
-    Each pixel holds the 0-based position of its zone in the input (pixel-centre
-    rule), or -1. Where zones overlap, a single label cannot say it all: the
-    pixel holds the highest position, while ``zonal_stats`` counts the pixel for
-    every zone. Parameters as in ``zonal_stats``.
+    Each pixel holds the 0-based position of its zone in the input, or -1.
+    Where zones overlap, a single label cannot say it all: the pixel holds the
+    highest position, while ``zonal_stats`` counts the pixel for every zone.
+    Parameters as in ``zonal_stats``.
 
     Returns
     -------
     xarray.DataArray
         int32, dims and coordinates of the raster band, dask-backed.
     """
-    array, _, tasks = _plan(zones, raster, band, zone_id, chunks)
-    labels = label_array(tasks, grid_chunks(array))
-    out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
+    plan = _plan(zones, raster, band, zone_id, chunks)
+    labels = label_array(plan.tasks, grid_chunks(plan.array), all_touched)
+    dims, coords = plan.array.dims, plan.array.coords
+    out = xr.DataArray(labels, dims=dims, coords=coords, name="zone")
     return out.rio.write_nodata(-1)
+
+
+def _planes(array: xr.DataArray) -> dict:
+    """The extra dimension's name and coordinates, for a 3-D raster."""
+    if array.ndim == 2:
+        return {}
+    dim = array.dims[0]
+    coords = array[dim].to_numpy() if dim in array.coords else None
+    return {"plane_dim": dim, "plane_coords": coords}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    array: xr.DataArray
+    zones: Zones
+    pixel_geometries: np.ndarray
+    orient: tuple[int, int]
+    tasks: list[ChunkTask]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.array.shape[-2], self.array.shape[-1]
+
+    def groups(self, target: int) -> np.ndarray:
+        return zone_groups(
+            self.pixel_geometries, self.tasks, self.shape, self.orient, target
+        )
 
 
 def _plan(
     zones: ZonesLike,
     raster: RasterLike,
-    band: int,
+    band: int | None,
     zone_id: str | None,
-    chunks: int | tuple[int, int] | Mapping[str, int] | None,
+    chunks: ChunksLike,
     frame: gpd.GeoDataFrame | None = None,
-) -> tuple[xr.DataArray, Zones, list[ChunkTask]]:
+) -> _Plan:
     """Open the raster, prepare the zones and give each chunk its zones.
 
     ``frame`` is ``zones`` already read, so that a file is read only once.
@@ -162,10 +281,13 @@ def _plan(
     prepared = prepare_zones(frame, array.rio.crs, zone_id=zone_id, source=source)
     transform = array.rio.transform()
     pixel_geometries = to_pixel_space(prepared.geometries, transform)
-    tasks = plan_chunks(pixel_geometries, grid_chunks(array), orientation(transform))
-    return array, prepared, tasks
+    orient = orientation(transform)
+    tasks = plan_chunks(pixel_geometries, grid_chunks(array), orient)
+    return _Plan(array, prepared, pixel_geometries, orient, tasks)
 
 
 def _source(zones: ZonesLike) -> str:
     """How error messages name the zones."""
-    return "GeoDataFrame" if isinstance(zones, gpd.GeoDataFrame) else os.fspath(zones)
+    if isinstance(zones, gpd.GeoDataFrame | xr.DataArray):
+        return type(zones).__name__
+    return os.fspath(zones)

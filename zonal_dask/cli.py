@@ -24,6 +24,10 @@ examples:
       the classic table: tab-separated min mean max std sum fid
   zonal-dask borders.gpkg pop.tif stats.csv --stats count,mean,max --id-field code
   zonal-dask borders.shp s3://bucket/pop.tif stats.parquet --scheduler tcp://host:8786
+  zonal-dask parcels.gpkg landcover.tif classes.csv --stats majority --categorical
+  zonal-dask basins.gpkg ndvi_stack.tif ndvi.csv --band all --stats mean,max
+  zonal-dask watersheds.tif rain.tif rain.csv --stats mean,p90
+      zones given as an integer label raster on the same grid
   zonal-dask borders.shp slope.tif borders_slope.gpkg --prefix slope_ --map mean.png
       the polygons with their attributes and slope_count ... slope_sum, for QGIS,
       and a map of the mean
@@ -41,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("zones", help="polygons: Shapefile, GeoPackage, GeoJSON, ...")
+    parser.add_argument(
+        "zones",
+        help="polygons (Shapefile, GeoPackage, GeoJSON, ...) or a label raster (.tif)",
+    )
     parser.add_argument("raster", help="raster path or GDAL-readable URL")
     parser.add_argument(
         "output",
@@ -51,9 +58,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stats",
         help=f"comma-separated statistics, in column order (default: "
-        f"{','.join(DEFAULT_STATS)}; valid: {','.join(STATISTICS)})",
+        f"{','.join(DEFAULT_STATS)}; valid: {','.join(STATISTICS)}, pNN)",
     )
-    parser.add_argument("--band", type=int, default=1, help="1-based band (default 1)")
+    parser.add_argument(
+        "--band",
+        type=_band,
+        default=1,
+        help="1-based band (default 1), or 'all': one row per zone and band",
+    )
+    parser.add_argument(
+        "--all-touched",
+        action="store_true",
+        help="count every pixel a polygon touches, not only centres inside",
+    )
+    parser.add_argument(
+        "--categorical",
+        action="store_true",
+        help="add one column per raster value with the zone's pixel count",
+    )
+    parser.add_argument(
+        "--weights",
+        choices=["coverage"],
+        help="weight pixels by the fraction the polygon covers (count, sum, mean)",
+    )
+    parser.add_argument(
+        "--small",
+        choices=["nan", "touched"],
+        default="nan",
+        help="polygons holding no pixel centre: NaN (default) or the pixels they "
+        "touch, flagged in a 'small' column",
+    )
     parser.add_argument("--nodata", type=float, help="nodata value to use instead")
     parser.add_argument("--id-field", help="field naming the rows (default: the FID)")
     parser.add_argument("--chunks", type=int, help="chunk size in pixels")
@@ -94,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _band(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        message = f"expected a number or 'all', got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 on success)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -110,8 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import xarray as xr
+
     from .api import zonal_stats
     from .cluster import compute, scheduler
+    from .geo import STAT_COLUMNS
     from .io import check_output, write_features, write_table
     from .stats import resolve
     from .summary import Stopwatch
@@ -122,6 +169,10 @@ def _run(args: argparse.Namespace) -> int:
     features = _writes_features(output, args.geometry)
     check_output(output, overwrite=args.overwrite)
     map_stat = _map_stat(args, stats)
+    if args.band is None and (features or map_stat is not None):
+        raise OutputError(
+            "--band all writes a table (a row per zone and band), not features or a map"
+        )
     prefix = args.prefix or ""
     with scheduler(args.scheduler, args.workers) as client:
         lazy = zonal_stats(
@@ -131,6 +182,10 @@ def _run(args: argparse.Namespace) -> int:
             band=args.band,
             nodata=args.nodata,
             zone_id=args.id_field,
+            all_touched=args.all_touched,
+            categorical=args.categorical,
+            weights=args.weights,
+            small=args.small,
             chunks=args.chunks,
             compute=False,
             geometry=features or map_stat is not None,
@@ -140,7 +195,11 @@ def _run(args: argparse.Namespace) -> int:
         progress = sys.stderr.isatty() and not args.quiet
         result = compute(lazy, client=client, progress=progress)
         stopwatch.lap("compute")
-    columns = [prefix + s for s in stats]
+    if isinstance(result, xr.Dataset):  # --band all: the long table
+        result = result.to_dataframe().rename_axis(
+            index={"zone": result.zone.long_name}
+        )
+    columns = result.attrs.get(STAT_COLUMNS, list(result.columns))
     if features:
         write_features(result, output, overwrite=args.overwrite)
     else:
@@ -161,7 +220,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         stopwatch.lap("map")
     if not args.quiet:
-        _summary(args, lazy, result[columns].set_axis(stats, axis=1), stopwatch)
+        names = [str(c).removeprefix(prefix) for c in columns]
+        _summary(args, lazy, result[columns].set_axis(names, axis=1), stats, stopwatch)
     return 0
 
 
@@ -170,7 +230,11 @@ def _layout(
 ) -> pd.DataFrame:
     """The classic recipe's columns for a tab-separated table of the default stats."""
     if stats is None and output.suffix.lower() in (".txt", ".tsv"):
-        return table[[prefix + c for c in CLASSIC_COLUMNS]]
+        default = [prefix + c for c in DEFAULT_STATS]
+        return table[
+            [prefix + c for c in CLASSIC_COLUMNS]
+            + [c for c in table.columns if c not in default]
+        ]
     return table
 
 
@@ -226,16 +290,21 @@ def _table(
 
 
 def _summary(
-    args: argparse.Namespace, lazy: Any, table: pd.DataFrame, stopwatch: Any
+    args: argparse.Namespace,
+    lazy: Any,
+    table: pd.DataFrame,
+    stats: list[str],
+    stopwatch: Any,
 ) -> None:
-    from .io import grid_chunks, open_raster
+    from .io import open_raster
     from .summary import peak_memory, pixels_read, report, zones_without_data
 
     raster = open_raster(args.raster, band=args.band, chunks=args.chunks)
+    assert raster.chunks is not None  # open_raster always chunks
     text = report(
-        zones=len(table),
-        pixels=pixels_read(lazy, grid_chunks(raster)),
-        empty=zones_without_data(table, list(table.columns)),
+        zones=table.index.get_level_values(0).nunique(),
+        pixels=pixels_read(lazy, raster.chunks),
+        empty=zones_without_data(table, [s for s in stats if s in table.columns]),
         stopwatch=stopwatch,
         memory=peak_memory(),
         verbose=args.verbose,

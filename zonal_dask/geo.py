@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import geopandas as gpd
 import pandas as pd
 import shapely
+import xarray as xr
 from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
@@ -21,10 +22,20 @@ from dask.highlevelgraph import HighLevelGraph
 from .errors import ZonesError
 from .io import read_zones
 
+# ``attrs`` key of a GeoDataFrame from ``attach``: its statistic columns.
+STAT_COLUMNS = "zonal_dask_columns"
 
-def name_columns(table: pd.DataFrame, prefix: str | None) -> pd.DataFrame:
-    """The statistic columns named ``prefix + statistic`` (rasterstats' ``prefix``)."""
-    return table.add_prefix(prefix) if prefix else table
+
+def name_columns(
+    table: pd.DataFrame | xr.Dataset, prefix: str | None
+) -> pd.DataFrame | xr.Dataset:
+    """The statistic columns (a Dataset's variables) named ``prefix + statistic``,
+    as rasterstats' ``prefix``."""
+    if not prefix:
+        return table
+    if isinstance(table, xr.Dataset):
+        return table.rename({name: f"{prefix}{name}" for name in table.data_vars})
+    return table.add_prefix(prefix)
 
 
 def read_features(
@@ -65,6 +76,7 @@ def attach(
     out = frame.copy()
     for column in table.columns:
         out[column] = table[column].to_numpy()
+    out.attrs[STAT_COLUMNS] = list(table.columns)
     return out
 
 
@@ -78,14 +90,18 @@ def _check_names(frame: gpd.GeoDataFrame, names: Iterable[str], source: str) -> 
 
 
 def finish(
-    table: pd.DataFrame,
+    table: pd.DataFrame | xr.Dataset,
     frame: gpd.GeoDataFrame | None,
     prefix: str | None,
     source: str = "zones",
-) -> pd.DataFrame:
+) -> pd.DataFrame | xr.Dataset:
     """Name the columns, then attach them to the features when ``frame`` is given."""
     table = name_columns(table, prefix)
-    return table if frame is None else attach(frame, table, source=source)
+    if frame is None:
+        return table
+    if isinstance(table, xr.Dataset):
+        raise ValueError("statistics of several bands cannot go onto the features")
+    return attach(frame, table, source=source)
 
 
 def finish_lazily(

@@ -45,18 +45,19 @@ def _is_remote(path: str) -> bool:
 def open_raster(
     raster: str | os.PathLike | xr.DataArray,
     *,
-    band: int = 1,
+    band: int | None = 1,
     chunks: int | tuple[int, int] | Mapping[str, int] | None = None,
 ) -> xr.DataArray:
-    """Open one band of a raster as a lazy, chunked 2-D ``(y, x)`` DataArray.
+    """Open a raster as a lazy, chunked DataArray.
 
     Parameters
     ----------
     raster
-        A path or GDAL-readable URL, or a DataArray with a CRS and transform
-        (a ``band`` dimension, if present, is selected by ``band``).
+        A path or GDAL-readable URL, or a DataArray with a CRS and transform.
     band
-        1-based band number.
+        1-based band number, giving a 2-D ``(y, x)`` array; None keeps every
+        band (or a DataArray's extra dimension, such as time) as a 3-D
+        ``(band, y, x)`` array.
     chunks
         Chunk size in pixels: an int (square), ``(rows, cols)``, or a mapping
         with ``y`` and ``x``. By default a multiple of the file's internal
@@ -77,34 +78,87 @@ def open_raster(
             count, shape, block = src.count, src.shape, src.block_shapes[0]
     except rasterio.errors.RasterioIOError as err:
         raise RasterError(f"{path}: not a raster GDAL can read ({err})") from None
-    _check_band(band, count, path)
+    if band is not None:
+        _check_band(band, count, path)
     rows, cols = _normalize_chunks(chunks) or choose_chunks(shape, block)
+    bands = 1 if band is not None else _plane_chunk(rows, cols)
     array = rioxarray.open_rasterio(
-        path, chunks={"band": 1, "y": rows, "x": cols}, lock=False, masked=False
+        path, chunks={"band": bands, "y": rows, "x": cols}, lock=False, masked=False
     )
-    return cast(xr.DataArray, array).isel(band=band - 1)
+    array = cast(xr.DataArray, array)
+    return array if band is None else array.isel(band=band - 1)
+
+
+LABEL_RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
+
+
+def is_label_raster(zones: object) -> bool:
+    """Zones given as a raster: a DataArray, or a path with a raster suffix."""
+    if isinstance(zones, xr.DataArray):
+        return True
+    return isinstance(zones, (str, os.PathLike)) and os.fspath(zones).lower().endswith(
+        LABEL_RASTER_SUFFIXES
+    )
+
+
+def open_label_raster(
+    zones: str | os.PathLike | xr.DataArray, *, like: xr.DataArray
+) -> xr.DataArray:
+    """Open an integer label raster on ``like``'s grid, with ``like``'s chunks."""
+    source = "label DataArray" if isinstance(zones, xr.DataArray) else os.fspath(zones)
+    labels = open_raster(zones, band=1)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise RasterError(
+            f"{source}: a label raster needs integers, not {labels.dtype}"
+        )
+    have, want = labels.rio.transform(), like.rio.transform()
+    # a millionth of a pixel: transforms rebuilt from coordinates differ by rounding
+    same = have.almost_equals(want, precision=1e-6 * min(abs(want.a), abs(want.e)))
+    if labels.shape[-2:] != like.shape[-2:] or not same:
+        differs = f"shape {labels.shape[-2:]}, transform {tuple(have)[:6]}"
+        expected = f"{like.shape[-2:]}, {tuple(want)[:6]}"
+        raise RasterError(
+            f"{source}: not on the raster's grid ({differs} != {expected})"
+        )
+    if labels.rio.crs and like.rio.crs and labels.rio.crs != like.rio.crs:
+        raise RasterError(f"{source}: CRS {labels.rio.crs} differs from the raster's")
+    y, x = labels.rio.y_dim, labels.rio.x_dim
+    rows, cols = grid_chunks(like)
+    return labels.chunk({y: rows, x: cols})
+
+
+def _plane_chunk(rows: int, cols: int) -> int:
+    """Bands or time steps per chunk, so a chunk holds about the target pixels."""
+    return max(1, TARGET_CHUNK_PIXELS // (rows * cols))
 
 
 def _from_dataarray(
-    array: xr.DataArray, band: int, chunks: int | tuple[int, int] | Mapping | None
+    array: xr.DataArray,
+    band: int | None,
+    chunks: int | tuple[int, int] | Mapping | None,
 ) -> xr.DataArray:
-    if "band" in array.dims:
+    if "band" in array.dims and band is not None:
         _check_band(band, array.sizes["band"], "DataArray")
         array = array.isel(band=band - 1)
-    if array.ndim != 2:
-        raise RasterError(
-            f"DataArray: expected dimensions (y, x) after band selection, "
-            f"got {array.dims}"
-        )
     if array.rio.transform() is None:
         raise RasterError("DataArray: no transform (set it with rio.write_transform)")
+    y, x = array.rio.y_dim, array.rio.x_dim
+    if array.ndim == 3:
+        (plane,) = (d for d in array.dims if d not in (y, x))
+        array = array.transpose(plane, y, x)
+    elif array.ndim != 2:
+        raise RasterError(
+            f"DataArray: expected dimensions (y, x) or (band or time, y, x), "
+            f"got {array.dims}"
+        )
     requested = _normalize_chunks(chunks)
     if requested is None and array.chunks is None:
-        requested = choose_chunks(array.shape, (1, 1))
+        requested = choose_chunks(array.shape[-2:], (1, 1))
     if requested is not None:
-        array = array.chunk(
-            {array.rio.y_dim: requested[0], array.rio.x_dim: requested[1]}
-        )
+        spec = {y: requested[0], x: requested[1]}
+        if array.ndim == 3 and array.chunks is None:
+            spec[array.dims[0]] = _plane_chunk(*requested)
+        array = array.chunk(spec)
     return array
 
 
@@ -130,10 +184,10 @@ def _normalize_chunks(
 
 
 def grid_chunks(array: xr.DataArray) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The ``(rows, cols)`` chunk sizes of a 2-D DataArray ``open_raster`` made."""
-    if array.chunks is None or len(array.chunks) != 2:
-        raise ValueError(f"expected a chunked 2-D array, got chunks {array.chunks}")
-    return array.chunks[0], array.chunks[1]
+    """The ``(rows, cols)`` chunk sizes of a DataArray ``open_raster`` made."""
+    if array.chunks is None or len(array.chunks) < 2:
+        raise ValueError(f"expected a chunked array, got chunks {array.chunks}")
+    return array.chunks[-2], array.chunks[-1]
 
 
 def choose_chunks(
@@ -222,7 +276,7 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
 
 def _write_tsv(table: pd.DataFrame, tmp: str) -> None:
     classic = table.reset_index()
-    classic = classic[[*table.columns, table.index.name]]
+    classic = classic[[*table.columns, *table.index.names]]
     classic.to_csv(tmp, sep="\t", index=False, na_rep="nan")
 
 

@@ -1,12 +1,15 @@
 """Compiled per-chunk kernels, and nothing else.
 
-One sweep over a chunk's pixels accumulates, for each zone present in the chunk,
-the valid-pixel count, a compensated sum, Welford's running mean and M2, the
+One sweep over a chunk's pixels accumulates, for each zone present in the chunk:
+the number of finite, +inf, -inf and invalid (nodata or NaN) pixels, a
+compensated sum of the finite values, Welford's running mean and M2, the
 minimum and the maximum, all in float64 whatever the raster's dtype. Welford
-runs on values shifted by the zone's first value in the chunk: the shifted
+runs on values shifted by the zone's first finite value in the chunk: shifted
 values are exact and small, so M2 keeps full precision even for values near
-1e8 with unit spread, where the running mean's own rounding would not. The
-kernels release the GIL, so dask's threads run them in parallel.
+1e8 with unit spread, where the running mean's own rounding would not.
+Infinite values take part in min and max only; the final step gives sum, mean
+and std the values numpy gives when infinities are present. The kernels release
+the GIL, so dask's threads run them in parallel.
 """
 
 from __future__ import annotations
@@ -16,26 +19,31 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _add(z, x, count, total, comp, shift, mean, m2, lo, hi):  # pragma: no cover
-    n = count[z] + 1
-    count[z] = n
-    if n == 1:
-        shift[z] = x
-    # Neumaier's compensated sum: integer sums stay exact up to 2**53.
-    t = total[z] + x
-    if abs(total[z]) >= abs(x):
-        comp[z] += (total[z] - t) + x
-    else:
-        comp[z] += (x - t) + total[z]
-    total[z] = t
-    y = x - shift[z]
-    delta = y - mean[z]
-    mean[z] += delta / n
-    m2[z] += delta * (y - mean[z])
+def _add(z, x, acc, lo, hi):  # pragma: no cover - numba
+    # acc columns: finite, posinf, neginf, invalid, sum, comp, shift, mean, m2
     if x < lo[z]:
         lo[z] = x
     if x > hi[z]:
         hi[z] = x
+    if np.isinf(x):
+        acc[z, 1 if x > 0 else 2] += 1.0
+        return
+    n = acc[z, 0] + 1.0
+    acc[z, 0] = n
+    if n == 1.0:
+        acc[z, 6] = x
+    # Neumaier's compensated sum: integer sums stay exact up to 2**53.
+    total = acc[z, 4]
+    t = total + x
+    if abs(total) >= abs(x):
+        acc[z, 5] += (total - t) + x
+    else:
+        acc[z, 5] += (x - t) + total
+    acc[z, 4] = t
+    y = x - acc[z, 6]
+    delta = y - acc[z, 7]
+    acc[z, 7] += delta / n
+    acc[z, 8] += delta * (y - acc[z, 7])
 
 
 @njit(cache=True, nogil=True)
@@ -59,16 +67,13 @@ def moments(
 
     Returns
     -------
-    count, total, shift, mean, m2, lo, hi : 1-D arrays of length ``n_zones``
-        ``mean`` is the mean of ``value - shift``; ``m2`` the sum of squared
-        deviations from the mean.
+    acc : 2-D float64 array (n_zones, 9)
+        Columns: finite count, +inf count, -inf count, invalid count, sum,
+        sum compensation, shift, mean of ``value - shift``, M2.
+    lo, hi : 1-D float64 arrays
+        Minimum and maximum (+inf and -inf where a zone has no valid pixel).
     """
-    count = np.zeros(n_zones, np.int64)
-    total = np.zeros(n_zones, np.float64)
-    comp = np.zeros(n_zones, np.float64)
-    shift = np.zeros(n_zones, np.float64)
-    mean = np.zeros(n_zones, np.float64)
-    m2 = np.zeros(n_zones, np.float64)
+    acc = np.zeros((n_zones, 9), np.float64)
     lo = np.full(n_zones, np.inf)
     hi = np.full(n_zones, -np.inf)
     flat_values = values.ravel()
@@ -79,11 +84,14 @@ def moments(
             continue
         x = np.float64(flat_values[i])
         if x != x or (has_nodata and x == nodata):
-            continue
-        _add(z, x, count, total, comp, shift, mean, m2, lo, hi)
+            acc[z, 3] += 1.0
+        else:
+            _add(z, x, acc, lo, hi)
     for j in range(extra_pixels.size):
+        z = extra_zones[j]
         x = np.float64(flat_values[extra_pixels[j]])
         if x != x or (has_nodata and x == nodata):
-            continue
-        _add(extra_zones[j], x, count, total, comp, shift, mean, m2, lo, hi)
-    return count, total + comp, shift, mean, m2, lo, hi
+            acc[z, 3] += 1.0
+        else:
+            _add(z, x, acc, lo, hi)
+    return acc, lo, hi

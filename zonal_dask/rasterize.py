@@ -65,12 +65,16 @@ class ChunkLabels(NamedTuple):
         int32 local zone index of each of those claims.
     zones
         int64 global zone index of each local index.
+    touched
+        For ``small="touched"``: the all-touched labels of the zones that claim
+        no pixel of this chunk, to stand in for zones that claim none anywhere.
     """
 
     labels: np.ndarray
     extra_pixels: np.ndarray
     extra_zones: np.ndarray
     zones: np.ndarray
+    touched: ChunkLabels | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,8 @@ def plan_chunks(
     chunk_index, zone_index = tree.query(boxes, predicate="intersects")
     order = np.lexsort((zone_index, chunk_index))
     chunk_index, zone_index = chunk_index[order], zone_index[order]
+    if chunk_index.size == 0:
+        return []
     starts = np.flatnonzero(np.diff(chunk_index, prepend=-1))
     tasks = []
     for chunk, zones in zip(
@@ -169,22 +175,38 @@ def rasterize_chunk(
     offset: tuple[int, int],
     shape: tuple[int, int],
     orient: tuple[int, int] = (1, -1),
+    all_touched: bool = False,
+    small: str = "nan",
 ) -> ChunkLabels:
-    """Burn one chunk's zones (pixel-centre rule) into a ``ChunkLabels``.
+    """Burn one chunk's zones into a ``ChunkLabels``.
 
     ``geometries`` are in the oriented pixel space of ``to_pixel_space``;
-    ``offset`` is the chunk's (row, column) in the raster.
+    ``offset`` is the chunk's (row, column) in the raster. A pixel belongs to
+    a zone when its centre is inside, or with ``all_touched`` when the zone
+    touches it at all (GDAL's two rules). With ``small="touched"`` the zones
+    that claim no pixel here also get their all-touched labels, in ``touched``.
     """
     transform = window_transform(orient, *offset)
-    labels, claimed = _burn(geometries, shape, transform)
+    labels, claimed = _burn(geometries, shape, transform, all_touched)
     extra_pixels, extra_zones = _resolve_overlaps(
-        geometries, claimed, shape, offset, orient
+        geometries, claimed, shape, offset, orient, all_touched
     )
-    return ChunkLabels(labels, extra_pixels, extra_zones, zones)
+    touched = None
+    if small == "touched" and not all_touched:
+        claims = np.bincount(labels[labels >= 0], minlength=len(zones))
+        claims += np.bincount(extra_zones, minlength=len(zones))
+        empty = np.flatnonzero(claims == 0)
+        touched = rasterize_chunk(
+            geometries[empty], zones[empty], offset, shape, orient, all_touched=True
+        )
+    return ChunkLabels(labels, extra_pixels, extra_zones, zones, touched)
 
 
 def _burn(
-    geometries: np.ndarray, shape: tuple[int, int], transform: Affine
+    geometries: np.ndarray,
+    shape: tuple[int, int],
+    transform: Affine,
+    all_touched: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels of the singly claimed pixels, and the flat indices of the others."""
     k = len(geometries)
@@ -201,6 +223,7 @@ def _burn(
             transform=transform,
             fill=0,
             merge_alg=MergeAlg.add,
+            all_touched=all_touched,
             dtype="int64",
         )
         count = burn & _COUNT_MASK
@@ -212,6 +235,7 @@ def _burn(
         out_shape=shape,
         transform=transform,
         fill=NO_ZONE,
+        all_touched=all_touched,
         dtype="int32",
     )
     count = features.rasterize(
@@ -220,6 +244,7 @@ def _burn(
         transform=transform,
         fill=0,
         merge_alg=MergeAlg.add,
+        all_touched=all_touched,
         dtype="int32",
     )
     labels[count > 1] = NO_ZONE
@@ -232,6 +257,7 @@ def _resolve_overlaps(
     shape: tuple[int, int],
     offset: tuple[int, int],
     orient: tuple[int, int],
+    all_touched: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every (pixel, zone) claim on pixels that several zones cover.
 
@@ -242,8 +268,12 @@ def _resolve_overlaps(
         return np.empty(0, np.int64), np.empty(0, np.int32)
     rows, cols = np.divmod(pixels, shape[1])
     rows_abs, cols_abs = rows + offset[0], cols + offset[1]
-    centres = shapely.points(orient[0] * (cols_abs + 0.5), orient[1] * (rows_abs + 0.5))
-    point_index, zone_index = shapely.STRtree(geometries).query(centres)
+    # candidates: zones whose bounds meet the pixel's square (not only its centre:
+    # with all_touched a zone can claim a pixel whose centre is outside its bounds)
+    xs = np.sort([orient[0] * cols_abs, orient[0] * (cols_abs + 1)], axis=0)
+    ys = np.sort([orient[1] * rows_abs, orient[1] * (rows_abs + 1)], axis=0)
+    squares = shapely.box(xs[0], ys[0], xs[1], ys[1])
+    point_index, zone_index = shapely.STRtree(geometries).query(squares)
     found_pixels, found_zones = [], []
     for zone in np.unique(zone_index):
         candidates = point_index[zone_index == zone]
@@ -254,6 +284,7 @@ def _resolve_overlaps(
             out_shape=(int(r.max()) + 1 - r0, int(c.max()) + 1 - c0),
             transform=window_transform(orient, r0, c0),
             fill=0,
+            all_touched=all_touched,
             dtype="uint8",
         )
         hit = candidates[mask[r - r0, c - c0] == 1]
@@ -276,7 +307,9 @@ def global_labels(chunk: ChunkLabels) -> np.ndarray:
 
 
 def label_array(
-    tasks: Sequence[ChunkTask], chunks: tuple[Sequence[int], Sequence[int]]
+    tasks: Sequence[ChunkTask],
+    chunks: tuple[Sequence[int], Sequence[int]],
+    all_touched: bool = False,
 ) -> da.Array:
     """The zones as a lazy int32 label array with exactly the raster's chunks.
 
@@ -284,7 +317,7 @@ def label_array(
     several zones claim), or -1; chunks no zone meets are filled with -1
     without rasterizing anything.
     """
-    name = f"zonal-labels-{tasks_token(tasks)}-{dask_tokenize(chunks)}"
+    name = f"zonal-labels-{tasks_token(tasks)}-{dask_tokenize(chunks, all_touched)}"
     by_block = {t.block: t for t in tasks}
     dsk: dict = {}
     for i, rows in enumerate(chunks[0]):
@@ -300,6 +333,7 @@ def label_array(
                     t.offset,
                     t.shape,
                     t.orientation,
+                    all_touched,
                 )
                 dsk[(name, i, j)] = (global_labels, burn)
     return da.Array(dsk, name, chunks, dtype=np.int32)
@@ -316,3 +350,51 @@ def tasks_token(tasks: Sequence[ChunkTask]) -> str:
         for wkb in shapely.to_wkb(t.geometries):
             digest.update(wkb)
     return digest.hexdigest()
+
+
+def zone_groups(
+    pixel_geometries: np.ndarray,
+    tasks: Sequence[ChunkTask],
+    shape: tuple[int, int],
+    orient: tuple[int, int],
+    target: int,
+) -> np.ndarray:
+    """Group zones for gathering their values: nearby zones, about ``target`` pixels.
+
+    Zones are taken in the order of the first chunk they meet, so a group spans
+    few chunks and its task holds about ``target`` values (or one zone's, when
+    that zone alone is bigger).
+    """
+    n = len(pixel_geometries)
+    first = np.full(n, len(tasks))
+    for k, t in enumerate(tasks):
+        first[t.zones] = np.minimum(first[t.zones], k)
+    pixels = pixel_areas(pixel_geometries, shape, orient)
+    order = np.lexsort((np.arange(n), first))
+    cumulative = np.cumsum(pixels[order])
+    groups = np.empty(n, np.int64)
+    groups[order] = ((cumulative - pixels[order]) // max(target, 1)).astype(np.int64)
+    return groups
+
+
+def pixel_areas(
+    pixel_geometries: np.ndarray, shape: tuple[int, int], orient: tuple[int, int]
+) -> np.ndarray:
+    """Area of each zone inside the raster, in pixels (0 for none)."""
+    xs = sorted((0, orient[0] * shape[1]))
+    ys = sorted((0, orient[1] * shape[0]))
+    inside = shapely.intersection(
+        pixel_geometries, shapely.box(xs[0], ys[0], xs[1], ys[1])
+    )
+    return np.nan_to_num(shapely.area(inside))
+
+
+def outside_fraction(
+    pixel_geometries: np.ndarray, shape: tuple[int, int], orient: tuple[int, int]
+) -> np.ndarray:
+    """Share of each zone's area beyond the raster's extent (NaN for empty zones)."""
+    area = shapely.area(pixel_geometries)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(
+            area > 0, 1 - pixel_areas(pixel_geometries, shape, orient) / area, np.nan
+        )

@@ -7,6 +7,8 @@ peak memory 412 MB, 4 zones with no valid pixel
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 from dask.delayed import Delayed
 
-CHUNK_TASK_PREFIX = "zonal-chunk-"
+CHUNK_TASK = re.compile(r"zonal-(chunk|coverage)-[0-9a-f]+")
 
 
 @dataclass
@@ -41,26 +43,37 @@ class Stopwatch:
         return time.perf_counter() - self.start
 
 
-def pixels_read(lazy: Delayed, chunks: tuple[Sequence[int], Sequence[int]]) -> int:
+def pixels_read(lazy: Delayed, chunks: Sequence[Sequence[int]]) -> int:
     """Pixels of the raster chunks the computation reads.
 
-    Only chunks that some zone meets have a task (``reduce.zonal_graph`` names
-    them ``(zonal-chunk-<token>, row, col)``); each reads its whole chunk.
+    Only chunks that hold zones have a task, named as dask names blocks:
+    ``(zonal-chunk-<token>, [plane,] row, col)``, or ``zonal-coverage-<token>``
+    for coverage weights; each reads its whole chunk of the raster, whose
+    chunk sizes along each dimension are ``chunks``.
     """
     blocks = {
         key[1:]
         for key in lazy.dask
-        if isinstance(key, tuple) and str(key[0]).startswith(CHUNK_TASK_PREFIX)
+        if isinstance(key, tuple) and CHUNK_TASK.fullmatch(str(key[0]))
     }
-    return sum(int(chunks[0][i]) * int(chunks[1][j]) for i, j in blocks)
+    return sum(
+        math.prod(int(sizes[i]) for sizes, i in zip(chunks, block, strict=True))
+        for block in blocks
+    )
 
 
 def zones_without_data(table: pd.DataFrame, stats: Sequence[str]) -> int:
-    """Zones with no valid pixel: count 0, or NaN in every other statistic."""
+    """Zones with no valid pixel: count 0, or NaN in every other statistic.
+
+    A long table (a row per zone and band) counts the zones with no valid
+    pixel in any band.
+    """
     if "count" in stats:
-        return int((table["count"] == 0).sum())
-    values = table[list(stats)].to_numpy(dtype=float)
-    return int(np.isnan(values).all(axis=1).sum())
+        empty = table["count"].to_numpy() == 0
+    else:
+        empty = np.isnan(table[list(stats)].to_numpy(dtype=float)).all(axis=1)
+    zone = table.index.get_level_values(0)
+    return int(pd.Series(empty, index=zone).groupby(level=0, sort=False).all().sum())
 
 
 def peak_memory() -> int | None:

@@ -1,0 +1,67 @@
+"""Several bands or time steps in one pass: a (zone, band|time) Dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import zonal_dask as zd
+from zonal_dask.cli import main
+
+from .reference import assert_tables_close
+from .synth import make_grid, special_zones, voronoi_zones, zones_frame
+
+STATS = ["count", "nodata_count", "min", "mean", "max", "std", "sum", "range"]
+
+
+def test_every_band_of_a_file(data_dir):
+    raster = data_dir / "rasterio" / "RGB.byte.tif"
+    zones = data_dir / "rasterio" / "box.shp"
+    ds = zd.zonal_stats(zones, raster, STATS, band=None, chunks=200)
+    assert isinstance(ds, xr.Dataset)
+    assert dict(ds.sizes) == {"zone": 1, "band": 3}
+    assert ds.band.values.tolist() == [1, 2, 3]
+    for band in (1, 2, 3):
+        single = zd.zonal_stats(zones, raster, STATS, band=band)
+        plane = ds.sel(band=band).to_dataframe()[STATS]
+        assert_tables_close(plane.set_axis(single.index), single, rtol=1e-12)
+
+
+def test_a_time_cube_with_chunked_time():
+    grids = [make_grid((30, 40), seed=50 + t, nan_fraction=0.02) for t in range(5)]
+    times = pd.date_range("2026-01-01", periods=5, freq="D")
+    cube = xr.concat([g.to_dataarray() for g in grids], dim="time")
+    cube = cube.assign_coords(time=times).chunk({"time": 2, "y": 11, "x": 13})
+    geometries = voronoi_zones(grids[0], 9, seed=50) + special_zones(grids[0])
+    frame = zones_frame(geometries)
+    ds = zd.zonal_stats(frame, cube, STATS, band=None)
+    assert ds.sizes["time"] == 5 and (ds.time.values == times.values).all()
+    for t, grid in enumerate(grids):
+        single = zd.zonal_stats(frame, grid.to_dataarray(), STATS, chunks=(11, 13))
+        plane = ds.isel(time=t).to_dataframe()[STATS]
+        assert_tables_close(plane.set_axis(single.index), single, rtol=1e-12)
+    long = ds.to_dataframe()
+    assert long.index.names == ["zone", "time"] and len(long) == 5 * len(frame)
+
+
+def test_values_statistics_are_refused_for_several_planes(data_dir):
+    raster = data_dir / "rasterio" / "RGB.byte.tif"
+    zones = data_dir / "rasterio" / "box.shp"
+    with pytest.raises(zd.StatisticError, match="only these statistics"):
+        zd.zonal_stats(zones, raster, ["median"], band=None)
+
+
+def test_cli_band_all_writes_the_long_table(data_dir, tmp_path):
+    out = tmp_path / "bands.csv"
+    raster = data_dir / "rasterio" / "RGB.byte.tif"
+    zones = data_dir / "rasterio" / "box.shp"
+    assert main([str(zones), str(raster), str(out), "--band", "all"]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns[:2]) == ["fid", "band"]
+    assert table["band"].tolist() == [1, 2, 3]
+    expected = [
+        zd.zonal_stats(zones, raster, band=b)["mean"].iloc[0] for b in (1, 2, 3)
+    ]
+    np.testing.assert_allclose(table["mean"], expected, rtol=1e-12)
