@@ -26,6 +26,7 @@ from .rasterize import (
     label_array,
     orientation,
     outside_fraction,
+    overlap_layers,
     plan_chunks,
     to_pixel_space,
     zone_groups,
@@ -163,7 +164,7 @@ def zonal_stats(
             split_every=split_every,
         )
     else:
-        plan = _plan(zones, raster, band, zone_id, chunks)
+        plan = _plan(zones, raster, band, zone_id, chunks, all_touched)
         needs_values = any(s.kind == "values" for s in statistics)
         lazy = zonal_graph(
             plan.array.data,
@@ -205,7 +206,7 @@ def rasterize_zones(
     xarray.DataArray
         int32, dims and coordinates of the raster band, dask-backed.
     """
-    plan = _plan(zones, raster, band, zone_id, chunks)
+    plan = _plan(zones, raster, band, zone_id, chunks, all_touched)
     labels = label_array(plan.tasks, plan.array.chunks[-2:], all_touched)
     dims, coords = plan.array.dims, plan.array.coords
     out = xr.DataArray(labels, dims=dims, coords=coords, name="zone")
@@ -245,6 +246,7 @@ def _plan(
     band: int | None,
     zone_id: str | None,
     chunks: ChunksLike,
+    all_touched: bool = False,
 ) -> _Plan:
     """Open the raster, prepare the zones and give each chunk its zones."""
     array = open_raster(raster, band=band, chunks=chunks)
@@ -254,5 +256,6 @@ def _plan(
     transform = array.rio.transform()
     pixel_geometries = to_pixel_space(prepared.geometries, transform)
     orient = orientation(transform)
-    tasks = plan_chunks(pixel_geometries, array.chunks[-2:], orient)
+    layers = overlap_layers(pixel_geometries, all_touched)
+    tasks = plan_chunks(pixel_geometries, array.chunks[-2:], orient, layers)
     return _Plan(array, prepared, pixel_geometries, orient, tasks)
