@@ -42,6 +42,10 @@ def test_pixels_read_counts_the_chunks_that_have_a_task(tmp_path):
     chunks = grid_chunks(open_raster(raster, chunks=16))
     assert chunks == ((16, 16, 8), (16, 16, 16, 2))
     assert pixels_read(corner, chunks) == 16 * 16  # one chunk of twelve
+    weighted = zd.zonal_stats(
+        _corner_zones(), raster, ["mean"], weights="coverage", compute=False, chunks=16
+    )
+    assert pixels_read(weighted, chunks) == 16 * 16
     everywhere = zones_frame([shapely.box(*GRID.bounds())])
     lazy = zd.zonal_stats(everywhere, raster, compute=False, chunks=16)
     assert pixels_read(lazy, chunks) == 40 * 50

@@ -29,6 +29,7 @@ from .rasterize import (
     label_array,
     orientation,
     outside_fraction,
+    overlap_layers,
     plan_chunks,
     to_pixel_space,
     zone_groups,
@@ -175,7 +176,7 @@ def zonal_stats(
     elif weights is not None:
         if weights != "coverage":
             raise StatisticError(f"unknown weights {weights!r}; use 'coverage'")
-        plan = _plan(zones, raster, band, zone_id, chunks, frame)
+        plan = _plan(zones, raster, band, zone_id, chunks, frame=frame)
         lazy = coverage_graph(
             plan.array.data,
             plan.tasks,
@@ -185,7 +186,7 @@ def zonal_stats(
             split_every=split_every,
         )
     else:
-        plan = _plan(zones, raster, band, zone_id, chunks, frame)
+        plan = _plan(zones, raster, band, zone_id, chunks, all_touched, frame)
         needs_values = any(s.kind == "values" for s in statistics)
         lazy = zonal_graph(
             plan.array.data,
@@ -229,7 +230,7 @@ def rasterize_zones(
     xarray.DataArray
         int32, dims and coordinates of the raster band, dask-backed.
     """
-    plan = _plan(zones, raster, band, zone_id, chunks)
+    plan = _plan(zones, raster, band, zone_id, chunks, all_touched)
     labels = label_array(plan.tasks, grid_chunks(plan.array), all_touched)
     dims, coords = plan.array.dims, plan.array.coords
     out = xr.DataArray(labels, dims=dims, coords=coords, name="zone")
@@ -269,6 +270,7 @@ def _plan(
     band: int | None,
     zone_id: str | None,
     chunks: ChunksLike,
+    all_touched: bool = False,
     frame: gpd.GeoDataFrame | None = None,
 ) -> _Plan:
     """Open the raster, prepare the zones and give each chunk its zones.
@@ -282,7 +284,8 @@ def _plan(
     transform = array.rio.transform()
     pixel_geometries = to_pixel_space(prepared.geometries, transform)
     orient = orientation(transform)
-    tasks = plan_chunks(pixel_geometries, grid_chunks(array), orient)
+    layers = overlap_layers(pixel_geometries, all_touched)
+    tasks = plan_chunks(pixel_geometries, grid_chunks(array), orient, layers)
     return _Plan(array, prepared, pixel_geometries, orient, tasks)
 
 

@@ -55,7 +55,7 @@ def moments(
     Parameters
     ----------
     values : 2-D array, any numeric dtype, C-contiguous
-    labels : 2-D int32 array, same shape; local zone index, or -1
+    labels : 3-D int32 array (layers, rows, cols); local zone index, or -1
     extra_pixels, extra_zones : 1-D int64 / int32
         Flat pixel index and local zone of each claim on a pixel that several
         zones cover (those pixels hold -1 in ``labels``).
@@ -77,12 +77,13 @@ def moments(
     lo = np.full(n_zones, np.inf)
     hi = np.full(n_zones, -np.inf)
     flat_values = values.ravel()
+    n_pixels = flat_values.size
     flat_labels = labels.ravel()
     for i in range(flat_labels.size):
         z = flat_labels[i]
         if z < 0:
             continue
-        x = np.float64(flat_values[i])
+        x = np.float64(flat_values[i % n_pixels])
         if x != x or (has_nodata and x == nodata):
             acc[z, 3] += 1.0
         else:

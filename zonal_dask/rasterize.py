@@ -57,10 +57,12 @@ class ChunkLabels(NamedTuple):
     Attributes
     ----------
     labels
-        int32 (rows, cols): local index of the one zone that claims the pixel,
-        or ``NO_ZONE`` when none or several do.
+        int32 (layers, rows, cols): per layer of mutually non-overlapping
+        zones, the local index of the one zone of that layer that claims the
+        pixel, or ``NO_ZONE`` when none or several do.
     extra_pixels
-        int64 flat pixel indices of the claims on pixels several zones cover.
+        int64 flat (rows x cols) pixel indices of the claims on pixels that
+        several zones of one layer cover (shared edges, mostly).
     extra_zones
         int32 local zone index of each of those claims.
     zones
@@ -87,6 +89,7 @@ class ChunkTask:
     zones: np.ndarray
     geometries: np.ndarray
     orientation: tuple[int, int]
+    layers: np.ndarray
 
 
 def orientation(transform: Affine) -> tuple[int, int]:
@@ -129,6 +132,7 @@ def plan_chunks(
     pixel_geometries: np.ndarray,
     chunks: tuple[Sequence[int], Sequence[int]],
     orient: tuple[int, int],
+    layers: np.ndarray | None = None,
 ) -> list[ChunkTask]:
     """Give each chunk of the grid the zones that meet it.
 
@@ -150,6 +154,8 @@ def plan_chunks(
     chunk_index, zone_index = chunk_index[order], zone_index[order]
     if chunk_index.size == 0:
         return []
+    if layers is None:
+        layers = np.zeros(len(pixel_geometries), np.int64)
     starts = np.flatnonzero(np.diff(chunk_index, prepend=-1))
     tasks = []
     for chunk, zones in zip(
@@ -164,6 +170,7 @@ def plan_chunks(
                 zones=zones.astype(np.int64),
                 geometries=pixel_geometries[zones],
                 orientation=orient,
+                layers=layers[zones],
             )
         )
     return tasks
@@ -177,27 +184,46 @@ def rasterize_chunk(
     orient: tuple[int, int] = (1, -1),
     all_touched: bool = False,
     small: str = "nan",
+    layers: np.ndarray | None = None,
 ) -> ChunkLabels:
     """Burn one chunk's zones into a ``ChunkLabels``.
 
     ``geometries`` are in the oriented pixel space of ``to_pixel_space``;
-    ``offset`` is the chunk's (row, column) in the raster. A pixel belongs to
-    a zone when its centre is inside, or with ``all_touched`` when the zone
+    ``offset`` is the chunk's (row, column) in the raster; ``layers`` gives each
+    zone's overlap layer (``overlap_layers``; all 0 when None). A pixel belongs
+    to a zone when its centre is inside, or with ``all_touched`` when the zone
     touches it at all (GDAL's two rules). With ``small="touched"`` the zones
     that claim no pixel here also get their all-touched labels, in ``touched``.
     """
     transform = window_transform(orient, *offset)
-    labels, claimed = _burn(geometries, shape, transform, all_touched)
-    extra_pixels, extra_zones = _resolve_overlaps(
-        geometries, claimed, shape, offset, orient, all_touched
-    )
+    if layers is None:
+        layers = np.zeros(len(zones), np.int64)
+    present = np.unique(layers)
+    labels = np.full((max(1, present.size), *shape), NO_ZONE, np.int32)
+    pixel_parts, zone_parts = [np.empty(0, np.int64)], [np.empty(0, np.int32)]
+    for plane, layer in enumerate(present):
+        members = np.flatnonzero(layers == layer)
+        local, claimed = _burn(geometries[members], shape, transform, all_touched)
+        labels[plane] = np.where(local >= 0, members[np.maximum(local, 0)], NO_ZONE)
+        pixels, owners = _resolve_overlaps(
+            geometries[members], claimed, shape, offset, orient, all_touched
+        )
+        pixel_parts.append(pixels)
+        zone_parts.append(members[owners].astype(np.int32))
+    extra_pixels, extra_zones = np.concatenate(pixel_parts), np.concatenate(zone_parts)
     touched = None
     if small == "touched" and not all_touched:
         claims = np.bincount(labels[labels >= 0], minlength=len(zones))
         claims += np.bincount(extra_zones, minlength=len(zones))
         empty = np.flatnonzero(claims == 0)
         touched = rasterize_chunk(
-            geometries[empty], zones[empty], offset, shape, orient, all_touched=True
+            geometries[empty],
+            zones[empty],
+            offset,
+            shape,
+            orient,
+            all_touched=True,
+            layers=layers[empty],
         )
     return ChunkLabels(labels, extra_pixels, extra_zones, zones, touched)
 
@@ -274,9 +300,13 @@ def _resolve_overlaps(
     ys = np.sort([orient[1] * rows_abs, orient[1] * (rows_abs + 1)], axis=0)
     squares = shapely.box(xs[0], ys[0], xs[1], ys[1])
     point_index, zone_index = shapely.STRtree(geometries).query(squares)
+    order = np.argsort(zone_index, kind="stable")
+    point_index, zone_index = point_index[order], zone_index[order]
+    starts = np.flatnonzero(np.diff(zone_index, prepend=-1))
     found_pixels, found_zones = [], []
-    for zone in np.unique(zone_index):
-        candidates = point_index[zone_index == zone]
+    for zone, candidates in zip(
+        zone_index[starts], np.split(point_index, starts[1:]), strict=True
+    ):
         r, c = rows_abs[candidates], cols_abs[candidates]
         r0, c0 = int(r.min()), int(c.min())
         mask = features.rasterize(
@@ -290,6 +320,8 @@ def _resolve_overlaps(
         hit = candidates[mask[r - r0, c - c0] == 1]
         found_pixels.append(pixels[hit])
         found_zones.append(np.full(hit.size, zone, np.int32))
+    if not found_pixels:
+        return np.empty(0, np.int64), np.empty(0, np.int32)
     return np.concatenate(found_pixels), np.concatenate(found_zones)
 
 
@@ -299,7 +331,8 @@ def global_labels(chunk: ChunkLabels) -> np.ndarray:
     A pixel that several zones claim gets the highest of their indices (the one
     a single label raster would keep); the statistics never use this lossy view.
     """
-    out = np.where(chunk.labels >= 0, chunk.zones[chunk.labels], NO_ZONE)
+    planes = np.where(chunk.labels >= 0, chunk.zones[chunk.labels], NO_ZONE)
+    out = planes.max(axis=0)
     if chunk.extra_pixels.size:
         flat = out.reshape(-1)
         np.maximum.at(flat, chunk.extra_pixels, chunk.zones[chunk.extra_zones])
@@ -334,6 +367,8 @@ def label_array(
                     t.shape,
                     t.orientation,
                     all_touched,
+                    "nan",
+                    t.layers,
                 )
                 dsk[(name, i, j)] = (global_labels, burn)
     return da.Array(dsk, name, chunks, dtype=np.int32)
@@ -347,6 +382,7 @@ def tasks_token(tasks: Sequence[ChunkTask]) -> str:
             np.asarray(t.block + t.offset + t.shape + t.orientation).tobytes()
         )
         digest.update(t.zones.tobytes())
+        digest.update(t.layers.astype(np.int64).tobytes())
         for wkb in shapely.to_wkb(t.geometries):
             digest.update(wkb)
     return digest.hexdigest()
@@ -398,3 +434,39 @@ def outside_fraction(
         return np.where(
             area > 0, 1 - pixel_areas(pixel_geometries, shape, orient) / area, np.nan
         )
+
+
+def overlap_layers(
+    pixel_geometries: np.ndarray, all_touched: bool = False
+) -> np.ndarray:
+    """Colour zones into layers of mutually non-overlapping zones (greedy).
+
+    Two zones conflict when their interiors meet, or with ``all_touched`` when
+    they touch at all (they then share the pixels along their common edge).
+    Zones in conflict with none, usually nearly all, go to layer 0 without a
+    look; the rest take, in order, the lowest layer none of their neighbours
+    holds. Each layer is burnt once per chunk, so the rasterizer's cost grows
+    with the number of layers, not with the number of overlapping zones.
+    """
+    n = len(pixel_geometries)
+    tree = shapely.STRtree(pixel_geometries)
+    a, b = tree.query(pixel_geometries, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if not all_touched and a.size:
+        touching = shapely.touches(pixel_geometries[a], pixel_geometries[b])
+        a, b = a[~touching], b[~touching]
+    layers = np.zeros(n, np.int64)
+    if a.size == 0:
+        return layers
+    neighbours: dict[int, list[int]] = {}
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        neighbours.setdefault(i, []).append(j)
+        neighbours.setdefault(j, []).append(i)
+    for zone in sorted(neighbours):
+        taken = {int(layers[other]) for other in neighbours[zone] if other < zone}
+        layer = 0
+        while layer in taken:
+            layer += 1
+        layers[zone] = layer
+    return layers

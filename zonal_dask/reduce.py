@@ -202,19 +202,18 @@ def _valid_claims(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(global zone, float64 value) of every valid claimed pixel."""
     valid = valid_pixels(values, nodata)
-    single = (labels.labels >= 0) & valid
+    single = (labels.labels >= 0) & valid  # (layers, rows, cols)
     flat = values.reshape(-1)
     extra = valid.reshape(-1)[labels.extra_pixels]
+    layered = np.broadcast_to(values, labels.labels.shape)
     zone = np.concatenate(
         [
             labels.zones[labels.labels[single]],
             labels.zones[labels.extra_zones[extra]],
         ]
     )
-    value = np.concatenate([values[single], flat[labels.extra_pixels[extra]]]).astype(
-        np.float64
-    )
-    return zone, value
+    value = np.concatenate([layered[single], flat[labels.extra_pixels[extra]]])
+    return zone, value.astype(np.float64)
 
 
 def _count(zone: np.ndarray, value: np.ndarray) -> Counts:
@@ -533,6 +532,7 @@ class LabelSource:
                 t.orientation,
                 all_touched,
                 small,
+                t.layers,
             )
             for t in tasks
         }
@@ -550,8 +550,8 @@ def labels_from_block(block: np.ndarray, nodata: float | None) -> ChunkLabels:
     """``ChunkLabels`` of a block of an integer label raster (nodata: no zone)."""
     valid = np.ones(block.shape, bool) if nodata is None else block != nodata
     zones, local = np.unique(block[valid], return_inverse=True)
-    labels = np.full(block.shape, -1, np.int32)
-    labels[valid] = local
+    labels = np.full((1, *block.shape), -1, np.int32)
+    labels[0][valid] = local
     return ChunkLabels(
         labels, np.empty(0, np.int64), np.empty(0, np.int32), zones.astype(np.int64)
     )
