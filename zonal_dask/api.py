@@ -84,9 +84,8 @@ def zonal_stats(
         1-based band to summarise; None for every band of a multi-band file,
         or to keep a DataArray's extra dimension (time, say): the result is
         then an ``xarray.Dataset`` with dimensions (zone, band or time), and
-        ``to_dataframe()`` gives the long table. Only the moment statistics
-        (count, nodata_count, sum, mean, min, max, range, var, std and the
-        fractions) are available that way.
+        ``to_dataframe()`` gives the long table (not with ``categorical`` or
+        ``small="touched"``).
     nodata
         Value to treat as nodata instead of the raster's own.
     zone_id
