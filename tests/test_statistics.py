@@ -263,3 +263,29 @@ def test_random_zones_and_chunkings_give_the_reference(rows, cols, seed, all_tou
         geometries, HYPOTHESIS_GRID, frame.index, ALL, all_touched=all_touched
     )
     assert_tables_close(actual, expected)
+
+
+def test_histogram_is_the_class_table():
+    grid = make_grid((20, 30), "uint8", seed=52, nodata=None, loc=3, scale=1)
+    frame = zones_frame(voronoi_zones(grid, 4, seed=52))
+    by_name = zd.zonal_stats(frame, grid.to_dataarray(), "count histogram")
+    by_flag = zd.zonal_stats(frame, grid.to_dataarray(), ["count"], categorical=True)
+    pd.testing.assert_frame_equal(by_name, by_flag)
+    only = zd.zonal_stats(frame, grid.to_dataarray(), ["histogram"])
+    assert list(only.columns[1:]) == list(by_flag.columns[1:])
+
+
+@pytest.mark.parametrize(
+    "scheduler", ["synchronous", "threads", "processes", "cluster"]
+)
+def test_every_statistic_on_every_scheduler(scheduler, request, tmp_path):
+    grid = make_grid((37, 53), "float32", seed=53, nodata=-9999.0)
+    geometries = overlapping_zones(grid, 53)
+    frame = zones_frame(geometries)
+    raster = grid.write(tmp_path / "grid.tif")
+    lazy = zd.zonal_stats(frame, raster, ALL, chunks=(16, 16), compute=False)
+    if scheduler == "cluster":
+        actual = request.getfixturevalue("local_cluster").compute(lazy).result()
+    else:
+        actual = lazy.compute(scheduler=scheduler)
+    assert_tables_close(actual, reference_table(geometries, grid, frame.index, ALL))

@@ -96,7 +96,8 @@ def zonal_stats(
         holds.
     categorical
         Add one column per raster value holding the zone's pixel count of that
-        value (a zone x class table, for land cover and other class rasters).
+        value (a zone x class table, for land cover and other class rasters);
+        the name ``histogram`` among ``stats`` asks for the same.
     weights
         ``"coverage"``: weight each pixel by the fraction of it the polygon
         covers, computed exactly by exactextract; ``count`` is then the sum of
@@ -127,6 +128,7 @@ def zonal_stats(
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
+    stats, categorical = _histogram(stats, categorical)
     statistics = resolve(stats)
     if small not in ("nan", "touched"):
         raise StatisticError(f"small must be 'nan' or 'touched', not {small!r}")
@@ -210,6 +212,17 @@ def rasterize_zones(
     dims, coords = plan.array.dims, plan.array.coords
     out = xr.DataArray(labels, dims=dims, coords=coords, name="zone")
     return out.rio.write_nodata(-1)
+
+
+def _histogram(stats: StatsLike, categorical: bool) -> tuple[StatsLike, bool]:
+    """``histogram`` among the names asks for the zone x class columns."""
+    if isinstance(stats, Mapping):
+        return stats, categorical
+    names = stats.replace(",", " ").split() if isinstance(stats, str) else list(stats)
+    if "histogram" not in names:
+        return stats, categorical
+    rest = [n for n in names if n != "histogram"]
+    return rest or ["count"], True
 
 
 def _planes(array: xr.DataArray) -> dict:
