@@ -46,11 +46,40 @@ def test_a_time_cube_with_chunked_time():
     assert long.index.names == ["zone", "time"] and len(long) == 5 * len(frame)
 
 
-def test_values_statistics_are_refused_for_several_planes(data_dir):
+def test_every_statistic_for_several_planes(data_dir):
     raster = data_dir / "rasterio" / "RGB.byte.tif"
     zones = data_dir / "rasterio" / "box.shp"
-    with pytest.raises(zd.StatisticError, match="only these statistics"):
-        zd.zonal_stats(zones, raster, ["median"], band=None)
+    stats = ["count", "median", "p90", "majority", "unique", "mean"]
+    ds = zd.zonal_stats(zones, raster, stats, band=None, chunks=(100, 300))
+    for band in (1, 2, 3):
+        single = zd.zonal_stats(zones, raster, stats, band=band)
+        plane = ds.sel(band=band).to_dataframe()[stats]
+        assert_tables_close(plane.set_axis(single.index), single, rtol=1e-12)
+
+
+def test_a_time_cube_with_label_zones_and_percentiles():
+    grids = [make_grid((30, 40), "int16", seed=60 + t, nodata=-1) for t in range(4)]
+    cube = xr.concat([g.to_dataarray() for g in grids], dim="time")
+    cube = cube.chunk({"time": 3, "y": 16, "x": 16})
+    labels = xr.zeros_like(grids[0].to_dataarray(), dtype="int32")
+    labels[:, :20] = 7
+    labels[:, 20:] = 9
+    labels = labels.rio.write_nodata(None)
+    ds = zd.zonal_stats(labels, cube, ["median", "majority", "count"], band=None)
+    assert ds.zone.values.tolist() == [7, 9]
+    for t, grid in enumerate(grids):
+        single = zd.zonal_stats(
+            labels, grid.to_dataarray(), ["median", "majority", "count"]
+        )
+        plane = ds.isel(time=t).to_dataframe()[["median", "majority", "count"]]
+        assert_tables_close(plane.set_axis(single.index), single, rtol=1e-12)
+
+
+def test_categorical_is_refused_for_several_planes(data_dir):
+    raster = data_dir / "rasterio" / "RGB.byte.tif"
+    zones = data_dir / "rasterio" / "box.shp"
+    with pytest.raises(zd.StatisticError, match="take one band"):
+        zd.zonal_stats(zones, raster, ["count"], band=None, categorical=True)
 
 
 def test_cli_band_all_writes_the_long_table(data_dir, tmp_path):

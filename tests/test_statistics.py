@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import zonal_dask as zd
 
@@ -218,3 +220,72 @@ def test_small_policy_is_checked():
     frame = zones_frame(voronoi_zones(grid, 3, seed=50))
     with pytest.raises(zd.StatisticError, match="small must be"):
         zd.zonal_stats(frame, grid.to_dataarray(), small="drop")
+
+
+HYPOTHESIS_GRID = make_grid((29, 41), "float32", seed=51, nan_fraction=0.05, scale=3)
+
+
+def random_zones(seed: int) -> list:
+    """Discs and boxes of random size and place: overlapping, outside, tiny."""
+    rng = np.random.default_rng(seed)
+    xmin, ymin, xmax, ymax = HYPOTHESIS_GRID.bounds()
+    w, h = xmax - xmin, ymax - ymin
+    zones = []
+    for _ in range(rng.integers(1, 8)):
+        x = rng.uniform(xmin - 0.2 * w, xmax + 0.2 * w)
+        y = rng.uniform(ymin - 0.2 * h, ymax + 0.2 * h)
+        size = rng.choice([3.0, 30.0, 150.0])  # smaller than a pixel, a few, many
+        if rng.random() < 0.5:
+            zones.append(shapely.Point(x, y).buffer(size * rng.uniform(0.5, 1)))
+        else:
+            zones.append(shapely.box(x, y, x + size * rng.uniform(0.5, 3), y + size))
+    return zones
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.integers(1, 29),
+    cols=st.integers(1, 41),
+    seed=st.integers(0, 2**32 - 1),
+    all_touched=st.booleans(),
+)
+def test_random_zones_and_chunkings_give_the_reference(rows, cols, seed, all_touched):
+    geometries = random_zones(seed)
+    frame = zones_frame(geometries)
+    actual = zd.zonal_stats(
+        frame,
+        HYPOTHESIS_GRID.to_dataarray(),
+        ALL,
+        all_touched=all_touched,
+        chunks=(rows, cols),
+    )
+    expected = reference_table(
+        geometries, HYPOTHESIS_GRID, frame.index, ALL, all_touched=all_touched
+    )
+    assert_tables_close(actual, expected)
+
+
+def test_histogram_is_the_class_table():
+    grid = make_grid((20, 30), "uint8", seed=52, nodata=None, loc=3, scale=1)
+    frame = zones_frame(voronoi_zones(grid, 4, seed=52))
+    by_name = zd.zonal_stats(frame, grid.to_dataarray(), "count histogram")
+    by_flag = zd.zonal_stats(frame, grid.to_dataarray(), ["count"], categorical=True)
+    pd.testing.assert_frame_equal(by_name, by_flag)
+    only = zd.zonal_stats(frame, grid.to_dataarray(), ["histogram"])
+    assert list(only.columns[1:]) == list(by_flag.columns[1:])
+
+
+@pytest.mark.parametrize(
+    "scheduler", ["synchronous", "threads", "processes", "cluster"]
+)
+def test_every_statistic_on_every_scheduler(scheduler, request, tmp_path):
+    grid = make_grid((37, 53), "float32", seed=53, nodata=-9999.0)
+    geometries = overlapping_zones(grid, 53)
+    frame = zones_frame(geometries)
+    raster = grid.write(tmp_path / "grid.tif")
+    lazy = zd.zonal_stats(frame, raster, ALL, chunks=(16, 16), compute=False)
+    if scheduler == "cluster":
+        actual = request.getfixturevalue("local_cluster").compute(lazy).result()
+    else:
+        actual = lazy.compute(scheduler=scheduler)
+    assert_tables_close(actual, reference_table(geometries, grid, frame.index, ALL))

@@ -89,9 +89,8 @@ def zonal_stats(
         1-based band to summarise; None for every band of a multi-band file,
         or to keep a DataArray's extra dimension (time, say): the result is
         then an ``xarray.Dataset`` with dimensions (zone, band or time), and
-        ``to_dataframe()`` gives the long table. Only the moment statistics
-        (count, nodata_count, sum, mean, min, max, range, var, std and the
-        fractions) are available that way.
+        ``to_dataframe()`` gives the long table (not with ``categorical`` or
+        ``small="touched"``).
     nodata
         Value to treat as nodata instead of the raster's own.
     zone_id
@@ -102,7 +101,8 @@ def zonal_stats(
         holds.
     categorical
         Add one column per raster value holding the zone's pixel count of that
-        value (a zone x class table, for land cover and other class rasters).
+        value (a zone x class table, for land cover and other class rasters);
+        the name ``histogram`` among ``stats`` asks for the same.
     weights
         ``"coverage"``: weight each pixel by the fraction of it the polygon
         covers, computed exactly by exactextract; ``count`` is then the sum of
@@ -141,6 +141,7 @@ def zonal_stats(
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
+    stats, categorical = _histogram(stats, categorical)
     statistics = resolve(stats)
     if small not in ("nan", "touched"):
         raise StatisticError(f"small must be 'nan' or 'touched', not {small!r}")
@@ -235,6 +236,17 @@ def rasterize_zones(
     dims, coords = plan.array.dims, plan.array.coords
     out = xr.DataArray(labels, dims=dims, coords=coords, name="zone")
     return out.rio.write_nodata(-1)
+
+
+def _histogram(stats: StatsLike, categorical: bool) -> tuple[StatsLike, bool]:
+    """``histogram`` among the names asks for the zone x class columns."""
+    if isinstance(stats, Mapping):
+        return stats, categorical
+    names = stats.replace(",", " ").split() if isinstance(stats, str) else list(stats)
+    if "histogram" not in names:
+        return stats, categorical
+    rest = [n for n in names if n != "histogram"]
+    return rest or ["count"], True
 
 
 def _planes(array: xr.DataArray) -> dict:

@@ -34,7 +34,7 @@ from . import kernels
 from .coverage import CoverageParts, coverage_chunk, merge_coverage
 from .errors import StatisticError
 from .rasterize import ChunkLabels, ChunkTask, rasterize_chunk, tasks_token
-from .stats import STATISTICS, Statistic, resolve
+from .stats import Statistic, resolve
 
 
 class Partials(NamedTuple):
@@ -119,8 +119,12 @@ def chunk_step(
     nodata: float | None,
     needs: Needs = Needs(),
     groups: np.ndarray | int | None = None,
+    planes: tuple[int, int] = (0, 1),
 ) -> ChunkResult:
     """The chunk step: the kernel's one pass, plus counts or values when asked.
+
+    A 3-D block holds planes ``planes[0]``, ... of ``planes[1]`` bands or time
+    steps; its counts and values are keyed by ``zone * planes[1] + plane``.
 
     ``groups`` gives, for each of the chunk's zones, the zone group its values
     go to, or a number of groups to spread zones over by id (needed when
@@ -133,17 +137,27 @@ def chunk_step(
     partials = chunk_partials(values, labels, nodata)
     if not (needs.counts or needs.values):
         return ChunkResult(partials, None, None, touched)
-    zone, value = _valid_claims(values, labels, nodata)
+    if values.ndim == 3:  # (zone, plane) pairs as virtual zones zone * n + plane
+        offset, n_planes = planes
+        claims = [_valid_claims(plane, labels, nodata) for plane in values]
+        zone = np.concatenate(
+            [z * n_planes + offset + p for p, (z, _) in enumerate(claims)]
+        )
+        value = np.concatenate([v for _, v in claims])
+        real = zone // n_planes
+    else:
+        zone, value = _valid_claims(values, labels, nodata)
+        real = zone
     counts = _count(zone, value) if needs.counts else None
     by_group = None
     if needs.values:
         assert groups is not None
         order = np.argsort(zone, kind="stable")
-        zone, value = zone[order], value[order]
+        zone, value, real = zone[order], value[order], real[order]
         if isinstance(groups, np.ndarray):
-            group = groups[np.searchsorted(labels.zones, zone)]
+            group = groups[np.searchsorted(labels.zones, real)]
         else:  # zones of a label raster: spread over ``groups`` groups
-            group = zone % groups
+            group = real % groups
         by_group = {
             int(g): ZoneValues(zone[group == g], value[group == g])
             for g in np.unique(group)
@@ -464,27 +478,58 @@ def finalize_planes(
     outside: np.ndarray | None,
     dim: str,
     coords: np.ndarray,
+    counts: Sequence[Counts] | None = None,
+    groups: Sequence[tuple[np.ndarray, dict[str, np.ndarray]]] = (),
 ) -> xr.Dataset:
-    """The final step for several bands or time steps: a (zone, dim) Dataset."""
+    """The final step for several bands or time steps: a (zone, dim) Dataset.
+
+    Counts and values come keyed by ``zone * n_planes + plane``.
+    """
+    n_planes = sum(planes)
+    found = None
     if index is None:  # zones from a label raster: the label values found
-        found = [r.zone for r in roots if r is not None]
-        zones = np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
-        index = pd.Index(zones, name="zone")
+        parts = [r.zone for r in roots if r is not None]
+        found = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+        index = pd.Index(found, name="zone")
         roots = [
-            None if r is None else r._replace(zone=np.searchsorted(zones, r.zone))
+            None if r is None else r._replace(zone=np.searchsorted(found, r.zone))
             for r in roots
         ]
+
+    def position(virtual: np.ndarray) -> np.ndarray:
+        if found is None:
+            return virtual
+        zone, plane = np.divmod(virtual, n_planes)
+        return np.searchsorted(found, zone) * n_planes + plane
+
+    n_zones = len(index)
     if outside is None:
-        outside = np.full(len(index), np.nan)
+        outside = np.full(n_zones, np.nan)
     blocks = []
     for root, k in zip(roots, planes, strict=True):
         partials = root if root is not None else Partials.empty(k)
-        blocks.append(moments(partials, len(index), k))
+        blocks.append(moments(partials, n_zones, k))
     m = {name: np.concatenate([b[name] for b in blocks], axis=1) for name in blocks[0]}
     m["outside"] = np.broadcast_to(outside[:, np.newaxis], m["count"].shape)
-    data = {
-        s.name: (("zone", dim), np.asarray(s.formula(m), dtype=s.dtype)) for s in stats
-    }
+    c = None
+    if counts is not None:
+        merged = merge_counts(counts)
+        c = {
+            "n_zones": n_zones * n_planes,
+            **merged._replace(zone=position(merged.zone))._asdict(),
+        }
+    data = {}
+    for s in stats:
+        if s.kind == "moments":
+            column = s.formula(m)
+        elif s.kind == "counts":
+            column = np.reshape(s.formula(c), (n_zones, n_planes))
+        else:
+            column = np.full(n_zones * n_planes, np.nan)
+            for virtual, result in groups:
+                column[position(virtual)] = result[s.name]
+            column = column.reshape(n_zones, n_planes)
+        data[s.name] = (("zone", dim), np.asarray(column, dtype=s.dtype))
     dataset = xr.Dataset(data, coords={"zone": index.to_numpy(), dim: coords})
     dataset["zone"].attrs["long_name"] = index.name
     return dataset
@@ -605,10 +650,9 @@ def zonal_graph(
         small,
     )
     planes = values.chunks[0] if values.ndim == 3 else None
-    if planes is not None and (needs.counts or needs.values):
+    if planes is not None and (categorical or small != "nan"):
         raise StatisticError(
-            "with several bands or time steps only these statistics are available: "
-            + ", ".join(n for n, s in STATISTICS.items() if s.kind == "moments")
+            "categorical=True and small='touched' take one band, not several"
         )
     if planes is not None and plane_coords is None:
         plane_coords = np.arange(1, values.shape[0] + 1)
@@ -648,7 +692,8 @@ def zonal_graph(
                 labels_key,
                 nodata,
                 needs,
-                None,
+                groups,
+                (sum(planes[:b]), sum(planes)),
             )
             chunk_keys[block].append(key)
             block_keys[b].append(key)
@@ -656,6 +701,30 @@ def zonal_graph(
         _tree(dsk, keys, merge, f"zonal-merge-{b}-{token}", split_every)
         for b, keys in enumerate(block_keys)
     ]
+    all_keys = [k for keys in chunk_keys.values() for k in keys]
+    counts_key = None
+    if needs.counts:
+        counts_key = _tree(
+            dsk, all_keys, merge_counts, f"zonal-counts-{token}", split_every
+        )
+    counts = ([counts_key] if counts_key else []) if needs.counts else None
+    group_keys = []
+    if needs.values:
+        value_stats = [s for s in stats if s.kind == "values"]
+        touching: dict[int, list] = {}
+        for block, keys in chunk_keys.items():
+            ids: Iterable[int]
+            if isinstance(zone_groups, np.ndarray):
+                assert source.zones is not None  # polygons: zones known
+                ids = np.unique(zone_groups[source.zones[block]])
+            else:
+                ids = range(zone_groups)
+            for g in ids:
+                touching.setdefault(int(g), []).extend(keys)
+        for g, keys in sorted(touching.items()):
+            key = (f"zonal-group-{token}", g)
+            dsk[key] = (group_step, keys, g, value_stats)
+            group_keys.append(key)
     final = f"zonal-stats-{token}"
     if planes is not None:
         dsk[final] = (
@@ -667,38 +736,17 @@ def zonal_graph(
             outside,
             plane_dim,
             plane_coords,
+            counts,
+            group_keys,
         )
     else:
-        all_keys = [k for keys in chunk_keys.values() for k in keys]
-        counts_key = None
-        if needs.counts:
-            counts_key = _tree(
-                dsk, all_keys, merge_counts, f"zonal-counts-{token}", split_every
-            )
-        group_keys = []
-        if needs.values:
-            value_stats = [s for s in stats if s.kind == "values"]
-            touching: dict[int, list] = {}
-            for block, keys in chunk_keys.items():
-                ids: Iterable[int]
-                if isinstance(zone_groups, np.ndarray):
-                    assert source.zones is not None  # polygons: zones known
-                    ids = np.unique(zone_groups[source.zones[block]])
-                else:
-                    ids = range(zone_groups)
-                for g in ids:
-                    touching.setdefault(int(g), []).extend(keys)
-            for g, keys in sorted(touching.items()):
-                key = (f"zonal-group-{token}", g)
-                dsk[key] = (group_step, keys, g, value_stats)
-                group_keys.append(key)
         touched = None
         if small == "touched":
             touched = _touched_stage(dsk, chunk_keys, needs, stats, token, split_every)
         dsk[final] = (
             finalize,
             [roots[0]] if roots[0] else [],
-            ([counts_key] if counts_key else []) if needs.counts else None,
+            counts,
             group_keys,
             stats,
             index,
