@@ -250,3 +250,10 @@ def test_duplicate_zone_ids_are_refused():
     frame = FRAME.assign(name="same")
     with pytest.raises(zd.ZonesError, match="repeats the value 'same'"):
         zd.zonal_stats(frame, GRID.to_dataarray(), zone_id="name")
+
+
+def test_tables_get_the_usual_file_permissions(tmp_path):
+    table = io.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    probe = tmp_path / "probe"
+    probe.write_text("")
+    assert table.stat().st_mode & 0o777 == probe.stat().st_mode & 0o777

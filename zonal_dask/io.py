@@ -251,18 +251,9 @@ def write_table(
             f"{path}: unknown output format {suffix or '(none)'!r}; "
             f"use one of {', '.join(TABLE_FORMATS)}"
         )
-    check_output(path, overwrite=overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        _WRITERS[suffix](table, tmp)
-        if not overwrite and path.exists():
-            raise OutputError(f"{path}: exists (use --overwrite to replace it)")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return replace_atomically(
+        path, lambda tmp: _WRITERS[suffix](table, tmp), overwrite=overwrite
+    )
 
 
 def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
