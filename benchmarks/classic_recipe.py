@@ -1,8 +1,10 @@
 """The classic per-polygon GDAL recipe, and how its means differ from zonal_dask's.
 
-For each polygon: its bounding-box window, the whole layer burnt into that
-window (the recipe's known leak), the window read, numpy's mean of the burnt
-pixels with no nodata mask (the recipe ignores nodata).
+For each polygon: its bounding-box window computed as the recipe does
+(``xoff = int((xmin - x0) / width)``, ``xcount = int((xmax - xmin) / width) + 1``),
+the whole layer burnt into that window (the recipe's known leak), the window
+read, numpy's mean of the burnt pixels with no nodata mask (the recipe ignores
+nodata).
 
     python benchmarks/classic_recipe.py ZONES RASTER
 """
@@ -27,10 +29,18 @@ def classic_means(zones: str, raster: str) -> dict:
         frame = frame.to_crs(src.crs)
         layer = [(g, 1) for g in frame.geometry]
         full = windows.Window(0, 0, src.width, src.height)
+        x0, y0, width, height = src.transform.c, src.transform.f, src.res[0], src.res[1]
         for fid, geometry in frame.geometry.items():
-            window = windows.from_bounds(*geometry.bounds, transform=src.transform)
+            # the recipe's own window: truncated offsets, lengths + 1
+            xmin, ymin, xmax, ymax = geometry.bounds
+            window = windows.Window(
+                int((xmin - x0) / width),
+                int((y0 - ymax) / height),
+                int((xmax - xmin) / width) + 1,
+                int((ymax - ymin) / height) + 1,
+            )
             try:
-                window = window.round_offsets().round_lengths().intersection(full)
+                window = window.intersection(full)
             except WindowError:  # wholly outside the raster
                 means[fid] = np.nan
                 continue
