@@ -11,7 +11,9 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
+from .errors import PlanError
 from .io import open_raster, read_zones
+from .plan import ZonePlan
 from .rasterize import (
     ChunkTask,
     label_array,
@@ -51,7 +53,9 @@ def zonal_stats(
     zones
         Polygons: a path geopandas reads (Shapefile, GeoPackage, GeoJSON,
         FlatGeobuf, GeoParquet) or a GeoDataFrame. They are reprojected to the
-        raster's CRS when the two differ.
+        raster's CRS when the two differ. Or a ``ZonePlan``: its stored labels
+        are used for any raster on its grid (``zone_id`` and ``chunks`` are
+        then the plan's; ``ZonePlan.zonal_stats``).
     raster
         A path or GDAL-readable URL, opened lazily, or an xarray.DataArray
         (chunked or not) with a CRS and transform.
@@ -85,6 +89,10 @@ def zonal_stats(
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
     >>> df = zd.zonal_stats(gdf, da, stats=["mean", "max"])  # doctest: +SKIP
     """
+    if isinstance(zones, ZonePlan):
+        return _with_plan(
+            zones, raster, stats, band, nodata, zone_id, chunks, compute, split_every
+        )
     statistics = resolve(stats)
     array, prepared, tasks = _plan(zones, raster, band, zone_id, chunks)
     lazy = zonal_graph(
@@ -143,3 +151,29 @@ def _plan(
     pixel_geometries = to_pixel_space(prepared.geometries, transform)
     tasks = plan_chunks(pixel_geometries, array.chunks, orientation(transform))
     return array, prepared, tasks
+
+
+def _with_plan(
+    plan: ZonePlan,
+    raster: RasterLike,
+    stats: str | Iterable[str],
+    band: int,
+    nodata: float | None,
+    zone_id: str | None,
+    chunks: object,
+    compute: bool,
+    split_every: int,
+) -> pd.DataFrame | Delayed:
+    """``zonal_stats`` with a ``ZonePlan``: the plan fixes zone ids and chunks."""
+    if zone_id is not None or chunks is not None:
+        raise PlanError(
+            "zone_id and chunks are fixed by the ZonePlan; leave them unset"
+        )
+    return plan.zonal_stats(
+        raster,
+        stats,
+        band=band,
+        nodata=nodata,
+        compute=compute,
+        split_every=split_every,
+    )

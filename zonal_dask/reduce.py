@@ -15,7 +15,7 @@ The contract, in the manner of ``dask.array.reduction``:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import dask.array as da
 import numpy as np
@@ -27,6 +27,9 @@ from dask.highlevelgraph import HighLevelGraph
 from . import kernels
 from .rasterize import ChunkLabels, ChunkTask, rasterize_chunk, tasks_token
 from .stats import Statistic
+
+if TYPE_CHECKING:
+    from .plan import LabelSource
 
 FIELDS = ("zone", "count", "sum", "shift", "mean", "m2", "min", "max")
 
@@ -155,12 +158,15 @@ def zonal_graph(
     stats: Sequence[Statistic],
     index: pd.Index,
     split_every: int = 8,
+    label_source: LabelSource | None = None,
 ) -> Delayed:
     """The whole computation as one lazy object.
 
     One task per raster chunk that some zone meets (read, rasterize, kernel),
     a tree of ``merge`` tasks with ``split_every`` inputs each, and one
-    ``finalize`` task that returns the ``pandas.DataFrame``.
+    ``finalize`` task that returns the ``pandas.DataFrame``. With
+    ``label_source`` (a zone plan's ``LabelSource``) each chunk task takes
+    its ``ChunkLabels`` from there instead of rasterizing.
     """
     if split_every < 2:
         raise ValueError(f"split_every must be at least 2, got {split_every}")
@@ -172,6 +178,7 @@ def zonal_graph(
         list(index),
         index.name,
         split_every,
+        None if label_source is None else label_source.token,
     )
     chunk_name = f"zonal-chunk-{token}"
     dsk: dict = {}
@@ -186,6 +193,8 @@ def zonal_graph(
             t.shape,
             t.orientation,
         )
+        if label_source is not None:
+            labels = label_source.tasks[t.block]
         dsk[key] = (chunk_partials, (values.name, *t.block), labels, nodata)
         level.append(key)
     depth = 0
@@ -199,5 +208,6 @@ def zonal_graph(
         depth += 1
     final = f"zonal-stats-{token}"
     dsk[final] = (finalize, level, len(index), list(stats), index)
-    graph = HighLevelGraph.from_collections(final, dsk, dependencies=[values])
+    dependencies = [values, *(label_source.dependencies if label_source else ())]
+    graph = HighLevelGraph.from_collections(final, dsk, dependencies=dependencies)
     return Delayed(final, graph)
