@@ -20,6 +20,7 @@ from typing import Any
 import dask
 
 ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+CONNECT_TIMEOUT = "30s"
 
 
 def active_client() -> Any | None:
@@ -97,7 +98,7 @@ def _connect(address: str) -> Iterator[Any]:
     from .errors import ZonalError
 
     try:
-        client = Client(address, timeout="30s", set_as_default=True)
+        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=True)
     except OSError as err:
         raise ZonalError(
             f"cannot reach the dask scheduler at {address} ({err})"
