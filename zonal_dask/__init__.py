@@ -3,16 +3,33 @@
 from . import accessor  # noqa: F401  registers DataArray.zonal
 from ._version import __version__
 from .api import rasterize_zones, zonal_stats
-from .errors import OutputError, RasterError, StatisticError, ZonalError, ZonesError
+from .errors import (
+    GridError,
+    OutputError,
+    PlanError,
+    RasterError,
+    StatisticError,
+    ZonalError,
+    ZonesError,
+)
+from .plan import ZonePlan
+from .remote import configure_gdal
 from .stats import DEFAULT_STATS, STATISTICS
+
+# GDAL's endpoint variables from AWS_ENDPOINT_URL, here and in the worker
+# processes started from here (remote.py)
+configure_gdal()
 
 __all__ = [
     "DEFAULT_STATS",
     "STATISTICS",
+    "GridError",
     "OutputError",
+    "PlanError",
     "RasterError",
     "StatisticError",
     "ZonalError",
+    "ZonePlan",
     "ZonesError",
     "__version__",
     "rasterize_zones",

@@ -14,7 +14,7 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
-from .errors import StatisticError, ZonesError
+from .errors import PlanError, StatisticError, ZonesError
 from .geo import finish, finish_lazily, read_features
 from .io import (
     TARGET_CHUNK_PIXELS,
@@ -24,6 +24,7 @@ from .io import (
     open_raster,
     read_zones,
 )
+from .plan import ZonePlan
 from .rasterize import (
     ChunkTask,
     label_array,
@@ -78,6 +79,9 @@ def zonal_stats(
         raster's grid (a DataArray, or a ``.tif``/``.tiff``/``.vrt`` path):
         each label value is a zone, its nodata is no zone, and the rows are
         the label values found, sorted, in a ``zone`` index.
+        Or a ``ZonePlan`` (``zonal_dask.ZonePlan``): its stored labels are used
+        for any raster on its grid; ``zone_id`` and ``chunks`` are then the
+        plan's.
     raster
         A path or GDAL-readable URL, opened lazily, or an xarray.DataArray
         (chunked or not) with a CRS and transform.
@@ -141,6 +145,26 @@ def zonal_stats(
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
+    if isinstance(zones, ZonePlan):
+        if zone_id is not None or chunks is not None or weights or geometry or prefix:
+            raise PlanError(
+                "zone_id and chunks are fixed by the ZonePlan, and weights, "
+                "geometry and prefix are not available with it"
+            )
+        if small != "nan" or all_touched != zones.all_touched:
+            raise PlanError(
+                f"the ZonePlan was made with all_touched={zones.all_touched} and "
+                "small='nan'"
+            )
+        return zones.zonal_stats(
+            raster,
+            stats,
+            band=band,
+            nodata=nodata,
+            categorical=categorical,
+            compute=compute,
+            split_every=split_every,
+        )
     stats, categorical = _histogram(stats, categorical)
     statistics = resolve(stats)
     if small not in ("nan", "touched"):

@@ -92,7 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--id-field", help="field naming the rows (default: the FID)")
     parser.add_argument("--chunks", type=int, help="chunk size in pixels")
     parser.add_argument(
-        "--workers", type=int, help="local threads (default: all cores)"
+        "--workers",
+        type=int,
+        help="local threads, or worker processes with --cluster (default: all cores)",
+    )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="start a local dask.distributed cluster (prints its dashboard link)",
+    )
+    parser.add_argument(
+        "--threads-per-worker", type=int, help="threads of each --cluster worker"
+    )
+    parser.add_argument(
+        "--memory-limit", help="memory of each --cluster worker, e.g. 4GB"
     )
     parser.add_argument(
         "--scheduler", help="dask scheduler address (default: $DASK_SCHEDULER_ADDRESS)"
@@ -174,7 +187,13 @@ def _run(args: argparse.Namespace) -> int:
             "--band all writes a table (a row per zone and band), not features or a map"
         )
     prefix = args.prefix or ""
-    with scheduler(args.scheduler, args.workers) as client:
+    with scheduler(
+        args.scheduler,
+        args.workers,
+        cluster=args.cluster,
+        threads_per_worker=args.threads_per_worker,
+        memory_limit=args.memory_limit,
+    ) as client:
         lazy = zonal_stats(
             args.zones,
             args.raster,

@@ -1,21 +1,26 @@
 """Which scheduler runs the computation, and its progress bar.
 
-In order: a scheduler address given explicitly or in ``DASK_SCHEDULER_ADDRESS``
-(connected to, and disconnected after); an active ``distributed.Client``,
-used as is; otherwise dask's threaded scheduler on all local cores. Threads
-win locally because the kernels and GDAL's reads release the GIL and no
-process has to start or receive data.
+In order: a scheduler address given explicitly (connected to, and
+disconnected after); an active ``distributed.Client``, used as is; the address
+in ``DASK_SCHEDULER_ADDRESS``; a ``LocalCluster`` when asked for (started, its
+dashboard link printed, and shut down after); otherwise dask's threaded
+scheduler on all local cores. Threads are the local default because the
+kernels and GDAL's reads release the GIL and no process has to start or
+receive data (README: "Sizing chunks and workers" has the measurements).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import dask
+
+ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+CONNECT_TIMEOUT = "30s"
 
 
 def active_client() -> Any | None:
@@ -31,24 +36,98 @@ def active_client() -> Any | None:
 
 
 @contextmanager
-def scheduler(address: str | None = None, workers: int | None = None) -> Iterator[Any]:
+def scheduler(
+    address: str | None = None,
+    workers: int | None = None,
+    *,
+    cluster: bool = False,
+    threads_per_worker: int | None = None,
+    memory_limit: str | float | None = None,
+    echo: Callable[[str], Any] | None = None,
+) -> Iterator[Any]:
     """Make the chosen scheduler dask's default inside the block.
 
-    Yields the ``distributed.Client`` in use, or None for local threads.
-    """
-    address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
-    if address:
-        from distributed import Client
+    Parameters
+    ----------
+    address
+        A ``dask.distributed`` scheduler address (``tcp://host:8786``).
+    workers
+        Threads of the local threaded scheduler, or the LocalCluster's worker
+        processes when ``cluster``.
+    cluster
+        Start a ``LocalCluster`` (processes) instead of using threads.
+    threads_per_worker, memory_limit
+        The LocalCluster's worker sizes (memory as ``"4GB"`` or bytes; default:
+        the machine's memory shared between the workers).
+    echo
+        Where to print the dashboard link of a started cluster (default:
+        standard error).
 
-        with Client(address, timeout="30s", set_as_default=True) as client:
+    Yields
+    ------
+    distributed.Client or None
+        The client in use, or None for local threads.
+    """
+    echo = echo or (lambda line: print(line, file=sys.stderr))
+    if address:
+        with _connect(address) as client:
             yield client
         return
     client = active_client()
     if client is not None:
         yield client
         return
+    address = os.environ.get(ADDRESS_VARIABLE)
+    if address:
+        with _connect(address) as client:
+            yield client
+        return
+    if cluster:
+        with _local_cluster(workers, threads_per_worker, memory_limit) as client:
+            echo(f"zonal-dask: dashboard at {client.dashboard_link}")
+            yield client
+        return
     with dask.config.set(scheduler="threads", num_workers=workers or os.cpu_count()):
         yield None
+
+
+@contextmanager
+def _connect(address: str) -> Iterator[Any]:
+    from distributed import Client
+
+    from .errors import ZonalError
+
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=True)
+    except OSError as err:
+        raise ZonalError(
+            f"cannot reach the dask scheduler at {address} ({err})"
+        ) from None
+    with client:
+        yield client
+
+
+@contextmanager
+def _local_cluster(
+    workers: int | None,
+    threads_per_worker: int | None,
+    memory_limit: str | float | None,
+) -> Iterator[Any]:
+    """A LocalCluster of worker processes, closed (workers first) on exit."""
+    from distributed import Client, LocalCluster
+
+    options: dict[str, Any] = {"processes": True}
+    if workers:
+        options["n_workers"] = workers
+    if threads_per_worker:
+        options["threads_per_worker"] = threads_per_worker
+    if memory_limit is not None:
+        options["memory_limit"] = memory_limit
+    with (
+        LocalCluster(**options) as local,
+        Client(local, set_as_default=True) as client,
+    ):
+        yield client
 
 
 def compute(lazy: Any, *, client: Any | None = None, progress: bool = False) -> Any:

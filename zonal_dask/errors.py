@@ -25,3 +25,11 @@ class StatisticError(ZonalError, ValueError):
 
 class OutputError(ZonalError):
     """The output cannot be written (exists, unknown format, directory missing)."""
+
+
+class GridError(RasterError):
+    """The raster is not on the zone plan's grid (shape, transform or CRS differ)."""
+
+
+class PlanError(ZonalError):
+    """A zone plan cannot be saved, read or used as asked."""

@@ -1,0 +1,101 @@
+"""Scheduler choice, the CLI's LocalCluster, GDAL's endpoint variables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import zonal_dask as zd
+from zonal_dask import cluster, remote
+
+from .synth import make_grid, voronoi_zones, zones_frame
+
+
+def test_threads_by_default(monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    with cluster.scheduler(workers=1) as client:
+        import dask
+
+        assert client is None and dask.config.get("scheduler") == "threads"
+
+
+def test_an_active_client_wins_over_the_environment(local_cluster, monkeypatch):
+    # the variable names an address nobody listens on: it must not be tried
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")
+    with local_cluster.as_current(), cluster.scheduler() as client:
+        assert client is local_cluster
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
+    with (
+        pytest.raises(zd.ZonalError, match=r"cannot reach the dask scheduler at tcp"),
+        cluster.scheduler("tcp://127.0.0.1:9"),
+    ):
+        pass
+
+
+def test_the_cli_starts_and_stops_a_local_cluster(tmp_path):
+    grid = make_grid((40, 50), seed=4)
+    zones = zones_frame(voronoi_zones(grid, 12, seed=4))
+    zones.to_file(tmp_path / "zones.gpkg", engine="pyogrio")
+    raster = grid.write(tmp_path / "grid.tif")
+    output = tmp_path / "stats.csv"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zonal_dask.cli",
+            str(tmp_path / "zones.gpkg"),
+            str(raster),
+            str(output),
+            "--cluster",
+            "--workers",
+            "1",
+            "--threads-per-worker",
+            "1",
+            "--memory-limit",
+            "1GB",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "zonal-dask: dashboard at http" in result.stderr
+    expected = zd.zonal_stats(tmp_path / "zones.gpkg", raster)
+    actual = pd.read_csv(output, index_col="fid")
+    pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {"AWS_ENDPOINT_URL": "http://127.0.0.1:9000"},
+            {
+                "AWS_S3_ENDPOINT": "127.0.0.1:9000",
+                "AWS_VIRTUAL_HOSTING": "FALSE",
+                "AWS_HTTPS": "NO",
+            },
+        ),
+        (
+            {"AWS_ENDPOINT_URL_S3": "https://s3.example.org", "AWS_ENDPOINT_URL": "x"},
+            {"AWS_S3_ENDPOINT": "s3.example.org", "AWS_VIRTUAL_HOSTING": "FALSE"},
+        ),
+        (
+            {"AWS_ENDPOINT_URL": "http://h:1", "AWS_VIRTUAL_HOSTING": "TRUE"},
+            {"AWS_S3_ENDPOINT": "h:1", "AWS_HTTPS": "NO"},
+        ),
+        ({"AWS_ENDPOINT_URL": "http://h:1", "AWS_S3_ENDPOINT": "other:2"}, {}),
+        ({"AWS_ACCESS_KEY_ID": "key"}, {}),
+    ],
+)
+def test_gdal_endpoint_variables(environ, expected):
+    assert remote.gdal_options(environ) == expected
+    environ = dict(environ)
+    assert remote.configure_gdal(environ) == expected
+    assert expected.items() <= environ.items()
