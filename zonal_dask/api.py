@@ -11,6 +11,8 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
+from .checkpoint import Checkpoint
+from .checks import check_crs, resolve_nodata
 from .io import open_raster, read_zones
 from .rasterize import (
     ChunkTask,
@@ -38,6 +40,9 @@ def zonal_stats(
     chunks: int | tuple[int, int] | Mapping[str, int] | None = None,
     compute: bool = True,
     split_every: int = 8,
+    layer: str | int | None = None,
+    assume_same_crs: bool = False,
+    checkpoint: str | os.PathLike | None = None,
 ) -> pd.DataFrame | Delayed:
     """Statistics of the raster's pixels inside each zone.
 
@@ -73,6 +78,16 @@ def zonal_stats(
         scheduler) gives the table.
     split_every
         How many partial results each merge task of the tree combines.
+    layer
+        The layer of a vector file that has several (name or 0-based position).
+    assume_same_crs
+        Accept zones or a raster without a CRS, taking the coordinates as the
+        same. Without it, a missing CRS is a ``CRSError``.
+    checkpoint
+        A directory where each chunk's partial results are saved as they
+        complete (on a cluster: a directory every worker can write). Running
+        again with the same inputs and options computes only the chunks
+        missing there; other inputs are refused with a ``CheckpointError``.
 
     Returns
     -------
@@ -86,14 +101,24 @@ def zonal_stats(
     >>> df = zd.zonal_stats(gdf, da, stats=["mean", "max"])  # doctest: +SKIP
     """
     statistics = resolve(stats)
-    array, prepared, tasks = _plan(zones, raster, band, zone_id, chunks)
+    array, prepared, tasks = _plan(
+        zones, raster, band, zone_id, chunks, layer, assume_same_crs
+    )
+    nodata = resolve_nodata(nodata, array, _name(raster))
+    store = None
+    if checkpoint is not None:
+        options = {"band": band, "nodata": nodata, "zone_id": zone_id, "layer": layer}
+        store = Checkpoint.open(
+            checkpoint, zones, raster, array, prepared.index, tasks, statistics, options
+        )
     lazy = zonal_graph(
         array.data,
         tasks,
-        array.rio.nodata if nodata is None else nodata,
+        nodata,
         statistics,
         prepared.index,
         split_every=split_every,
+        wrap_chunk=None if store is None else store.wrap,
     )
     if not compute:
         return lazy
@@ -108,6 +133,8 @@ def rasterize_zones(
     band: int = 1,
     zone_id: str | None = None,
     chunks: int | tuple[int, int] | Mapping[str, int] | None = None,
+    layer: str | int | None = None,
+    assume_same_crs: bool = False,
 ) -> xr.DataArray:
     """The zones as a lazy label raster on the raster's grid and chunks.
 
@@ -121,7 +148,9 @@ def rasterize_zones(
     xarray.DataArray
         int32, dims and coordinates of the raster band, dask-backed.
     """
-    array, _, tasks = _plan(zones, raster, band, zone_id, chunks)
+    array, _, tasks = _plan(
+        zones, raster, band, zone_id, chunks, layer, assume_same_crs
+    )
     labels = label_array(tasks, array.chunks)
     out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
     return out.rio.write_nodata(-1)
@@ -133,13 +162,26 @@ def _plan(
     band: int,
     zone_id: str | None,
     chunks: int | tuple[int, int] | Mapping[str, int] | None,
+    layer: str | int | None = None,
+    assume_same_crs: bool = False,
 ) -> tuple[xr.DataArray, Zones, list[ChunkTask]]:
     """Open the raster, prepare the zones and give each chunk its zones."""
     array = open_raster(raster, band=band, chunks=chunks)
-    frame = read_zones(zones)
+    frame = read_zones(zones, layer)
     source = "GeoDataFrame" if isinstance(zones, gpd.GeoDataFrame) else os.fspath(zones)
+    check_crs(
+        frame.crs,
+        array.rio.crs,
+        zones=source,
+        raster=_name(raster),
+        assume_same_crs=assume_same_crs,
+    )
     prepared = prepare_zones(frame, array.rio.crs, zone_id=zone_id, source=source)
     transform = array.rio.transform()
     pixel_geometries = to_pixel_space(prepared.geometries, transform)
     tasks = plan_chunks(pixel_geometries, array.chunks, orientation(transform))
     return array, prepared, tasks
+
+
+def _name(raster: RasterLike) -> str:
+    return "DataArray" if isinstance(raster, xr.DataArray) else os.fspath(raster)

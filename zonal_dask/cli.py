@@ -59,6 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler", help="dask scheduler address (default: $DASK_SCHEDULER_ADDRESS)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT")
+    parser.add_argument("--layer", help="layer of a vector file that has several")
+    parser.add_argument(
+        "--assume-same-crs",
+        action="store_true",
+        help="accept zones or a raster without a CRS as sharing coordinates",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="save each chunk's results in DIR; a rerun computes only the rest",
+    )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
@@ -75,14 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ZonalError as err:
         print(f"zonal-dask: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("zonal-dask: interrupted; no output written", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"zonal-dask: {err or 'interrupted; no output written'}", file=sys.stderr)
         return 130
 
 
 def _run(args: argparse.Namespace) -> int:
     from .api import zonal_stats
     from .cluster import compute, scheduler
+    from .faults import failures_reported
     from .io import check_output, write_table
     from .stats import resolve
 
@@ -99,8 +111,12 @@ def _run(args: argparse.Namespace) -> int:
             zone_id=args.id_field,
             chunks=args.chunks,
             compute=False,
+            layer=args.layer,
+            assume_same_crs=args.assume_same_crs,
+            checkpoint=args.checkpoint,
         )
-        table = compute(lazy, client=client, progress=sys.stderr.isatty())
+        with failures_reported(output, args.checkpoint):
+            table = compute(lazy, client=client, progress=sys.stderr.isatty())
     write_table(_layout(table, output, args.stats), output, overwrite=args.overwrite)
     return 0
 

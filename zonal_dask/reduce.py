@@ -14,7 +14,7 @@ The contract, in the manner of ``dask.array.reduction``:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import dask.array as da
@@ -155,12 +155,15 @@ def zonal_graph(
     stats: Sequence[Statistic],
     index: pd.Index,
     split_every: int = 8,
+    wrap_chunk: Callable[[tuple[int, int], tuple], tuple] | None = None,
 ) -> Delayed:
     """The whole computation as one lazy object.
 
     One task per raster chunk that some zone meets (read, rasterize, kernel),
     a tree of ``merge`` tasks with ``split_every`` inputs each, and one
-    ``finalize`` task that returns the ``pandas.DataFrame``.
+    ``finalize`` task that returns the ``pandas.DataFrame``. ``wrap_chunk``,
+    if given, maps each chunk's block index and task to the task to run
+    instead (``checkpoint.Checkpoint.wrap`` saves or loads the partials).
     """
     if split_every < 2:
         raise ValueError(f"split_every must be at least 2, got {split_every}")
@@ -172,6 +175,7 @@ def zonal_graph(
         list(index),
         index.name,
         split_every,
+        wrap_chunk,
     )
     chunk_name = f"zonal-chunk-{token}"
     dsk: dict = {}
@@ -187,6 +191,8 @@ def zonal_graph(
             t.orientation,
         )
         dsk[key] = (chunk_partials, (values.name, *t.block), labels, nodata)
+        if wrap_chunk is not None:
+            dsk[key] = wrap_chunk(t.block, dsk[key])
         level.append(key)
     depth = 0
     while len(level) > split_every:
