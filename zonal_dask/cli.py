@@ -101,7 +101,10 @@ def _run(args: argparse.Namespace) -> int:
     stats = [s.name for s in resolve(args.stats)] if args.stats else list(DEFAULT_STATS)
     output = Path(args.output)
     check_output(output, overwrite=args.overwrite)
-    with scheduler(args.scheduler, args.workers) as client:
+    with (
+        failures_reported(output, args.checkpoint),
+        scheduler(args.scheduler, args.workers) as client,
+    ):
         lazy = zonal_stats(
             args.zones,
             args.raster,
@@ -115,8 +118,7 @@ def _run(args: argparse.Namespace) -> int:
             assume_same_crs=args.assume_same_crs,
             checkpoint=args.checkpoint,
         )
-        with failures_reported(output, args.checkpoint):
-            table = compute(lazy, client=client, progress=sys.stderr.isatty())
+        table = compute(lazy, client=client, progress=sys.stderr.isatty())
     write_table(_layout(table, output, args.stats), output, overwrite=args.overwrite)
     return 0
 

@@ -67,6 +67,7 @@ def _zone_index(frame: gpd.GeoDataFrame, zone_id: str | None, source: str) -> pd
     index = pd.Index(frame[zone_id], name=zone_id)
     if index.has_duplicates:
         dup = index[index.duplicated()][0]
+        dup = dup.item() if isinstance(dup, np.generic) else dup  # 1, not np.int64(1)
         raise IdFieldError(f"{source}: field {zone_id!r} repeats the value {dup!r}")
     return index
 
