@@ -7,9 +7,10 @@
 tiles) and ``zones`` small squares (about 3 x 3 pixels each, on a regular
 lattice with a random jitter) as GeoParquet. ``huge-raster`` writes one
 ``tile`` x ``tile`` float32 GeoTIFF and a VRT repeating it ``tiles`` x ``tiles``
-times (30 x 1024 = 30,720 pixels a side, 944 Mpixel), with a few huge polygons
-(a disc, a thin diagonal band, a ring, the whole raster). Each prints the
-command to measure, e.g.
+times (30 x 1024 = 30,720 pixels a side, 944 Mpixel), with four huge disjoint
+polygons, one per quadrant (a disc, a ring, a thin diagonal band, a box reaching
+past the raster's edges); ``--overlapping`` adds a fifth covering everything.
+Each prints the command to measure, e.g.
 
     /usr/bin/time -v zonal-dask DIR/zones.parquet DIR/raster.tif DIR/out.parquet
 """
@@ -66,7 +67,7 @@ def many_zones(directory: Path, n_zones: int, size: int) -> None:
     )
 
 
-def huge_raster(directory: Path, tiles: int, tile: int) -> None:
+def huge_raster(directory: Path, tiles: int, tile: int, overlapping: bool) -> None:
     rng = np.random.default_rng(0)
     transform = Affine(PIXEL, 0, ORIGIN[0], 0, -PIXEL, ORIGIN[1])
     profile = {
@@ -111,13 +112,16 @@ def huge_raster(directory: Path, tiles: int, tile: int) -> None:
     w = size * PIXEL
     x0, y1 = ORIGIN
     y0 = y1 - w
-    centre = shapely.Point(x0 + w / 2, y0 + w / 2)
-    zones = [
-        centre.buffer(0.45 * w, quad_segs=256),  # a disc
-        shapely.LineString([(x0, y0), (x0 + w, y1)]).buffer(0.01 * w),  # diagonal
-        centre.buffer(0.3 * w).difference(centre.buffer(0.25 * w)),  # a ring
-        shapely.box(x0 - w, y0 - w, x0 + 2 * w, y1 + w),  # more than everything
-    ]
+    h = w / 2  # one quadrant's side; each quadrant holds one huge polygon
+    disc = shapely.Point(x0 + h / 2, y1 - h / 2).buffer(0.48 * h, quad_segs=256)
+    ring_centre = shapely.Point(x0 + 1.5 * h, y1 - h / 2)
+    ring = ring_centre.buffer(0.48 * h).difference(ring_centre.buffer(0.3 * h))
+    band = shapely.LineString([(x0, y0), (x0 + h, y0 + h)]).buffer(0.02 * h)
+    band = band.intersection(shapely.box(x0, y0, x0 + h, y0 + h))
+    beyond = shapely.box(x0 + h + 1, y0 - w, x0 + 2 * w, y0 + h)  # past the edges
+    zones = [disc, ring, band, beyond]
+    if overlapping:  # and one more over everything: every pixel claimed twice
+        zones.append(shapely.box(x0 - w, y0 - w, x0 + 2 * w, y1 + w))
     gpd.GeoDataFrame(geometry=zones, crs=CRS).to_file(directory / "zones.gpkg")
     print(
         f"/usr/bin/time -v zonal-dask {directory}/zones.gpkg "
@@ -133,12 +137,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4000)
     parser.add_argument("--tiles", type=int, default=30)
     parser.add_argument("--tile", type=int, default=1024)
+    parser.add_argument("--overlapping", action="store_true")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     if args.case == "many-zones":
         many_zones(args.dir, args.zones, args.size)
     else:
-        huge_raster(args.dir, args.tiles, args.tile)
+        huge_raster(args.dir, args.tiles, args.tile, args.overlapping)
 
 
 if __name__ == "__main__":

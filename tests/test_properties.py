@@ -70,7 +70,9 @@ def polygons(draw, rows: int, cols: int):
         return shapely.Polygon([(draw(xy), draw(xy)) for _ in range(3)])
     if kind == "hull":
         points = shapely.multipoints([(draw(xy), draw(xy)) for _ in range(6)])
-        return shapely.convex_hull(points)
+        hull = shapely.convex_hull(points)
+        # collinear or repeated points: a line or a point, so an empty polygon
+        return hull if hull.geom_type == "Polygon" else shapely.Polygon()
     if kind == "degenerate":  # zero area: a flat box, or a bow-tie
         x, y = draw(xy), draw(xy)
         if draw(st.booleans()):
