@@ -138,3 +138,29 @@ def test_workers_of_a_cluster_write_the_checkpoint(tmp_path, raster, local_clust
     assert len(list(ck.glob("chunk-*.npz"))) > 1
     lazy = zd.zonal_stats(FRAME, raster, chunks=16, checkpoint=ck, compute=False)
     assert local_cluster.compute(lazy).result().equals(table)
+
+
+def test_saved_results_round_trip_any_nesting_without_pickle(tmp_path):
+    import collections
+
+    import numpy as np
+
+    from zonal_dask.checkpoint import load_partials, save_partials
+    from zonal_dask.rasterize import ChunkLabels
+
+    partials = reduce.Partials(*[np.arange(3, dtype=np.int64)] * 2, *[np.ones(3)] * 6)
+    labels = ChunkLabels(np.zeros((2, 2), np.int32), *[np.empty(0, np.int64)] * 3)
+    nested = (partials, None, {np.int64(4): labels, 7: [np.float64(2.5)]})
+    path = str(tmp_path / "chunk.npz")
+    assert save_partials(path, nested) is nested
+    back = load_partials(path)
+    assert type(back[0]) is reduce.Partials and back[1] is None
+    assert type(back[2][4]) is ChunkLabels and back[2][7] == [2.5]
+    for a, b in zip(back[0], partials, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    np.testing.assert_array_equal(back[2][4].labels, labels.labels)
+    foreign = collections.namedtuple("Foreign", "x")(np.ones(1))
+    save_partials(path, foreign)
+    with pytest.raises(zd.CheckpointError, match="unreadable checkpoint chunk"):
+        load_partials(path)

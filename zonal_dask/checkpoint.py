@@ -14,6 +14,8 @@ wrong.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import io
 import json
 import os
 import tempfile
@@ -28,7 +30,6 @@ import xarray as xr
 
 from .errors import CheckpointError
 from .rasterize import ChunkTask, tasks_token
-from .reduce import Partials
 from .stats import Statistic
 
 MANIFEST = "checkpoint.json"
@@ -110,20 +111,74 @@ def chunk_path(directory: Path, block: tuple[int, int]) -> Path:
     return directory / f"chunk-{block[0]}-{block[1]}.npz"
 
 
-def save_partials(path: str, partials: Partials) -> Partials:
-    """Save one chunk's partials atomically and pass them on."""
-    buffer = _npz_bytes(partials)
-    _write_atomic(Path(path), buffer)
-    return partials
+def save_partials(path: str, result: Any) -> Any:
+    """Save one chunk's result atomically and pass it on.
+
+    ``result`` is what the chunk step returns: a ``reduce.Partials``, or any
+    nesting of NamedTuples (of zonal_dask's own types), tuples, dicts, None
+    and numpy arrays. It is stored as plain arrays in one ``.npz`` (no pickle)
+    with its structure as JSON.
+    """
+    arrays: list[np.ndarray] = []
+    spec = _encode(result, arrays)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        __spec__=np.frombuffer(json.dumps(spec).encode(), np.uint8),
+        **{f"a{i}": a for i, a in enumerate(arrays)},
+    )
+    _write_atomic(Path(path), buffer.getvalue())
+    return result
 
 
-def load_partials(path: str) -> Partials:
-    """One chunk's saved partials."""
+def load_partials(path: str) -> Any:
+    """One chunk's saved result, as ``save_partials`` received it."""
     try:
-        with np.load(path) as stored:
-            return Partials(*(stored[field] for field in Partials._fields))
-    except (OSError, KeyError, ValueError) as err:
+        with np.load(path, allow_pickle=False) as stored:
+            spec = json.loads(stored["__spec__"].tobytes())
+            return _decode(spec, stored)
+    except (OSError, KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"{path}: unreadable checkpoint chunk ({err})") from None
+
+
+def _encode(obj: Any, arrays: list[np.ndarray]) -> Any:
+    if obj is None:
+        return {"t": "none"}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        kind = type(obj)
+        return {
+            "t": "named",
+            "type": f"{kind.__module__}:{kind.__qualname__}",
+            "items": [_encode(v, arrays) for v in obj],
+        }
+    if isinstance(obj, (tuple, list)):
+        return {"t": type(obj).__name__, "items": [_encode(v, arrays) for v in obj]}
+    if isinstance(obj, dict):
+        return {
+            "t": "dict",
+            "keys": [k.item() if isinstance(k, np.generic) else k for k in obj],
+            "items": [_encode(v, arrays) for v in obj.values()],
+        }
+    arrays.append(np.asarray(obj))
+    return {"t": "array", "i": len(arrays) - 1, "scalar": np.ndim(obj) == 0}
+
+
+def _decode(spec: Any, stored: Any) -> Any:
+    kind = spec["t"]
+    if kind == "none":
+        return None
+    if kind == "array":
+        value = stored[f"a{spec['i']}"]
+        return value[()] if spec["scalar"] else value
+    items = [_decode(v, stored) for v in spec.get("items", [])]
+    if kind == "named":
+        module, name = spec["type"].split(":")
+        if module.split(".")[0] != "zonal_dask":
+            raise ValueError(f"unexpected type {spec['type']}")
+        return getattr(importlib.import_module(module), name)(*items)
+    if kind == "dict":
+        return dict(zip(spec["keys"], items, strict=True))
+    return tuple(items) if kind == "tuple" else items
 
 
 def run_identity(
@@ -172,14 +227,6 @@ def _source_identity(source: Any, array: xr.DataArray | None = None) -> Any:
     if array is not None:  # an in-memory DataArray: dask's token of its data
         return {"dask_name": array.data.name}
     return {"type": type(source).__name__}
-
-
-def _npz_bytes(partials: Partials) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **partials._asdict())
-    return buffer.getvalue()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
