@@ -78,6 +78,7 @@ def _check_types(geometries: np.ndarray, source: str) -> None:
     if bad:
         raise GeometryTypeError(
             f"{source}: zones must be Polygon or MultiPolygon, found {', '.join(bad)}"
+            " (buffer points and lines into polygons first)"
         )
 
 
