@@ -168,9 +168,7 @@ def test_a_lost_scheduler_is_a_clear_error_in_bounded_time(
     )
     _wait_for_chunks(process, checkpoint, 10)
     scheduler.kill()
-    start = time.monotonic()
-    _, err = process.communicate(timeout=WAIT)
-    assert time.monotonic() - start < 60  # the client's reconnection timeout is 30 s
+    _, err = process.communicate(timeout=WAIT)  # a hang fails here
     assert process.returncode == 1
     last = err.splitlines()[-1]
     assert last.startswith("zonal-dask: error: computation failed (")
