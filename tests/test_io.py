@@ -60,10 +60,13 @@ def test_progress_bar_reports_on_local_threads(tmp_path, monkeypatch):
     assert "100%" in err.getvalue()
 
 
-def test_zones_without_crs_are_taken_in_the_raster_crs(tmp_path):
+def test_zones_without_crs_need_assume_same_crs(tmp_path):
     frame = gpd.GeoDataFrame(
         FRAME.drop(columns="geometry"), geometry=list(FRAME.geometry)
     )
     assert frame.crs is None
     raster = GRID.write(tmp_path / "grid.tif")
-    assert zd.zonal_stats(frame, raster).equals(zd.zonal_stats(FRAME, raster))
+    with pytest.raises(zd.CRSError, match="GeoDataFrame: no CRS"):
+        zd.zonal_stats(frame, raster)
+    taken = zd.zonal_stats(frame, raster, assume_same_crs=True)
+    assert taken.equals(zd.zonal_stats(FRAME, raster))

@@ -88,10 +88,17 @@ def test_nodata_override_and_nodata_free_raster():
     assert plain["count"].sum() > actual["count"].sum()
 
 
-def test_nodata_outside_the_dtype_matches_nothing():
+def test_nodata_outside_the_dtype_is_refused_or_warned_about():
     grid = make_grid(dtype="uint8", seed=6, nodata=None)
     geometries = voronoi_zones(grid, 5, seed=6)
-    actual, expected = run(grid, geometries, nodata=-1)
+    with pytest.raises(zd.NodataError, match="nodata -1 is not a value of dtype uint8"):
+        run(grid, geometries, nodata=-1)
+    # the raster's own nodata outside its dtype matches nothing, with a warning
+    own = zones_frame(geometries), grid.to_dataarray()
+    own[1].attrs["_FillValue"] = -1  # rasterio refuses to write such a file
+    with pytest.warns(UserWarning, match="matches no pixel and is ignored"):
+        actual = zd.zonal_stats(*own, chunks=16)
+    expected = reference_stats(geometries, grid, own[0].index, None)
     assert_tables_close(actual, expected)
     assert actual["count"].sum() == expected["count"].sum() > 0
 

@@ -218,7 +218,7 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setitem(io._WRITERS, ".csv", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(zd.OutputError, match=r"cannot write \(disk full\); nothing"):
         io.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
     assert list(tmp_path.iterdir()) == []
 

@@ -14,6 +14,8 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
+from .checkpoint import Checkpoint
+from .checks import check_crs, resolve_nodata
 from .errors import PlanError, StatisticError, ZonesError
 from .geo import finish, finish_lazily, read_features
 from .io import (
@@ -61,6 +63,9 @@ def zonal_stats(
     split_every: int = 8,
     geometry: bool = False,
     prefix: str | None = None,
+    layer: str | int | None = None,
+    assume_same_crs: bool = False,
+    checkpoint: str | os.PathLike | None = None,
 ) -> pd.DataFrame | gpd.GeoDataFrame | xr.Dataset | Delayed:
     """Statistics of the raster's pixels inside each zone.
 
@@ -131,6 +136,16 @@ def zonal_stats(
     prefix
         Text put before each statistic's column name (``"slope_"`` gives
         ``slope_mean``), as rasterstats' ``prefix``.
+    layer
+        The layer of a vector file that has several (name or 0-based position).
+    assume_same_crs
+        Accept zones or a raster without a CRS, taking the coordinates as the
+        same. Without it, a missing CRS is a ``CRSError``.
+    checkpoint
+        A directory where each chunk's partial results are saved as they
+        complete (on a cluster: a directory every worker can write). Running
+        again with the same inputs and options computes only the chunks
+        missing there; other inputs are refused with a ``CheckpointError``.
 
     Returns
     -------
@@ -181,14 +196,18 @@ def zonal_stats(
                 f"{source}: geometry=True needs polygon zones and one band"
             )
         names = [f"{prefix or ''}{s.name}" for s in statistics]
-        frame = read_features(zones, names, source)
+        frame = read_features(zones, names, source, layer)
+    if checkpoint is not None and (is_label_raster(zones) or weights or band is None):
+        raise StatisticError(
+            "checkpoint applies to polygons, one band, unweighted statistics"
+        )
     if is_label_raster(zones):
         array = open_raster(raster, band=band, chunks=chunks)
         labels = open_label_raster(zones, like=array)
         lazy = zonal_graph(
             array.data,
             LabelSource.from_label_array(labels.data, labels.rio.nodata),
-            array.rio.nodata if nodata is None else nodata,
+            resolve_nodata(nodata, array, _name(raster)),
             statistics,
             None,
             split_every=split_every,
@@ -201,25 +220,67 @@ def zonal_stats(
     elif weights is not None:
         if weights != "coverage":
             raise StatisticError(f"unknown weights {weights!r}; use 'coverage'")
-        plan = _plan(zones, raster, band, zone_id, chunks, frame=frame)
+        plan = _plan(
+            zones,
+            raster,
+            band,
+            zone_id,
+            chunks,
+            frame=frame,
+            layer=layer,
+            assume_same_crs=assume_same_crs,
+        )
         lazy = coverage_graph(
             plan.array.data,
             plan.tasks,
-            plan.array.rio.nodata if nodata is None else nodata,
+            resolve_nodata(nodata, plan.array, _name(raster)),
             statistics,
             plan.zones.index,
             split_every=split_every,
         )
     else:
-        plan = _plan(zones, raster, band, zone_id, chunks, all_touched, frame)
+        plan = _plan(
+            zones,
+            raster,
+            band,
+            zone_id,
+            chunks,
+            all_touched,
+            frame,
+            layer=layer,
+            assume_same_crs=assume_same_crs,
+        )
+        nodata = resolve_nodata(nodata, plan.array, _name(raster))
+        store = None
+        if checkpoint is not None:
+            options = {
+                "band": band,
+                "nodata": nodata,
+                "zone_id": zone_id,
+                "layer": layer,
+                "all_touched": all_touched,
+                "small": small,
+                "categorical": categorical,
+            }
+            store = Checkpoint.open(
+                checkpoint,
+                zones,
+                raster,
+                plan.array,
+                plan.zones.index,
+                plan.tasks,
+                statistics,
+                options,
+            )
         needs_values = any(s.kind == "values" for s in statistics)
         lazy = zonal_graph(
             plan.array.data,
             LabelSource.from_polygons(plan.tasks, all_touched, small),
-            plan.array.rio.nodata if nodata is None else nodata,
+            nodata,
             statistics,
             plan.zones.index,
             split_every=split_every,
+            wrap_chunk=None if store is None else store.wrap,
             outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient),
             categorical=categorical,
             zone_groups=plan.groups(TARGET_CHUNK_PIXELS) if needs_values else None,
@@ -242,6 +303,8 @@ def rasterize_zones(
     zone_id: str | None = None,
     all_touched: bool = False,
     chunks: ChunksLike = None,
+    layer: str | int | None = None,
+    assume_same_crs: bool = False,
 ) -> xr.DataArray:
     """The zones as a lazy label raster on the raster's grid and chunks.
 
@@ -255,7 +318,16 @@ def rasterize_zones(
     xarray.DataArray
         int32, dims and coordinates of the raster band, dask-backed.
     """
-    plan = _plan(zones, raster, band, zone_id, chunks, all_touched)
+    plan = _plan(
+        zones,
+        raster,
+        band,
+        zone_id,
+        chunks,
+        all_touched,
+        layer=layer,
+        assume_same_crs=assume_same_crs,
+    )
     labels = label_array(plan.tasks, grid_chunks(plan.array), all_touched)
     dims, coords = plan.array.dims, plan.array.coords
     out = xr.DataArray(labels, dims=dims, coords=coords, name="zone")
@@ -308,14 +380,24 @@ def _plan(
     chunks: ChunksLike,
     all_touched: bool = False,
     frame: gpd.GeoDataFrame | None = None,
+    *,
+    layer: str | int | None = None,
+    assume_same_crs: bool = False,
 ) -> _Plan:
     """Open the raster, prepare the zones and give each chunk its zones.
 
     ``frame`` is ``zones`` already read, so that a file is read only once.
     """
     array = open_raster(raster, band=band, chunks=chunks)
-    frame = read_zones(zones) if frame is None else frame
+    frame = read_zones(zones, layer) if frame is None else frame
     source = _source(zones)
+    check_crs(
+        frame.crs,
+        array.rio.crs,
+        zones=source,
+        raster=_name(raster),
+        assume_same_crs=assume_same_crs,
+    )
     prepared = prepare_zones(frame, array.rio.crs, zone_id=zone_id, source=source)
     transform = array.rio.transform()
     pixel_geometries = to_pixel_space(prepared.geometries, transform)
@@ -330,3 +412,7 @@ def _source(zones: ZonesLike) -> str:
     if isinstance(zones, gpd.GeoDataFrame | xr.DataArray):
         return type(zones).__name__
     return os.fspath(zones)
+
+
+def _name(raster: RasterLike) -> str:
+    return "DataArray" if isinstance(raster, xr.DataArray) else os.fspath(raster)

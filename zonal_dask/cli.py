@@ -111,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler", help="dask scheduler address (default: $DASK_SCHEDULER_ADDRESS)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT")
+    parser.add_argument("--layer", help="layer of a vector file that has several")
+    parser.add_argument(
+        "--assume-same-crs",
+        action="store_true",
+        help="accept zones or a raster without a CRS as sharing coordinates",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="save each chunk's results in DIR; a rerun computes only the rest",
+    )
     parser.add_argument(
         "--geometry",
         action="store_true",
@@ -161,8 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ZonalError as err:
         print(f"zonal-dask: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("zonal-dask: interrupted; no output written", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"zonal-dask: {err or 'interrupted; no output written'}", file=sys.stderr)
         return 130
 
 
@@ -171,6 +182,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from .api import zonal_stats
     from .cluster import compute, scheduler
+    from .faults import failures_reported
     from .geo import STAT_COLUMNS
     from .io import check_output, write_features, write_table
     from .stats import resolve
@@ -187,13 +199,16 @@ def _run(args: argparse.Namespace) -> int:
             "--band all writes a table (a row per zone and band), not features or a map"
         )
     prefix = args.prefix or ""
-    with scheduler(
-        args.scheduler,
-        args.workers,
-        cluster=args.cluster,
-        threads_per_worker=args.threads_per_worker,
-        memory_limit=args.memory_limit,
-    ) as client:
+    with (
+        failures_reported(output, args.checkpoint),
+        scheduler(
+            args.scheduler,
+            args.workers,
+            cluster=args.cluster,
+            threads_per_worker=args.threads_per_worker,
+            memory_limit=args.memory_limit,
+        ) as client,
+    ):
         lazy = zonal_stats(
             args.zones,
             args.raster,
@@ -209,6 +224,9 @@ def _run(args: argparse.Namespace) -> int:
             compute=False,
             geometry=features or map_stat is not None,
             prefix=prefix,
+            layer=args.layer,
+            assume_same_crs=args.assume_same_crs,
+            checkpoint=args.checkpoint,
         )
         stopwatch.lap("planning")
         progress = sys.stderr.isatty() and not args.quiet

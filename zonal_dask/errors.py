@@ -33,3 +33,35 @@ class GridError(RasterError):
 
 class PlanError(ZonalError):
     """A zone plan cannot be saved, read or used as asked."""
+
+
+class CRSError(ZonalError):
+    """The zones or the raster have no CRS (and ``assume_same_crs`` was not given)."""
+
+
+class LayerError(ZonesError):
+    """The vector file has no layer, several (choose one), or not the one asked."""
+
+
+class GeometryTypeError(ZonesError):
+    """A zone is not a Polygon or MultiPolygon."""
+
+
+class TransformError(RasterError):
+    """The raster's geotransform is rotated, sheared or degenerate."""
+
+
+class NodataError(RasterError, ValueError):
+    """The nodata value cannot occur in the raster's dtype."""
+
+
+class CheckpointError(ZonalError):
+    """The checkpoint directory belongs to another run, or cannot be used."""
+
+
+class ComputeError(ZonalError):
+    """The computation failed (a lost scheduler, workers that keep dying)."""
+
+
+class IdFieldError(ZonesError):
+    """The id field is missing or repeats a value."""

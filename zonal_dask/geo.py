@@ -42,10 +42,11 @@ def read_features(
     zones: str | os.PathLike[str] | gpd.GeoDataFrame,
     names: Sequence[str],
     source: str = "zones",
+    layer: str | int | None = None,
 ) -> gpd.GeoDataFrame:
     """Read the zones to attach the statistic columns ``names`` to, refusing
     names the zones already use before anything is computed."""
-    frame = read_zones(zones)
+    frame = read_zones(zones, layer)
     _check_names(frame, names, source)
     return frame
 

@@ -21,7 +21,8 @@ import rasterio
 import rioxarray
 import xarray as xr
 
-from .errors import OutputError, RasterError, ZonesError
+from .checks import check_transform, check_writable
+from .errors import LayerError, OutputError, RasterError, ZonesError
 
 # Chunks of about this many pixels, unless the raster is so large that the
 # graph would exceed about MAX_CHUNKS tasks (DESIGN.md: scheduler overhead).
@@ -76,10 +77,12 @@ def open_raster(
     try:
         with rasterio.open(path) as src:
             count, shape, block = src.count, src.shape, src.block_shapes[0]
+            transform = src.transform
     except rasterio.errors.RasterioIOError as err:
         raise RasterError(f"{path}: not a raster GDAL can read ({err})") from None
     if band is not None:
         _check_band(band, count, path)
+    check_transform(transform, path)
     rows, cols = _normalize_chunks(chunks) or choose_chunks(shape, block)
     bands = 1 if band is not None else _plane_chunk(rows, cols)
     array = rioxarray.open_rasterio(
@@ -142,6 +145,7 @@ def _from_dataarray(
         array = array.isel(band=band - 1)
     if array.rio.transform() is None:
         raise RasterError("DataArray: no transform (set it with rio.write_transform)")
+    check_transform(array.rio.transform(), "DataArray")
     y, x = array.rio.y_dim, array.rio.x_dim
     if array.ndim == 3:
         (plane,) = (d for d in array.dims if d not in (y, x))
@@ -211,9 +215,12 @@ def choose_chunks(
     return min(rows, height), min(cols, width)
 
 
-def read_zones(zones: str | os.PathLike | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def read_zones(
+    zones: str | os.PathLike | gpd.GeoDataFrame, layer: str | int | None = None
+) -> gpd.GeoDataFrame:
     """Read zones from any file pyogrio reads, indexed by the source's FID.
 
+    A file with several layers needs ``layer`` (a name or 0-based position).
     A GeoDataFrame is returned as is.
     """
     if isinstance(zones, gpd.GeoDataFrame):
@@ -225,13 +232,44 @@ def read_zones(zones: str | os.PathLike | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if path.lower().endswith((".parquet", ".geoparquet")):
             frame = gpd.read_parquet(path)
         else:
-            frame = gpd.read_file(path, engine="pyogrio", fid_as_index=True)
+            layer = _choose_layer(path, layer)
+            frame = gpd.read_file(
+                path, engine="pyogrio", fid_as_index=True, layer=layer
+            )
+    except ZonesError:
+        raise
     except Exception as err:  # pyogrio, pyarrow and GDAL raise many types
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ZonesError(f"{path}: cannot read zones ({message})") from None
     if frame.index.name is None:
         frame.index.name = "fid"
     return frame
+
+
+def _choose_layer(path: str, layer: str | int | None) -> str | int | None:
+    """The layer to read: the only one, or the one asked for by name or position."""
+    import pyogrio
+
+    try:
+        names = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except Exception:  # not a vector file: let read_file give its own message
+        return layer
+    if not names:
+        raise LayerError(f"{path}: no layers")
+    if layer is None:
+        if len(names) > 1:
+            raise LayerError(
+                f"{path}: {len(names)} layers, choose one with layer= (--layer): "
+                + ", ".join(names)
+            )
+        return None
+    if isinstance(layer, str) and layer not in names:
+        raise LayerError(f"{path}: no layer {layer!r}; layers are: {', '.join(names)}")
+    if isinstance(layer, int) and not 0 <= layer < len(names):
+        raise LayerError(
+            f"{path}: no layer {layer} (0-based); layers are: {', '.join(names)}"
+        )
+    return layer
 
 
 def write_table(
@@ -263,6 +301,7 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
         raise OutputError(f"{path}: exists (use --overwrite to replace it)")
     if not path.parent.is_dir():
         raise OutputError(f"{path}: directory {path.parent} does not exist")
+    check_writable(path)
 
 
 def _write_tsv(table: pd.DataFrame, tmp: str) -> None:
@@ -339,13 +378,21 @@ def replace_atomically(
     """
     path = Path(path)
     check_output(path, overwrite=overwrite)
-    tmpdir = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmpdir = None
     try:
+        tmpdir = tempfile.mkdtemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
         tmp = os.path.join(tmpdir, path.name)
         write(tmp)
         if not overwrite and path.exists():
             raise OutputError(f"{path}: exists (use --overwrite to replace it)")
         os.replace(tmp, path)
+    except OSError as err:  # a full disk, a read-only or vanished directory
+        raise OutputError(
+            f"{path}: cannot write ({err.strerror or err}); nothing written"
+        ) from None
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
     return path

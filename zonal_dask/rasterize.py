@@ -150,6 +150,8 @@ def plan_chunks(
     )
     tree = shapely.STRtree(pixel_geometries)
     chunk_index, zone_index = tree.query(boxes, predicate="intersects")
+    if chunk_index.size == 0:  # no zones, or none meets the raster
+        return []
     order = np.lexsort((zone_index, chunk_index))
     chunk_index, zone_index = chunk_index[order], zone_index[order]
     if chunk_index.size == 0:

@@ -616,6 +616,7 @@ def zonal_graph(
     plane_dim: str = "band",
     plane_coords: np.ndarray | None = None,
     small: str = "nan",
+    wrap_chunk: Callable[[tuple[int, int], tuple], tuple] | None = None,
 ) -> Delayed:
     """The whole computation as one lazy object.
 
@@ -626,6 +627,9 @@ def zonal_graph(
 
     ``zone_groups`` routes each zone's values to a group task: an array giving
     the group of every zone, or a number of groups to spread zones over by id.
+    ``wrap_chunk``, if given, maps each chunk's block index and task to the task
+    to run instead (``checkpoint.Checkpoint.wrap`` loads or saves its result);
+    one band only.
     """
     if split_every < 2:
         raise ValueError(f"split_every must be at least 2, got {split_every}")
@@ -648,8 +652,11 @@ def zonal_graph(
         plane_dim,
         plane_coords,
         small,
+        wrap_chunk,
     )
     planes = values.chunks[0] if values.ndim == 3 else None
+    if planes is not None and wrap_chunk is not None:
+        raise StatisticError("checkpoints take one band, not several")
     if planes is not None and (categorical or small != "nan"):
         raise StatisticError(
             "categorical=True and small='touched' take one band, not several"
@@ -677,6 +684,8 @@ def zonal_graph(
                 needs,
                 groups,
             )
+            if wrap_chunk is not None:
+                dsk[key] = wrap_chunk(block, dsk[key])
             chunk_keys[block] = [key]
             block_keys[0].append(key)
             continue

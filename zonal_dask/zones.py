@@ -11,7 +11,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from .errors import ZonesError
+from .errors import GeometryTypeError, IdFieldError
 
 _POLYGONAL = {"Polygon", "MultiPolygon"}
 
@@ -63,11 +63,12 @@ def _zone_index(frame: gpd.GeoDataFrame, zone_id: str | None, source: str) -> pd
         return frame.index.rename(frame.index.name or "fid")
     if zone_id not in frame.columns or zone_id == frame.geometry.name:
         fields = ", ".join(c for c in frame.columns if c != frame.geometry.name)
-        raise ZonesError(f"{source}: no field {zone_id!r}; fields are: {fields}")
+        raise IdFieldError(f"{source}: no field {zone_id!r}; fields are: {fields}")
     index = pd.Index(frame[zone_id], name=zone_id)
     if index.has_duplicates:
         dup = index[index.duplicated()][0]
-        raise ZonesError(f"{source}: field {zone_id!r} repeats the value {dup!r}")
+        dup = dup.item() if isinstance(dup, np.generic) else dup  # 1, not np.int64(1)
+        raise IdFieldError(f"{source}: field {zone_id!r} repeats the value {dup!r}")
     return index
 
 
@@ -75,8 +76,9 @@ def _check_types(geometries: np.ndarray, source: str) -> None:
     types = set(gpd.GeoSeries(geometries).geom_type.dropna())
     bad = sorted(types - _POLYGONAL)
     if bad:
-        raise ZonesError(
+        raise GeometryTypeError(
             f"{source}: zones must be Polygon or MultiPolygon, found {', '.join(bad)}"
+            " (buffer points and lines into polygons first)"
         )
 
 

@@ -1,0 +1,208 @@
+"""Faults in real processes: Ctrl-C, a killed worker, a lost scheduler, a full disk.
+
+Each leaves the complete output or none, and the command says which. The runs
+are made long (thousands of small chunks) so that the fault lands mid-run; the
+fault is injected once the checkpoint shows that chunks are being computed.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import zonal_dask as zd
+from zonal_dask import io
+from zonal_dask.cli import main
+
+from .mounts import tiny_filesystem
+from .synth import make_grid, voronoi_zones, zones_frame
+
+CHUNKS = 32
+WAIT = 120  # seconds: an upper bound for every wait, never reached when all is well
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> tuple[Path, Path]:
+    """A 1024 x 1024 raster and 300 zones: 1,024 chunk tasks at 32 x 32."""
+    d = tmp_path_factory.mktemp("faults")
+    grid = make_grid((1024, 1024), seed=91)
+    raster = grid.write(d / "grid.tif", blocksize=CHUNKS)
+    zones = d / "zones.gpkg"
+    zones_frame(voronoi_zones(grid, 300, seed=91)).to_file(zones, engine="pyogrio")
+    return zones, raster
+
+
+@pytest.fixture(scope="module")
+def expected(inputs) -> pd.DataFrame:
+    return zd.zonal_stats(*inputs, chunks=CHUNKS)
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).parent / "zonal-dask"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "zonal_dask.cli"]
+
+
+def _start(inputs, output: Path, *args: str, chunks=CHUNKS) -> subprocess.Popen:
+    zones, raster = inputs
+    command = [*_command(), str(zones), str(raster), str(output)]
+    return subprocess.Popen(
+        [*command, "--chunks", str(chunks), *args], stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for_chunks(process: subprocess.Popen, checkpoint: Path, n: int) -> None:
+    deadline = time.monotonic() + WAIT
+    while len(list(checkpoint.glob("chunk-*.npz"))) < n:
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "no chunk saved in time"
+        time.sleep(0.02)
+    assert process.poll() is None, "the run ended before the fault"
+
+
+def test_ctrl_c_leaves_no_output_and_the_rerun_resumes(inputs, expected, tmp_path):
+    output, checkpoint = tmp_path / "stats.parquet", tmp_path / "ck"
+    process = _start(inputs, output, "--workers", "1", "--checkpoint", str(checkpoint))
+    _wait_for_chunks(process, checkpoint, 20)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=WAIT)
+    assert process.returncode == 130
+    assert err.splitlines()[-1].startswith(
+        f"zonal-dask: interrupted; no output written ({output} untouched); "
+    )
+    assert "chunks saved in" in err and "rerun to resume" in err
+    assert not output.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["ck"]
+    saved = len(list(checkpoint.glob("chunk-*.npz")))
+    assert 20 <= saved < 1024
+
+    rerun = _start(inputs, output, "--workers", "1", "--checkpoint", str(checkpoint))
+    _, err = rerun.communicate(timeout=WAIT)
+    assert rerun.returncode == 0, err
+    pd.testing.assert_frame_equal(pd.read_parquet(output), expected, check_exact=True)
+
+
+@pytest.fixture
+def dask_cluster(tmp_path) -> Iterator[tuple[str, subprocess.Popen, list]]:
+    """A scheduler and two single-thread workers, each its own process."""
+    scheduler_file = tmp_path / "scheduler.json"
+    dask = [sys.executable, "-m", "dask"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [
+            *dask,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(scheduler_file),
+        ],
+        **quiet,
+    )
+    workers = []
+    try:
+        deadline = time.monotonic() + WAIT
+        while not scheduler_file.exists():
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.1)
+        time.sleep(0.2)  # the file is complete once written; let it settle
+        address = json.loads(scheduler_file.read_text())["address"]
+        workers = [
+            subprocess.Popen(
+                [
+                    *dask,
+                    "worker",
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--scheduler-file",
+                    str(scheduler_file),
+                ],
+                **quiet,
+            )
+            for _ in range(2)
+        ]
+        yield address, scheduler, workers
+    finally:
+        for process in [*workers, scheduler]:
+            process.kill()
+            process.wait(timeout=WAIT)
+
+
+def test_a_killed_worker_still_gives_the_complete_output(
+    inputs, expected, tmp_path, dask_cluster
+):
+    address, _, workers = dask_cluster
+    output, checkpoint = tmp_path / "stats.parquet", tmp_path / "ck"
+    process = _start(
+        inputs, output, "--scheduler", address, "--checkpoint", str(checkpoint)
+    )
+    _wait_for_chunks(process, checkpoint, 10)
+    workers[0].kill()
+    _, err = process.communicate(timeout=WAIT)
+    assert process.returncode == 0, err
+    pd.testing.assert_frame_equal(pd.read_parquet(output), expected, check_exact=True)
+
+
+def test_a_lost_scheduler_is_a_clear_error_in_bounded_time(
+    inputs, tmp_path, dask_cluster
+):
+    address, scheduler, _ = dask_cluster
+    output, checkpoint = tmp_path / "stats.parquet", tmp_path / "ck"
+    process = _start(
+        inputs, output, "--scheduler", address, "--checkpoint", str(checkpoint)
+    )
+    _wait_for_chunks(process, checkpoint, 10)
+    scheduler.kill()
+    _, err = process.communicate(timeout=WAIT)  # a hang fails here
+    assert process.returncode == 1
+    last = err.splitlines()[-1]
+    assert last.startswith("zonal-dask: error: computation failed (")
+    assert f"no output written ({output} untouched)" in last
+    assert not output.exists()
+
+
+def test_a_full_disk_leaves_nothing_and_says_so(inputs, tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    with tiny_filesystem(full, "8k"):
+        output = full / "stats.csv"
+        process = _start(inputs, output, chunks=512)
+        _, err = process.communicate(timeout=WAIT)
+        assert process.returncode == 1
+        assert err.splitlines() == [
+            f"zonal-dask: error: {output}: cannot write (No space left on device); "
+            "nothing written"
+        ]
+        assert list(full.iterdir()) == []
+
+
+def test_a_failed_write_says_nothing_was_written(inputs, tmp_path, capsys, monkeypatch):
+    def no_space(table, tmp):
+        Path(tmp).write_text("half a table")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setitem(io._WRITERS, ".csv", no_space)
+    output = tmp_path / "stats.csv"
+    zones, raster = inputs
+    assert main([str(zones), str(raster), str(output), "--chunks", "512"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"zonal-dask: error: {output}: cannot write (No space left on device); "
+        "nothing written\n"
+    )
+    assert list(tmp_path.iterdir()) == []

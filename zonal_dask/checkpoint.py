@@ -1,0 +1,238 @@
+"""Resumable runs: each chunk's partials saved as it completes.
+
+A checkpoint is a directory holding ``checkpoint.json`` (the identity of the
+run: inputs, their sizes and modification times, a hash of the zones as
+planned, the chunk grid, options and statistics) and one ``chunk-I-J.npz`` per
+completed chunk task, each written to a temporary name and renamed, so a file
+that exists is complete. A later run with the same identity loads the saved
+chunks instead of reading and rasterizing them again, and computes the rest;
+the merge and final steps are the same, so the table is identical. A run with
+another identity is refused: mixing partials of two runs would be silently
+wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import CheckpointError
+from .rasterize import ChunkTask, tasks_token
+from .stats import Statistic
+
+MANIFEST = "checkpoint.json"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """An open checkpoint directory and the chunks it held when opened."""
+
+    directory: Path
+    identity: dict[str, Any]
+    done: frozenset[tuple[int, int]]
+    total: int
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | os.PathLike,
+        zones: Any,
+        raster: Any,
+        array: xr.DataArray,
+        index: pd.Index,
+        tasks: Sequence[ChunkTask],
+        stats: Sequence[Statistic],
+        options: dict[str, Any],
+    ) -> Checkpoint:
+        """Open (or create) ``directory`` for this run.
+
+        Raises
+        ------
+        CheckpointError
+            If the directory holds another run's checkpoint, or other files.
+        """
+        directory = Path(directory)
+        identity = run_identity(zones, raster, array, index, tasks, stats, options)
+        manifest = directory / MANIFEST
+        if manifest.exists():
+            stored = json.loads(manifest.read_text())
+            differ = sorted(
+                k for k in {*stored, *identity} if stored.get(k) != identity.get(k)
+            )
+            if differ:
+                raise CheckpointError(
+                    f"{directory}: checkpoint of another run (differs in "
+                    f"{', '.join(differ)}); use another directory or delete it"
+                )
+        else:
+            if directory.exists() and any(directory.iterdir()):
+                raise CheckpointError(
+                    f"{directory}: not empty and not a checkpoint; use an empty "
+                    f"or new directory"
+                )
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise CheckpointError(
+                    f"{directory}: cannot create ({err.strerror})"
+                ) from None
+            _write_atomic(manifest, json.dumps(identity, indent=1).encode())
+        for stale in directory.glob(".*.tmp"):  # left by an interrupted save
+            stale.unlink(missing_ok=True)
+        blocks = {t.block for t in tasks}
+        done = frozenset(b for b in blocks if chunk_path(directory, b).exists())
+        return cls(directory, identity, done, len(blocks))
+
+    def wrap(self, block: tuple[int, int], task: tuple) -> tuple:
+        """The task for chunk ``block``: load its partials, or compute and save."""
+        path = str(chunk_path(self.directory, block))
+        if block in self.done:
+            return (load_partials, path)
+        return (save_partials, path, task)
+
+    def __dask_tokenize__(self) -> tuple:
+        return (str(self.directory.resolve()), sorted(self.done))
+
+
+def chunk_path(directory: Path, block: tuple[int, int]) -> Path:
+    return directory / f"chunk-{block[0]}-{block[1]}.npz"
+
+
+def save_partials(path: str, result: Any) -> Any:
+    """Save one chunk's result atomically and pass it on.
+
+    ``result`` is what the chunk step returns: a ``reduce.Partials``, or any
+    nesting of NamedTuples (of zonal_dask's own types), tuples, dicts, None
+    and numpy arrays. It is stored as plain arrays in one ``.npz`` (no pickle)
+    with its structure as JSON.
+    """
+    arrays: list[np.ndarray] = []
+    spec = _encode(result, arrays)
+    buffer = io.BytesIO()
+    named: dict[str, Any] = {f"a{i}": a for i, a in enumerate(arrays)}
+    named["__spec__"] = np.frombuffer(json.dumps(spec).encode(), np.uint8)
+    np.savez(buffer, **named)
+    _write_atomic(Path(path), buffer.getvalue())
+    return result
+
+
+def load_partials(path: str) -> Any:
+    """One chunk's saved result, as ``save_partials`` received it."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            spec = json.loads(stored["__spec__"].tobytes())
+            return _decode(spec, stored)
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise CheckpointError(f"{path}: unreadable checkpoint chunk ({err})") from None
+
+
+def _encode(obj: Any, arrays: list[np.ndarray]) -> Any:
+    if obj is None:
+        return {"t": "none"}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        kind = type(obj)
+        return {
+            "t": "named",
+            "type": f"{kind.__module__}:{kind.__qualname__}",
+            "items": [_encode(v, arrays) for v in obj],
+        }
+    if isinstance(obj, (tuple, list)):
+        return {"t": type(obj).__name__, "items": [_encode(v, arrays) for v in obj]}
+    if isinstance(obj, dict):
+        return {
+            "t": "dict",
+            "keys": [k.item() if isinstance(k, np.generic) else k for k in obj],
+            "items": [_encode(v, arrays) for v in obj.values()],
+        }
+    arrays.append(np.asarray(obj))
+    return {"t": "array", "i": len(arrays) - 1, "scalar": np.ndim(obj) == 0}
+
+
+def _decode(spec: Any, stored: Any) -> Any:
+    kind = spec["t"]
+    if kind == "none":
+        return None
+    if kind == "array":
+        value = stored[f"a{spec['i']}"]
+        return value[()] if spec["scalar"] else value
+    items = [_decode(v, stored) for v in spec.get("items", [])]
+    if kind == "named":
+        module, name = spec["type"].split(":")
+        if module.split(".")[0] != "zonal_dask":
+            raise ValueError(f"unexpected type {spec['type']}")
+        return getattr(importlib.import_module(module), name)(*items)
+    if kind == "dict":
+        return dict(zip(spec["keys"], items, strict=True))
+    return tuple(items) if kind == "tuple" else items
+
+
+def run_identity(
+    zones: Any,
+    raster: Any,
+    array: xr.DataArray,
+    index: pd.Index,
+    tasks: Sequence[ChunkTask],
+    stats: Sequence[Statistic],
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """What must match for two runs to share partials (JSON-ready)."""
+    index_hash = hashlib.sha1(
+        pd.util.hash_pandas_object(pd.Series(index), index=False).to_numpy().tobytes()
+    ).hexdigest()
+    identity = {
+        "format": FORMAT,
+        "zones": _source_identity(zones),
+        "raster": _source_identity(raster, array),
+        "zones_hash": tasks_token(tasks),
+        "index": [len(index), str(index.name), index_hash],
+        "grid": {
+            "shape": list(array.shape),
+            "dtype": str(array.dtype),
+            "transform": list(array.rio.transform())[:6],
+            "crs": str(array.rio.crs),
+            "chunks": [list(c) for c in array.data.chunks],
+        },
+        "stats": [s.name for s in stats],
+        "options": {k: repr(v) for k, v in sorted(options.items())},
+    }
+    return json.loads(json.dumps(identity))
+
+
+def _source_identity(source: Any, array: xr.DataArray | None = None) -> Any:
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.exists(path):  # a URL: its name only
+            return {"path": path}
+        stat = os.stat(path)
+        return {
+            "path": os.path.abspath(path),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+        }
+    if array is not None:  # an in-memory DataArray: dask's token of its data
+        return {"dask_name": array.data.name}
+    return {"type": type(source).__name__}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
