@@ -257,3 +257,16 @@ def test_tables_get_the_usual_file_permissions(tmp_path):
     probe = tmp_path / "probe"
     probe.write_text("")
     assert table.stat().st_mode & 0o777 == probe.stat().st_mode & 0o777
+
+
+def test_crowded_pixels_fall_back_to_two_burns(monkeypatch):
+    # one layer holding overlapping zones: pixels with several claims
+    pixel = rasterize.to_pixel_space(np.array(GEOMETRIES, object), GRID.transform)
+    zones = np.arange(len(pixel))
+    args = (pixel, zones, (0, 0), GRID.shape, rasterize.orientation(GRID.transform))
+    encoded = rasterize.rasterize_chunk(*args)
+    monkeypatch.setattr(rasterize, "MAX_CLAIMS", 1)
+    plain = rasterize.rasterize_chunk(*args)
+    assert encoded.extra_pixels.size > 0  # the case is not vacuous
+    for a, b in zip(encoded[:4], plain[:4], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -46,9 +46,13 @@ warnings.filterwarnings(
 NO_ZONE = -1
 _COUNT_BITS = 16
 _COUNT_MASK = (1 << _COUNT_BITS) - 1
-# Burn values are doubles inside GDAL: exact while the sum of all (index+1) << 16
-# stays below 2**53, which holds for up to 2**15 zones in one chunk.
-MAX_ENCODED_ZONES = 1 << 15
+# Burn values are doubles inside GDAL: a pixel's sum of (index+1) << 16 is exact
+# below 2**53. Zones of one layer do not overlap, so only a few claim any pixel
+# (on shared edges); with up to 2**26 zones and at most MAX_CLAIMS claims on a
+# pixel the sum stays below 2**52. A pixel with more claims falls back to two
+# plain burns.
+MAX_ENCODED_ZONES = 1 << 26
+MAX_CLAIMS = 1 << 10
 
 
 class ChunkLabels(NamedTuple):
@@ -255,9 +259,10 @@ def _burn(
             dtype="int64",
         )
         count = burn & _COUNT_MASK
-        labels = np.where(count == 1, (burn >> _COUNT_BITS) - 1, NO_ZONE)
-        return labels.astype(np.int32), np.flatnonzero(count > 1)
-    # Too many zones for the one-burn encoding: a label burn and a count burn.
+        if count.max() <= MAX_CLAIMS:
+            labels = np.where(count == 1, (burn >> _COUNT_BITS) - 1, NO_ZONE)
+            return labels.astype(np.int32), np.flatnonzero(count > 1)
+    # Too many zones or claims for the one-burn encoding: a label and a count burn.
     labels = features.rasterize(
         zip(geometries, range(k), strict=True),
         out_shape=shape,
