@@ -1,8 +1,15 @@
-"""Zonal statistics of rasters of any size, on Dask."""
+"""Zonal statistics of rasters of any size, on Dask.
+
+The engine (geopandas, rioxarray, numba, dask) is imported on first use of
+``zonal_stats``, ``rasterize_zones`` or ``ZonePlan``, so that ``import
+zonal_dask`` and ``zonal-dask --help`` stay quick.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from . import accessor  # noqa: F401  registers DataArray.zonal
 from ._version import __version__
-from .api import rasterize_zones, zonal_stats
 from .errors import (
     CheckpointError,
     ComputeError,
@@ -20,9 +27,23 @@ from .errors import (
     ZonalError,
     ZonesError,
 )
-from .plan import ZonePlan
 from .remote import configure_gdal
 from .stats import DEFAULT_STATS, STATISTICS
+
+if TYPE_CHECKING:
+    from .api import rasterize_zones, zonal_stats
+    from .plan import ZonePlan
+
+_LAZY = {"zonal_stats": "api", "rasterize_zones": "api", "ZonePlan": "plan"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 # GDAL's endpoint variables from AWS_ENDPOINT_URL, here and in the worker
 # processes started from here (remote.py)

@@ -11,15 +11,20 @@ behaves the same on a distributed cluster as locally.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
-import pandas as pd
 import xarray as xr
-from dask.delayed import Delayed
 
-from .api import ZonesLike, zonal_stats
 from .stats import DEFAULT_STATS
+
+if (
+    TYPE_CHECKING
+):  # the engine is imported on first use: ``import zonal_dask`` stays light
+    import geopandas as gpd
+    import pandas as pd
+    from dask.delayed import Delayed
+
+    from .api import ZonesLike
 
 
 @xr.register_dataarray_accessor("zonal")
@@ -53,4 +58,6 @@ class ZonalAccessor:
         pandas.DataFrame, geopandas.GeoDataFrame or dask.delayed.Delayed
             As ``zonal_stats`` returns.
         """
+        from .api import zonal_stats
+
         return zonal_stats(zones, self._obj, stats, **kwargs)
