@@ -129,6 +129,11 @@ def test_misuse_is_refused(rasters, tmp_path):
     plan = zd.ZonePlan(FRAME, like=rasters[0], chunks=CHUNKS)
     with pytest.raises(zd.PlanError, match="fixed by the ZonePlan"):
         zd.zonal_stats(plan, rasters[1], zone_id="name")
+    for misuse in ({"checkpoint": tmp_path / "ck"}, {"weights": "coverage"}):
+        with pytest.raises(zd.PlanError, match="not available with it"):
+            zd.zonal_stats(plan, rasters[1], **misuse)
+    with pytest.raises(zd.PlanError, match="all_touched=False"):
+        zd.zonal_stats(plan, rasters[1], all_touched=True)
     plan.save(tmp_path / "plan.zarr")
     with pytest.raises(zd.PlanError, match="exists"):
         plan.save(tmp_path / "plan.zarr")

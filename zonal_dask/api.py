@@ -161,10 +161,11 @@ def zonal_stats(
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
     if isinstance(zones, ZonePlan):
-        if zone_id is not None or chunks is not None or weights or geometry or prefix:
+        fixed = zone_id is not None or chunks is not None or layer is not None
+        if fixed or weights or geometry or prefix or checkpoint is not None:
             raise PlanError(
-                "zone_id and chunks are fixed by the ZonePlan, and weights, "
-                "geometry and prefix are not available with it"
+                "zone_id, chunks and layer are fixed by the ZonePlan, and weights, "
+                "geometry, prefix and checkpoint are not available with it"
             )
         if small != "nan" or all_touched != zones.all_touched:
             raise PlanError(
