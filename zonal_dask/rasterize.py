@@ -95,6 +95,20 @@ class ChunkTask:
     orientation: tuple[int, int]
     layers: np.ndarray
 
+    def burn(self, all_touched: bool = False, small: str = "nan") -> tuple:
+        """The dask task that makes this chunk's ``ChunkLabels``."""
+        return (
+            rasterize_chunk,
+            self.geometries,
+            self.zones,
+            self.offset,
+            self.shape,
+            self.orientation,
+            all_touched,
+            small,
+            self.layers,
+        )
+
 
 def orientation(transform: Affine) -> tuple[int, int]:
     """Signs of the pixel axes in the CRS: (1, -1) for a north-up raster."""
@@ -366,17 +380,7 @@ def label_array(
             if t is None:
                 dsk[(name, i, j)] = (np.full, (rows, cols), NO_ZONE, np.int32)
             else:
-                burn = (
-                    rasterize_chunk,
-                    t.geometries,
-                    t.zones,
-                    t.offset,
-                    t.shape,
-                    t.orientation,
-                    all_touched,
-                    "nan",
-                    t.layers,
-                )
+                burn = t.burn(all_touched)
                 dsk[(name, i, j)] = (global_labels, burn)
     return da.Array(dsk, name, chunks, dtype=np.int32)
 

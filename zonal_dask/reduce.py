@@ -33,7 +33,7 @@ from dask.highlevelgraph import HighLevelGraph
 from . import kernels
 from .coverage import CoverageParts, coverage_chunk, merge_coverage
 from .errors import StatisticError
-from .rasterize import ChunkLabels, ChunkTask, rasterize_chunk, tasks_token
+from .rasterize import ChunkLabels, ChunkTask, tasks_token
 from .stats import Statistic, resolve
 
 
@@ -567,20 +567,7 @@ class LabelSource:
     def from_polygons(
         cls, tasks: Sequence[ChunkTask], all_touched: bool, small: str = "nan"
     ) -> LabelSource:
-        burns = {
-            t.block: (
-                rasterize_chunk,
-                t.geometries,
-                t.zones,
-                t.offset,
-                t.shape,
-                t.orientation,
-                all_touched,
-                small,
-                t.layers,
-            )
-            for t in tasks
-        }
+        burns = {t.block: t.burn(all_touched, small) for t in tasks}
         zones = {t.block: t.zones for t in tasks}
         return cls(burns, zones, tokenize(tasks_token(tasks), all_touched, small))
 
