@@ -1,0 +1,185 @@
+"""Deterministic inputs for the peer benchmark (``benchmarks/peers/run.py``).
+
+    python benchmarks/peers/make_data.py DIR [--size 4000] [--zones 50000 1000]
+        [--overlapping] [--vrt-repeat 0]
+
+Writes into DIR (nothing is rewritten when it already exists):
+
+* ``raster_{size}.tif``: a ``size`` x ``size`` float32 GeoTIFF, deflate,
+  512-pixel tiles, nodata -9999 over a disc and a band of blocks; values are a
+  smooth field plus noise, so statistics differ from zone to zone.
+* ``zones_{size}_{n}.gpkg``: ``n`` adjacent Voronoi cells over the raster's
+  extent (a partition: every pixel in exactly one zone). Every tenth cell has a
+  hole; the hole's island is a second part of the next cell, which becomes a
+  MultiPolygon, so the features still tile the plane. Field ``zone`` = 0..n-1.
+* ``--overlapping``: ``zones_{size}_{n}_overlap.gpkg``, the same cells buffered
+  by a third of the mean cell width, so most pixels are in two or three zones.
+* ``--vrt-repeat R``: ``raster_{size}_x{R}.vrt`` repeating the GeoTIFF R x R
+  times, and ``zones_{size}_x{R}_{n}.gpkg`` over its extent.
+
+The raster is written window by window (memory stays at one 512-row strip), so
+16000 x 16000 (1 GiB of float32) is fine on a laptop.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.windows import Window
+
+CRS = "EPSG:32633"
+PIXEL = 10.0
+ORIGIN = (500_000.0, 5_000_000.0)
+NODATA = -9999.0
+BLOCK = 512
+
+
+def write_raster(path: Path, size: int) -> None:
+    transform = Affine(PIXEL, 0, ORIGIN[0], 0, -PIXEL, ORIGIN[1])
+    profile = {
+        "driver": "GTiff",
+        "height": size,
+        "width": size,
+        "count": 1,
+        "dtype": "float32",
+        "crs": CRS,
+        "transform": transform,
+        "nodata": NODATA,
+        "tiled": True,
+        "blockxsize": BLOCK,
+        "blockysize": BLOCK,
+        "compress": "deflate",
+    }
+    cols = np.arange(size, dtype=np.float64)
+    tmp = path.with_suffix(".tmp.tif")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        for top in range(0, size, BLOCK):
+            height = min(BLOCK, size - top)
+            rows = np.arange(top, top + height, dtype=np.float64)[:, None]
+            rng = np.random.default_rng(top)
+            field = 100 + 50 * np.sin(rows / 97.0) * np.cos(cols / 131.0)
+            values = (field + rng.normal(0, 5, (height, size))).astype("float32")
+            # nodata: a disc in the first quadrant and a band of whole blocks
+            disc = (rows - size / 4) ** 2 + (cols - size / 4) ** 2 < (size / 10) ** 2
+            values[disc] = NODATA
+            if top // BLOCK % 7 == 3:
+                values[:, : min(size, 2 * BLOCK)] = NODATA
+            dst.write(values, 1, window=Window(0, top, size, height))
+    tmp.rename(path)
+
+
+def voronoi_zones(
+    bounds: tuple[float, float, float, float], n: int
+) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(n)
+    xmin, ymin, xmax, ymax = bounds
+    frame = shapely.box(xmin, ymin, xmax, ymax)
+    points = shapely.multipoints(rng.uniform((xmin, ymin), (xmax, ymax), (n, 2)))
+    cells = shapely.get_parts(shapely.voronoi_polygons(points, extend_to=frame))
+    cells = shapely.intersection(cells, frame)
+    # Every tenth cell: a hole whose island becomes a part of the next cell.
+    for i in range(0, len(cells) - 1, 10):
+        centre = shapely.centroid(cells[i])
+        island = shapely.affinity.scale(cells[i], 0.4, 0.4, origin=centre)
+        cells[i] = shapely.difference(cells[i], island)
+        cells[i + 1] = shapely.MultiPolygon([*shapely.get_parts(cells[i + 1]), island])
+    return gpd.GeoDataFrame({"zone": np.arange(len(cells))}, geometry=cells, crs=CRS)
+
+
+def write_zones(path: Path, zones: gpd.GeoDataFrame) -> None:
+    tmp = path.with_suffix(".tmp.gpkg")
+    tmp.unlink(missing_ok=True)
+    zones.to_file(tmp, driver="GPKG", engine="pyogrio")
+    tmp.rename(path)
+
+
+def write_vrt(path: Path, tile: Path, size: int, repeat: int) -> None:
+    total = size * repeat
+    sources = []
+    for i in range(repeat):
+        for j in range(repeat):
+            sources.append(
+                f"""    <ComplexSource>
+      <SourceFilename relativeToVRT="1">{tile.name}</SourceFilename>
+      <SourceBand>1</SourceBand>
+      <SrcRect xOff="0" yOff="0" xSize="{size}" ySize="{size}"/>
+      <DstRect xOff="{j * size}" yOff="{i * size}" xSize="{size}" ySize="{size}"/>
+      <NODATA>{NODATA}</NODATA>
+    </ComplexSource>"""
+            )
+    with rasterio.open(tile) as src:
+        srs = src.crs.to_wkt()
+    gt = ", ".join(str(v) for v in (ORIGIN[0], PIXEL, 0.0, ORIGIN[1], 0.0, -PIXEL))
+    newline = "\n"
+    text = f"""<VRTDataset rasterXSize="{total}" rasterYSize="{total}">
+  <SRS>{srs}</SRS>
+  <GeoTransform>{gt}</GeoTransform>
+  <VRTRasterBand dataType="Float32" band="1" blockXSize="{BLOCK}" blockYSize="{BLOCK}">
+    <NoDataValue>{NODATA}</NoDataValue>
+{newline.join(sources)}
+  </VRTRasterBand>
+</VRTDataset>
+"""
+    path.write_text(text)
+
+
+def bounds_of(size: int) -> tuple[float, float, float, float]:
+    x0, y1 = ORIGIN
+    return x0, y1 - size * PIXEL, x0 + size * PIXEL, y1
+
+
+def make(
+    directory: Path,
+    size: int,
+    zones: list[int],
+    overlapping: bool = False,
+    vrt_repeat: int = 0,
+) -> None:
+    """Write the rasters and zone layers described in the module docstring."""
+    directory.mkdir(parents=True, exist_ok=True)
+    raster = directory / f"raster_{size}.tif"
+    if not raster.exists():
+        write_raster(raster, size)
+    for n in zones:
+        path = directory / f"zones_{size}_{n}.gpkg"
+        cells = None
+        if not path.exists():
+            cells = voronoi_zones(bounds_of(size), n)
+            write_zones(path, cells)
+        overlap = directory / f"zones_{size}_{n}_overlap.gpkg"
+        if overlapping and not overlap.exists():
+            if cells is None:
+                cells = gpd.read_file(path, engine="pyogrio")
+            width = np.sqrt(size * size * PIXEL * PIXEL / n)
+            grown = cells.copy()
+            grown["geometry"] = cells.buffer(width / 3, quad_segs=4)
+            write_zones(overlap, grown)
+    if vrt_repeat:
+        vrt = directory / f"raster_{size}_x{vrt_repeat}.vrt"
+        if not vrt.exists():
+            write_vrt(vrt, raster, size, vrt_repeat)
+        for n in zones:
+            path = directory / f"zones_{size}_x{vrt_repeat}_{n}.gpkg"
+            if not path.exists():
+                write_zones(path, voronoi_zones(bounds_of(size * vrt_repeat), n))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--size", type=int, default=4000)
+    parser.add_argument("--zones", type=int, nargs="+", default=[50_000, 1_000])
+    parser.add_argument("--overlapping", action="store_true")
+    parser.add_argument("--vrt-repeat", type=int, default=0)
+    args = parser.parse_args()
+    make(args.directory, args.size, args.zones, args.overlapping, args.vrt_repeat)
+
+
+if __name__ == "__main__":
+    main()
