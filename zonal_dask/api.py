@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from threading import Thread
 from typing import TypeAlias
 
 import dask
@@ -29,6 +30,7 @@ from .io import (
 from .plan import ZonePlan
 from .rasterize import (
     ChunkTask,
+    gc_paused,
     label_array,
     orientation,
     outside_fraction,
@@ -37,15 +39,18 @@ from .rasterize import (
     to_pixel_space,
     zone_groups,
 )
-from .reduce import LabelSource, coverage_graph, zonal_graph
-from .stats import DEFAULT_STATS, StatsLike, resolve
+from .reduce import LabelSource, coverage_graph, warm_up, zonal_graph
+from .stats import DEFAULT_STATS, STATISTICS, StatsLike, resolve
 from .zones import Zones, prepare_zones
 
 ZonesLike: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray
 RasterLike: TypeAlias = str | os.PathLike[str] | xr.DataArray
 ChunksLike: TypeAlias = int | tuple[int, int] | Mapping[str, int] | None
+# outside_fraction costs an intersection per zone: computed only when asked.
+OUTSIDE = STATISTICS["outside_fraction"].formula
 
 
+@gc_paused()
 def zonal_stats(
     zones: ZonesLike,
     raster: RasterLike,
@@ -282,7 +287,9 @@ def zonal_stats(
             plan.zones.index,
             split_every=split_every,
             wrap_chunk=None if store is None else store.wrap,
-            outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient),
+            outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient)
+            if any(s.formula is OUTSIDE for s in statistics)
+            else None,
             categorical=categorical,
             zone_groups=plan.groups(TARGET_CHUNK_PIXELS) if needs_values else None,
             small=small,
@@ -384,12 +391,16 @@ def _plan(
     *,
     layer: str | int | None = None,
     assume_same_crs: bool = False,
+    global_layers: bool = False,
 ) -> _Plan:
     """Open the raster, prepare the zones and give each chunk its zones.
 
     ``frame`` is ``zones`` already read, so that a file is read only once.
+    Overlap layers are chosen by each chunk's task unless ``global_layers``
+    (a ``ZonePlan`` stores one layer count for all chunks).
     """
     array = open_raster(raster, band=band, chunks=chunks)
+    Thread(target=warm_up, args=(array.dtype, array.rio.nodata), daemon=True).start()
     frame = read_zones(zones, layer) if frame is None else frame
     source = _source(zones)
     check_crs(
@@ -403,7 +414,7 @@ def _plan(
     transform = array.rio.transform()
     pixel_geometries = to_pixel_space(prepared.geometries, transform)
     orient = orientation(transform)
-    layers = overlap_layers(pixel_geometries, all_touched)
+    layers = overlap_layers(pixel_geometries, all_touched) if global_layers else None
     tasks = plan_chunks(pixel_geometries, grid_chunks(array), orient, layers)
     return _Plan(array, prepared, pixel_geometries, orient, tasks)
 

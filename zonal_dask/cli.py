@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -175,6 +176,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         print(f"zonal-dask: {err or 'interrupted; no output written'}", file=sys.stderr)
         return 130
+
+
+def console() -> None:
+    """The ``zonal-dask`` console script: ``main``, then a prompt exit.
+
+    Tearing down the interpreter's modules (dask, numba, xarray, GDAL) took
+    0.3-0.7 s after a run on the benchmark machine. By now the output is
+    renamed into place and any cluster is closed, so the process exits
+    without that teardown once its streams are flushed.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -378,4 +393,4 @@ def _demo(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -26,7 +26,9 @@ from .errors import LayerError, OutputError, RasterError, ZonesError
 
 # Chunks of about this many pixels, unless the raster is so large that the
 # graph would exceed about MAX_CHUNKS tasks (DESIGN.md: scheduler overhead).
-TARGET_CHUNK_PIXELS = 2048 * 2048
+# 1024² rather than DESIGN's 2048²: as fast on 4000² x 50,000 zones and 30%
+# less peak memory (benchmarks/peers); more chunks also keep 2 threads busy.
+TARGET_CHUNK_PIXELS = 1024 * 1024
 MAX_CHUNKS = 20_000
 
 TABLE_FORMATS = (".txt", ".tsv", ".csv", ".parquet")
@@ -233,8 +235,9 @@ def read_zones(
             frame = gpd.read_parquet(path)
         else:
             layer = _choose_layer(path, layer)
+            # Arrow: a third faster on 50,000 polygons, same frame.
             frame = gpd.read_file(
-                path, engine="pyogrio", fid_as_index=True, layer=layer
+                path, engine="pyogrio", fid_as_index=True, layer=layer, use_arrow=True
             )
     except ZonesError:
         raise

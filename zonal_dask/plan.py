@@ -156,7 +156,9 @@ class ZonePlan:
     ) -> None:
         from .api import _plan
 
-        plan = _plan(zones, like, band, zone_id, chunks, all_touched)
+        plan = _plan(
+            zones, like, band, zone_id, chunks, all_touched, global_layers=True
+        )
         self._init(
             Grid.of(plan.array),
             plan.zones.index,
@@ -166,7 +168,10 @@ class ZonePlan:
             outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient),
             groups=plan.groups(TARGET_CHUNK_PIXELS),
             all_touched=all_touched,
-            layers=max((len(np.unique(t.layers)) for t in plan.tasks), default=1),
+            layers=max(
+                (len(np.unique(t.layers)) for t in plan.tasks if t.layers is not None),
+                default=1,
+            ),
         )
 
     def _init(

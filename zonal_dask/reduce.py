@@ -33,7 +33,7 @@ from dask.highlevelgraph import HighLevelGraph
 from . import kernels
 from .coverage import CoverageParts, coverage_chunk, merge_coverage
 from .errors import StatisticError
-from .rasterize import ChunkLabels, ChunkTask, tasks_token
+from .rasterize import NO_ZONE, ChunkLabels, ChunkTask, tasks_token
 from .stats import Statistic, resolve
 
 
@@ -209,6 +209,23 @@ def chunk_partials(
         lo,
         hi,
     )
+
+
+def warm_up(dtype: np.dtype, nodata: float | None) -> None:
+    """Load the compiled kernels for a raster of ``dtype`` from numba's cache.
+
+    The first call of a cached kernel in a process still costs about 0.3 s
+    (numba sets up its compiler); running it on a thread while the zones are
+    read overlaps that with I/O instead of delaying the first chunk.
+    """
+    empty = ChunkLabels(
+        np.full((1, 1, 1), NO_ZONE, np.int32),
+        np.empty(0, np.int64),
+        np.empty(0, np.int32),
+        np.empty(0, np.int64),
+    )
+    chunk_partials(np.zeros((1, 1), dtype), empty, nodata)
+    kernels.decode_claims(np.zeros((1, 1), np.int64), 16, 1)
 
 
 def _valid_claims(

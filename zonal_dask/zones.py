@@ -14,6 +14,17 @@ from pyproj import CRS
 from .errors import GeometryTypeError, IdFieldError
 
 _POLYGONAL = {"Polygon", "MultiPolygon"}
+# shapely's type ids, named as GeoPandas names them in messages
+GEOMETRY_NAMES = {
+    0: "Point",
+    1: "LineString",
+    2: "LinearRing",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,8 @@ def _zone_index(frame: gpd.GeoDataFrame, zone_id: str | None, source: str) -> pd
 
 
 def _check_types(geometries: np.ndarray, source: str) -> None:
-    types = set(gpd.GeoSeries(geometries).geom_type.dropna())
+    present = geometries[geometries != None]  # noqa: E711
+    types = {GEOMETRY_NAMES[t] for t in np.unique(shapely.get_type_id(present))}
     bad = sorted(types - _POLYGONAL)
     if bad:
         raise GeometryTypeError(
