@@ -99,3 +99,29 @@ def test_gdal_endpoint_variables(environ, expected):
     environ = dict(environ)
     assert remote.configure_gdal(environ) == expected
     assert expected.items() <= environ.items()
+
+
+def test_gdal_block_cache_is_bounded_while_computing():
+    # a pass reads each block once: GDAL's default cache (5% of RAM) only
+    # grows the peak memory with the raster's size
+    from rasterio.env import get_gdal_config
+
+    grid = make_grid((40, 50), seed=5)
+    seen = []
+
+    def cache_size(values):
+        seen.append(get_gdal_config("GDAL_CACHEMAX"))
+        return 0.0
+
+    zones = zones_frame(voronoi_zones(grid, 3, seed=5))
+    zd.zonal_stats(zones, grid.to_dataarray(), {"cache": cache_size})
+    assert seen and set(seen) == {64 * 2**20}
+    assert get_gdal_config("GDAL_CACHEMAX") != 64 * 2**20  # restored
+
+
+def test_local_cluster_workers_bound_gdal_block_cache():
+    import os
+
+    with cluster.scheduler(cluster=True, workers=1, threads_per_worker=1) as client:
+        values = client.run(lambda: os.environ.get("GDAL_CACHEMAX"))
+    assert list(values.values()) == ["64"]

@@ -309,3 +309,110 @@ def test_edges_through_pixel_centres_get_gdals_pixels(transform):
             (r, c), (h, w) = t.offset, t.shape
             got[r : r + h, c : c + w] |= rasterize.global_labels(labels) == 0
         np.testing.assert_array_equal(got, expected)
+
+
+def _pixel_geometries(geometries: list) -> np.ndarray:
+    present = [g for g in geometries if not g.is_empty]
+    return rasterize.to_pixel_space(np.array(present, object), GRID.transform)
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    ["polygons only", "polygons and multipolygons", "with a collection"],
+)
+def test_geojson_gives_gdal_the_same_coordinates(kinds):
+    pixel = _pixel_geometries(GEOMETRIES)
+    if kinds == "polygons only":
+        pixel = pixel[shapely.get_type_id(pixel) == 3]
+    elif kinds == "with a collection":
+        pixel = np.append(pixel, shapely.GeometryCollection([pixel[0], pixel[1]]))
+    shapes = rasterize.geojson(pixel)
+    assert len(shapes) == len(pixel)
+    if kinds == "with a collection":
+        assert shapes[-1] is pixel[-1]  # passed through, for rasterio to convert
+    transform = rasterize.window_transform((1, -1), 0, 0)
+    for shape, geometry in zip(shapes, pixel, strict=True):
+        ours, theirs = (
+            features.rasterize(
+                [(g, 1)], out_shape=GRID.shape, transform=transform, dtype="uint8"
+            )
+            for g in (shape, geometry)
+        )
+        np.testing.assert_array_equal(ours, theirs)
+        assert shapely.equals(shapely.geometry.shape(shape), geometry)
+
+
+def test_decode_claims_splits_single_and_shared_pixels():
+    from zonal_dask.kernels import decode_claims
+
+    def claim(zone: int) -> int:
+        return ((zone + 1) << 16) | 1
+
+    burn = np.array([[0, claim(0), claim(4)], [claim(1) + claim(2), claim(7), 0]])
+    labels, shared, exact = decode_claims(burn, 16, 4)
+    assert exact
+    np.testing.assert_array_equal(labels, [[-1, 0, 4], [-1, 7, -1]])
+    np.testing.assert_array_equal(shared, [3])
+    *_, exact = decode_claims(burn, 16, 1)  # two claims exceed a limit of one
+    assert not exact
+
+
+def _chunk(geometries: list, **kwargs) -> rasterize.ChunkLabels:
+    pixel = _pixel_geometries(geometries)
+    orient = rasterize.orientation(GRID.transform)
+    zones = np.arange(len(pixel))
+    return rasterize.rasterize_chunk(pixel, zones, (0, 0), GRID.shape, orient, **kwargs)
+
+
+def _claims(chunk: rasterize.ChunkLabels) -> set[tuple[int, int]]:
+    """Every (pixel, zone) claim of a chunk, whatever its layers."""
+    planes, pixels = np.nonzero(chunk.labels.reshape(chunk.labels.shape[0], -1) >= 0)
+    zones = chunk.labels.reshape(chunk.labels.shape[0], -1)[planes, pixels]
+    claims = set(zip(pixels.tolist(), zones.tolist(), strict=True))
+    extra = zip(chunk.extra_pixels.tolist(), chunk.extra_zones.tolist(), strict=True)
+    return claims | set(extra)
+
+
+@pytest.mark.parametrize("all_touched", [False, True])
+def test_chunks_with_many_shared_pixels_are_burnt_in_layers(monkeypatch, all_touched):
+    centres = [GRID.transform @ (c, r) for r, c in [(20, 20), (25, 30), (30, 25)]]
+    discs = [shapely.Point(xy).buffer(120) for xy in centres]
+    geometries = voronoi_zones(GRID, 15, seed=24) + discs
+    resolved = _chunk(geometries, all_touched=all_touched)  # few: one by one
+    assert resolved.labels.shape[0] == 1 and resolved.extra_pixels.size > 0
+    monkeypatch.setattr(rasterize, "MAX_RESOLVED_PIXELS", 10)
+    layered = _chunk(geometries, all_touched=all_touched)
+    assert layered.labels.shape[0] > 1
+    assert _claims(layered) == _claims(resolved)
+
+
+def test_adjacent_zones_are_never_coloured(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("overlap_layers called for a partition")
+
+    monkeypatch.setattr(rasterize, "overlap_layers", refuse)
+    chunk = _chunk(voronoi_zones(GRID, 40, seed=25))
+    assert chunk.labels.shape[0] == 1 and chunk.extra_pixels.size == 0
+
+
+def test_gc_paused_nests_across_threads_and_restores_the_thresholds():
+    import gc
+    import threading
+
+    before = gc.get_threshold()
+    inside = []
+
+    def work():
+        with rasterize.gc_paused():
+            inside.append(gc.get_threshold()[0])
+
+    with rasterize.gc_paused():
+        gc.enable()  # as dask's slicing does on its way out: no effect
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert gc.get_threshold()[0] == 0
+    assert inside == [0, 0, 0, 0]
+    assert gc.get_threshold() == before

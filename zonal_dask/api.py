@@ -21,6 +21,7 @@ from .errors import PlanError, StatisticError, ZonesError
 from .geo import finish, finish_lazily, read_features
 from .io import (
     TARGET_CHUNK_PIXELS,
+    bounded_block_cache,
     grid_chunks,
     is_label_raster,
     open_label_raster,
@@ -299,7 +300,8 @@ def zonal_stats(
         if frame is None and not prefix:
             return lazy
         return finish_lazily(lazy, frame, prefix, source)
-    (table,) = dask.compute(lazy)
+    with bounded_block_cache():
+        (table,) = dask.compute(lazy)
     return finish(table, frame, prefix, source)
 
 

@@ -116,7 +116,13 @@ def _local_cluster(
     """A LocalCluster of worker processes, closed (workers first) on exit."""
     from distributed import Client, LocalCluster
 
-    options: dict[str, Any] = {"processes": True}
+    from .io import GDAL_CACHE_MB
+
+    # each worker process reads blocks once: bound GDAL's cache (see io.py)
+    options: dict[str, Any] = {
+        "processes": True,
+        "env": {"GDAL_CACHEMAX": str(GDAL_CACHE_MB)},
+    }
     if workers:
         options["n_workers"] = workers
     if threads_per_worker:
@@ -140,6 +146,9 @@ def compute(lazy: Any, *, client: Any | None = None, progress: bool = False) -> 
 
                 distributed_progress(future)
             return future.result()
+        from .io import bounded_block_cache
+
+        stack.enter_context(bounded_block_cache())
         if progress:
             from dask.diagnostics import ProgressBar
 
