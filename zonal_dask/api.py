@@ -42,7 +42,7 @@ from .rasterize import (
 )
 from .reduce import LabelSource, coverage_graph, warm_up, zonal_graph
 from .stats import DEFAULT_STATS, STATISTICS, StatsLike, resolve
-from .zones import Zones, prepare_zones
+from .zones import prepare_zones
 
 ZonesLike: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray
 RasterLike: TypeAlias = str | os.PathLike[str] | xr.DataArray
@@ -242,7 +242,7 @@ def zonal_stats(
             plan.tasks,
             resolve_nodata(nodata, plan.array, _name(raster)),
             statistics,
-            plan.zones.index,
+            plan.index,
             split_every=split_every,
         )
     else:
@@ -274,7 +274,7 @@ def zonal_stats(
                 zones,
                 raster,
                 plan.array,
-                plan.zones.index,
+                plan.index,
                 plan.tasks,
                 statistics,
                 options,
@@ -285,7 +285,7 @@ def zonal_stats(
             LabelSource.from_polygons(plan.tasks, all_touched, small),
             nodata,
             statistics,
-            plan.zones.index,
+            plan.index,
             split_every=split_every,
             wrap_chunk=None if store is None else store.wrap,
             outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient)
@@ -367,7 +367,7 @@ def _planes(array: xr.DataArray) -> dict:
 @dataclass(frozen=True)
 class _Plan:
     array: xr.DataArray
-    zones: Zones
+    index: pd.Index
     pixel_geometries: np.ndarray
     orient: tuple[int, int]
     tasks: list[ChunkTask]
@@ -402,7 +402,7 @@ def _plan(
     (a ``ZonePlan`` stores one layer count for all chunks).
     """
     array = open_raster(raster, band=band, chunks=chunks)
-    Thread(target=warm_up, args=(array.dtype, array.rio.nodata), daemon=True).start()
+    Thread(target=warm_up, args=(array.dtype,), daemon=True).start()
     frame = read_zones(zones, layer) if frame is None else frame
     source = _source(zones)
     check_crs(
@@ -413,12 +413,13 @@ def _plan(
         assume_same_crs=assume_same_crs,
     )
     prepared = prepare_zones(frame, array.rio.crs, zone_id=zone_id, source=source)
+    del frame  # only the pixel-space copy is needed from here: free the first
     transform = array.rio.transform()
     pixel_geometries = to_pixel_space(prepared.geometries, transform)
     orient = orientation(transform)
     layers = overlap_layers(pixel_geometries, all_touched) if global_layers else None
     tasks = plan_chunks(pixel_geometries, grid_chunks(array), orient, layers)
-    return _Plan(array, prepared, pixel_geometries, orient, tasks)
+    return _Plan(array, prepared.index, pixel_geometries, orient, tasks)
 
 
 def _source(zones: ZonesLike) -> str:

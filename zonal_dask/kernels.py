@@ -18,34 +18,6 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _add(z, x, acc, lo, hi):  # pragma: no cover - numba
-    # acc columns: finite, posinf, neginf, invalid, sum, comp, shift, mean, m2
-    if x < lo[z]:
-        lo[z] = x
-    if x > hi[z]:
-        hi[z] = x
-    if np.isinf(x):
-        acc[z, 1 if x > 0 else 2] += 1.0
-        return
-    n = acc[z, 0] + 1.0
-    acc[z, 0] = n
-    if n == 1.0:
-        acc[z, 6] = x
-    # Neumaier's compensated sum: integer sums stay exact up to 2**53.
-    total = acc[z, 4]
-    t = total + x
-    if abs(total) >= abs(x):
-        acc[z, 5] += (total - t) + x
-    else:
-        acc[z, 5] += (x - t) + total
-    acc[z, 4] = t
-    y = x - acc[z, 6]
-    delta = y - acc[z, 7]
-    acc[z, 7] += delta / n
-    acc[z, 8] += delta * (y - acc[z, 7])
-
-
 @njit(cache=True, nogil=True)
 def moments(
     values, labels, extra_pixels, extra_zones, n_zones, nodata, has_nodata
@@ -78,23 +50,50 @@ def moments(
     hi = np.full(n_zones, -np.inf)
     flat_values = values.ravel()
     n_pixels = flat_values.size
-    flat_labels = labels.ravel()
-    for i in range(flat_labels.size):
-        z = flat_labels[i]
-        if z < 0:
-            continue
-        x = np.float64(flat_values[i % n_pixels])
-        if x != x or (has_nodata and x == nodata):
-            acc[z, 3] += 1.0
-        else:
-            _add(z, x, acc, lo, hi)
-    for j in range(extra_pixels.size):
-        z = extra_zones[j]
-        x = np.float64(flat_values[extra_pixels[j]])
-        if x != x or (has_nodata and x == nodata):
-            acc[z, 3] += 1.0
-        else:
-            _add(z, x, acc, lo, hi)
+    n_layers = labels.shape[0]
+    flat_labels = labels.reshape(n_layers, n_pixels)
+    # One loop body for the layers' pixels and, last, the extra claims: the
+    # update written once and inline runs twice as fast as the same update in
+    # a helper function, inlined or not (numba 0.6x).
+    for layer in range(n_layers + 1):
+        main = layer < n_layers
+        for i in range(n_pixels if main else extra_pixels.size):
+            if main:
+                z = flat_labels[layer, i]
+                if z < 0:
+                    continue
+                x = np.float64(flat_values[i])
+            else:
+                z = extra_zones[i]
+                x = np.float64(flat_values[extra_pixels[i]])
+            if x != x or (has_nodata and x == nodata):
+                acc[z, 3] += 1.0
+                continue
+            # acc columns: finite, posinf, neginf, invalid, sum, comp, shift,
+            # mean, m2
+            if x < lo[z]:
+                lo[z] = x
+            if x > hi[z]:
+                hi[z] = x
+            if np.isinf(x):
+                acc[z, 1 if x > 0 else 2] += 1.0
+                continue
+            n = acc[z, 0] + 1.0
+            acc[z, 0] = n
+            if n == 1.0:
+                acc[z, 6] = x
+            # Neumaier's compensated sum: integer sums stay exact up to 2**53.
+            total = acc[z, 4]
+            t = total + x
+            if abs(total) >= abs(x):
+                acc[z, 5] += (total - t) + x
+            else:
+                acc[z, 5] += (x - t) + total
+            acc[z, 4] = t
+            y = x - acc[z, 6]
+            delta = y - acc[z, 7]
+            acc[z, 7] += delta / n
+            acc[z, 8] += delta * (y - acc[z, 7])
     return acc, lo, hi
 
 

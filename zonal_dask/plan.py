@@ -161,7 +161,7 @@ class ZonePlan:
         )
         self._init(
             Grid.of(plan.array),
-            plan.zones.index,
+            plan.index,
             plan.tasks,
             LabelSource.from_polygons(plan.tasks, all_touched),
             None,

@@ -211,8 +211,10 @@ def chunk_partials(
     )
 
 
-def warm_up(dtype: np.dtype, nodata: float | None) -> None:
+def warm_up(dtype: np.dtype) -> None:
     """Load the compiled kernels for a raster of ``dtype`` from numba's cache.
+
+    Any nodata gives the kernels the same types (a flag and a float).
 
     The first call of a cached kernel in a process still costs about 0.3 s
     (numba sets up its compiler); running it on a thread while the zones are
@@ -224,7 +226,7 @@ def warm_up(dtype: np.dtype, nodata: float | None) -> None:
         np.empty(0, np.int32),
         np.empty(0, np.int64),
     )
-    chunk_partials(np.zeros((1, 1), dtype), empty, nodata)
+    chunk_partials(np.zeros((1, 1), dtype), empty, None)
     kernels.decode_claims(np.zeros((1, 1), np.int64), 16, 1)
 
 
