@@ -17,6 +17,7 @@ from dask.delayed import Delayed
 
 from .checkpoint import Checkpoint
 from .checks import check_crs, resolve_nodata
+from .cluster import local_scheduler
 from .errors import PlanError, StatisticError, ZonesError
 from .geo import finish, finish_lazily, read_features
 from .io import (
@@ -301,7 +302,7 @@ def zonal_stats(
             return lazy
         return finish_lazily(lazy, frame, prefix, source)
     with bounded_block_cache():
-        (table,) = dask.compute(lazy)
+        (table,) = dask.compute(lazy, scheduler=local_scheduler())
     return finish(table, frame, prefix, source)
 
 
