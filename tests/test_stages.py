@@ -10,7 +10,7 @@ from affine import Affine
 from rasterio import features
 
 import zonal_dask as zd
-from zonal_dask import io, rasterize, reduce
+from zonal_dask import io, memory, rasterize, reduce
 
 from .reference import assert_tables_close, reference_stats
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
@@ -403,10 +403,10 @@ def test_gc_paused_nests_across_threads_and_restores_the_thresholds():
     inside = []
 
     def work():
-        with rasterize.gc_paused():
+        with memory.gc_paused():
             inside.append(gc.get_threshold()[0])
 
-    with rasterize.gc_paused():
+    with memory.gc_paused():
         gc.enable()  # as dask's slicing does on its way out: no effect
         threads = [threading.Thread(target=work) for _ in range(4)]
         for t in threads:

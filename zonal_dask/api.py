@@ -29,10 +29,10 @@ from .io import (
     open_raster,
     read_zones,
 )
+from .memory import gc_paused, release_freed_memory
 from .plan import ZonePlan
 from .rasterize import (
     ChunkTask,
-    gc_paused,
     label_array,
     orientation,
     outside_fraction,
@@ -420,7 +420,10 @@ def _plan(
     orient = orientation(transform)
     layers = overlap_layers(pixel_geometries, all_touched) if global_layers else None
     tasks = plan_chunks(pixel_geometries, grid_chunks(array), orient, layers)
-    return _Plan(array, prepared.index, pixel_geometries, orient, tasks)
+    index = prepared.index
+    del prepared
+    release_freed_memory()
+    return _Plan(array, index, pixel_geometries, orient, tasks)
 
 
 def _source(zones: ZonesLike) -> str:
