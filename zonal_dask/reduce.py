@@ -214,19 +214,16 @@ def chunk_partials(
 def warm_up(dtype: np.dtype) -> None:
     """Load the compiled kernels for a raster of ``dtype`` from numba's cache.
 
-    Any nodata gives the kernels the same types (a flag and a float).
-
     The first call of a cached kernel in a process still costs about 0.3 s
     (numba sets up its compiler); running it on a thread while the zones are
-    read overlaps that with I/O instead of delaying the first chunk.
+    read overlaps that with I/O instead of delaying the first chunk. The
+    arguments have the types ``chunk_partials`` and ``rasterize`` pass (any
+    nodata gives the same types: a flag and a float).
     """
-    empty = ChunkLabels(
-        np.full((1, 1, 1), NO_ZONE, np.int32),
-        np.empty(0, np.int64),
-        np.empty(0, np.int32),
-        np.empty(0, np.int64),
-    )
-    chunk_partials(np.zeros((1, 1), dtype), empty, None)
+    has_nodata, nodata = _nodata_in_dtype(None, dtype)
+    no_claims = np.empty(0, np.int64), np.empty(0, np.int32)
+    labels = np.full((1, 1, 1), NO_ZONE, np.int32)
+    kernels.moments(np.zeros((1, 1), dtype), labels, *no_claims, 0, nodata, has_nodata)
     kernels.decode_claims(np.zeros((1, 1), np.int64), 16, 1)
 
 
