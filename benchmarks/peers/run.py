@@ -2,16 +2,17 @@
 
     python benchmarks/peers/run.py DATA_DIR [--size 4000] [--zones 50000]
         [--overlapping] [--vrt-repeat R] [--tools a,b,c] [--repeat 3]
-        [--timeout 300] [--table OUT.md] [--quick]
+        [--timeout 300] [--max-memory GB] [--table OUT.md] [--quick]
 
 Makes the data with ``make_data.make`` (nothing is rewritten when it exists),
 then runs each tool ``--repeat`` times, round robin, each run a fresh process
 (``tools.py TOOL``, or the ``zonal-dask`` console script next to this Python).
-A run longer than ``--timeout`` seconds is stopped and the tool is not run
-again. Then, untimed, zonal_dask computes the reference statistics and every
-tool's output is compared with them, polygon by polygon. Writes a markdown
-table (default ``DATA_DIR/peers_SIZE_ZONES[_overlap].md``) and the same
-results as JSON beside it, and prints the table.
+A run longer than ``--timeout`` seconds, or whose processes hold more than
+``--max-memory`` GB (default: half the machine's memory), is stopped and the
+tool is not run again. Then, untimed, zonal_dask computes the reference
+statistics and every tool's output is compared with them, polygon by polygon.
+Writes a markdown table (default ``DATA_DIR/peers_SIZE_ZONES[_overlap].md``)
+and the same results as JSON beside it, and prints the table.
 
 Measurement: wall time from start to exit of the process; CPU time (user +
 system) of the process and the children it waited for, from ``os.wait4``;
@@ -64,6 +65,7 @@ TOOLS = [
     Tool("zonal_dask", "zonal_dask (API)", "centre"),
     Tool("zonal_dask_cli", "zonal-dask (CLI)", "centre"),
     Tool("rasterstats", "rasterstats", "centre"),
+    Tool("rasterstats_inside", "rasterstats, boundless=False", "centre"),
     Tool("exactextract", "exactextract (feature-sequential)", "coverage"),
     Tool("exactextract_rs", "exactextract (raster-sequential)", "coverage"),
     Tool("xrspatial", "xarray-spatial + rasterize (dask)", "centre"),
@@ -76,12 +78,20 @@ TOOLS = [
 REFERENCE_TOOLS = {"centre": "zonal_dask", "coverage": "zonal_dask_coverage"}
 
 
+@dataclass(frozen=True)
+class Limits:
+    """When a run is stopped: wall seconds, GB resident in its process tree."""
+
+    seconds: float
+    memory_gb: float
+
+
 @dataclass
 class Run:
     wall: float
     cpu: float
     rss_mb: float
-    status: str  # "ok", "stopped" or "failed (exit N)"
+    status: str  # "ok", "timeout", "memory" (stopped) or "failed (exit N)"
 
 
 @dataclass
@@ -102,11 +112,12 @@ def main() -> None:
     tools = [t for t in TOOLS if t.name in args.tools]
     load_before = os.getloadavg()
 
-    results = time_tools(tools, zones, raster, out_dir, args.repeat, args.timeout)
+    limits = Limits(args.timeout, args.max_memory)
+    results = time_tools(tools, zones, raster, out_dir, args.repeat, limits)
     empty = compare_all(results, zones, raster, out_dir)
 
     header = describe(args, zones, raster, load_before, os.getloadavg())
-    text = render(header, results, args.timeout, empty)
+    text = render(header, results, limits, empty)
     table.write_text(text)
     table.with_suffix(".json").write_text(
         json.dumps([asdict(r) for r in results], indent=1, ensure_ascii=False)
@@ -129,6 +140,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--max-memory",
+        type=float,
+        default=psutil.virtual_memory().total / 2**31,
+        help="GB of resident memory at which a run is stopped",
+    )
     parser.add_argument("--table", type=Path)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -171,7 +188,7 @@ def time_tools(
     raster: Path,
     out_dir: Path,
     repeat: int,
-    timeout: float,
+    limits: Limits,
 ) -> list[Result]:
     """Run every tool ``repeat`` times, round robin, one process at a time.
 
@@ -187,7 +204,7 @@ def time_tools(
             out = out_dir / f"{name}.parquet"
             out.unlink(missing_ok=True)
             command = tool_command(name, zones, raster, out)
-            run = measure(command, timeout, out_dir / f"{name}.log")
+            run = measure(command, limits, out_dir / f"{name}.log")
             result.runs.append(run)
             print(
                 f"{name} run {attempt + 1}: {run.wall:.2f} s, CPU {run.cpu:.2f} s, "
@@ -213,10 +230,10 @@ def tool_command(name: str, zones: Path, raster: Path, out: Path) -> list[str]:
     ]
 
 
-def measure(command: list[str], timeout: float, log: Path) -> Run:
+def measure(command: list[str], limits: Limits, log: Path) -> Run:
     """Run ``command`` as a new process group; its wall, CPU and peak tree RSS.
 
-    Output goes to ``log``. Past ``timeout`` seconds the whole group is killed.
+    Output goes to ``log``. Past either limit the whole group is killed.
     """
     start = time.perf_counter()
     with log.open("w") as sink:
@@ -224,22 +241,25 @@ def measure(command: list[str], timeout: float, log: Path) -> Run:
             command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
     watched = psutil.Process(process.pid)
-    peak, stopped = 0, False
+    peak, stopped = 0, ""
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
-        if time.perf_counter() - start > timeout:
+        peak = max(peak, tree_rss(watched))
+        if time.perf_counter() - start > limits.seconds:
+            stopped = "timeout"
+        elif peak > limits.memory_gb * 2**30:
+            stopped = "memory"
+        if stopped:
             os.killpg(process.pid, signal.SIGKILL)
             _, status, usage = os.wait4(process.pid, 0)
-            stopped = True
             break
-        peak = max(peak, tree_rss(watched))
         time.sleep(POLL)
     wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     if stopped:
-        outcome = "stopped"
+        outcome = stopped
     elif process.returncode:
         outcome = f"failed (exit {process.returncode})"
     else:
@@ -345,7 +365,8 @@ def describe(
             f"* data: `{raster.name}`, `{zones.name}` (benchmarks/peers/make_data.py)",
             f"* command: `python benchmarks/peers/{args.command}`",
             f"* date: {datetime.date.today().isoformat()}; {args.repeat} run(s) "
-            f"per tool, timeout {args.timeout:g} s",
+            f"per tool, stopped past {args.timeout:g} s or "
+            f"{args.max_memory:.3g} GB RSS",
             f"* machine: {os.cpu_count()} cores, "
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB; load average "
             f"{load_before[0]:.2f} before, {load_after[0]:.2f} after",
@@ -361,7 +382,7 @@ def version(package: str) -> str:
         return "not installed"
 
 
-def render(header: str, results: list[Result], timeout: float, empty: int) -> str:
+def render(header: str, results: list[Result], limits: Limits, empty: int) -> str:
     """The markdown table and its notes."""
     base = next(
         (
@@ -382,16 +403,19 @@ def render(header: str, results: list[Result], timeout: float, empty: int) -> st
         runs = result.runs
         last = runs[-1].status if runs else "not run"
         wall = median_wall(result)
-        if last == "stopped":
-            wall_text = f"> {timeout:g} s (stopped)"
+        stopped = last in ("timeout", "memory")
+        if last == "timeout":
+            wall_text = f"> {limits.seconds:g} s (stopped)"
+        elif last == "memory":
+            wall_text = f"> {wall:.0f} s (stopped at {limits.memory_gb:.3g} GB RSS)"
         elif last != "ok":
             wall_text = last
         else:
             wall_text = f"{wall:.2f}"
-        if base is None or last not in ("ok", "stopped"):
+        if base is None or not (stopped or last == "ok"):
             ratio = "—"
         else:
-            ratio = f"{'> ' if last == 'stopped' else ''}{wall / base:.2f}"
+            ratio = f"{'> ' if stopped else ''}{wall / base:.2f}"
         lines.append(
             f"| {result.tool.label} | {wall_text} "
             f"| {', '.join(f'{r.wall:.2f}' for r in runs)} "
@@ -430,6 +454,10 @@ Notes:
   polygons overlap, the last one drawn gets the pixel, so on overlapping zones
   they cannot agree. xarray-spatial accumulates in the raster's dtype (float32)
   and computes std from sums of squares; flox is asked for float64.
+* rasterstats reads each polygon's window with rasterio's boundless read by
+  default, which reopens the raster for every polygon and, with GDAL's default
+  block cache, can hold more memory with every polygon; `boundless=False`, its
+  option for zones inside the raster, reads from the open dataset.
 * The GDAL loop rasterizes each polygon alone into its bounding-box window
   (rounded outward, clipped to the raster), reads the window and leaves nodata
   out: the classic recipe done right. Pool(2) sends 500 polygons per task; each
