@@ -109,8 +109,7 @@ def flox_tool(zones: str, raster: str, out: Path) -> None:
     from flox import groupby_reduce
 
     frame, labels, values, nodata = label_inputs(zones, raster)
-    data = values.data
-    data = da.where(data == nodata, np.nan, data)
+    data = da.where(values.data == nodata, np.nan, values.data)
     by = da.from_array(labels, chunks=data.chunks)
     groups = np.arange(1, len(frame) + 1)
     funcs = {
