@@ -44,6 +44,6 @@ def test_environment_yml_matches_pyproject():
     }
     extras = project["optional-dependencies"]
     wanted = _names(project["dependencies"]) | _names(extras["test"])
-    for extra in ("coverage", "plot", "notebook"):
+    for extra in ("coverage", "plot", "notebook", "bench"):
         wanted |= _names(extras[extra])
     assert wanted - listed == set()
