@@ -10,8 +10,9 @@ Writes into DIR (nothing is rewritten when it already exists):
   smooth field plus noise, so statistics differ from zone to zone.
 * ``zones_{size}_{n}.gpkg``: ``n`` adjacent Voronoi cells over the raster's
   extent (a partition: every pixel in exactly one zone). Every tenth cell has a
-  hole; the hole's island is a second part of the next cell, which becomes a
-  MultiPolygon, so the features still tile the plane. Field ``zone`` = 0..n-1.
+  hole; the hole's island is a second part of a neighbouring cell, which
+  becomes a MultiPolygon, so the features still tile the plane. Field
+  ``zone`` = 0..n-1.
 * ``--overlapping``: ``zones_{size}_{n}_overlap.gpkg``, the same cells buffered
   by a third of the mean cell width, so most pixels are in two or three zones.
 * ``--vrt-repeat R``: ``raster_{size}_x{R}.vrt`` repeating the GeoTIFF R x R
@@ -83,12 +84,21 @@ def voronoi_zones(
     points = shapely.multipoints(rng.uniform((xmin, ymin), (xmax, ymax), (n, 2)))
     cells = shapely.get_parts(shapely.voronoi_polygons(points, extend_to=frame))
     cells = shapely.intersection(cells, frame)
-    # Every tenth cell: a hole whose island becomes a part of the next cell.
-    for i in range(0, len(cells) - 1, 10):
+    # Every tenth cell: a hole whose island becomes a second part of a cell
+    # next to it (a MultiPolygon whose parts are near each other, as parcels
+    # and districts are), so the features still tile the plane.
+    tree = shapely.STRtree(cells)
+    taken = np.zeros(len(cells), bool)
+    for i in range(0, len(cells), 10):
+        neighbours = [j for j in tree.query(cells[i], "touches") if not taken[j]]
+        if not neighbours or taken[i]:
+            continue
+        j = int(min(neighbours))
+        taken[[i, j]] = True
         centre = shapely.centroid(cells[i])
         island = shapely.affinity.scale(cells[i], 0.4, 0.4, origin=centre)
         cells[i] = shapely.difference(cells[i], island)
-        cells[i + 1] = shapely.MultiPolygon([*shapely.get_parts(cells[i + 1]), island])
+        cells[j] = shapely.MultiPolygon([*shapely.get_parts(cells[j]), island])
     return gpd.GeoDataFrame({"zone": np.arange(len(cells))}, geometry=cells, crs=CRS)
 
 
