@@ -57,3 +57,16 @@ def test_importing_the_package_defers_the_engine():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_the_engine_freezes_the_collector_at_exit():
+    # a hook registered before the engine is imported runs after the engine's
+    code = (
+        "import atexit, gc; "
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0)); "
+        "import zonal_dask.api"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "frozen True"

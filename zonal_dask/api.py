@@ -29,7 +29,7 @@ from .io import (
     open_raster,
     read_zones,
 )
-from .memory import gc_paused, release_freed_memory
+from .memory import freeze_gc_at_exit, gc_paused, release_freed_memory
 from .plan import ZonePlan
 from .rasterize import (
     ChunkTask,
@@ -48,6 +48,8 @@ from .zones import prepare_zones
 ZonesLike: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray
 RasterLike: TypeAlias = str | os.PathLike[str] | xr.DataArray
 ChunksLike: TypeAlias = int | tuple[int, int] | Mapping[str, int] | None
+
+freeze_gc_at_exit()
 # outside_fraction costs an intersection per zone: computed only when asked.
 OUTSIDE = STATISTICS["outside_fraction"].formula
 

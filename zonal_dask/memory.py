@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import gc
 import sys
@@ -53,3 +54,15 @@ def release_freed_memory() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
         except (OSError, AttributeError):  # not glibc
             pass
+
+
+def freeze_gc_at_exit() -> None:
+    """Let the interpreter exit without walking every live object again.
+
+    Python's teardown runs several full collections over everything the
+    imports made (numba, dask, xarray and GDAL: about 200,000 objects); after
+    a run that took 0.6-0.9 s, against 0.08 s with the objects frozen first.
+    Objects still caught in reference cycles at exit are then not finalized,
+    which Python does not promise at exit anyway.
+    """
+    atexit.register(gc.freeze)
