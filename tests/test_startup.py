@@ -23,14 +23,19 @@ print(json.dumps({
 """
 
 
-def _probe(zones, raster) -> dict:
+def _python(code: str, *args: object) -> str:
+    """What a fresh ``python -c code args`` prints."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(zones), str(raster)],
+        [sys.executable, "-c", code, *map(str, args)],
         capture_output=True,
         text=True,
         check=True,
     )
-    return json.loads(done.stdout.splitlines()[-1])
+    return done.stdout
+
+
+def _probe(zones, raster) -> dict:
+    return json.loads(_python(PROBE, zones, raster).splitlines()[-1])
 
 
 def test_a_second_process_loads_the_kernels_without_compiling(tmp_path):
@@ -53,10 +58,7 @@ def test_importing_the_package_defers_the_engine():
         "print(sorted(m for m in ('dask.array', 'numba', 'rasterio', 'geopandas')"
         " if m in sys.modules))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "[]"
+    assert _python(code).strip() == "[]"
 
 
 def test_the_engine_freezes_the_collector_at_exit():
@@ -66,7 +68,4 @@ def test_the_engine_freezes_the_collector_at_exit():
         "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0)); "
         "import zonal_dask.api"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "frozen True"
+    assert _python(code).strip() == "frozen True"

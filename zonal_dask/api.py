@@ -8,21 +8,19 @@ from dataclasses import dataclass
 from threading import Thread
 from typing import TypeAlias
 
-import dask
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
+from . import cluster
 from .checkpoint import Checkpoint
 from .checks import check_crs, resolve_nodata
-from .cluster import local_scheduler
 from .errors import PlanError, StatisticError, ZonesError
 from .geo import finish, finish_lazily, read_features
 from .io import (
     TARGET_CHUNK_PIXELS,
-    bounded_block_cache,
     grid_chunks,
     is_label_raster,
     open_label_raster,
@@ -303,8 +301,7 @@ def zonal_stats(
         if frame is None and not prefix:
             return lazy
         return finish_lazily(lazy, frame, prefix, source)
-    with bounded_block_cache():
-        (table,) = dask.compute(lazy, scheduler=local_scheduler())
+    table = cluster.compute(lazy)
     return finish(table, frame, prefix, source)
 
 

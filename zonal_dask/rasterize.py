@@ -64,7 +64,7 @@ MAX_CLAIMS = 1 << 10
 # Above this many multiply claimed pixels in a chunk, colouring its zones into
 # layers is cheaper than re-burning the claimants one by one.
 MAX_RESOLVED_PIXELS = 4096
-_POLYGON, _MULTIPOLYGON = 3, 6  # shapely type ids
+_POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
 
 
 class ChunkLabels(NamedTuple):
@@ -206,6 +206,7 @@ def plan_chunks(
     return tasks
 
 
+@gc_paused()
 def rasterize_chunk(
     geometries: np.ndarray,
     zones: np.ndarray,
@@ -227,48 +228,31 @@ def rasterize_chunk(
     touches it at all (GDAL's two rules). With ``small="touched"`` the zones
     that claim no pixel here also get their all-touched labels, in ``touched``.
     """
-    with gc_paused():
-        return _rasterize_chunk(
-            geometries, zones, offset, shape, orient, all_touched, small, layers
-        )
-
-
-def _rasterize_chunk(
-    geometries: np.ndarray,
-    zones: np.ndarray,
-    offset: tuple[int, int],
-    shape: tuple[int, int],
-    orient: tuple[int, int],
-    all_touched: bool,
-    small: str,
-    layers: np.ndarray | None,
-) -> ChunkLabels:
     transform = window_transform(orient, *offset)
     shapes = geojson(geometries)
-    first = None
+    burnt_once = None
     if layers is None:
-        first = _burn(shapes, shape, transform, all_touched)
+        burnt_once = _burn(shapes, shape, transform, all_touched)
         layers = np.zeros(len(zones), np.int64)
-        if first[1].size > MAX_RESOLVED_PIXELS:
+        if burnt_once[1].size > MAX_RESOLVED_PIXELS:
             layers = overlap_layers(geometries, all_touched)
-            first = None if layers.any() else first
     present = np.unique(layers)
     labels = np.full((max(1, present.size), *shape), NO_ZONE, np.int32)
     pixel_parts, zone_parts = [np.empty(0, np.int64)], [np.empty(0, np.int32)]
     for plane, layer in enumerate(present):
         members = np.flatnonzero(layers == layer)
-        if first is None:
-            burnt = _burn([shapes[m] for m in members], shape, transform, all_touched)
+        member_shapes = [shapes[m] for m in members]
+        if burnt_once is not None and present.size == 1:
+            local, claimed = burnt_once
         else:
-            burnt = first
-        local, claimed = burnt
+            local, claimed = _burn(member_shapes, shape, transform, all_touched)
         if members.size == len(zones):  # one layer: local indices are the zones'
             labels[plane] = local
         else:
             labels[plane] = np.where(local >= 0, members[np.maximum(local, 0)], NO_ZONE)
         pixels, owners = _resolve_overlaps(
             geometries[members],
-            [shapes[m] for m in members],
+            member_shapes,
             claimed,
             shape,
             offset,
@@ -305,7 +289,7 @@ def geojson(geometries: np.ndarray) -> list:
     other than (Multi)Polygons is passed through for rasterio to convert.
     """
     types = shapely.get_type_id(geometries)
-    if len(geometries) == 0 or not np.isin(types, (_POLYGON, _MULTIPOLYGON)).all():
+    if len(geometries) == 0 or not np.isin(types, _POLYGONAL).all():
         return list(geometries)
     kind, coords, offsets = shapely.to_ragged_array(geometries)
     xy = coords.tolist()
