@@ -5,7 +5,7 @@
 Burns a chunk wholly covered by one zone, then by two overlapping zones, as
 ``zonal_stats`` does (``overlap_layers`` puts them in two layers, each burnt
 once), and, for comparison, with both forced into one layer: every pixel is
-then claimed twice and resolved through ``rasterize._resolve_overlaps``.
+then claimed twice and resolved through ``burn._resolve_overlaps``.
 Prints the time of each and the process's peak RSS.
 """
 
@@ -17,7 +17,8 @@ import time
 import numpy as np
 import shapely
 
-from zonal_dask.rasterize import overlap_layers, rasterize_chunk
+from zonal_dask.burn import overlap_layers
+from zonal_dask.labels import polygon_labels
 
 SIDE = 2048
 
@@ -34,7 +35,7 @@ def main() -> None:
     ]
     for name, zones, layers in cases:
         start = time.perf_counter()
-        out = rasterize_chunk(
+        out = polygon_labels(
             zones, np.arange(len(zones)), (0, 0), (SIDE, SIDE), (1, -1), layers=layers
         )
         elapsed = time.perf_counter() - start

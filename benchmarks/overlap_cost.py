@@ -3,7 +3,7 @@
 One 2048 x 2048 chunk; N random points; zones are either their Voronoi cells (a
 partition: only shared-edge pixels are claimed twice) or discs around them
 whose radius makes each pixel covered about ``depth`` times. Prints the layers
-``overlap_layers`` makes, its time, the time of ``rasterize_chunk`` (median of
+``overlap_layers`` makes, its time, the time of ``polygon_labels`` (median of
 3) and how many (pixel, zone) claims were resolved by re-burning zones alone.
 
     python benchmarks/overlap_cost.py
@@ -16,7 +16,8 @@ import time
 import numpy as np
 import shapely
 
-from zonal_dask.rasterize import overlap_layers, rasterize_chunk
+from zonal_dask.burn import overlap_layers
+from zonal_dask.labels import polygon_labels
 
 SIZE = 2048
 
@@ -42,7 +43,7 @@ def timed(geometries: np.ndarray, all_touched: bool) -> tuple[float, float, int,
     runs = []
     for _ in range(3):
         start = time.perf_counter()
-        labels = rasterize_chunk(
+        labels = polygon_labels(
             geometries,
             np.arange(len(geometries)),
             (0, 0),

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import zonal_dask as zd
-from zonal_dask import reduce
+from zonal_dask import partials
 from zonal_dask.checkpoint import MANIFEST
 
 from .reference import assert_tables_close
@@ -28,13 +28,13 @@ def raster(tmp_path):
 def counted(monkeypatch):
     """How many chunks the kernel really runs on (threads: same process)."""
     calls = []
-    original = reduce.chunk_partials
+    original = partials.chunk_moments
 
     def counting(*args):
         calls.append(1)
         return original(*args)
 
-    monkeypatch.setattr(reduce, "chunk_partials", counting)
+    monkeypatch.setattr(partials, "chunk_moments", counting)
     return calls
 
 
@@ -49,7 +49,9 @@ def test_a_checkpointed_run_gives_the_same_table_and_saves_every_chunk(
     assert len(saved) == n_chunks == len(counted) // 2 > 1
     manifest = json.loads((tmp_path / "ck" / MANIFEST).read_text())
     assert manifest["raster"]["path"] == os.path.abspath(raster)
-    assert manifest["stats"] == list(zd.DEFAULT_STATS)
+    statistics = manifest["request"]["statistics"]
+    assert len(statistics) == len(zd.DEFAULT_STATS)
+    assert all(name in " ".join(statistics) for name in zd.DEFAULT_STATS)
     assert manifest["grid"]["chunks"] == [[16, 16, 16], [16, 16, 16, 8]]
 
 
@@ -76,7 +78,7 @@ def test_a_run_that_crashed_resumes_to_the_identical_table(
 ):
     ck = tmp_path / "ck"
     plain = zd.zonal_stats(FRAME, raster, chunks=8, split_every=3)
-    original, calls = reduce.chunk_partials, []
+    original, calls = partials.chunk_moments, []
 
     def crashing(*args):
         calls.append(1)
@@ -84,7 +86,7 @@ def test_a_run_that_crashed_resumes_to_the_identical_table(
             raise MemoryError("simulated crash")
         return original(*args)
 
-    monkeypatch.setattr(reduce, "chunk_partials", crashing)
+    monkeypatch.setattr(partials, "chunk_moments", crashing)
     with pytest.raises(MemoryError):
         zd.zonal_stats(FRAME, raster, chunks=8, checkpoint=ck, split_every=3)
     # the threaded scheduler raises while another thread may still be saving a
@@ -95,7 +97,7 @@ def test_a_run_that_crashed_resumes_to_the_identical_table(
     assert not list(ck.glob(".*.tmp"))
     kept = len(list(ck.glob("chunk-*.npz")))
     assert 1 <= kept <= 10
-    monkeypatch.setattr(reduce, "chunk_partials", original)
+    monkeypatch.setattr(partials, "chunk_moments", original)
     resumed = zd.zonal_stats(FRAME, raster, chunks=8, checkpoint=ck, split_every=3)
     assert resumed.equals(plain)
 
@@ -103,10 +105,10 @@ def test_a_run_that_crashed_resumes_to_the_identical_table(
 @pytest.mark.parametrize(
     ("change", "differs"),
     [
-        ({"stats": ["count", "mean"]}, "stats"),
-        ({"nodata": 0.0}, "options"),
-        ({"chunks": 8}, "grid"),
-        ({"zones": FRAME.iloc[:5]}, "index, zones_hash"),
+        ({"stats": ["count", "mean"]}, "request"),
+        ({"nodata": 0.0}, "request"),
+        ({"chunks": 8}, "grid, labels, request"),
+        ({"zones": FRAME.iloc[:5]}, "index, labels"),
     ],
 )
 def test_another_run_is_refused(tmp_path, raster, change, differs):
@@ -152,17 +154,17 @@ def test_saved_results_round_trip_any_nesting_without_pickle(tmp_path):
     import numpy as np
 
     from zonal_dask.checkpoint import load_partials, save_partials
-    from zonal_dask.rasterize import ChunkLabels
+    from zonal_dask.labels import ChunkLabels
 
-    partials = reduce.Partials(*[np.arange(3, dtype=np.int64)] * 5, *[np.ones(3)] * 6)
+    moments = partials.Moments(np.arange(3, dtype=np.int64), *[np.ones(3)] * 10)
     labels = ChunkLabels(np.zeros((2, 2), np.int32), *[np.empty(0, np.int64)] * 3)
-    nested = (partials, None, {np.int64(4): labels, 7: [np.float64(2.5)]})
+    nested = (moments, None, {np.int64(4): labels, 7: [np.float64(2.5)]})
     path = str(tmp_path / "chunk.npz")
     assert save_partials(path, nested) is nested
     back = load_partials(path)
-    assert type(back[0]) is reduce.Partials and back[1] is None
+    assert type(back[0]) is partials.Moments and back[1] is None
     assert type(back[2][4]) is ChunkLabels and back[2][7] == [2.5]
-    for a, b in zip(back[0], partials, strict=True):
+    for a, b in zip(back[0], moments, strict=True):
         np.testing.assert_array_equal(a, b)
         assert a.dtype == b.dtype
     np.testing.assert_array_equal(back[2][4].labels, labels.labels)

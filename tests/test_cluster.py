@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import zonal_dask as zd
-from zonal_dask import cluster, io, remote
+from zonal_dask import cluster, remote, runtime
 
 from .synth import make_grid, voronoi_zones, zones_frame
 
@@ -115,8 +115,8 @@ def test_gdal_block_cache_is_bounded_while_computing():
 
     zones = zones_frame(voronoi_zones(grid, 3, seed=5))
     zd.zonal_stats(zones, grid.to_dataarray(), {"cache": cache_size})
-    assert seen and set(seen) == {io.GDAL_CACHE_MB * 2**20}
-    assert get_gdal_config("GDAL_CACHEMAX") != io.GDAL_CACHE_MB * 2**20  # restored
+    assert seen and set(seen) == {runtime.GDAL_CACHE_MB * 2**20}
+    assert get_gdal_config("GDAL_CACHEMAX") != runtime.GDAL_CACHE_MB * 2**20  # restored
 
 
 def test_local_cluster_workers_bound_gdal_block_cache():
@@ -124,4 +124,4 @@ def test_local_cluster_workers_bound_gdal_block_cache():
 
     with cluster.scheduler(cluster=True, workers=1, threads_per_worker=1) as client:
         values = client.run(lambda: os.environ.get("GDAL_CACHEMAX"))
-    assert list(values.values()) == [str(io.GDAL_CACHE_MB)]
+    assert list(values.values()) == [str(runtime.GDAL_CACHE_MB)]

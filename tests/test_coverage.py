@@ -11,11 +11,13 @@ import zonal_dask as zd
 
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
 
-STATS = ["count", "sum", "mean"]
+# exactextract's names; every moment statistic is weighted the same way
+STATS = ["count", "sum", "mean", "min", "max", "stdev", "variance"]
+STATS += ["coefficient_of_variation"]
 
 
-def exactextract_table(frame, raster_path):
-    table = exact_extract(str(raster_path), frame, STATS, output="pandas")
+def exactextract_table(frame, raster_path, stats=STATS):
+    table = exact_extract(str(raster_path), frame, stats, output="pandas")
     return table.set_axis(frame.index)
 
 
@@ -32,7 +34,7 @@ def test_synthetic_zones_match_exactextract(tmp_path, chunks):
     np.testing.assert_allclose(ours[covered], theirs.loc[covered, STATS], rtol=1e-9)
     # no covered valid pixel: count 0 and NaN (exactextract says sum 0)
     assert (ours.loc[~covered, "count"] == 0).all() and (~covered).sum() >= 1
-    assert ours.loc[~covered, ["sum", "mean"]].isna().all().all()
+    assert ours.loc[~covered, STATS[1:]].isna().all().all()
     assert (ours["count"] % 1 != 0).any()  # fractional: really weighted
 
 
@@ -44,10 +46,25 @@ def test_real_data_matches_exactextract(data_dir):
     np.testing.assert_allclose(ours[STATS], theirs[STATS], rtol=1e-9)
 
 
-def test_only_count_sum_mean_are_weighted(data_dir):
+def test_a_column_gets_the_statistic_it_names_not_its_name(data_dir):
+    """Regression: ``{"mean": "max"}`` gave the weighted mean in column mean."""
     zones = data_dir / "rasterstats" / "polygons.shp"
     raster = data_dir / "rasterstats" / "slope.tif"
-    with pytest.raises(zd.StatisticError, match="only count, sum and mean"):
-        zd.zonal_stats(zones, raster, ["mean", "max"], weights="coverage")
+    theirs = exactextract_table(gpd.read_file(zones), raster, ["max", "mean"])
+    named = zd.zonal_stats(zones, raster, {"mean": "max"}, weights="coverage")
+    np.testing.assert_allclose(named["mean"], theirs["max"], rtol=1e-12)
+    assert not np.allclose(named["mean"], theirs["mean"])
+    renamed = zd.zonal_stats(zones, raster, {"avg": "mean"}, weights="coverage")
+    np.testing.assert_allclose(renamed["avg"], theirs["mean"], rtol=1e-12)
+
+
+def test_statistics_not_defined_under_weights_are_refused(data_dir):
+    zones = data_dir / "rasterstats" / "polygons.shp"
+    raster = data_dir / "rasterstats" / "slope.tif"
+    unweighted = [n for n, s in zd.STATISTICS.items() if not s.weighted]
+    assert unweighted  # the case is not vacuous
+    for name in [*unweighted, "p90"]:
+        with pytest.raises(zd.StatisticError, match=f"'{name}' needs unweighted"):
+            zd.zonal_stats(zones, raster, ["mean", name], weights="coverage")
     with pytest.raises(zd.StatisticError, match="unknown weights"):
         zd.zonal_stats(zones, raster, weights="area")

@@ -22,7 +22,7 @@ import shapely
 from affine import Affine
 
 import zonal_dask as zd
-from zonal_dask import io
+from zonal_dask import output
 from zonal_dask.cli import main
 
 from .mounts import read_only
@@ -214,7 +214,7 @@ def _api(base: Path, case: Case) -> None:
     stats = kwargs.pop("stats", zd.DEFAULT_STATS)
     if case.error is zd.OutputError:
         table = zd.zonal_stats(base / case.zones, base / case.raster, stats, **kwargs)
-        io.write_table(table, base / case.output)
+        output.write_table(table, base / case.output)
     else:
         zd.zonal_stats(base / case.zones, base / case.raster, stats, **kwargs)
 
@@ -385,7 +385,7 @@ def test_unwritable_output_directory(base, tmp_path):
     with read_only(directory):
         out = directory / "out.csv"
         with pytest.raises(zd.OutputError, match="ro is not writable"):
-            io.check_output(out)
+            output.check_output(out)
         args = [str(base / "zones.gpkg"), str(base / "grid.tif"), str(out)]
         assert main(args) == 1
         assert not out.exists()

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import zonal_dask as zd
-from zonal_dask import io
+from zonal_dask import output as writers
 from zonal_dask.cli import main
 
 from .mounts import tiny_filesystem
@@ -196,7 +196,7 @@ def test_a_failed_write_says_nothing_was_written(inputs, tmp_path, capsys, monke
         Path(tmp).write_text("half a table")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setitem(io._WRITERS, ".csv", no_space)
+    monkeypatch.setitem(writers._WRITERS, ".csv", no_space)
     output = tmp_path / "stats.csv"
     zones, raster = inputs
     assert main([str(zones), str(raster), str(output), "--chunks", "512"]) == 1

@@ -8,7 +8,7 @@ from affine import Affine
 from dask.delayed import Delayed
 
 import zonal_dask as zd
-from zonal_dask import rasterize
+from zonal_dask import burn, labels
 
 from .reference import assert_tables_close, reference_stats
 from .synth import Grid, make_grid, special_zones, voronoi_zones, zones_frame
@@ -27,8 +27,8 @@ def forbid_rasterization(monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("rasterized although a zone plan was given")
 
-    monkeypatch.setattr(rasterize.features, "rasterize", refuse)
-    monkeypatch.setattr(rasterize, "rasterize_chunk", refuse)
+    monkeypatch.setattr(burn.features, "rasterize", refuse)
+    monkeypatch.setattr(labels, "polygon_labels", refuse)
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +53,7 @@ def test_the_direct_result_is_the_reference(direct):
 
 def test_the_plan_holds_overlap_claims(rasters):
     plan = zd.ZonePlan(FRAME, like=rasters[0], chunks=CHUNKS)
-    chunks = [
-        rasterize.rasterize_chunk(*task[1:]) for task in plan._source.tasks.values()
-    ]
+    chunks = [labels.polygon_labels(*task[1:]) for task in plan.source().tasks.values()]
     # overlaps live in extra layers, shared-edge double claims in extra pixels
     assert max(c.labels.shape[0] for c in chunks) > 1
     assert plan.layers == max(c.labels.shape[0] for c in chunks)
@@ -127,11 +125,13 @@ def test_a_raster_on_another_grid_is_refused(rasters, tmp_path, grid, named):
 
 def test_misuse_is_refused(rasters, tmp_path):
     plan = zd.ZonePlan(FRAME, like=rasters[0], chunks=CHUNKS)
-    with pytest.raises(zd.PlanError, match="fixed by the ZonePlan"):
-        zd.zonal_stats(plan, rasters[1], zone_id="name")
-    for misuse in ({"checkpoint": tmp_path / "ck"}, {"weights": "coverage"}):
-        with pytest.raises(zd.PlanError, match="not available with it"):
-            zd.zonal_stats(plan, rasters[1], **misuse)
+    for fixed in ({"zone_id": "name"}, {"layer": 0}, {"assume_same_crs": True}):
+        with pytest.raises(zd.PlanError, match="a ZonePlan fixed them"):
+            zd.zonal_stats(plan, rasters[1], **fixed)
+    with pytest.raises(zd.PlanError, match="chunks needs"):
+        zd.zonal_stats(plan, rasters[1], chunks=8)
+    with pytest.raises(zd.StatisticError, match="coverage='fraction' needs polygon"):
+        zd.zonal_stats(plan, rasters[1], weights="coverage")
     with pytest.raises(zd.PlanError, match="all_touched=False"):
         zd.zonal_stats(plan, rasters[1], all_touched=True)
     plan.save(tmp_path / "plan.zarr")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 import xarray as xr
 
 import zonal_dask as zd
@@ -75,11 +74,20 @@ def test_a_time_cube_with_label_zones_and_percentiles():
         assert_tables_close(plane.set_axis(single.index), single, rtol=1e-12)
 
 
-def test_categorical_is_refused_for_several_planes(data_dir):
+def test_categorical_gives_each_band_its_class_counts(data_dir):
     raster = data_dir / "rasterio" / "RGB.byte.tif"
     zones = data_dir / "rasterio" / "box.shp"
-    with pytest.raises(zd.StatisticError, match="take one band"):
-        zd.zonal_stats(zones, raster, ["count"], band=None, categorical=True)
+    cube = zd.zonal_stats(zones, raster, ["count"], band=None, categorical=True)
+    for band in (1, 2, 3):
+        single = zd.zonal_stats(zones, raster, ["count"], band=band, categorical=True)
+        plane = cube.sel(band=band)
+        assert (plane["count"].values == single["count"].values).all()
+        classes = [c for c in single.columns if c != "count"]
+        assert len(classes) > 10  # the case is not vacuous
+        for value in classes:
+            assert (plane[str(value)].values == single[value].values).all()
+        others = set(plane.data_vars) - {"count", *map(str, classes)}
+        assert all((plane[name].values == 0).all() for name in others)
 
 
 def test_cli_band_all_writes_the_long_table(data_dir, tmp_path):

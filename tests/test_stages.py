@@ -10,7 +10,7 @@ from affine import Affine
 from rasterio import features
 
 import zonal_dask as zd
-from zonal_dask import io, memory, rasterize, reduce
+from zonal_dask import burn, finalize, labels, output, partials, raster, runtime
 
 from .reference import assert_tables_close, reference_stats
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
@@ -28,23 +28,23 @@ from .synth import make_grid, special_zones, voronoi_zones, zones_frame
     ],
 )
 def test_chunks_are_whole_blocks(shape, block, expected):
-    assert io.choose_chunks(shape, block) == expected
+    assert raster.choose_chunks(shape, block) == expected
 
 
 def test_huge_rasters_get_bigger_chunks():
     shape = (1_000_000, 1_000_000)  # a terapixel
-    rows, cols = io.choose_chunks(shape, (512, 512))
+    rows, cols = raster.choose_chunks(shape, (512, 512))
     assert rows % 512 == 0 and cols % 512 == 0
     n_chunks = -(-shape[0] // rows) * -(-shape[1] // cols)
-    assert n_chunks <= 1.1 * io.MAX_CHUNKS
+    assert n_chunks <= 1.1 * raster.MAX_CHUNKS
 
 
 def test_file_chunks_follow_its_tiles(tmp_path):
     grid = make_grid((100, 90))
     path = grid.write(tmp_path / "tiled.tif", blocksize=32)
-    array = io.open_raster(path, chunks=None)
+    array = raster.open_raster(path, chunks=None)
     assert array.chunks == ((100,), (90,))  # small: one chunk
-    array = io.open_raster(path, chunks=(64, 32))
+    array = raster.open_raster(path, chunks=(64, 32))
     assert array.chunks == ((64, 36), (32, 32, 26))
     assert array.rio.nodata == grid.nodata
 
@@ -77,9 +77,9 @@ def test_label_array_has_the_raster_chunks_and_per_polygon_pixels():
 
 def test_each_chunk_gets_only_the_zones_that_meet_it():
     transform = GRID.transform
-    pixel = rasterize.to_pixel_space(np.array(GEOMETRIES, object), transform)
+    pixel = burn.to_pixel_space(np.array(GEOMETRIES, object), transform)
     chunks = ((10,) * 5, (14,) * 5)
-    tasks = rasterize.plan_chunks(pixel, chunks, rasterize.orientation(transform))
+    tasks = labels.plan_chunks(pixel, chunks, burn.orientation(transform))
     for t in tasks:
         (r0, c0), (h, w) = t.offset, t.shape
         box = shapely.box(c0, -(r0 + h), c0 + w, -r0)  # north-up: y is -row
@@ -110,7 +110,7 @@ def test_the_two_burn_path_for_crowded_chunks_agrees(monkeypatch):
     blob = shapely.Point(*GRID.transform @ (35, 25)).buffer(200)
     geometries = [*cells, blob, blob]
     expected = reference_stats(geometries, GRID, zones_frame(geometries).index)
-    monkeypatch.setattr(rasterize, "MAX_ENCODED_ZONES", 2)
+    monkeypatch.setattr(burn, "MAX_ENCODED_ZONES", 2)
     actual = zd.zonal_stats(zones_frame(geometries), GRID.to_dataarray(), chunks=16)
     assert_tables_close(actual, expected)
 
@@ -118,12 +118,12 @@ def test_the_two_burn_path_for_crowded_chunks_agrees(monkeypatch):
 def partial(zone, values):
     values = np.asarray(values, float)
     shift = values[0]
-    return reduce.Partials(
+    return partials.Moments(
         zone=np.array([zone]),
-        finite=np.array([values.size]),
-        posinf=np.array([0]),
-        neginf=np.array([0]),
-        nodata=np.array([1]),
+        weight=np.array([float(values.size)]),
+        posinf=np.array([0.0]),
+        neginf=np.array([0.0]),
+        nodata=np.array([1.0]),
         sum=np.array([values.sum()]),
         shift=np.array([shift]),
         mean=np.array([(values - shift).mean()]),
@@ -136,10 +136,10 @@ def partial(zone, values):
 def test_merge_is_chan_and_ignores_empty_parts():
     rng = np.random.default_rng(0)
     pieces = [1e8 + rng.normal(0, 1, n) for n in (5, 1, 17, 3)]
-    merged = reduce.merge(
+    merged = partials.merge_moments(
         [
             partial(4, pieces[0]),
-            reduce.Partials.empty(),
+            partials.Moments.empty(),
             partial(2, pieces[1]),
             partial(4, pieces[2]),
             partial(4, pieces[3]),
@@ -147,7 +147,7 @@ def test_merge_is_chan_and_ignores_empty_parts():
     )
     assert merged.zone.tolist() == [2, 4]
     both = np.concatenate([pieces[0], pieces[2], pieces[3]])
-    assert merged.finite.tolist() == [1, both.size]
+    assert merged.weight.tolist() == [1, both.size]
     assert merged.nodata.tolist() == [1, 3]
     mean = merged.shift[1] + merged.mean[1]
     np.testing.assert_allclose(mean, both.mean(), rtol=1e-15)
@@ -157,14 +157,11 @@ def test_merge_is_chan_and_ignores_empty_parts():
 
 
 def test_finalize_gives_every_zone_a_row():
-    table = reduce.finalize(
-        [partial(1, [2.0, 4.0])],
-        None,
-        [],
+    layout = finalize.Layout(
         zd.stats.resolve([*zd.DEFAULT_STATS, "nodata_count"]),
         pd.Index([10, 20, 30], name="fid"),
-        np.zeros(3),
     )
+    table = finalize.table([partial(1, [2.0, 4.0])], [1], None, [], layout)
     assert table["count"].tolist() == [0, 2, 0]
     assert table["nodata_count"].tolist() == [0, 1, 0]
     assert table.loc[20, "mean"] == 3 and table.loc[20, "std"] == 1
@@ -218,9 +215,9 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
             f.write("half")
         raise OSError("disk full")
 
-    monkeypatch.setitem(io._WRITERS, ".csv", broken)
+    monkeypatch.setitem(output._WRITERS, ".csv", broken)
     with pytest.raises(zd.OutputError, match=r"cannot write \(disk full\); nothing"):
-        io.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+        output.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -254,7 +251,7 @@ def test_duplicate_zone_ids_are_refused():
 
 
 def test_tables_get_the_usual_file_permissions(tmp_path):
-    table = io.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    table = output.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
     probe = tmp_path / "probe"
     probe.write_text("")
     assert table.stat().st_mode & 0o777 == probe.stat().st_mode & 0o777
@@ -262,12 +259,12 @@ def test_tables_get_the_usual_file_permissions(tmp_path):
 
 def test_crowded_pixels_fall_back_to_two_burns(monkeypatch):
     # one layer holding overlapping zones: pixels with several claims
-    pixel = rasterize.to_pixel_space(np.array(GEOMETRIES, object), GRID.transform)
+    pixel = burn.to_pixel_space(np.array(GEOMETRIES, object), GRID.transform)
     zones = np.arange(len(pixel))
-    args = (pixel, zones, (0, 0), GRID.shape, rasterize.orientation(GRID.transform))
-    encoded = rasterize.rasterize_chunk(*args)
-    monkeypatch.setattr(rasterize, "MAX_CLAIMS", 1)
-    plain = rasterize.rasterize_chunk(*args)
+    args = (pixel, zones, (0, 0), GRID.shape, burn.orientation(GRID.transform))
+    encoded = labels.polygon_labels(*args)
+    monkeypatch.setattr(burn, "MAX_CLAIMS", 1)
+    plain = labels.polygon_labels(*args)
     assert encoded.extra_pixels.size > 0  # the case is not vacuous
     for a, b in zip(encoded[:4], plain[:4], strict=True):
         np.testing.assert_array_equal(a, b)
@@ -287,7 +284,7 @@ def test_edges_through_pixel_centres_get_gdals_pixels(transform):
     """Chunked labels equal GDAL's whole-raster, per-polygon answer bit for bit."""
     rng = np.random.default_rng(7)
     shape = (41, 53)
-    orient = rasterize.orientation(transform)
+    orient = burn.orientation(transform)
     for _ in range(40):
         c0, c1 = np.sort(rng.choice(53, 2, replace=False))
         r0, r1 = np.sort(rng.choice(41, 2, replace=False))
@@ -299,21 +296,21 @@ def test_edges_through_pixel_centres_get_gdals_pixels(transform):
         expected = features.rasterize(
             [(polygon, 1)], out_shape=shape, transform=transform
         ).astype(bool)
-        pixel = rasterize.to_pixel_space(np.array([polygon], object), transform)
+        pixel = burn.to_pixel_space(np.array([polygon], object), transform)
         chunks = ((13, 13, 15), (20, 33))
         got = np.zeros(shape, bool)
-        for t in rasterize.plan_chunks(pixel, chunks, orient):
-            labels = rasterize.rasterize_chunk(
+        for t in labels.plan_chunks(pixel, chunks, orient):
+            chunk = labels.polygon_labels(
                 t.geometries, t.zones, t.offset, t.shape, t.orientation
             )
             (r, c), (h, w) = t.offset, t.shape
-            got[r : r + h, c : c + w] |= rasterize.global_labels(labels) == 0
+            got[r : r + h, c : c + w] |= labels.global_labels(chunk) == 0
         np.testing.assert_array_equal(got, expected)
 
 
 def _pixel_geometries(geometries: list) -> np.ndarray:
     present = [g for g in geometries if not g.is_empty]
-    return rasterize.to_pixel_space(np.array(present, object), GRID.transform)
+    return burn.to_pixel_space(np.array(present, object), GRID.transform)
 
 
 @pytest.mark.parametrize(
@@ -326,11 +323,11 @@ def test_geojson_gives_gdal_the_same_coordinates(kinds):
         pixel = pixel[shapely.get_type_id(pixel) == 3]
     elif kinds == "with a collection":
         pixel = np.append(pixel, shapely.GeometryCollection([pixel[0], pixel[1]]))
-    shapes = rasterize.geojson(pixel)
+    shapes = burn.geojson(pixel)
     assert len(shapes) == len(pixel)
     if kinds == "with a collection":
         assert shapes[-1] is pixel[-1]  # passed through, for rasterio to convert
-    transform = rasterize.window_transform((1, -1), 0, 0)
+    transform = burn.window_transform((1, -1), 0, 0)
     for shape, geometry in zip(shapes, pixel, strict=True):
         ours, theirs = (
             features.rasterize(
@@ -357,14 +354,14 @@ def test_decode_claims_splits_single_and_shared_pixels():
     assert not exact
 
 
-def _chunk(geometries: list, **kwargs) -> rasterize.ChunkLabels:
+def _chunk(geometries: list, **kwargs) -> labels.ChunkLabels:
     pixel = _pixel_geometries(geometries)
-    orient = rasterize.orientation(GRID.transform)
+    orient = burn.orientation(GRID.transform)
     zones = np.arange(len(pixel))
-    return rasterize.rasterize_chunk(pixel, zones, (0, 0), GRID.shape, orient, **kwargs)
+    return labels.polygon_labels(pixel, zones, (0, 0), GRID.shape, orient, **kwargs)
 
 
-def _claims(chunk: rasterize.ChunkLabels) -> set[tuple[int, int]]:
+def _claims(chunk: labels.ChunkLabels) -> set[tuple[int, int]]:
     """Every (pixel, zone) claim of a chunk, whatever its layers."""
     planes, pixels = np.nonzero(chunk.labels.reshape(chunk.labels.shape[0], -1) >= 0)
     zones = chunk.labels.reshape(chunk.labels.shape[0], -1)[planes, pixels]
@@ -380,7 +377,7 @@ def test_chunks_with_many_shared_pixels_are_burnt_in_layers(monkeypatch, all_tou
     geometries = voronoi_zones(GRID, 15, seed=24) + discs
     resolved = _chunk(geometries, all_touched=all_touched)  # few: one by one
     assert resolved.labels.shape[0] == 1 and resolved.extra_pixels.size > 0
-    monkeypatch.setattr(rasterize, "MAX_RESOLVED_PIXELS", 10)
+    monkeypatch.setattr(burn, "MAX_RESOLVED_PIXELS", 10)
     layered = _chunk(geometries, all_touched=all_touched)
     assert layered.labels.shape[0] > 1
     assert _claims(layered) == _claims(resolved)
@@ -390,7 +387,7 @@ def test_adjacent_zones_are_never_coloured(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("overlap_layers called for a partition")
 
-    monkeypatch.setattr(rasterize, "overlap_layers", refuse)
+    monkeypatch.setattr(burn, "overlap_layers", refuse)
     chunk = _chunk(voronoi_zones(GRID, 40, seed=25))
     assert chunk.labels.shape[0] == 1 and chunk.extra_pixels.size == 0
 
@@ -403,10 +400,10 @@ def test_gc_paused_nests_across_threads_and_restores_the_thresholds():
     inside = []
 
     def work():
-        with memory.gc_paused():
+        with runtime.gc_paused():
             inside.append(gc.get_threshold()[0])
 
-    with memory.gc_paused():
+    with runtime.gc_paused():
         gc.enable()  # as dask's slicing does on its way out: no effect
         threads = [threading.Thread(target=work) for _ in range(4)]
         for t in threads:

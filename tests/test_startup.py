@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -61,11 +62,61 @@ def test_importing_the_package_defers_the_engine():
     assert _python(code).strip() == "[]"
 
 
-def test_the_engine_freezes_the_collector_at_exit():
-    # a hook registered before the engine is imported runs after the engine's
-    code = (
-        "import atexit, gc; "
-        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0)); "
-        "import zonal_dask.api"
+RUN = """
+import sys
+import zonal_dask as zd
+zd.zonal_stats(sys.argv[1], sys.argv[2], ["count", "median"])
+zd.zonal_stats(sys.argv[1], sys.argv[2], ["mean"], weights="coverage")
+zd.ZonePlan(sys.argv[1], like=sys.argv[2]).save(sys.argv[3], overwrite=True)
+zd.rasterize_zones(sys.argv[1], sys.argv[2]).compute()
+"""
+# what the libraries zonal_dask uses do to the process when imported is theirs:
+# they are imported first, in the order a run imports them; and dask's threaded
+# scheduler registers the shutdown of its pool when it first starts it
+STATE = """
+import atexit, gc, importlib, json, os, sys, warnings
+for name in json.loads(sys.argv[4]):
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+import dask.threaded
+dask.threaded.get({"x": 1}, "x")
+def state():
+    return {
+        "environ": dict(os.environ),
+        "gc": [gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()],
+        "filters": repr(warnings.filters),
+        "atexit": atexit._ncallbacks(),
+    }
+before = state()
+exec(compile(RUN, "run", "exec"))
+after = state()
+print(json.dumps({k: before[k] == after[k] for k in before}))
+"""
+MODULES = RUN + "\nimport json\nprint(json.dumps(list(sys.modules)))"
+
+
+def test_importing_and_running_leave_the_process_state_alone(tmp_path):
+    """No environment variable, collector setting, warnings filter or exit hook
+    is left changed by importing zonal_dask or by a run, whatever its route."""
+    grid = make_grid((40, 50), seed=32)
+    zones = tmp_path / "zones.gpkg"
+    zones_frame(voronoi_zones(grid, 6, seed=32)).to_file(zones, engine="pyogrio")
+    raster = grid.write(tmp_path / "grid.tif")
+    args = [zones, raster, tmp_path / "plan.zarr"]
+    imported = json.loads(_python(MODULES, *args).splitlines()[-1])
+    libraries = [m for m in imported if not m.startswith(("zonal_dask", "__main__"))]
+    assert "numba" in libraries and "zonal_dask.api" in imported
+    # an endpoint variable that a run turns into GDAL settings for its duration
+    env = {**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:1"}
+    code = f"RUN = {RUN!r}\n{STATE}"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args), json.dumps(libraries)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
     )
-    assert _python(code).strip() == "frozen True"
+    unchanged = json.loads(done.stdout.splitlines()[-1])
+    assert unchanged == {"environ": True, "gc": True, "filters": True, "atexit": True}

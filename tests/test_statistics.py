@@ -272,7 +272,8 @@ def test_histogram_is_the_class_table():
     by_flag = zd.zonal_stats(frame, grid.to_dataarray(), ["count"], categorical=True)
     pd.testing.assert_frame_equal(by_name, by_flag)
     only = zd.zonal_stats(frame, grid.to_dataarray(), ["histogram"])
-    assert list(only.columns[1:]) == list(by_flag.columns[1:])
+    assert list(only.columns) == list(by_flag.columns[1:])
+    assert (only.sum(axis=1) == by_flag["count"]).all()
 
 
 @pytest.mark.parametrize(

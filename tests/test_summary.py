@@ -12,7 +12,7 @@ import shapely
 
 import zonal_dask as zd
 from zonal_dask.cli import main
-from zonal_dask.io import grid_chunks, open_raster
+from zonal_dask.raster import grid_chunks, open_raster
 from zonal_dask.summary import (
     Stopwatch,
     peak_memory,

@@ -2,7 +2,8 @@
 
 The engine (geopandas, rioxarray, numba, dask) is imported on first use of
 ``zonal_stats``, ``rasterize_zones`` or ``ZonePlan``, so that ``import
-zonal_dask`` and ``zonal-dask --help`` stay quick.
+zonal_dask`` and ``zonal-dask --help`` stay quick. Importing changes no
+process state (environment, collector, warnings filters, exit hooks).
 """
 
 import importlib
@@ -27,7 +28,6 @@ from .errors import (
     ZonalError,
     ZonesError,
 )
-from .remote import configure_gdal
 from .stats import DEFAULT_STATS, STATISTICS
 
 if TYPE_CHECKING:
@@ -44,10 +44,6 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
-
-# GDAL's endpoint variables from AWS_ENDPOINT_URL, here and in the worker
-# processes started from here (remote.py)
-configure_gdal()
 
 __all__ = [
     "DEFAULT_STATS",

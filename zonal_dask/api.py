@@ -1,58 +1,58 @@
-"""``zonal_stats``: validate the arguments, wire the stages, compute or not."""
+"""``zonal_stats`` and ``rasterize_zones``: every route through the same steps.
+
+request -> label source -> graph -> compute -> finish. The route (polygons, a
+label raster, a ``ZonePlan``) decides only which label source the graph
+reads; validation (``request.py``), the graph (``graph.py``), the final step
+(``finalize.py``), the scheduler and the run's process state (``runtime.py``)
+are the same for all.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from threading import Thread
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
 from . import cluster
-from .checkpoint import Checkpoint
-from .checks import check_crs, resolve_nodata
-from .errors import PlanError, StatisticError, ZonesError
-from .geo import finish, finish_lazily, read_features
-from .io import (
+from .checkpoint import Checkpoint, run_identity
+from .features import finish, finish_lazily, read_features
+from .graph import zonal_graph
+from .labels import (
+    LabelSource,
+    coverage_source,
+    label_array,
+    label_raster_source,
+    plan_chunks,
+    polygon_source,
+    touched_fallback,
+)
+from .partials import warm_up
+from .plan import ZonePlan
+from .raster import (
     TARGET_CHUNK_PIXELS,
+    ChunksLike,
     grid_chunks,
     is_label_raster,
     open_label_raster,
     open_raster,
-    read_zones,
+    resolve_nodata,
 )
-from .memory import freeze_gc_at_exit, gc_paused, release_freed_memory
-from .plan import ZonePlan
-from .rasterize import (
-    ChunkTask,
-    label_array,
-    orientation,
-    outside_fraction,
-    overlap_layers,
-    plan_chunks,
-    to_pixel_space,
-    zone_groups,
-)
-from .reduce import LabelSource, coverage_graph, warm_up, zonal_graph
-from .stats import DEFAULT_STATS, STATISTICS, StatsLike, resolve
-from .zones import prepare_zones
+from .request import Request, Route
+from .runtime import run_scope
+from .stats import DEFAULT_STATS, StatsLike
+from .zones import zones_on_grid
 
-ZonesLike: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray
+ZonesLike: TypeAlias = (
+    str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray | ZonePlan
+)
 RasterLike: TypeAlias = str | os.PathLike[str] | xr.DataArray
-ChunksLike: TypeAlias = int | tuple[int, int] | Mapping[str, int] | None
-
-freeze_gc_at_exit()
-# outside_fraction costs an intersection per zone: computed only when asked.
-OUTSIDE = STATISTICS["outside_fraction"].formula
 
 
-@gc_paused()
 def zonal_stats(
     zones: ZonesLike,
     raster: RasterLike,
@@ -92,21 +92,20 @@ def zonal_stats(
         each label value is a zone, its nodata is no zone, and the rows are
         the label values found, sorted, in a ``zone`` index.
         Or a ``ZonePlan`` (``zonal_dask.ZonePlan``): its stored labels are used
-        for any raster on its grid; ``zone_id`` and ``chunks`` are then the
-        plan's.
+        for any raster on its grid, with its zone names, chunks and pixel rule.
     raster
         A path or GDAL-readable URL, opened lazily, or an xarray.DataArray
         (chunked or not) with a CRS and transform.
     stats
-        Names from ``zonal_dask.STATISTICS`` or ``pNN`` percentiles, in the
-        order of the output columns; or a mapping from column name to a
-        statistic name or a function of a zone's valid values (1-D float64).
+        Names from ``zonal_dask.STATISTICS`` (or their aliases) and quantiles
+        (``p90``, ``percentile_90``, ``quantile(q=0.9)``), in the order of the
+        output columns; or a mapping from column name to a statistic name or a
+        function of a zone's valid values (1-D float64).
     band
         1-based band to summarise; None for every band of a multi-band file,
         or to keep a DataArray's extra dimension (time, say): the result is
         then an ``xarray.Dataset`` with dimensions (zone, band or time), and
-        ``to_dataframe()`` gives the long table (not with ``categorical`` or
-        ``small="touched"``).
+        ``to_dataframe()`` gives the long table.
     nodata
         Value to treat as nodata instead of the raster's own.
     zone_id
@@ -118,19 +117,19 @@ def zonal_stats(
     categorical
         Add one column per raster value holding the zone's pixel count of that
         value (a zone x class table, for land cover and other class rasters);
-        the name ``histogram`` among ``stats`` asks for the same.
+        the statistic ``histogram`` asks for the same columns.
     weights
         ``"coverage"``: weight each pixel by the fraction of it the polygon
         covers, computed exactly by exactextract; ``count`` is then the sum of
-        the fractions, ``sum`` the weighted sum and ``mean`` their ratio (the
-        only statistics available that way), as exactextract reports them.
+        the fractions, ``sum`` the weighted sum, ``mean``, ``std`` and ``var``
+        the weighted moments, as exactextract reports them.
     small
         What a polygon that holds no pixel centre gets: ``"nan"`` (count 0 and
         NaN, as rasterstats' None), or ``"touched"``: the pixels it touches, as
         with ``all_touched``, and a boolean ``small`` column marks those rows.
     chunks
         Raster chunk size in pixels (int, ``(rows, cols)`` or ``{"y", "x"}``).
-        By default whole internal tiles, about 2048 x 2048 pixels.
+        By default whole internal tiles, about 1024 x 1024 pixels.
     compute
         If False, return a ``dask.delayed.Delayed`` whose ``compute()`` (on any
         scheduler) gives the table.
@@ -167,146 +166,60 @@ def zonal_stats(
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
-    if isinstance(zones, ZonePlan):
-        fixed = zone_id is not None or chunks is not None or layer is not None
-        if fixed or weights or geometry or prefix or checkpoint is not None:
-            raise PlanError(
-                "zone_id, chunks and layer are fixed by the ZonePlan, and weights, "
-                "geometry, prefix and checkpoint are not available with it"
-            )
-        if small != "nan" or all_touched != zones.all_touched:
-            raise PlanError(
-                f"the ZonePlan was made with all_touched={zones.all_touched} and "
-                "small='nan'"
-            )
-        return zones.zonal_stats(
-            raster,
-            stats,
-            band=band,
-            nodata=nodata,
-            categorical=categorical,
-            compute=compute,
-            split_every=split_every,
+    route = _route(zones)
+    request = Request.build(
+        route,
+        stats,
+        categorical=categorical,
+        weights=weights,
+        chunks=chunks,
+        checkpoint=checkpoint,
+        band=band,
+        nodata=nodata,
+        zone_id=zone_id,
+        layer=layer,
+        assume_same_crs=assume_same_crs,
+        all_touched=all_touched,
+        small=small,
+        split_every=split_every,
+        geometry=geometry,
+        prefix=prefix,
+        plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
+    )
+    name = _name(zones)
+    with run_scope():
+        frame = None
+        if request.geometry:
+            columns = [f"{prefix or ''}{c.name}" for c in request.columns]
+            frame = read_features(zones, columns, name, layer)
+        array, source = label_source(
+            zones if frame is None else frame, raster, request, name
         )
-    stats, categorical = _histogram(stats, categorical)
-    statistics = resolve(stats)
-    if small not in ("nan", "touched"):
-        raise StatisticError(f"small must be 'nan' or 'touched', not {small!r}")
-    if small == "touched" and (is_label_raster(zones) or weights or band is None):
-        raise StatisticError(
-            "small='touched' applies to polygons, one band, unweighted statistics"
-        )
-    source = "label raster" if is_label_raster(zones) else _source(zones)
-    frame = None
-    if geometry:
-        if is_label_raster(zones) or band is None:
-            raise ZonesError(
-                f"{source}: geometry=True needs polygon zones and one band"
+        wrap = None
+        if request.checkpoint is not None:
+            identity = run_identity(
+                request.identity(), zones, raster, array, source.index, source.token
             )
-        names = [f"{prefix or ''}{s.name}" for s in statistics]
-        frame = read_features(zones, names, source, layer)
-    if checkpoint is not None and (is_label_raster(zones) or weights or band is None):
-        raise StatisticError(
-            "checkpoint applies to polygons, one band, unweighted statistics"
-        )
-    if is_label_raster(zones):
-        array = open_raster(raster, band=band, chunks=chunks)
-        labels = open_label_raster(zones, like=array)
+            wrap = Checkpoint.open(request.checkpoint, identity).wrap
         lazy = zonal_graph(
             array.data,
-            LabelSource.from_label_array(labels.data, labels.rio.nodata),
-            resolve_nodata(nodata, array, _name(raster)),
-            statistics,
-            None,
-            split_every=split_every,
-            categorical=categorical,
-            zone_groups=max(
-                1, len(labels.data.chunks[-2]) * len(labels.data.chunks[-1])
-            ),
+            source,
+            request.columns,
+            resolve_nodata(request.nodata, array, _name(raster)),
+            split_every=request.split_every,
+            wrap_chunk=wrap,
             **_planes(array),
         )
-    elif weights is not None:
-        if weights != "coverage":
-            raise StatisticError(f"unknown weights {weights!r}; use 'coverage'")
-        plan = _plan(
-            zones,
-            raster,
-            band,
-            zone_id,
-            chunks,
-            frame=frame,
-            layer=layer,
-            assume_same_crs=assume_same_crs,
-        )
-        lazy = coverage_graph(
-            plan.array.data,
-            plan.tasks,
-            resolve_nodata(nodata, plan.array, _name(raster)),
-            statistics,
-            plan.index,
-            split_every=split_every,
-        )
-    else:
-        plan = _plan(
-            zones,
-            raster,
-            band,
-            zone_id,
-            chunks,
-            all_touched,
-            frame,
-            layer=layer,
-            assume_same_crs=assume_same_crs,
-        )
-        nodata = resolve_nodata(nodata, plan.array, _name(raster))
-        store = None
-        if checkpoint is not None:
-            options = {
-                "band": band,
-                "nodata": nodata,
-                "zone_id": zone_id,
-                "layer": layer,
-                "all_touched": all_touched,
-                "small": small,
-                "categorical": categorical,
-            }
-            store = Checkpoint.open(
-                checkpoint,
-                zones,
-                raster,
-                plan.array,
-                plan.index,
-                plan.tasks,
-                statistics,
-                options,
-            )
-        needs_values = any(s.kind == "values" for s in statistics)
-        lazy = zonal_graph(
-            plan.array.data,
-            LabelSource.from_polygons(plan.tasks, all_touched, small),
-            nodata,
-            statistics,
-            plan.index,
-            split_every=split_every,
-            wrap_chunk=None if store is None else store.wrap,
-            outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient)
-            if any(s.formula is OUTSIDE for s in statistics)
-            else None,
-            categorical=categorical,
-            zone_groups=plan.groups(TARGET_CHUNK_PIXELS) if needs_values else None,
-            small=small,
-            **_planes(plan.array),
-        )
-    if not compute:
-        if frame is None and not prefix:
-            return lazy
-        return finish_lazily(lazy, frame, prefix, source)
-    table = cluster.compute(lazy)
-    return finish(table, frame, prefix, source)
+        if not compute:
+            if frame is None and not prefix:
+                return lazy
+            return finish_lazily(lazy, frame, prefix, name)
+        table = cluster.compute(lazy)
+    return finish(table, frame, prefix, name)
 
 
 def rasterize_zones(
-    zones: ZonesLike,
+    zones: str | os.PathLike[str] | gpd.GeoDataFrame,
     raster: RasterLike,
     *,
     band: int = 1,
@@ -328,34 +241,65 @@ def rasterize_zones(
     xarray.DataArray
         int32, dims and coordinates of the raster band, dask-backed.
     """
-    plan = _plan(
-        zones,
-        raster,
-        band,
-        zone_id,
-        chunks,
-        all_touched,
+    request = Request.build(
+        "polygons",
+        ["count"],
+        chunks=chunks,
+        band=band,
+        zone_id=zone_id,
         layer=layer,
         assume_same_crs=assume_same_crs,
+        all_touched=all_touched,
     )
-    labels = label_array(plan.tasks, grid_chunks(plan.array), all_touched)
-    dims, coords = plan.array.dims, plan.array.coords
-    out = xr.DataArray(labels, dims=dims, coords=coords, name="zone")
+    with run_scope():
+        array, source = label_source(zones, raster, request, _name(zones))
+    labels = label_array(source, grid_chunks(array))
+    out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
     return out.rio.write_nodata(-1)
 
 
-def _histogram(stats: StatsLike, categorical: bool) -> tuple[StatsLike, bool]:
-    """``histogram`` among the names asks for the zone x class columns."""
-    if isinstance(stats, Mapping):
-        return stats, categorical
-    names = stats.replace(",", " ").split() if isinstance(stats, str) else list(stats)
-    if "histogram" not in names:
-        return stats, categorical
-    rest = [n for n in names if n != "histogram"]
-    return rest or ["count"], True
+def label_source(
+    zones: ZonesLike, raster: RasterLike, request: Request, name: str
+) -> tuple[xr.DataArray, LabelSource]:
+    """Open the raster and give the zones' labels as a source, by route."""
+    if isinstance(zones, ZonePlan):
+        return zones.open(raster, request.band), zones.source()
+    array = open_raster(raster, band=request.band, chunks=request.chunks)
+    if request.route == "label raster":
+        labels = open_label_raster(zones, like=array)
+        return array, label_raster_source(labels.data, labels.rio.nodata)
+    # numba loads the kernels from its cache while the zones are read
+    Thread(target=warm_up, args=(array.dtype,), daemon=True).start()
+    pixel = zones_on_grid(
+        zones,
+        array,
+        zone_id=request.zone_id,
+        layer=request.layer,
+        assume_same_crs=request.assume_same_crs,
+        source=name,
+        raster=_name(raster),
+    )
+    tasks = plan_chunks(pixel.geometries, grid_chunks(array), pixel.orient)
+    groups = pixel.groups(tasks, TARGET_CHUNK_PIXELS) if request.needs_values else None
+    fields = {"outside": pixel.outside_fraction()} if request.needs_outside else {}
+    if request.coverage is not None:
+        source = coverage_source(tasks, pixel.index, groups=groups, fields=fields)
+    else:
+        source = polygon_source(
+            tasks, pixel.index, request.all_touched, groups=groups, fields=fields
+        )
+    if request.small == "touched":
+        source = touched_fallback(source, tasks, len(pixel.index))
+    return array, source
 
 
-def _planes(array: xr.DataArray) -> dict:
+def _route(zones: Any) -> Route:
+    if isinstance(zones, ZonePlan):
+        return "plan"
+    return "label raster" if is_label_raster(zones) else "polygons"
+
+
+def _planes(array: xr.DataArray) -> dict[str, Any]:
     """The extra dimension's name and coordinates, for a 3-D raster."""
     if array.ndim == 2:
         return {}
@@ -364,73 +308,8 @@ def _planes(array: xr.DataArray) -> dict:
     return {"plane_dim": dim, "plane_coords": coords}
 
 
-@dataclass(frozen=True)
-class _Plan:
-    array: xr.DataArray
-    index: pd.Index
-    pixel_geometries: np.ndarray
-    orient: tuple[int, int]
-    tasks: list[ChunkTask]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.array.shape[-2], self.array.shape[-1]
-
-    def groups(self, target: int) -> np.ndarray:
-        return zone_groups(
-            self.pixel_geometries, self.tasks, self.shape, self.orient, target
-        )
-
-
-def _plan(
-    zones: ZonesLike,
-    raster: RasterLike,
-    band: int | None,
-    zone_id: str | None,
-    chunks: ChunksLike,
-    all_touched: bool = False,
-    frame: gpd.GeoDataFrame | None = None,
-    *,
-    layer: str | int | None = None,
-    assume_same_crs: bool = False,
-    global_layers: bool = False,
-) -> _Plan:
-    """Open the raster, prepare the zones and give each chunk its zones.
-
-    ``frame`` is ``zones`` already read, so that a file is read only once.
-    Overlap layers are chosen by each chunk's task unless ``global_layers``
-    (a ``ZonePlan`` stores one layer count for all chunks).
-    """
-    array = open_raster(raster, band=band, chunks=chunks)
-    Thread(target=warm_up, args=(array.dtype,), daemon=True).start()
-    frame = read_zones(zones, layer) if frame is None else frame
-    source = _source(zones)
-    check_crs(
-        frame.crs,
-        array.rio.crs,
-        zones=source,
-        raster=_name(raster),
-        assume_same_crs=assume_same_crs,
-    )
-    prepared = prepare_zones(frame, array.rio.crs, zone_id=zone_id, source=source)
-    del frame  # only the pixel-space copy is needed from here: free the first
-    transform = array.rio.transform()
-    pixel_geometries = to_pixel_space(prepared.geometries, transform)
-    orient = orientation(transform)
-    layers = overlap_layers(pixel_geometries, all_touched) if global_layers else None
-    tasks = plan_chunks(pixel_geometries, grid_chunks(array), orient, layers)
-    index = prepared.index
-    del prepared
-    release_freed_memory()
-    return _Plan(array, index, pixel_geometries, orient, tasks)
-
-
-def _source(zones: ZonesLike) -> str:
-    """How error messages name the zones."""
-    if isinstance(zones, gpd.GeoDataFrame | xr.DataArray):
-        return type(zones).__name__
-    return os.fspath(zones)
-
-
-def _name(raster: RasterLike) -> str:
-    return "DataArray" if isinstance(raster, xr.DataArray) else os.fspath(raster)
+def _name(source: Any) -> str:
+    """How error messages name the zones or the raster."""
+    if isinstance(source, gpd.GeoDataFrame | xr.DataArray | ZonePlan):
+        return type(source).__name__
+    return os.fspath(source)

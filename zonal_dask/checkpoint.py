@@ -1,8 +1,9 @@
 """Resumable runs: each chunk's partials saved as it completes.
 
 A checkpoint is a directory holding ``checkpoint.json`` (the identity of the
-run: inputs, their sizes and modification times, a hash of the zones as
-planned, the chunk grid, options and statistics) and one ``chunk-I-J.npz`` per
+run: inputs, their sizes and modification times, a digest of the labels as
+planned, the chunk grid, and the request's identity: options and statistics)
+and one ``chunk-I-J.npz`` (``chunk-B-I-J.npz`` for a block of bands) per
 completed chunk task, each written to a temporary name and renamed, so a file
 that exists is complete. A later run with the same identity loads the saved
 chunks instead of reading and rasterizing them again, and computes the rest;
@@ -19,7 +20,6 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,9 @@ import pandas as pd
 import xarray as xr
 
 from .errors import CheckpointError
-from .rasterize import ChunkTask, tasks_token
-from .stats import Statistic
 
 MANIFEST = "checkpoint.json"
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -42,22 +40,11 @@ class Checkpoint:
 
     directory: Path
     identity: dict[str, Any]
-    done: frozenset[tuple[int, int]]
-    total: int
+    done: frozenset[tuple[int, ...]]
 
     @classmethod
-    def open(
-        cls,
-        directory: str | os.PathLike,
-        zones: Any,
-        raster: Any,
-        array: xr.DataArray,
-        index: pd.Index,
-        tasks: Sequence[ChunkTask],
-        stats: Sequence[Statistic],
-        options: dict[str, Any],
-    ) -> Checkpoint:
-        """Open (or create) ``directory`` for this run.
+    def open(cls, directory: str | os.PathLike, identity: dict[str, Any]) -> Checkpoint:
+        """Open (or create) ``directory`` for a run of ``identity`` (``run_identity``).
 
         Raises
         ------
@@ -65,7 +52,7 @@ class Checkpoint:
             If the directory holds another run's checkpoint, or other files.
         """
         directory = Path(directory)
-        identity = run_identity(zones, raster, array, index, tasks, stats, options)
+        identity = json.loads(json.dumps(identity))
         manifest = directory / MANIFEST
         if manifest.exists():
             stored = json.loads(manifest.read_text())
@@ -92,11 +79,13 @@ class Checkpoint:
             _write_atomic(manifest, json.dumps(identity, indent=1).encode())
         for stale in directory.glob(".*.tmp"):  # left by an interrupted save
             stale.unlink(missing_ok=True)
-        blocks = {t.block for t in tasks}
-        done = frozenset(b for b in blocks if chunk_path(directory, b).exists())
-        return cls(directory, identity, done, len(blocks))
+        done = frozenset(
+            tuple(int(i) for i in path.stem.split("-")[1:])
+            for path in directory.glob("chunk-*.npz")
+        )
+        return cls(directory, identity, done)
 
-    def wrap(self, block: tuple[int, int], task: tuple) -> tuple:
+    def wrap(self, block: tuple[int, ...], task: tuple) -> tuple:
         """The task for chunk ``block``: load its partials, or compute and save."""
         path = str(chunk_path(self.directory, block))
         if block in self.done:
@@ -107,14 +96,14 @@ class Checkpoint:
         return (str(self.directory.resolve()), sorted(self.done))
 
 
-def chunk_path(directory: Path, block: tuple[int, int]) -> Path:
-    return directory / f"chunk-{block[0]}-{block[1]}.npz"
+def chunk_path(directory: Path, block: tuple[int, ...]) -> Path:
+    return directory / f"chunk-{'-'.join(map(str, block))}.npz"
 
 
 def save_partials(path: str, result: Any) -> Any:
     """Save one chunk's result atomically and pass it on.
 
-    ``result`` is what the chunk step returns: a ``reduce.Partials``, or any
+    ``result`` is what the chunk step returns: a ``partials.ChunkResult``, or any
     nesting of NamedTuples (of zonal_dask's own types), tuples, dicts, None
     and numpy arrays. It is stored as plain arrays in one ``.npz`` (no pickle)
     with its structure as JSON.
@@ -180,24 +169,24 @@ def _decode(spec: Any, stored: Any) -> Any:
 
 
 def run_identity(
+    request: dict[str, Any],
     zones: Any,
     raster: Any,
     array: xr.DataArray,
-    index: pd.Index,
-    tasks: Sequence[ChunkTask],
-    stats: Sequence[Statistic],
-    options: dict[str, Any],
+    index: pd.Index | None,
+    labels: str,
 ) -> dict[str, Any]:
-    """What must match for two runs to share partials (JSON-ready)."""
-    index_hash = hashlib.sha1(
-        pd.util.hash_pandas_object(pd.Series(index), index=False).to_numpy().tobytes()
-    ).hexdigest()
+    """What must match for two runs to share partials (JSON-ready).
+
+    ``request`` is the request's identity, ``labels`` the label source's token
+    (a digest of the zones as planned on the grid).
+    """
     identity = {
         "format": FORMAT,
         "zones": _source_identity(zones),
         "raster": _source_identity(raster, array),
-        "zones_hash": tasks_token(tasks),
-        "index": [len(index), str(index.name), index_hash],
+        "labels": labels,
+        "index": None if index is None else _index_digest(index),
         "grid": {
             "shape": list(array.shape),
             "dtype": str(array.dtype),
@@ -205,10 +194,16 @@ def run_identity(
             "crs": str(array.rio.crs),
             "chunks": [list(c) for c in array.data.chunks],
         },
-        "stats": [s.name for s in stats],
-        "options": {k: repr(v) for k, v in sorted(options.items())},
+        "request": request,
     }
     return json.loads(json.dumps(identity))
+
+
+def _index_digest(index: pd.Index) -> list:
+    digest = hashlib.sha1(
+        pd.util.hash_pandas_object(pd.Series(index), index=False).to_numpy().tobytes()
+    ).hexdigest()
+    return [len(index), str(index.name), digest]
 
 
 def _source_identity(source: Any, array: xr.DataArray | None = None) -> Any:

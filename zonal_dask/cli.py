@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .errors import OutputError, ZonalError
+from .runtime import run_scope
 from .stats import DEFAULT_STATS, STATISTICS
 
 if TYPE_CHECKING:
@@ -192,23 +193,25 @@ def console() -> None:
     os._exit(code)
 
 
+@run_scope()
 def _run(args: argparse.Namespace) -> int:
     import xarray as xr
 
     from .api import zonal_stats
     from .cluster import compute, scheduler
     from .faults import failures_reported
-    from .geo import STAT_COLUMNS
-    from .io import check_output, write_features, write_table
+    from .features import STAT_COLUMNS
+    from .output import check_output, write_features, write_table
     from .stats import resolve
     from .summary import Stopwatch
 
     stopwatch = Stopwatch()
-    stats = [s.name for s in resolve(args.stats)] if args.stats else list(DEFAULT_STATS)
+    stats = args.stats.replace(",", " ").split() if args.stats else list(DEFAULT_STATS)
+    names = [c.name for c in resolve(stats)]  # refuses unknown names before reading
     output = Path(args.output)
     features = _writes_features(output, args.geometry)
     check_output(output, overwrite=args.overwrite)
-    map_stat = _map_stat(args, stats)
+    map_stat = _map_stat(args, names)
     if args.band is None and (features or map_stat is not None):
         raise OutputError(
             "--band all writes a table (a row per zone and band), not features or a map"
@@ -272,8 +275,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         stopwatch.lap("map")
     if not args.quiet:
-        names = [str(c).removeprefix(prefix) for c in columns]
-        _summary(args, lazy, result[columns].set_axis(names, axis=1), stats, stopwatch)
+        shown = [str(c).removeprefix(prefix) for c in columns]
+        _summary(args, lazy, result[columns].set_axis(shown, axis=1), names, stopwatch)
     return 0
 
 
@@ -293,7 +296,7 @@ def _layout(
 def _writes_features(output: Path, geometry: bool) -> bool:
     """Whether OUTPUT gets the polygons and attributes, or a table; refuses
     formats that are neither before anything is computed."""
-    from .io import FEATURE_FORMATS, TABLE_FORMATS
+    from .output import FEATURE_FORMATS, TABLE_FORMATS
 
     suffix = output.suffix.lower()
     if suffix not in (*TABLE_FORMATS, *FEATURE_FORMATS):
@@ -348,7 +351,7 @@ def _summary(
     stats: list[str],
     stopwatch: Any,
 ) -> None:
-    from .io import open_raster
+    from .raster import open_raster
     from .summary import peak_memory, pixels_read, report, zones_without_data
 
     raster = open_raster(args.raster, band=args.band, chunks=args.chunks)
@@ -376,7 +379,7 @@ def _demo(argv: Sequence[str]) -> int:
 
     from .api import zonal_stats
     from .demo import make_sample
-    from .io import write_table
+    from .output import write_table
 
     zones, raster = make_sample(args.dir)
     start = time.perf_counter()

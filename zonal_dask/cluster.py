@@ -131,13 +131,11 @@ def _local_cluster(
     """A LocalCluster of worker processes, closed (workers first) on exit."""
     from distributed import Client, LocalCluster
 
-    from .io import GDAL_CACHE_MB
+    from .runtime import gdal_settings
 
-    # each worker process reads blocks once: bound GDAL's cache (see io.py)
-    options: dict[str, Any] = {
-        "processes": True,
-        "env": {"GDAL_CACHEMAX": str(GDAL_CACHE_MB)},
-    }
+    # each worker process reads blocks once: bound GDAL's cache (runtime.py),
+    # and give it the endpoint of AWS_ENDPOINT_URL (remote.py)
+    options: dict[str, Any] = {"processes": True, "env": gdal_settings()}
     if workers:
         options["n_workers"] = workers
     if threads_per_worker:
@@ -161,9 +159,9 @@ def compute(lazy: Any, *, client: Any | None = None, progress: bool = False) -> 
 
                 distributed_progress(future)
             return future.result()
-        from .io import bounded_block_cache
+        from .runtime import gdal_scope
 
-        stack.enter_context(bounded_block_cache())
+        stack.enter_context(gdal_scope())
         if progress:
             from dask.diagnostics import ProgressBar
 

@@ -1,15 +1,20 @@
 """Compiled per-chunk kernels, and nothing else.
 
-One sweep over a chunk's pixels accumulates, for each zone present in the chunk:
-the number of finite, +inf, -inf and invalid (nodata or NaN) pixels, a
-compensated sum of the finite values, Welford's running mean and M2, the
-minimum and the maximum, all in float64 whatever the raster's dtype. Welford
-runs on values shifted by the zone's first finite value in the chunk: shifted
-values are exact and small, so M2 keeps full precision even for values near
-1e8 with unit spread, where the running mean's own rounding would not.
-Infinite values take part in min and max only; the final step gives sum, mean
-and std the values numpy gives when infinities are present. The kernels release
-the GIL, so dask's threads run them in parallel.
+One sweep over a chunk's claims (pixel, zone, weight) accumulates, for each
+zone present in the chunk: the weight of its finite, +inf, -inf and invalid
+(nodata or NaN) pixels, a compensated weighted sum of the finite values,
+West's weighted running mean and M2, the minimum and the maximum, all in
+float64 whatever the raster's dtype. A claim of the label layers weighs 1; a
+sparse claim weighs its coverage fraction when the label source gives one, else
+1, so the unweighted statistics are the weighted ones with unit weights, bit
+for bit.
+
+The running mean is taken of values shifted by the zone's first finite value
+in the chunk: shifted values are exact and small, so M2 keeps full precision
+even for values near 1e8 with unit spread, where the running mean's own
+rounding would not. Infinite values take part in min and max only; the final
+step gives sum, mean and std the values numpy gives when infinities are
+present. The kernels release the GIL, so dask's threads run them in parallel.
 """
 
 from __future__ import annotations
@@ -20,17 +25,26 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def moments(
-    values, labels, extra_pixels, extra_zones, n_zones, nodata, has_nodata
+    values,
+    labels,
+    extra_pixels,
+    extra_zones,
+    extra_weights,
+    n_zones,
+    nodata,
+    has_nodata,
 ):  # pragma: no cover - numba
-    """Per-zone moments of one chunk.
+    """Per-zone weighted moments of one chunk.
 
     Parameters
     ----------
     values : 2-D array, any numeric dtype, C-contiguous
     labels : 3-D int32 array (layers, rows, cols); local zone index, or -1
     extra_pixels, extra_zones : 1-D int64 / int32
-        Flat pixel index and local zone of each claim on a pixel that several
-        zones cover (those pixels hold -1 in ``labels``).
+        Flat pixel index and local zone of each sparse claim (pixels that
+        several zones of a layer cover, or every claim of a coverage source).
+    extra_weights : 1-D float64
+        Weight of each sparse claim; empty when every claim weighs 1.
     n_zones : int
         Number of local zones.
     nodata : float
@@ -39,25 +53,29 @@ def moments(
 
     Returns
     -------
-    acc : 2-D float64 array (n_zones, 9)
-        Columns: finite count, +inf count, -inf count, invalid count, sum,
-        sum compensation, shift, mean of ``value - shift``, M2.
-    lo, hi : 1-D float64 arrays
-        Minimum and maximum (+inf and -inf where a zone has no valid pixel).
+    weight, posinf, neginf, invalid, total, shift, mean, m2, low, high
+        1-D float64 arrays over the local zones: the weights of the finite,
+        +inf, -inf and invalid pixels; the weighted sum of the finite values;
+        the shift; the weighted mean of ``value - shift`` and its M2; the
+        minimum and maximum of the valid values (+inf and -inf where a zone
+        has none).
     """
+    # one row per zone: the fields of one zone share a cache line
     acc = np.zeros((n_zones, 9), np.float64)
-    lo = np.full(n_zones, np.inf)
-    hi = np.full(n_zones, -np.inf)
+    low = np.full(n_zones, np.inf)
+    high = np.full(n_zones, -np.inf)
     flat_values = values.ravel()
     n_pixels = flat_values.size
     n_layers = labels.shape[0]
     flat_labels = labels.reshape(n_layers, n_pixels)
-    # One loop body for the layers' pixels and, last, the extra claims: the
+    weighted = extra_weights.size > 0
+    # One loop body for the layers' pixels and, last, the sparse claims: the
     # update written once and inline runs twice as fast as the same update in
     # a helper function, inlined or not (numba 0.6x).
     for layer in range(n_layers + 1):
         main = layer < n_layers
         for i in range(n_pixels if main else extra_pixels.size):
+            w = 1.0
             if main:
                 z = flat_labels[layer, i]
                 if z < 0:
@@ -66,35 +84,52 @@ def moments(
             else:
                 z = extra_zones[i]
                 x = np.float64(flat_values[extra_pixels[i]])
-            if x != x or (has_nodata and x == nodata):
-                acc[z, 3] += 1.0
-                continue
-            # acc columns: finite, posinf, neginf, invalid, sum, comp, shift,
+                if weighted:
+                    w = extra_weights[i]
+                    if not w > 0.0:
+                        continue
+            # row: weight, posinf, neginf, invalid, sum, compensation, shift,
             # mean, m2
-            if x < lo[z]:
-                lo[z] = x
-            if x > hi[z]:
-                hi[z] = x
-            if np.isinf(x):
-                acc[z, 1 if x > 0 else 2] += 1.0
+            if x != x or (has_nodata and x == nodata):
+                acc[z, 3] += w
                 continue
-            n = acc[z, 0] + 1.0
-            acc[z, 0] = n
-            if n == 1.0:
+            if x < low[z]:
+                low[z] = x
+            if x > high[z]:
+                high[z] = x
+            if np.isinf(x):
+                acc[z, 1 if x > 0 else 2] += w
+                continue
+            if acc[z, 0] == 0.0:
                 acc[z, 6] = x
+            total_weight = acc[z, 0] + w
+            acc[z, 0] = total_weight
             # Neumaier's compensated sum: integer sums stay exact up to 2**53.
+            wx = w * x
             total = acc[z, 4]
-            t = total + x
-            if abs(total) >= abs(x):
-                acc[z, 5] += (total - t) + x
+            t = total + wx
+            if abs(total) >= abs(wx):
+                acc[z, 5] += (total - t) + wx
             else:
-                acc[z, 5] += (x - t) + total
+                acc[z, 5] += (wx - t) + total
             acc[z, 4] = t
+            # West's weighted update; with w = 1 exactly Welford's
             y = x - acc[z, 6]
             delta = y - acc[z, 7]
-            acc[z, 7] += delta / n
-            acc[z, 8] += delta * (y - acc[z, 7])
-    return acc, lo, hi
+            acc[z, 7] += delta * w / total_weight
+            acc[z, 8] += w * delta * (y - acc[z, 7])
+    return (
+        acc[:, 0].copy(),
+        acc[:, 1].copy(),
+        acc[:, 2].copy(),
+        acc[:, 3].copy(),
+        acc[:, 4] + acc[:, 5],
+        acc[:, 6].copy(),
+        acc[:, 7].copy(),
+        acc[:, 8].copy(),
+        low,
+        high,
+    )
 
 
 @njit(cache=True, nogil=True)

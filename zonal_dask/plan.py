@@ -1,14 +1,14 @@
 """A zone plan: the zones rasterized once, reused for every raster on one grid.
 
 Time series and stacks of rasters on one grid are the common case. A
-``ZonePlan`` holds, for each chunk of the grid, what ``rasterize_chunk``
+``ZonePlan`` holds, for each chunk of the grid, what ``labels.polygon_labels``
 produces (``ChunkLabels``: local labels, the extra claims on pixels several
 zones cover, the chunk's zone ids), as lazy tasks. ``save`` writes them to a
 Zarr store (one chunk per raster chunk, written by the workers), ``load`` reads
 the store back, and ``zonal_stats(plan, raster)`` reads each chunk's labels
-instead of rasterizing, for any raster with the plan's shape, transform and
-CRS. Overlap claims are stored exactly, so the statistics equal the direct
-call's, bit for bit.
+(the plan's ``source()``) instead of rasterizing, for any raster with the
+plan's shape, transform and CRS. Overlap claims are stored exactly, so the
+statistics equal the direct call's, bit for bit.
 
 Store layout (Zarr group): ``labels`` int32 (layers, rows, cols), per overlap
 layer the chunk-local zone index of singly claimed pixels or -1, chunked as the
@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import dask
@@ -39,69 +39,21 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 from rasterio.crs import CRS
 
+from .burn import overlap_layers
 from .errors import GridError, PlanError
-from .io import TARGET_CHUNK_PIXELS, open_raster
-from .rasterize import ChunkLabels, ChunkTask, outside_fraction
-from .reduce import LabelSource, zonal_graph
-from .stats import DEFAULT_STATS, StatsLike, resolve
+from .labels import (
+    Block,
+    ChunkLabels,
+    ChunkTask,
+    LabelSource,
+    plan_chunks,
+    polygon_source,
+)
+from .raster import TARGET_CHUNK_PIXELS, ChunksLike, Grid, grid_chunks, open_raster
+from .zones import zones_on_grid
 
 FORMAT = "zonal_dask.ZonePlan"
 VERSION = 1
-# Transforms equal to this fraction of a pixel are the same grid (rounding).
-TRANSFORM_TOLERANCE = 1e-9
-
-Block = tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A raster grid: shape, transform, CRS and chunking."""
-
-    shape: tuple[int, int]
-    transform: Affine
-    crs: CRS | None
-    chunks: tuple[tuple[int, ...], tuple[int, ...]]
-
-    @classmethod
-    def of(cls, array: xr.DataArray) -> Grid:
-        crs = array.rio.crs
-        rows, cols = array.data.chunks[-2:]
-        return cls(
-            shape=(int(array.shape[-2]), int(array.shape[-1])),
-            transform=array.rio.transform(),
-            crs=None if crs is None else CRS.from_user_input(crs),
-            chunks=(tuple(int(c) for c in rows), tuple(int(c) for c in cols)),
-        )
-
-    @property
-    def chunk_size(self) -> tuple[int, int]:
-        return self.chunks[0][0], self.chunks[1][0]
-
-    def differences(self, other: Grid) -> list[str]:
-        """What differs between two grids, in words (empty when the same)."""
-        found = []
-        if self.shape != other.shape:
-            found.append(f"shape {other.shape} instead of {self.shape}")
-        pixel = min(abs(self.transform.a), abs(self.transform.e))
-        if not np.allclose(
-            tuple(self.transform)[:6],
-            tuple(other.transform)[:6],
-            rtol=0,
-            atol=TRANSFORM_TOLERANCE * pixel,
-        ):
-            found.append(
-                f"transform {tuple(other.transform)[:6]} instead of "
-                f"{tuple(self.transform)[:6]}"
-            )
-        if self.crs != other.crs:
-            found.append(f"CRS {_crs_name(other.crs)} instead of {_crs_name(self.crs)}")
-        return found
-
-
-def _crs_name(crs: CRS | None) -> str:
-    if crs is None:
-        return "none"
-    return crs.to_string() or crs.to_wkt()[:60]
 
 
 class ZonePlan:
@@ -140,7 +92,6 @@ class ZonePlan:
     """
 
     grid: Grid
-    index: pd.Index
     path: str | None
     all_touched: bool
 
@@ -151,48 +102,54 @@ class ZonePlan:
         *,
         band: int = 1,
         zone_id: str | None = None,
-        chunks: int | tuple[int, int] | Mapping[str, int] | None = None,
+        chunks: ChunksLike = None,
         all_touched: bool = False,
     ) -> None:
-        from .api import _plan
-
-        plan = _plan(
-            zones, like, band, zone_id, chunks, all_touched, global_layers=True
+        array = open_raster(like, band=band, chunks=chunks)
+        name = "DataArray" if isinstance(like, xr.DataArray) else os.fspath(like)
+        source = "GeoDataFrame" if not isinstance(zones, str | os.PathLike) else zones
+        pixel = zones_on_grid(
+            zones, array, zone_id=zone_id, source=os.fspath(source), raster=name
         )
+        # one layer count for every chunk: the store holds one labels array
+        layers = overlap_layers(pixel.geometries, all_touched)
+        tasks = plan_chunks(pixel.geometries, grid_chunks(array), pixel.orient, layers)
         self._init(
-            Grid.of(plan.array),
-            plan.index,
-            plan.tasks,
-            LabelSource.from_polygons(plan.tasks, all_touched),
-            None,
-            outside=outside_fraction(plan.pixel_geometries, plan.shape, plan.orient),
-            groups=plan.groups(TARGET_CHUNK_PIXELS),
-            all_touched=all_touched,
-            layers=max(
-                (len(np.unique(t.layers)) for t in plan.tasks if t.layers is not None),
-                default=1,
+            Grid.of(array),
+            polygon_source(
+                tasks,
+                pixel.index,
+                all_touched,
+                groups=pixel.groups(tasks, TARGET_CHUNK_PIXELS),
+                fields={"outside": pixel.outside_fraction()},
             ),
+            tasks,
+            None,
+            all_touched=all_touched,
+            layers=max((len(np.unique(layers[t.zones])) for t in tasks), default=1),
         )
 
     def _init(
         self,
         grid: Grid,
-        index: pd.Index,
-        tasks: Sequence[ChunkTask],
         source: LabelSource,
+        tasks: Sequence[ChunkTask],
         path: str | None,
         *,
-        outside: np.ndarray,
-        groups: np.ndarray,
         all_touched: bool,
         layers: int,
     ) -> None:
-        self.grid, self.index, self.path = grid, index, path
-        self.outside, self.groups = outside, groups
+        self.grid, self.path = grid, path
         self.all_touched, self.layers = all_touched, layers
         # the grid places only: stored plans keep no geometries
         self._tasks = [_placeholder(t) for t in tasks]
         self._source = source
+
+    @property
+    def index(self) -> pd.Index:
+        """The names of the zones, in input order."""
+        assert self._source.index is not None  # a plan's zones are polygons
+        return self._source.index
 
     def __repr__(self) -> str:
         where = f"stored in {self.path}" if self.path else "in memory"
@@ -204,47 +161,18 @@ class ZonePlan:
 
     # -- using the plan -----------------------------------------------------
 
-    def zonal_stats(
-        self,
-        raster: Any,
-        stats: StatsLike = DEFAULT_STATS,
-        *,
-        band: int | None = 1,
-        nodata: float | None = None,
-        categorical: bool = False,
-        compute: bool = True,
-        split_every: int = 8,
-    ) -> pd.DataFrame | xr.Dataset | Delayed:
-        """Statistics of ``raster`` per zone, without rasterizing.
+    def source(self) -> LabelSource:
+        """The plan's labels, for the graph: stored, persisted or burnt."""
+        return self._source
 
-        Same as ``zonal_dask.zonal_stats(plan, raster, ...)``; parameters and
-        result as there. Raises ``GridError`` when the raster is not on the
-        plan's grid.
+    def open(self, raster: Any, band: int | None = 1) -> xr.DataArray:
+        """Open ``raster`` in the plan's chunks.
+
+        Raises
+        ------
+        GridError
+            When the raster is not on the plan's grid.
         """
-        from .api import _histogram, _planes
-
-        stats, categorical = _histogram(stats, categorical)
-        statistics = resolve(stats)
-        array = self._open(raster, band)
-        needs_values = any(s.kind == "values" for s in statistics)
-        lazy = zonal_graph(
-            array.data,
-            self._source,
-            array.rio.nodata if nodata is None else nodata,
-            statistics,
-            self.index,
-            split_every=split_every,
-            outside=self.outside,
-            categorical=categorical,
-            zone_groups=self.groups if needs_values else None,
-            **_planes(array),
-        )
-        if not compute:
-            return lazy
-        (table,) = dask.compute(lazy)
-        return table
-
-    def _open(self, raster: Any, band: int | None) -> xr.DataArray:
         array = open_raster(raster, band=band, chunks=self.grid.chunk_size)
         differences = self.grid.differences(Grid.of(array))
         if differences:
@@ -264,11 +192,10 @@ class ZonePlan:
         name = f"zonal-plan-labels-{self._source.token}"
         layers = self._delayed_labels(name)
         persisted = dask.persist(*layers.values())
-        self._source = LabelSource(
-            {block: d.key for block, d in zip(layers, persisted, strict=True)},
-            self._source.zones,
-            self._source.token,
-            tuple(persisted),
+        self._source = replace(
+            self._source,
+            tasks={block: d.key for block, d in zip(layers, persisted, strict=True)},
+            dependencies=tuple(persisted),
         )
         return self
 
@@ -326,17 +253,14 @@ class ZonePlan:
             *[Delayed((name, *t.block), graph, layer=name) for t in self._tasks]
         )
         _write_pieces(group, self._tasks, pieces)
-        _create(group, "outside", data=np.asarray(self.outside, np.float64))
-        _create(group, "groups", data=np.asarray(self.groups, np.int64))
+        outside = self._source.fields["outside"]
+        _create(group, "outside", data=np.asarray(outside, np.float64))
+        assert self._source.groups is not None  # a plan's zones are grouped
+        _create(group, "groups", data=np.asarray(self._source.groups, np.int64))
         group.attrs.update(self._attributes())
         self.path = path
-        self._source = _stored(path, self._tasks, self._source.token, self._zones())
+        self._source = _stored(path, self._tasks, self._source)
         return self
-
-    def _zones(self) -> dict[Block, np.ndarray]:
-        """Each chunk's zones, as the label source routes values by them."""
-        assert self._source.zones is not None
-        return dict(self._source.zones)
 
     def _attributes(self) -> dict[str, Any]:
         grid = self.grid
@@ -403,19 +327,23 @@ class ZonePlan:
             for i, j in (tuple(int(v) for v in b) for b in group["blocks"][:])
         ]
         zones, starts = group["zones"][:], group["zone_start"][:]
-        per_block = {
-            t.block: np.asarray(zones[starts[k] : starts[k + 1]], np.int64)
-            for k, t in enumerate(tasks)
-        }
+        source = LabelSource(
+            tasks={},
+            zones={
+                t.block: np.asarray(zones[starts[k] : starts[k + 1]], np.int64)
+                for k, t in enumerate(tasks)
+            },
+            index=index,
+            token=attrs["token"],  # the burnt labels' token, as saved
+            groups=np.asarray(group["groups"][:], np.int64),
+            fields={"outside": np.asarray(group["outside"][:], np.float64)},
+        )
         plan = cls.__new__(cls)
         plan._init(
             grid,
-            index,
+            _stored(path, tasks, source),
             tasks,
-            _stored(path, tasks, attrs["token"], per_block),
             path,
-            outside=np.asarray(group["outside"][:], np.float64),
-            groups=np.asarray(group["groups"][:], np.int64),
             all_touched=bool(attrs["all_touched"]),
             layers=int(attrs["layers"]),
         )
@@ -434,20 +362,16 @@ def _placeholder(t: ChunkTask) -> ChunkTask:
     )
 
 
-def _stored(
-    path: str,
-    tasks: Sequence[ChunkTask],
-    token: str,
-    zones: dict[Block, np.ndarray],
-) -> LabelSource:
-    """Labels read from a Zarr store, one read task per chunk."""
-    return LabelSource(
-        {
+def _stored(path: str, tasks: Sequence[ChunkTask], source: LabelSource) -> LabelSource:
+    """``source`` with its labels read from the Zarr store, a read task per chunk."""
+    return replace(
+        source,
+        token=tokenize(source.token, "stored"),
+        tasks={
             t.block: (read_chunk, path, k, t.offset, t.shape)
             for k, t in enumerate(tasks)
         },
-        zones,
-        tokenize(token, "stored"),
+        dependencies=(),
     )
 
 
@@ -463,10 +387,6 @@ def _write_chunk(
     """Write one chunk's label block; return its small variable-size pieces."""
     import zarr
 
-    if labels.touched is not None:
-        raise PlanError(
-            "a zone plan stores the pixel-centre or all-touched labels only"
-        )
     layers, rows, cols = labels.labels.shape
     store = zarr.open_group(path, mode="r+")["labels"]
     r0, c0 = offset

@@ -17,7 +17,7 @@ import rasterio
 import xarray as xr
 
 from .errors import OutputError, RasterError
-from .io import check_output, replace_atomically
+from .output import check_output, replace_atomically
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

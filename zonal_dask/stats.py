@@ -1,43 +1,91 @@
-"""The registry of statistics.
+"""The table of statistics: each statistic is one entry, defined here only.
 
-Each statistic is data, not a branch: it names the kind of per-zone summary it
-reads and the formula that turns that summary into its final value.
+An entry names the partial fields it reads (``partials.py`` computes them in
+one pass per chunk and combines them in the tree), its finalize step, its
+aliases, whether it is defined under coverage weighting, and its dtype. What a
+run computes, which statistics a route or weighting offers, a checkpoint's
+identity, the command line's ``--stats`` and the README's table all derive
+from ``STATISTICS``. Adding a statistic is adding an entry.
 
-* ``moments``: from the dense per-zone moments every run computes (count,
-  nodata, sum, mean, M2, min, max, outside fraction); formulas are vectorised
-  over all zones, and zones with no valid pixel reach them with ``count == 0``
-  and NaN elsewhere, so they give NaN without a special case.
-* ``counts``: from the per-zone table of (value, pixel count), merged like the
-  moments; meant for categorical rasters (memory grows with zones x classes).
-* ``values``: from each zone's valid values, gathered into one task per group
-  of nearby zones; exact order statistics and user functions live here.
+Fields and the finalize step they imply:
 
-Adding a statistic is adding an entry, not a branch.
+* moment fields (``count``, ``nodata``, ``sum``, ``mean``, ``variance``,
+  ``min``, ``max``) and zone fields (``outside``): ``finalize(fields)`` gets
+  them as dense arrays over all zones (count 0 and NaN elsewhere for a zone
+  without valid pixels) and returns the column, vectorised;
+* ``classes``: ``finalize(classes)`` gets a ``ClassTable`` (weight per zone
+  and value) and returns a column, or several named by class;
+* ``values``: ``finalize(values, weights)`` gets one zone's valid values
+  (1-D float64, never empty) and their weights (None when all are 1) and
+  returns a number.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .errors import StatisticError
 
-Kind = Literal["moments", "counts", "values"]
+ZONE_FIELDS = ("outside",)
+VALUE_FIELDS = ("classes", "values")
 
 
 @dataclass(frozen=True)
 class Statistic:
-    """One statistic: its name, what it reads, its final formula and dtype."""
+    """One statistic: what it reads, how it is finalized, and its properties.
+
+    ``dtype`` is its column's dtype, ``weighted_dtype`` the same under coverage
+    weighting (counts become sums of weights); ``weighted`` says whether it is
+    defined there at all; ``param`` is a quantile's q, ``token`` a digest of a
+    user function.
+    """
 
     name: str
-    kind: Kind
-    formula: Callable
+    reads: tuple[str, ...]
+    finalize: Callable[..., Any]
     dtype: str = "float64"
+    weighted: bool = True
+    weighted_dtype: str = "float64"
+    aliases: tuple[str, ...] = ()
     doc: str = ""
+    param: float | None = None
+    token: str = ""
+
+    @property
+    def family(self) -> str:
+        """``values``, ``classes``, or ``moments`` (moment and zone fields)."""
+        for family in VALUE_FIELDS[::-1]:
+            if family in self.reads:
+                return family
+        return "moments"
+
+    @property
+    def identity(self) -> tuple:
+        """What the statistic is, whatever its column is called."""
+        return (self.name, self.family, self.param, self.token)
+
+
+class Column(NamedTuple):
+    """An output column: its name and the statistic it holds."""
+
+    name: str
+    statistic: Statistic
+
+
+class ClassTable(NamedTuple):
+    """Weight (pixel count, unweighted) per zone and value, sorted by zone then
+    value; ``zone`` is the row position 0..n_zones-1."""
+
+    zone: np.ndarray
+    value: np.ndarray
+    weight: np.ndarray
+    n_zones: int
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -45,144 +93,260 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a / b
 
 
-def _var(m: Mapping[str, np.ndarray]) -> np.ndarray:
-    return np.where(m["finite"] == m["count"], _ratio(m["m2"], m["count"]), np.nan)
-
-
-def _first_of_each_zone(c: Mapping[str, np.ndarray], pick: np.ufunc) -> np.ndarray:
-    """Per zone, the smallest value whose pixel count is ``pick`` (max or min)."""
-    out = np.full(c["n_zones"], np.nan)
-    if c["zone"].size == 0:
+def _extreme_class(c: ClassTable, pick: np.ufunc) -> np.ndarray:
+    """Per zone, the smallest value whose weight is ``pick`` (max or min)."""
+    out = np.full(c.n_zones, np.nan)
+    if c.zone.size == 0:
         return out
-    starts = np.flatnonzero(np.diff(c["zone"], prepend=-1))
-    group = np.cumsum(np.diff(c["zone"], prepend=-1) != 0) - 1
-    best = pick.reduceat(c["count"], starts)[group]
-    hits = np.flatnonzero(c["count"] == best)
+    new = np.diff(c.zone, prepend=-1) != 0
+    group = np.cumsum(new) - 1
+    best = pick.reduceat(c.weight, np.flatnonzero(new))[group]
+    hits = np.flatnonzero(c.weight == best)
     _, first = np.unique(group[hits], return_index=True)
-    out[c["zone"][hits[first]]] = c["value"][hits[first]]
+    out[c.zone[hits[first]]] = c.value[hits[first]]
     return out
 
 
-def _unique(c: Mapping[str, np.ndarray]) -> np.ndarray:
-    return np.bincount(c["zone"], minlength=c["n_zones"])
+def _variety(c: ClassTable) -> np.ndarray:
+    return np.bincount(c.zone[c.weight > 0], minlength=c.n_zones)
 
 
-def _percentile(q: float) -> Callable[[np.ndarray], float]:
-    def percentile(values: np.ndarray) -> float:
-        return float(np.percentile(values, q))
+def _histogram(c: ClassTable) -> dict[Any, np.ndarray]:
+    """One column per value found: each zone's weight of it (0 when absent)."""
+    classes = np.unique(c.value)
+    table = np.zeros((c.n_zones, classes.size))
+    table[c.zone, np.searchsorted(classes, c.value)] = c.weight
+    names = [int(v) if float(v).is_integer() else float(v) for v in classes]
+    return dict(zip(names, table.T, strict=True))
 
-    return percentile
 
-
-def _median(values: np.ndarray) -> float:
+def _median(values: np.ndarray, weights: np.ndarray | None) -> float:
     return float(np.median(values))
 
 
-_BUILTIN = (
-    Statistic("count", "moments", lambda m: m["count"], "int64", "valid pixels"),
+def _mad(values: np.ndarray, weights: np.ndarray | None) -> float:
+    return float(np.median(np.abs(values - np.median(values))))
+
+
+def _quantile(q: float) -> Callable[[np.ndarray, np.ndarray | None], float]:
+    def quantile(values: np.ndarray, weights: np.ndarray | None) -> float:
+        return float(np.quantile(values, q))
+
+    return quantile
+
+
+_ENTRIES = (
+    Statistic(
+        "count",
+        ("count",),
+        lambda f: f["count"],
+        dtype="int64",
+        doc="valid pixels (with coverage: the sum of their weights)",
+    ),
     Statistic(
         "nodata_count",
-        "moments",
-        lambda m: m["nodata"],
-        "int64",
-        "pixels of the zone that are nodata or NaN",
+        ("nodata",),
+        lambda f: f["nodata"],
+        dtype="int64",
+        aliases=("nodata",),
+        doc="pixels of the zone that are nodata or NaN",
     ),
     Statistic(
         "nodata_fraction",
-        "moments",
-        lambda m: _ratio(m["nodata"], m["nodata"] + m["count"]),
+        ("count", "nodata"),
+        lambda f: _ratio(f["nodata"], f["nodata"] + f["count"]),
         doc="nodata_count / (count + nodata_count)",
     ),
     Statistic(
         "outside_fraction",
-        "moments",
-        lambda m: m["outside"],
+        ("outside",),
+        lambda f: f["outside"],
         doc="share of the polygon's area beyond the raster's extent",
     ),
-    Statistic("sum", "moments", lambda m: m["sum"], doc="sum of valid values"),
-    Statistic("mean", "moments", lambda m: m["mean"], doc="arithmetic mean"),
-    Statistic("min", "moments", lambda m: m["min"], doc="smallest valid value"),
-    Statistic("max", "moments", lambda m: m["max"], doc="largest valid value"),
-    Statistic("range", "moments", lambda m: m["max"] - m["min"], doc="max - min"),
-    Statistic("var", "moments", _var, doc="population variance (ddof=0)"),
+    Statistic("sum", ("sum",), lambda f: f["sum"], doc="sum of valid values"),
+    Statistic("mean", ("mean",), lambda f: f["mean"], doc="arithmetic mean"),
+    Statistic("min", ("min",), lambda f: f["min"], doc="smallest valid value"),
+    Statistic("max", ("max",), lambda f: f["max"], doc="largest valid value"),
+    Statistic("range", ("min", "max"), lambda f: f["max"] - f["min"], doc="max - min"),
     Statistic(
-        "std", "moments", lambda m: np.sqrt(_var(m)), doc="population std (ddof=0)"
+        "var",
+        ("variance",),
+        lambda f: f["variance"],
+        aliases=("variance",),
+        doc="population variance (ddof=0)",
     ),
-    Statistic("median", "values", _median, doc="exact median (numpy.median)"),
+    Statistic(
+        "std",
+        ("variance",),
+        lambda f: np.sqrt(f["variance"]),
+        aliases=("stdev",),
+        doc="population standard deviation (ddof=0)",
+    ),
+    Statistic(
+        "coefficient_of_variation",
+        ("variance", "mean"),
+        lambda f: _ratio(np.sqrt(f["variance"]), f["mean"]),
+        doc="std / mean",
+    ),
+    Statistic(
+        "median",
+        ("values",),
+        _median,
+        weighted=False,
+        doc="exact median (numpy.median)",
+    ),
+    Statistic(
+        "mad",
+        ("values",),
+        _mad,
+        weighted=False,
+        doc="median absolute deviation from the median",
+    ),
     Statistic(
         "majority",
-        "counts",
-        lambda c: _first_of_each_zone(c, np.maximum),
+        ("classes",),
+        lambda c: _extreme_class(c, np.maximum),
+        weighted=False,
         doc="most frequent value (the smallest on ties)",
     ),
     Statistic(
         "minority",
-        "counts",
-        lambda c: _first_of_each_zone(c, np.minimum),
+        ("classes",),
+        lambda c: _extreme_class(c, np.minimum),
+        weighted=False,
         doc="least frequent value (the smallest on ties)",
     ),
-    Statistic("unique", "counts", _unique, "int64", "number of distinct values"),
+    Statistic(
+        "unique",
+        ("classes",),
+        _variety,
+        dtype="int64",
+        weighted_dtype="int64",
+        aliases=("variety",),
+        doc="number of distinct values",
+    ),
+    Statistic(
+        "histogram",
+        ("classes",),
+        _histogram,
+        dtype="int64",
+        doc="one column per value, named by it: the zone's pixels of that value",
+    ),
 )
-STATISTICS: dict[str, Statistic] = {s.name: s for s in _BUILTIN}
+STATISTICS: dict[str, Statistic] = {s.name: s for s in _ENTRIES}
+ALIASES: dict[str, str] = {a: s.name for s in _ENTRIES for a in s.aliases}
 
 DEFAULT_STATS: tuple[str, ...] = ("count", "min", "mean", "max", "std", "sum")
 
-# ``p10``, ``p99.5`` and rasterstats' ``percentile_10``: exact, numpy's default method.
+# ``p10``, ``p99.5``, rasterstats' ``percentile_10`` and exactextract's
+# ``quantile(q=0.1)``: exact, numpy's default (linear) method.
 _PERCENTILE = re.compile(r"^(?:p|percentile_)(\d+(?:\.\d+)?)$")
+_QUANTILE = re.compile(r"^quantile\(\s*q\s*=\s*(\d*\.?\d+(?:e-?\d+)?)\s*\)$")
+PATTERNS = "pNN or percentile_NN (NN in 0..100), quantile(q=F) (F in 0..1)"
 
 StatsLike = str | Iterable[str] | Mapping[str, "str | Callable[[np.ndarray], float]"]
 
 
-def resolve(stats: StatsLike) -> list[Statistic]:
-    """Return the registry entries for ``stats``, in the order asked.
+def quantile(q: float) -> Statistic:
+    """The exact ``q`` quantile (0 <= q <= 1) of a zone's values."""
+    return Statistic(
+        "quantile", ("values",), _quantile(q), weighted=False, param=float(q)
+    )
+
+
+def function(func: Callable[[np.ndarray], float]) -> Statistic:
+    """A user function of a zone's valid values (1-D float64, never empty)."""
+
+    def apply(values: np.ndarray, weights: np.ndarray | None) -> float:
+        return func(values)
+
+    apply.__wrapped__ = func  # type: ignore[attr-defined]  # its token is func's
+    return Statistic(
+        "function", ("values",), apply, weighted=False, doc="user function"
+    )
+
+
+def lookup(name: str) -> Statistic:
+    """The statistic a name asks for: a name, an alias, or a quantile pattern.
+
+    Raises
+    ------
+    StatisticError
+        If the name is none of these, with the closest valid names.
+    """
+    name = name.strip()
+    if name in STATISTICS or name in ALIASES:
+        return STATISTICS[ALIASES.get(name, name)]
+    percentile, fraction = _PERCENTILE.match(name), _QUANTILE.match(name)
+    if percentile and 0 <= float(percentile.group(1)) <= 100:
+        return quantile(float(percentile.group(1)) / 100)
+    if fraction and 0 <= float(fraction.group(1)) <= 1:
+        return quantile(float(fraction.group(1)))
+    known = [*STATISTICS, *ALIASES]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise StatisticError(
+        f"unknown statistic {name!r}; {hint}valid names: {', '.join(known)}, {PATTERNS}"
+    )
+
+
+def column_name(name: str) -> str:
+    """The column a statistic name gives: the name, or ``quantile_NN``."""
+    fraction = _QUANTILE.match(name.strip())
+    if fraction is None:
+        return name.strip()
+    return f"quantile_{float(fraction.group(1)) * 100:g}"
+
+
+def resolve(stats: StatsLike) -> list[Column]:
+    """The output columns ``stats`` asks for, in order.
 
     Parameters
     ----------
     stats
         Statistic names, as an iterable or one comma- or space-separated
-        string; ``pNN`` (or ``percentile_NN``) for any percentile in 0..100.
-        A mapping names output columns: each value is a statistic name or a
-        function applied to each zone's valid values (a 1-D float64 array,
+        string; ``pNN`` (or ``percentile_NN``, ``quantile(q=F)``) for any
+        quantile. A mapping names output columns: each value is a statistic
+        name or a function of each zone's valid values (a 1-D float64 array,
         never empty), returning a number.
 
     Raises
     ------
     StatisticError
-        If a name is unknown, a name repeats, or no name is given.
+        If a name is unknown, a column repeats, or no statistic is given.
     """
     if isinstance(stats, Mapping):
-        return _check([_entry(str(k), v) for k, v in stats.items()])
-    if isinstance(stats, str):
-        stats = stats.replace(",", " ").split()
-    return _check([_named(str(s).strip(), str(s).strip()) for s in stats])
-
-
-def _entry(name: str, value: object) -> Statistic:
-    if callable(value):
-        return Statistic(name, "values", value, doc="user function")
-    return _named(name, str(value))
-
-
-def _named(column: str, name: str) -> Statistic:
-    if name in STATISTICS:
-        s = STATISTICS[name]
-        return s if column == name else Statistic(column, s.kind, s.formula, s.dtype)
-    match = _PERCENTILE.match(name)
-    if match and 0 <= float(match.group(1)) <= 100:
-        return Statistic(column, "values", _percentile(float(match.group(1))))
-    raise StatisticError(
-        f"unknown statistic {name!r}; valid names: {', '.join(STATISTICS)}, "
-        "pNN (percentile NN, e.g. p10, p99.5)"
-    )
-
-
-def _check(entries: list[Statistic]) -> list[Statistic]:
-    if not entries:
+        columns = [
+            Column(str(k), function(v) if callable(v) else lookup(str(v)))
+            for k, v in stats.items()
+        ]
+    else:
+        if isinstance(stats, str):
+            stats = stats.replace(",", " ").split()
+        columns = [Column(column_name(str(s)), lookup(str(s))) for s in stats]
+    if not columns:
         raise StatisticError(
             "no statistic requested; valid names: " + ", ".join(STATISTICS)
         )
-    names = [s.name for s in entries]
+    names = [c.name for c in columns]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise StatisticError(f"statistic {', '.join(map(repr, repeated))} repeated")
-    return entries
+    return columns
+
+
+def markdown_table() -> str:
+    """The README's table of statistics, from ``STATISTICS``."""
+    lines = [
+        "| statistic | also called | with coverage weights | what it is |",
+        "| --- | --- | --- | --- |",
+    ]
+    for s in _ENTRIES:
+        aliases = ", ".join(f"`{a}`" for a in s.aliases)
+        weighted = "yes" if s.weighted else "no"
+        lines.append(f"| `{s.name}` | {aliases} | {weighted} | {s.doc} |")
+    lines.append(
+        "| `pNN` | `percentile_NN`, `quantile(q=F)` | no | exact quantile "
+        "(numpy's linear method); `quantile(q=0.25)` gives column `quantile_25` |"
+    )
+    return "\n".join(lines)

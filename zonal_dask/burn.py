@@ -1,4 +1,4 @@
-"""Zones to labels, chunk by chunk.
+"""Geometries to pixels, one chunk at a time, under GDAL's pixel rules.
 
 Geometries are moved once into the raster's pixel space with GDAL's own
 arithmetic (``GDALInvGeoTransform``), keeping the axes' orientation, and each
@@ -8,14 +8,13 @@ when it rasterizes a polygon over the whole raster with the raster's
 transform: a pixel's zone does not depend on the chunking, and equals the
 classic per-polygon recipe's answer even for pixel centres exactly on an edge.
 
-A spatial index gives each chunk the zones that meet it, and only those
-travel with its task. Each chunk is burnt once with ``MergeAlg.add``, every
-zone adding ``(local index + 1) << 16 | 1``: a pixel's low bits count the zones
-that claim it, its high bits name the zone when there is exactly one. Pixels
-claimed by several zones (true overlaps, or a shared edge that GDAL's
-pixel-centre test gives to both neighbours) are resolved by burning only the
-zones concerned again, each alone, over the window of those pixels. So every
-zone gets exactly the pixels it gets when rasterized on its own.
+Each chunk is burnt once with ``MergeAlg.add``, every zone adding
+``(local index + 1) << 16 | 1``: a pixel's low bits count the zones that claim
+it, its high bits name the zone when there is exactly one. Pixels claimed by
+several zones (true overlaps, or a shared edge that GDAL's pixel-centre test
+gives to both neighbours) are resolved by burning only the zones concerned
+again, each alone, over the window of those pixels. So every zone gets exactly
+the pixels it gets when rasterized on its own.
 
 When many pixels of a chunk are claimed twice (overlapping zones, or shared
 edges with ``all_touched``), resolving them one zone at a time would be slow:
@@ -26,31 +25,16 @@ per chunk, inside its task, so adjacent zones pay nothing for the possibility.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import NamedTuple
 
-import dask.array as da
 import numpy as np
 import shapely
 from affine import Affine
-from dask.base import tokenize as dask_tokenize
 from rasterio import features
 from rasterio.enums import MergeAlg
-from rasterio.errors import NotGeoreferencedWarning
 
 from .errors import RasterError
 from .kernels import decode_claims
-from .memory import gc_paused
-
-# The first chunk's transform is a unit scale at the origin, which rasterio
-# flags as "not georeferenced"; in pixel space that is exactly what we mean.
-warnings.filterwarnings(
-    "ignore", category=NotGeoreferencedWarning, module="rasterio.features"
-)
 
 NO_ZONE = -1
 _COUNT_BITS = 16
@@ -65,61 +49,6 @@ MAX_CLAIMS = 1 << 10
 # layers is cheaper than re-burning the claimants one by one.
 MAX_RESOLVED_PIXELS = 4096
 _POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
-
-
-class ChunkLabels(NamedTuple):
-    """The zones of one chunk.
-
-    Attributes
-    ----------
-    labels
-        int32 (layers, rows, cols): per layer of mutually non-overlapping
-        zones, the local index of the one zone of that layer that claims the
-        pixel, or ``NO_ZONE`` when none or several do.
-    extra_pixels
-        int64 flat (rows x cols) pixel indices of the claims on pixels that
-        several zones of one layer cover (shared edges, mostly).
-    extra_zones
-        int32 local zone index of each of those claims.
-    zones
-        int64 global zone index of each local index.
-    touched
-        For ``small="touched"``: the all-touched labels of the zones that claim
-        no pixel of this chunk, to stand in for zones that claim none anywhere.
-    """
-
-    labels: np.ndarray
-    extra_pixels: np.ndarray
-    extra_zones: np.ndarray
-    zones: np.ndarray
-    touched: ChunkLabels | None = None
-
-
-@dataclass(frozen=True)
-class ChunkTask:
-    """What one chunk's task needs: its place in the grid and its zones."""
-
-    block: tuple[int, int]
-    offset: tuple[int, int]
-    shape: tuple[int, int]
-    zones: np.ndarray
-    geometries: np.ndarray
-    orientation: tuple[int, int]
-    layers: np.ndarray | None = None
-
-    def burn(self, all_touched: bool = False, small: str = "nan") -> tuple:
-        """The dask task that makes this chunk's ``ChunkLabels``."""
-        return (
-            rasterize_chunk,
-            self.geometries,
-            self.zones,
-            self.offset,
-            self.shape,
-            self.orientation,
-            all_touched,
-            small,
-            self.layers,
-        )
 
 
 def orientation(transform: Affine) -> tuple[int, int]:
@@ -158,66 +87,15 @@ def window_transform(orient: tuple[int, int], row_off: int, col_off: int) -> Aff
     return Affine(flip_x, 0.0, flip_x * col_off, 0.0, flip_y, flip_y * row_off)
 
 
-def plan_chunks(
-    pixel_geometries: np.ndarray,
-    chunks: tuple[Sequence[int], Sequence[int]],
-    orient: tuple[int, int],
-    layers: np.ndarray | None = None,
-) -> list[ChunkTask]:
-    """Give each chunk of the grid the zones that meet it.
-
-    Chunks that no zone meets get no task, so their pixels are never read.
-    """
-    row_edges = np.cumsum((0, *chunks[0]))
-    col_edges = np.cumsum((0, *chunks[1]))
-    n_rows, n_cols = len(chunks[0]), len(chunks[1])
-    ii, jj = np.divmod(np.arange(n_rows * n_cols), n_cols)
-    flip_x, flip_y = orient
-    xs = flip_x * col_edges[jj], flip_x * col_edges[jj + 1]
-    ys = flip_y * row_edges[ii], flip_y * row_edges[ii + 1]
-    boxes = shapely.box(
-        np.minimum(*xs), np.minimum(*ys), np.maximum(*xs), np.maximum(*ys)
-    )
-    tree = shapely.STRtree(pixel_geometries)
-    chunk_index, zone_index = tree.query(boxes, predicate="intersects")
-    if chunk_index.size == 0:  # no zones, or none meets the raster
-        return []
-    order = np.lexsort((zone_index, chunk_index))
-    chunk_index, zone_index = chunk_index[order], zone_index[order]
-    if chunk_index.size == 0:
-        return []
-    starts = np.flatnonzero(np.diff(chunk_index, prepend=-1))
-    tasks = []
-    for chunk, zones in zip(
-        chunk_index[starts], np.split(zone_index, starts[1:]), strict=True
-    ):
-        i, j = int(ii[chunk]), int(jj[chunk])
-        tasks.append(
-            ChunkTask(
-                block=(i, j),
-                offset=(int(row_edges[i]), int(col_edges[j])),
-                shape=(int(chunks[0][i]), int(chunks[1][j])),
-                zones=zones.astype(np.int64),
-                geometries=pixel_geometries[zones],
-                orientation=orient,
-                layers=None if layers is None else layers[zones],
-            )
-        )
-    return tasks
-
-
-@gc_paused()
-def rasterize_chunk(
+def burn_chunk(
     geometries: np.ndarray,
-    zones: np.ndarray,
     offset: tuple[int, int],
     shape: tuple[int, int],
     orient: tuple[int, int] = (1, -1),
     all_touched: bool = False,
-    small: str = "nan",
     layers: np.ndarray | None = None,
-) -> ChunkLabels:
-    """Burn one chunk's zones into a ``ChunkLabels``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Burn one chunk's zones: their labels per layer, and the sparse claims.
 
     ``geometries`` are in the oriented pixel space of ``to_pixel_space``;
     ``offset`` is the chunk's (row, column) in the raster; ``layers`` gives each
@@ -225,15 +103,24 @@ def rasterize_chunk(
     in one layer and coloured into layers only if that leaves more than
     ``MAX_RESOLVED_PIXELS`` pixels claimed several times. A pixel belongs
     to a zone when its centre is inside, or with ``all_touched`` when the zone
-    touches it at all (GDAL's two rules). With ``small="touched"`` the zones
-    that claim no pixel here also get their all-touched labels, in ``touched``.
+    touches it at all (GDAL's two rules).
+
+    Returns
+    -------
+    labels
+        int32 (layers, rows, cols): the local index (position in
+        ``geometries``) of the one zone of the layer that claims the pixel,
+        or ``NO_ZONE`` when none or several do.
+    extra_pixels, extra_zones
+        int64 flat pixel index and int32 local zone of each claim on a pixel
+        that several zones of one layer claim.
     """
     transform = window_transform(orient, *offset)
     shapes = geojson(geometries)
     burnt_once = None
     if layers is None:
         burnt_once = _burn(shapes, shape, transform, all_touched)
-        layers = np.zeros(len(zones), np.int64)
+        layers = np.zeros(len(geometries), np.int64)
         if burnt_once[1].size > MAX_RESOLVED_PIXELS:
             layers = overlap_layers(geometries, all_touched)
     present = np.unique(layers)
@@ -246,7 +133,7 @@ def rasterize_chunk(
             local, claimed = burnt_once
         else:
             local, claimed = _burn(member_shapes, shape, transform, all_touched)
-        if members.size == len(zones):  # one layer: local indices are the zones'
+        if members.size == len(geometries):  # one layer: local indices are the zones'
             labels[plane] = local
         else:
             labels[plane] = np.where(local >= 0, members[np.maximum(local, 0)], NO_ZONE)
@@ -261,22 +148,7 @@ def rasterize_chunk(
         )
         pixel_parts.append(pixels)
         zone_parts.append(members[owners].astype(np.int32))
-    extra_pixels, extra_zones = np.concatenate(pixel_parts), np.concatenate(zone_parts)
-    touched = None
-    if small == "touched" and not all_touched:
-        claims = np.bincount(labels[labels >= 0], minlength=len(zones))
-        claims += np.bincount(extra_zones, minlength=len(zones))
-        empty = np.flatnonzero(claims == 0)
-        touched = rasterize_chunk(
-            geometries[empty],
-            zones[empty],
-            offset,
-            shape,
-            orient,
-            all_touched=True,
-            layers=layers[empty],
-        )
-    return ChunkLabels(labels, extra_pixels, extra_zones, zones, touched)
+    return labels, np.concatenate(pixel_parts), np.concatenate(zone_parts)
 
 
 def geojson(geometries: np.ndarray) -> list:
@@ -405,108 +277,6 @@ def _resolve_overlaps(
     if not found_pixels:
         return np.empty(0, np.int64), np.empty(0, np.int32)
     return np.concatenate(found_pixels), np.concatenate(found_zones)
-
-
-def global_labels(chunk: ChunkLabels) -> np.ndarray:
-    """A single-label view of a chunk: global zone index, or -1 for none.
-
-    A pixel that several zones claim gets the highest of their indices (the one
-    a single label raster would keep); the statistics never use this lossy view.
-    """
-    planes = np.where(chunk.labels >= 0, chunk.zones[chunk.labels], NO_ZONE)
-    out = planes.max(axis=0)
-    if chunk.extra_pixels.size:
-        flat = out.reshape(-1)
-        np.maximum.at(flat, chunk.extra_pixels, chunk.zones[chunk.extra_zones])
-    return out.astype(np.int32)
-
-
-def label_array(
-    tasks: Sequence[ChunkTask],
-    chunks: tuple[Sequence[int], Sequence[int]],
-    all_touched: bool = False,
-) -> da.Array:
-    """The zones as a lazy int32 label array with exactly the raster's chunks.
-
-    Each pixel holds its zone's index (see ``global_labels`` for pixels that
-    several zones claim), or -1; chunks no zone meets are filled with -1
-    without rasterizing anything.
-    """
-    name = f"zonal-labels-{tasks_token(tasks)}-{dask_tokenize(chunks, all_touched)}"
-    by_block = {t.block: t for t in tasks}
-    dsk: dict = {}
-    for i, rows in enumerate(chunks[0]):
-        for j, cols in enumerate(chunks[1]):
-            t = by_block.get((i, j))
-            if t is None:
-                dsk[(name, i, j)] = (np.full, (rows, cols), NO_ZONE, np.int32)
-            else:
-                burn = t.burn(all_touched)
-                dsk[(name, i, j)] = (global_labels, burn)
-    return da.Array(dsk, name, chunks, dtype=np.int32)
-
-
-def tasks_token(tasks: Sequence[ChunkTask]) -> str:
-    """A deterministic digest of the chunk tasks (grid places and geometries)."""
-    digest = hashlib.sha1()
-    for t in tasks:
-        digest.update(
-            np.asarray(t.block + t.offset + t.shape + t.orientation).tobytes()
-        )
-        digest.update(t.zones.tobytes())
-        if t.layers is not None:
-            digest.update(t.layers.astype(np.int64).tobytes())
-        for wkb in shapely.to_wkb(t.geometries):
-            digest.update(wkb)
-    return digest.hexdigest()
-
-
-def zone_groups(
-    pixel_geometries: np.ndarray,
-    tasks: Sequence[ChunkTask],
-    shape: tuple[int, int],
-    orient: tuple[int, int],
-    target: int,
-) -> np.ndarray:
-    """Group zones for gathering their values: nearby zones, about ``target`` pixels.
-
-    Zones are taken in the order of the first chunk they meet, so a group spans
-    few chunks and its task holds about ``target`` values (or one zone's, when
-    that zone alone is bigger).
-    """
-    n = len(pixel_geometries)
-    first = np.full(n, len(tasks))
-    for k, t in enumerate(tasks):
-        first[t.zones] = np.minimum(first[t.zones], k)
-    pixels = pixel_areas(pixel_geometries, shape, orient)
-    order = np.lexsort((np.arange(n), first))
-    cumulative = np.cumsum(pixels[order])
-    groups = np.empty(n, np.int64)
-    groups[order] = ((cumulative - pixels[order]) // max(target, 1)).astype(np.int64)
-    return groups
-
-
-def pixel_areas(
-    pixel_geometries: np.ndarray, shape: tuple[int, int], orient: tuple[int, int]
-) -> np.ndarray:
-    """Area of each zone inside the raster, in pixels (0 for none)."""
-    xs = sorted((0, orient[0] * shape[1]))
-    ys = sorted((0, orient[1] * shape[0]))
-    inside = shapely.intersection(
-        pixel_geometries, shapely.box(xs[0], ys[0], xs[1], ys[1])
-    )
-    return np.nan_to_num(shapely.area(inside))
-
-
-def outside_fraction(
-    pixel_geometries: np.ndarray, shape: tuple[int, int], orient: tuple[int, int]
-) -> np.ndarray:
-    """Share of each zone's area beyond the raster's extent (NaN for empty zones)."""
-    area = shapely.area(pixel_geometries)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(
-            area > 0, 1 - pixel_areas(pixel_geometries, shape, orient) / area, np.nan
-        )
 
 
 def overlap_layers(

@@ -1,6 +1,6 @@
 """Statistics back on the map: the input features with the statistic columns.
 
-The table ``reduce.finalize`` makes has one row per input feature in input
+The table ``finalize.table`` makes has one row per input feature in input
 order, so attaching it to the features is a positional join: no key lookup can
 mismatch rows, whatever the index or ``zone_id``.
 """
@@ -20,7 +20,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from .errors import ZonesError
-from .io import read_zones
+from .zones import read_zones
 
 # ``attrs`` key of a GeoDataFrame from ``attach``: its statistic columns.
 STAT_COLUMNS = "zonal_dask_columns"

@@ -1,0 +1,176 @@
+"""The one dask reduction every route computes through.
+
+* chunk step: one task per raster chunk that holds zones, reading the block,
+  making its labels from the label source and computing the partials
+  (``partials.chunk_step``); a block of several bands or time steps shares its
+  chunk's labels, made once;
+* combine step: a tree of merge tasks with ``split_every`` inputs each, per
+  band block for the moments and over everything for the classes;
+* values: one task per group of nearby zones gathers their values from the
+  chunks they touch and computes the ``values`` statistics
+  (``finalize.values_step``);
+* final step: one task returns the table (``finalize.table``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph
+
+from .finalize import Layout, table, values_step
+from .labels import Block, LabelSource
+from .partials import Needs, chunk_step, merge_classes, merge_moments
+from .stats import Column
+
+CHUNK = "zonal-chunk"
+
+
+def zonal_graph(
+    values: da.Array,
+    source: LabelSource,
+    columns: Sequence[Column],
+    nodata: float | None,
+    *,
+    split_every: int = 8,
+    plane_dim: str = "band",
+    plane_coords: np.ndarray | None = None,
+    wrap_chunk: Callable[[tuple, Any], Any] | None = None,
+) -> Delayed:
+    """The whole computation as one lazy object.
+
+    Parameters
+    ----------
+    values
+        The raster, 2-D ``(y, x)`` or 3-D ``(band or time, y, x)``, chunked
+        as ``source``'s blocks.
+    source
+        Each chunk's labels and what is known of the zones.
+    columns
+        The output columns, in order.
+    nodata
+        The value to leave out (NaN always is).
+    split_every
+        Inputs of each merge task.
+    plane_dim, plane_coords
+        Name and coordinates of a 3-D raster's first dimension.
+    wrap_chunk
+        If given, maps each chunk task's key and task to the task to run
+        instead (``checkpoint.Checkpoint.wrap`` loads or saves its result).
+
+    Returns
+    -------
+    dask.delayed.Delayed
+        Computes to a ``pandas.DataFrame`` (2-D raster) or an
+        ``xarray.Dataset`` with dimensions (zone, ``plane_dim``).
+    """
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    columns = list(columns)
+    families = {c.statistic.family for c in columns}
+    needs = Needs(classes="classes" in families, values="values" in families)
+    # zones unknown before the labels are read (a label raster) are spread by
+    # id over as many value groups as there are chunks
+    n_groups = max(1, len(values.chunks[-2]) * len(values.chunks[-1]))
+    plane_blocks = values.chunks[0] if values.ndim == 3 else (1,)
+    if values.ndim == 3 and plane_coords is None:
+        plane_coords = np.arange(1, values.shape[0] + 1)
+    layout = Layout(
+        columns=columns,
+        index=source.index,
+        fields=dict(source.fields),
+        weighted=source.weighted,
+        fallback=source.fallback,
+        planes=None if plane_coords is None else (plane_dim, plane_coords),
+    )
+    token = tokenize(
+        values.name,
+        source.token,
+        nodata,
+        [(c.name, c.statistic.identity) for c in columns],
+        split_every,
+        layout.planes,
+        wrap_chunk,
+    )
+    dsk: dict = {}
+    chunk_keys: dict[Block, list] = {}
+    plane_keys: list[list] = [[] for _ in plane_blocks]
+    for block, label_task in source.tasks.items():
+        groups = source.block_groups(block, n_groups) if needs.values else None
+        if values.ndim == 3:  # the planes of a block share one labelling
+            labels: Any = (f"zonal-labels-{token}", *block)
+            dsk[labels] = label_task
+        else:
+            labels = label_task  # fused: the labels never leave the task
+        chunk_keys[block] = []
+        for b in range(len(plane_blocks)):
+            where = (b, *block) if values.ndim == 3 else block
+            key = (f"{CHUNK}-{token}", *where)
+            offset = (sum(plane_blocks[:b]), sum(plane_blocks))
+            task = (chunk_step, (values.name, *where), labels, nodata, needs, groups)
+            dsk[key] = (*task, offset)
+            if wrap_chunk is not None:
+                dsk[key] = wrap_chunk(where, dsk[key])
+            chunk_keys[block].append(key)
+            plane_keys[b].append(key)
+    roots = [
+        _tree(dsk, keys, merge_moments, f"zonal-merge-{b}-{token}", split_every)
+        for b, keys in enumerate(plane_keys)
+    ]
+    all_keys = [k for keys in chunk_keys.values() for k in keys]
+    classes = None
+    if needs.classes:
+        classes = _tree(
+            dsk, all_keys, merge_classes, f"zonal-classes-{token}", split_every
+        )
+    group_keys = []
+    if needs.values:
+        touching: dict[int, list] = {}
+        for block, keys in chunk_keys.items():
+            groups = source.block_groups(block, n_groups)
+            ids = np.unique(groups) if isinstance(groups, np.ndarray) else range(groups)
+            for g in ids:
+                touching.setdefault(int(g), []).extend(keys)
+        for g, keys in sorted(touching.items()):
+            key = (f"zonal-group-{token}", g)
+            dsk[key] = (values_step, keys, g, layout)
+            group_keys.append(key)
+    final = f"zonal-stats-{token}"
+    dsk[final] = (table, roots, list(plane_blocks), classes, group_keys, layout)
+    graph = HighLevelGraph.from_collections(
+        final, dsk, dependencies=[values, *source.dependencies]
+    )
+    return Delayed(final, graph)
+
+
+def _tree(dsk: dict, keys: list, combine: Callable, name: str, split_every: int) -> Any:
+    """Add a tree of ``combine`` tasks over ``keys``; return the root key."""
+    if not keys:
+        return None
+    level, depth = list(keys), 0
+    while len(level) > 1:
+        groups = [level[i : i + split_every] for i in range(0, len(level), split_every)]
+        level = []
+        for g, group in enumerate(groups):
+            dsk[(f"{name}-{depth}", g)] = (combine, group)
+            level.append((f"{name}-{depth}", g))
+        depth += 1
+    if level[0] in keys:  # a single chunk: still combine it to its partial type
+        dsk[(f"{name}-0", 0)] = (combine, level)
+        level = [(f"{name}-0", 0)]
+    return level[0]
+
+
+def chunk_keys(lazy: Delayed) -> list[tuple]:
+    """The chunk tasks' keys of a graph ``zonal_graph`` made:
+    ``(zonal-chunk-<token>, [plane block,] row, col)``."""
+    return [
+        key
+        for key in lazy.dask
+        if isinstance(key, tuple) and str(key[0]).startswith(f"{CHUNK}-")
+    ]

@@ -1,0 +1,405 @@
+"""Label sources: where each chunk's zones come from.
+
+Every route gives the graph the same thing, a ``LabelSource``: one dask task
+per chunk of the raster that makes that chunk's ``ChunkLabels`` (which pixels
+belong to which zones, with what weight), and what is known of the zones
+before any pixel is read. The implementations:
+
+* ``polygon_source``: polygons burnt per chunk under the centre or
+  all-touched rule (``burn.py``); each chunk's task carries only the zones
+  that meet it.
+* ``coverage_source``: the same chunks and zones, each pixel weighted by the
+  fraction of it a zone covers (``coverage.py``).
+* ``touched_fallback``: wraps a polygon source; zones that claim no pixel of a
+  chunk also claim, as zone ``n + zone``, the pixels they touch, to stand in
+  for zones that claim none anywhere (``small="touched"``).
+* ``label_raster_source``: an integer label raster on the raster's grid.
+* a stored ``ZonePlan`` (``plan.py``) gives a source that reads its labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import shapely
+from dask.base import tokenize
+
+from .burn import NO_ZONE, burn_chunk
+from .coverage import coverage_claims
+from .runtime import gc_paused
+
+Block = tuple[int, int]
+_NO_WEIGHTS = np.empty(0)
+
+
+class ChunkLabels(NamedTuple):
+    """The zones of one chunk.
+
+    Attributes
+    ----------
+    labels
+        int32 (layers, rows, cols): per layer of mutually non-overlapping
+        zones, the local index of the one zone of that layer that claims the
+        pixel (weight 1), or ``NO_ZONE`` when none or several do.
+    extra_pixels
+        int64 flat (rows x cols) pixel indices of the sparse claims: pixels
+        that several zones of one layer claim, or every weighted claim.
+    extra_zones
+        int32 local zone index of each sparse claim.
+    zones
+        int64 global zone index of each local index.
+    extra_weights
+        float64 weight of each sparse claim, or empty when each weighs 1.
+    """
+
+    labels: np.ndarray
+    extra_pixels: np.ndarray
+    extra_zones: np.ndarray
+    zones: np.ndarray
+    extra_weights: np.ndarray = _NO_WEIGHTS
+
+    @property
+    def unweighted(self) -> bool:
+        return self.extra_weights.size == 0
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Each chunk's ``ChunkLabels`` task, and what is known of the zones.
+
+    Attributes
+    ----------
+    tasks
+        A chunk's (row, col) block index to the dask task making its labels;
+        chunks absent from it hold no zone and are never read.
+    zones
+        A block to the global zones it may hold; None when unknown before the
+        labels are read (a label raster).
+    index
+        The names of zones 0..N-1; None when the zones are the label values
+        found (a label raster).
+    token
+        A deterministic digest of everything the labels depend on.
+    groups
+        The value group of each zone (nearby zones share one), or None to
+        spread zones over groups by id.
+    fields
+        Per-zone values known without reading pixels (``outside``).
+    dependencies
+        Dask collections the tasks refer to.
+    weighted
+        The sparse claims carry weights (coverage fractions).
+    fallback
+        Zones ``N + z`` are the all-touched stand-ins of zones ``z``.
+    """
+
+    tasks: Mapping[Block, Any]
+    zones: Mapping[Block, np.ndarray] | None
+    index: pd.Index | None
+    token: str
+    groups: np.ndarray | None = None
+    fields: Mapping[str, np.ndarray] = field(default_factory=dict)
+    dependencies: tuple = ()
+    weighted: bool = False
+    fallback: bool = False
+
+    def block_groups(self, block: Block, n_groups: int) -> np.ndarray | int:
+        """The value group of each zone of ``block``, or the number of groups
+        to spread zones over by id when they are unknown."""
+        if self.groups is None or self.zones is None:
+            return n_groups
+        return self.groups[self.zones[block] % len(self.groups)]
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk's place in the grid and the zones (in pixel space) that meet it."""
+
+    block: Block
+    offset: tuple[int, int]
+    shape: tuple[int, int]
+    zones: np.ndarray
+    geometries: np.ndarray
+    orientation: tuple[int, int]
+    layers: np.ndarray | None = None
+
+
+def plan_chunks(
+    pixel_geometries: np.ndarray,
+    chunks: tuple[Sequence[int], Sequence[int]],
+    orient: tuple[int, int],
+    layers: np.ndarray | None = None,
+) -> list[ChunkTask]:
+    """Give each chunk of the grid the zones that meet it (a spatial index).
+
+    Chunks that no zone meets get no task, so their pixels are never read.
+    """
+    row_edges = np.cumsum((0, *chunks[0]))
+    col_edges = np.cumsum((0, *chunks[1]))
+    n_rows, n_cols = len(chunks[0]), len(chunks[1])
+    ii, jj = np.divmod(np.arange(n_rows * n_cols), n_cols)
+    flip_x, flip_y = orient
+    xs = flip_x * col_edges[jj], flip_x * col_edges[jj + 1]
+    ys = flip_y * row_edges[ii], flip_y * row_edges[ii + 1]
+    boxes = shapely.box(
+        np.minimum(*xs), np.minimum(*ys), np.maximum(*xs), np.maximum(*ys)
+    )
+    tree = shapely.STRtree(pixel_geometries)
+    chunk_index, zone_index = tree.query(boxes, predicate="intersects")
+    if chunk_index.size == 0:  # no zones, or none meets the raster
+        return []
+    order = np.lexsort((zone_index, chunk_index))
+    chunk_index, zone_index = chunk_index[order], zone_index[order]
+    starts = np.flatnonzero(np.diff(chunk_index, prepend=-1))
+    tasks = []
+    for chunk, zones in zip(
+        chunk_index[starts], np.split(zone_index, starts[1:]), strict=True
+    ):
+        i, j = int(ii[chunk]), int(jj[chunk])
+        tasks.append(
+            ChunkTask(
+                block=(i, j),
+                offset=(int(row_edges[i]), int(col_edges[j])),
+                shape=(int(chunks[0][i]), int(chunks[1][j])),
+                zones=zones.astype(np.int64),
+                geometries=pixel_geometries[zones],
+                orientation=orient,
+                layers=None if layers is None else layers[zones],
+            )
+        )
+    return tasks
+
+
+def tasks_token(tasks: Sequence[ChunkTask]) -> str:
+    """A deterministic digest of the chunk tasks (grid places and geometries)."""
+    digest = hashlib.sha1()
+    for t in tasks:
+        digest.update(
+            np.asarray(t.block + t.offset + t.shape + t.orientation).tobytes()
+        )
+        digest.update(t.zones.tobytes())
+        if t.layers is not None:
+            digest.update(t.layers.astype(np.int64).tobytes())
+        for wkb in shapely.to_wkb(t.geometries):
+            digest.update(wkb)
+    return digest.hexdigest()
+
+
+def polygon_source(
+    tasks: Sequence[ChunkTask],
+    index: pd.Index,
+    all_touched: bool = False,
+    *,
+    groups: np.ndarray | None = None,
+    fields: Mapping[str, np.ndarray] | None = None,
+) -> LabelSource:
+    """Polygons burnt per chunk under the centre (or all-touched) rule."""
+    return LabelSource(
+        tasks={t.block: _burn_task(t, all_touched) for t in tasks},
+        zones={t.block: t.zones for t in tasks},
+        index=index,
+        token=tokenize(tasks_token(tasks), all_touched),
+        groups=groups,
+        fields=dict(fields or {}),
+    )
+
+
+def _burn_task(t: ChunkTask, all_touched: bool) -> tuple:
+    return (
+        polygon_labels,
+        t.geometries,
+        t.zones,
+        t.offset,
+        t.shape,
+        t.orientation,
+        all_touched,
+        t.layers,
+    )
+
+
+@gc_paused()
+def polygon_labels(
+    geometries: np.ndarray,
+    zones: np.ndarray,
+    offset: tuple[int, int],
+    shape: tuple[int, int],
+    orient: tuple[int, int] = (1, -1),
+    all_touched: bool = False,
+    layers: np.ndarray | None = None,
+) -> ChunkLabels:
+    """Burn one chunk's zones into its ``ChunkLabels`` (``burn.burn_chunk``).
+
+    The collector is paused: the zones become many small lists for GDAL,
+    none of them in a cycle.
+    """
+    labels, pixels, owners = burn_chunk(
+        geometries, offset, shape, orient, all_touched, layers
+    )
+    return ChunkLabels(labels, pixels, owners, zones)
+
+
+def touched_fallback(
+    source: LabelSource, tasks: Sequence[ChunkTask], n_zones: int
+) -> LabelSource:
+    """``source``, plus each chunk's all-touched pixels of the zones that claim
+    none of its pixels, as zones ``n_zones + zone``.
+
+    Finalizing takes those rows for the zones that claim no pixel anywhere.
+    """
+    by_block = {t.block: t for t in tasks}
+    wrapped = {
+        block: (
+            _with_touched,
+            task,
+            by_block[block].geometries,
+            by_block[block].offset,
+            by_block[block].orientation,
+            n_zones,
+        )
+        for block, task in source.tasks.items()
+    }
+    zones = {
+        b: np.concatenate([z, z + n_zones]) for b, z in (source.zones or {}).items()
+    }
+    return LabelSource(
+        wrapped,
+        zones,
+        source.index,
+        tokenize(source.token, "touched", n_zones),
+        source.groups,
+        source.fields,
+        source.dependencies,
+        fallback=True,
+    )
+
+
+@gc_paused()
+def _with_touched(
+    main: ChunkLabels,
+    geometries: np.ndarray,
+    offset: tuple[int, int],
+    orient: tuple[int, int],
+    n_zones: int,
+) -> ChunkLabels:
+    claims = np.bincount(main.labels[main.labels >= 0], minlength=len(main.zones))
+    claims += np.bincount(main.extra_zones, minlength=len(main.zones))
+    empty = np.flatnonzero(claims == 0)
+    if empty.size == 0:
+        return main
+    shape = main.labels.shape[1:]
+    touched, pixels, owners = burn_chunk(geometries[empty], offset, shape, orient, True)
+    local = len(main.zones)
+    return ChunkLabels(
+        np.concatenate([main.labels, np.where(touched >= 0, touched + local, NO_ZONE)]),
+        np.concatenate([main.extra_pixels, pixels]),
+        np.concatenate([main.extra_zones, owners + local]).astype(np.int32),
+        np.concatenate([main.zones, main.zones[empty] + n_zones]),
+    )
+
+
+def coverage_source(
+    tasks: Sequence[ChunkTask],
+    index: pd.Index,
+    *,
+    groups: np.ndarray | None = None,
+    fields: Mapping[str, np.ndarray] | None = None,
+) -> LabelSource:
+    """Polygons as the cells they cover, each weighted by its covered fraction."""
+    return LabelSource(
+        tasks={
+            t.block: (
+                coverage_labels,
+                t.geometries,
+                t.zones,
+                t.offset,
+                t.shape,
+                t.orientation,
+            )
+            for t in tasks
+        },
+        zones={t.block: t.zones for t in tasks},
+        index=index,
+        token=tokenize(tasks_token(tasks), "coverage"),
+        groups=groups,
+        fields=dict(fields or {}),
+        weighted=True,
+    )
+
+
+def coverage_labels(
+    geometries: np.ndarray,
+    zones: np.ndarray,
+    offset: tuple[int, int],
+    shape: tuple[int, int],
+    orient: tuple[int, int],
+) -> ChunkLabels:
+    """A chunk's coverage claims as ``ChunkLabels``: no layer, all sparse."""
+    pixels, owners, fractions = coverage_claims(geometries, offset, shape, orient)
+    empty = np.empty((0, *shape), np.int32)
+    return ChunkLabels(empty, pixels, owners, zones, fractions)
+
+
+def label_raster_source(labels: da.Array, nodata: float | None) -> LabelSource:
+    """An integer label raster: each value a zone, ``nodata`` no zone.
+
+    The zones (and the table's rows) are the label values found, sorted.
+    """
+    tasks = {
+        b: (labels_from_block, (labels.name, *b), nodata)
+        for b in np.ndindex(*labels.numblocks)
+    }
+    return LabelSource(
+        tasks, None, None, tokenize(labels.name, nodata), dependencies=(labels,)
+    )
+
+
+def labels_from_block(block: np.ndarray, nodata: float | None) -> ChunkLabels:
+    """``ChunkLabels`` of a block of an integer label raster (nodata: no zone)."""
+    valid = np.ones(block.shape, bool) if nodata is None else block != nodata
+    zones, local = np.unique(block[valid], return_inverse=True)
+    labels = np.full((1, *block.shape), NO_ZONE, np.int32)
+    labels[0][valid] = local
+    return ChunkLabels(
+        labels, np.empty(0, np.int64), np.empty(0, np.int32), zones.astype(np.int64)
+    )
+
+
+def global_labels(chunk: ChunkLabels) -> np.ndarray:
+    """A single-label view of a chunk: global zone index, or -1 for none.
+
+    A pixel that several zones claim gets the highest of their indices (the one
+    a single label raster would keep); the statistics never use this lossy view.
+    """
+    planes = np.where(chunk.labels >= 0, chunk.zones[chunk.labels], NO_ZONE)
+    out = planes.max(axis=0)
+    if chunk.extra_pixels.size:
+        flat = out.reshape(-1)
+        np.maximum.at(flat, chunk.extra_pixels, chunk.zones[chunk.extra_zones])
+    return out.astype(np.int32)
+
+
+def label_array(
+    source: LabelSource, chunks: tuple[Sequence[int], Sequence[int]]
+) -> da.Array:
+    """The zones as a lazy int32 label array with exactly the raster's chunks.
+
+    Each pixel holds its zone's index (see ``global_labels`` for pixels that
+    several zones claim), or -1; chunks no zone meets are filled with -1
+    without rasterizing anything.
+    """
+    name = f"zonal-labels-{tokenize(source.token, chunks)}"
+    dsk: dict = {}
+    for i, rows in enumerate(chunks[0]):
+        for j, cols in enumerate(chunks[1]):
+            task = source.tasks.get((i, j))
+            if task is None:
+                dsk[(name, i, j)] = (np.full, (rows, cols), NO_ZONE, np.int32)
+            else:
+                dsk[(name, i, j)] = (global_labels, task)
+    return da.Array(dsk, name, chunks, dtype=np.int32)

@@ -1,0 +1,227 @@
+"""One request: the validated options of a run, and which of them go together.
+
+Every route (polygons, a label raster, a ``ZonePlan``) builds the same frozen
+``Request`` the same way: the statistics resolved from their table, each option
+checked on its own, then ``RULES``, the one table of which options go with
+which routes and with each other. A run's identity (what a checkpoint must
+match) derives from the request and from each statistic's identity, never
+from a column's name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import PlanError, StatisticError, ZonalError, ZonesError
+from .raster import ChunksLike, normalize_chunks
+from .stats import Column, StatsLike, resolve
+
+Route = Literal["polygons", "label raster", "plan"]
+COVERAGE_KINDS = ("fraction",)
+SMALL = ("nan", "touched")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to compute, validated; built with ``Request.build``."""
+
+    route: Route
+    columns: tuple[Column, ...]
+    band: int | None = 1
+    nodata: float | None = None
+    zone_id: str | None = None
+    layer: str | int | None = None
+    assume_same_crs: bool = False
+    all_touched: bool = False
+    coverage: str | None = None
+    small: str = "nan"
+    chunks: tuple[int, int] | None = None
+    split_every: int = 8
+    geometry: bool = False
+    prefix: str | None = None
+    checkpoint: str | None = None
+    plan_all_touched: bool | None = field(default=None, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        route: Route,
+        stats: StatsLike,
+        *,
+        categorical: bool = False,
+        weights: str | None = None,
+        chunks: ChunksLike = None,
+        checkpoint: str | os.PathLike | None = None,
+        **options: Any,
+    ) -> Request:
+        """Resolve the statistics, check each option and the ``RULES``.
+
+        ``categorical=True`` asks for the ``histogram`` statistic's columns;
+        ``weights="coverage"`` for ``coverage="fraction"``. Other keyword
+        arguments are ``Request`` fields.
+
+        Raises
+        ------
+        ZonalError
+            A subclass naming the option at fault: an unknown statistic or
+            value, or options that do not go together.
+        """
+        columns = resolve(stats)
+        if categorical and "histogram" not in {c.statistic.name for c in columns}:
+            columns.append(Column("histogram", resolve(["histogram"])[0].statistic))
+        coverage = options.pop("coverage", None)
+        if weights is not None:
+            if weights != "coverage":
+                raise StatisticError(f"unknown weights {weights!r}; use 'coverage'")
+            coverage = coverage or "fraction"
+        request = cls(
+            route,
+            tuple(columns),
+            coverage=coverage,
+            chunks=normalize_chunks(chunks),
+            checkpoint=None if checkpoint is None else os.fspath(checkpoint),
+            **options,
+        )
+        request._check_values()
+        for rule in RULES:
+            if rule.asked(request) and not rule.offered(request):
+                raise rule.error(rule.message(request))
+        return request
+
+    def _check_values(self) -> None:
+        if self.small not in SMALL:
+            raise StatisticError(
+                f"small must be 'nan' or 'touched', not {self.small!r}"
+            )
+        if self.coverage is not None and self.coverage not in COVERAGE_KINDS:
+            raise StatisticError(
+                f"unknown coverage {self.coverage!r}; use one of "
+                + ", ".join(COVERAGE_KINDS)
+            )
+        if self.split_every < 2:
+            raise ValueError(f"split_every must be at least 2, got {self.split_every}")
+
+    @property
+    def needs_outside(self) -> bool:
+        return any("outside" in c.statistic.reads for c in self.columns)
+
+    @property
+    def needs_values(self) -> bool:
+        return any(c.statistic.family == "values" for c in self.columns)
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for two runs to share partial results (JSON-ready).
+
+        The statistics count by what they are; their column names, the
+        prefix and ``geometry`` (presentation) and the checkpoint's own
+        place do not.
+        """
+        return {
+            "route": self.route,
+            "statistics": sorted({repr(c.statistic.identity) for c in self.columns}),
+            "band": self.band,
+            "nodata": repr(self.nodata),
+            "zone_id": self.zone_id,
+            "layer": self.layer,
+            "all_touched": self.all_touched,
+            "coverage": self.coverage,
+            "small": self.small,
+            "chunks": self.chunks,
+        }
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An option, when it is asked for, and the requests that offer it."""
+
+    option: Callable[[Request], str]
+    asked: Callable[[Request], bool]
+    offered: Callable[[Request], bool]
+    needs: str | Callable[[Request], str]
+    error: type[ZonalError] = StatisticError
+
+    def message(self, request: Request) -> str:
+        needs = self.needs if isinstance(self.needs, str) else self.needs(request)
+        return f"{self.option(request)} needs {needs}"
+
+
+def _unweighted(request: Request) -> list[str]:
+    if request.coverage is None:
+        return []
+    return [c.name for c in request.columns if not c.statistic.weighted]
+
+
+def _names(columns: tuple[Column, ...], field_name: str) -> str:
+    return ", ".join(repr(c.name) for c in columns if field_name in c.statistic.reads)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        lambda r: f"statistic {', '.join(map(repr, _unweighted(r)))}",
+        lambda r: bool(_unweighted(r)),
+        lambda r: False,
+        "unweighted pixels; with coverage weighting the statistics offered are "
+        "those marked so in zonal_dask.STATISTICS",
+    ),
+    Rule(
+        lambda r: f"coverage={r.coverage!r}",
+        lambda r: r.coverage is not None,
+        lambda r: r.route == "polygons",
+        "polygon zones (a label raster or a ZonePlan holds whole pixels)",
+    ),
+    Rule(
+        lambda r: "small='touched'",
+        lambda r: r.small == "touched",
+        lambda r: r.route == "polygons" and r.coverage is None and not r.all_touched,
+        "polygon zones, the pixel-centre rule and no coverage weighting",
+    ),
+    Rule(
+        lambda r: "all_touched=True",
+        lambda r: r.all_touched and r.route != "plan",
+        lambda r: r.route == "polygons" and r.coverage is None,
+        "polygon zones and no coverage weighting",
+    ),
+    Rule(
+        lambda r: f"all_touched={r.all_touched}",
+        lambda r: r.route == "plan" and r.all_touched != r.plan_all_touched,
+        lambda r: False,
+        lambda r: (
+            "a ZonePlan made with it; the plan was made with "
+            f"all_touched={r.plan_all_touched}"
+        ),
+        PlanError,
+    ),
+    Rule(
+        lambda r: "statistic " + _names(r.columns, "outside"),
+        lambda r: r.route == "label raster" and r.needs_outside,
+        lambda r: False,
+        "polygon zones: a label raster has no area beyond the raster",
+    ),
+    Rule(
+        lambda r: "geometry=True",
+        lambda r: r.geometry,
+        lambda r: r.route == "polygons" and r.band is not None,
+        "polygon zones and one band",
+        ZonesError,
+    ),
+    Rule(
+        lambda r: "zone_id, layer and assume_same_crs",
+        lambda r: (
+            r.route != "polygons"
+            and (r.zone_id is not None or r.layer is not None or r.assume_same_crs)
+        ),
+        lambda r: False,
+        "polygon zones (a ZonePlan fixed them when it was made)",
+        PlanError,
+    ),
+    Rule(
+        lambda r: "chunks",
+        lambda r: r.route == "plan" and r.chunks is not None,
+        lambda r: False,
+        "polygon zones or a label raster (a ZonePlan fixed them when it was made)",
+        PlanError,
+    ),
+)
