@@ -86,15 +86,22 @@ REFERENCE = {
     "max": lambda v, bad, g, grid: v.max(),
     "range": lambda v, bad, g, grid: v.max() - v.min(),
     "var": lambda v, bad, g, grid: v.var(),
+    "variance": lambda v, bad, g, grid: v.var(),
     "std": lambda v, bad, g, grid: v.std(),
+    "stdev": lambda v, bad, g, grid: v.std(),
+    "coefficient_of_variation": lambda v, bad, g, grid: v.std() / v.mean(),
     "median": lambda v, bad, g, grid: np.median(v),
+    "mad": lambda v, bad, g, grid: np.median(np.abs(v - np.median(v))),
     "p10": lambda v, bad, g, grid: np.percentile(v, 10),
+    "p25": lambda v, bad, g, grid: np.percentile(v, 25),
+    "quantile_25": lambda v, bad, g, grid: np.percentile(v, 25),
     "p99.5": lambda v, bad, g, grid: np.percentile(v, 99.5),
     "majority": lambda v, bad, g, grid: _mode(v, np.max),
     "minority": lambda v, bad, g, grid: _mode(v, np.min),
     "unique": lambda v, bad, g, grid: np.unique(v).size,
+    "variety": lambda v, bad, g, grid: np.unique(v).size,
 }
-ALWAYS_DEFINED = {"count", "nodata_count", "unique"}
+ALWAYS_DEFINED = {"count", "nodata_count", "unique", "variety"}
 
 
 def reference_table(

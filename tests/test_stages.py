@@ -10,7 +10,7 @@ from affine import Affine
 from rasterio import features
 
 import zonal_dask as zd
-from zonal_dask import burn, finalize, labels, output, partials, raster, runtime
+from zonal_dask import burn, finalize, labels, output, partials, raster, runtime, zones
 
 from .reference import assert_tables_close, reference_stats
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
@@ -79,7 +79,7 @@ def test_each_chunk_gets_only_the_zones_that_meet_it():
     transform = GRID.transform
     pixel = burn.to_pixel_space(np.array(GEOMETRIES, object), transform)
     chunks = ((10,) * 5, (14,) * 5)
-    tasks = labels.plan_chunks(pixel, chunks, burn.orientation(transform))
+    tasks = zones.plan_chunks(pixel, chunks, burn.orientation(transform))
     for t in tasks:
         (r0, c0), (h, w) = t.offset, t.shape
         box = shapely.box(c0, -(r0 + h), c0 + w, -r0)  # north-up: y is -row
@@ -299,7 +299,7 @@ def test_edges_through_pixel_centres_get_gdals_pixels(transform):
         pixel = burn.to_pixel_space(np.array([polygon], object), transform)
         chunks = ((13, 13, 15), (20, 33))
         got = np.zeros(shape, bool)
-        for t in labels.plan_chunks(pixel, chunks, orient):
+        for t in zones.plan_chunks(pixel, chunks, orient):
             chunk = labels.polygon_labels(
                 t.geometries, t.zones, t.offset, t.shape, t.orientation
             )

@@ -290,3 +290,27 @@ def test_every_statistic_on_every_scheduler(scheduler, request, tmp_path):
     else:
         actual = lazy.compute(scheduler=scheduler)
     assert_tables_close(actual, reference_table(geometries, grid, frame.index, ALL))
+
+
+def test_exactextract_names_are_the_same_statistics():
+    grid = make_grid((30, 40), "float32", seed=54, nodata=-9999.0)
+    frame = zones_frame(voronoi_zones(grid, 6, seed=54))
+    pairs = {
+        "quantile(q=0.25)": "p25",
+        "stdev": "std",
+        "variance": "var",
+        "variety": "unique",
+        "nodata": "nodata_count",
+    }
+    table = zd.zonal_stats(frame, grid.to_dataarray(), [*pairs, *pairs.values()])
+    named = ["quantile_25", *list(pairs)[1:]]
+    assert list(table.columns) == [*named, *pairs.values()]
+    for alias, name in zip(named, pairs.values(), strict=True):
+        pd.testing.assert_series_equal(table[alias], table[name], check_names=False)
+    with pytest.raises(zd.StatisticError, match="repeated"):
+        zd.zonal_stats(frame, grid.to_dataarray(), ["quantile(q=0.25)", "quantile_25"])
+
+
+def test_a_mistyped_name_gets_a_suggestion():
+    with pytest.raises(zd.StatisticError, match="did you mean 'median'"):
+        zd.stats.resolve(["meidan"])

@@ -27,7 +27,6 @@ from .labels import (
     coverage_source,
     label_array,
     label_raster_source,
-    plan_chunks,
     polygon_source,
     touched_fallback,
 )
@@ -45,7 +44,7 @@ from .raster import (
 from .request import Request, Route
 from .runtime import run_scope
 from .stats import DEFAULT_STATS, StatsLike
-from .zones import zones_on_grid
+from .zones import plan_chunks, zones_on_grid
 
 ZonesLike: TypeAlias = (
     str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray | ZonePlan

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .errors import OutputError, ZonalError
 from .runtime import run_scope
-from .stats import DEFAULT_STATS, STATISTICS
+from .stats import ALIASES, DEFAULT_STATS, PATTERNS, STATISTICS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stats",
         help=f"comma-separated statistics, in column order (default: "
-        f"{','.join(DEFAULT_STATS)}; valid: {','.join(STATISTICS)}, pNN)",
+        f"{','.join(DEFAULT_STATS)}); any of: {', '.join([*STATISTICS, *ALIASES])}; "
+        f"{PATTERNS}",
     )
     parser.add_argument(
         "--band",

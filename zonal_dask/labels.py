@@ -19,7 +19,6 @@ before any pixel is read. The implementations:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -27,12 +26,12 @@ from typing import Any, NamedTuple
 import dask.array as da
 import numpy as np
 import pandas as pd
-import shapely
 from dask.base import tokenize
 
 from .burn import NO_ZONE, burn_chunk
 from .coverage import coverage_claims
 from .runtime import gc_paused
+from .zones import ChunkTask, tasks_token
 
 Block = tuple[int, int]
 _NO_WEIGHTS = np.empty(0)
@@ -115,80 +114,6 @@ class LabelSource:
         if self.groups is None or self.zones is None:
             return n_groups
         return self.groups[self.zones[block] % len(self.groups)]
-
-
-@dataclass(frozen=True)
-class ChunkTask:
-    """One chunk's place in the grid and the zones (in pixel space) that meet it."""
-
-    block: Block
-    offset: tuple[int, int]
-    shape: tuple[int, int]
-    zones: np.ndarray
-    geometries: np.ndarray
-    orientation: tuple[int, int]
-    layers: np.ndarray | None = None
-
-
-def plan_chunks(
-    pixel_geometries: np.ndarray,
-    chunks: tuple[Sequence[int], Sequence[int]],
-    orient: tuple[int, int],
-    layers: np.ndarray | None = None,
-) -> list[ChunkTask]:
-    """Give each chunk of the grid the zones that meet it (a spatial index).
-
-    Chunks that no zone meets get no task, so their pixels are never read.
-    """
-    row_edges = np.cumsum((0, *chunks[0]))
-    col_edges = np.cumsum((0, *chunks[1]))
-    n_rows, n_cols = len(chunks[0]), len(chunks[1])
-    ii, jj = np.divmod(np.arange(n_rows * n_cols), n_cols)
-    flip_x, flip_y = orient
-    xs = flip_x * col_edges[jj], flip_x * col_edges[jj + 1]
-    ys = flip_y * row_edges[ii], flip_y * row_edges[ii + 1]
-    boxes = shapely.box(
-        np.minimum(*xs), np.minimum(*ys), np.maximum(*xs), np.maximum(*ys)
-    )
-    tree = shapely.STRtree(pixel_geometries)
-    chunk_index, zone_index = tree.query(boxes, predicate="intersects")
-    if chunk_index.size == 0:  # no zones, or none meets the raster
-        return []
-    order = np.lexsort((zone_index, chunk_index))
-    chunk_index, zone_index = chunk_index[order], zone_index[order]
-    starts = np.flatnonzero(np.diff(chunk_index, prepend=-1))
-    tasks = []
-    for chunk, zones in zip(
-        chunk_index[starts], np.split(zone_index, starts[1:]), strict=True
-    ):
-        i, j = int(ii[chunk]), int(jj[chunk])
-        tasks.append(
-            ChunkTask(
-                block=(i, j),
-                offset=(int(row_edges[i]), int(col_edges[j])),
-                shape=(int(chunks[0][i]), int(chunks[1][j])),
-                zones=zones.astype(np.int64),
-                geometries=pixel_geometries[zones],
-                orientation=orient,
-                layers=None if layers is None else layers[zones],
-            )
-        )
-    return tasks
-
-
-def tasks_token(tasks: Sequence[ChunkTask]) -> str:
-    """A deterministic digest of the chunk tasks (grid places and geometries)."""
-    digest = hashlib.sha1()
-    for t in tasks:
-        digest.update(
-            np.asarray(t.block + t.offset + t.shape + t.orientation).tobytes()
-        )
-        digest.update(t.zones.tobytes())
-        if t.layers is not None:
-            digest.update(t.layers.astype(np.int64).tobytes())
-        for wkb in shapely.to_wkb(t.geometries):
-            digest.update(wkb)
-    return digest.hexdigest()
 
 
 def polygon_source(

@@ -46,11 +46,10 @@ from .labels import (
     ChunkLabels,
     ChunkTask,
     LabelSource,
-    plan_chunks,
     polygon_source,
 )
 from .raster import TARGET_CHUNK_PIXELS, ChunksLike, Grid, grid_chunks, open_raster
-from .zones import zones_on_grid
+from .zones import plan_chunks, zones_on_grid
 
 FORMAT = "zonal_dask.ZonePlan"
 VERSION = 1

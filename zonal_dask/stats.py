@@ -239,10 +239,11 @@ ALIASES: dict[str, str] = {a: s.name for s in _ENTRIES for a in s.aliases}
 DEFAULT_STATS: tuple[str, ...] = ("count", "min", "mean", "max", "std", "sum")
 
 # ``p10``, ``p99.5``, rasterstats' ``percentile_10`` and exactextract's
-# ``quantile(q=0.1)``: exact, numpy's default (linear) method.
-_PERCENTILE = re.compile(r"^(?:p|percentile_)(\d+(?:\.\d+)?)$")
+# ``quantile(q=0.1)`` (its column: ``quantile_10``): exact, numpy's default
+# (linear) method.
+_PERCENTILE = re.compile(r"^(?:p|percentile_|quantile_)(\d+(?:\.\d+)?)$")
 _QUANTILE = re.compile(r"^quantile\(\s*q\s*=\s*(\d*\.?\d+(?:e-?\d+)?)\s*\)$")
-PATTERNS = "pNN or percentile_NN (NN in 0..100), quantile(q=F) (F in 0..1)"
+PATTERNS = "pNN, percentile_NN or quantile_NN (NN in 0..100), quantile(q=F) (F in 0..1)"
 
 StatsLike = str | Iterable[str] | Mapping[str, "str | Callable[[np.ndarray], float]"]
 
@@ -346,7 +347,8 @@ def markdown_table() -> str:
         weighted = "yes" if s.weighted else "no"
         lines.append(f"| `{s.name}` | {aliases} | {weighted} | {s.doc} |")
     lines.append(
-        "| `pNN` | `percentile_NN`, `quantile(q=F)` | no | exact quantile "
-        "(numpy's linear method); `quantile(q=0.25)` gives column `quantile_25` |"
+        "| `pNN` | `percentile_NN`, `quantile_NN`, `quantile(q=F)` | no | exact "
+        "quantile (numpy's linear method); `quantile(q=0.25)` gives column "
+        "`quantile_25` |"
     )
     return "\n".join(lines)
