@@ -2,8 +2,9 @@
 
 Importing zonal_dask changes nothing in the process: no environment variable,
 no exit hook, no warnings filter. A run (``run_scope``) pauses Python's cyclic
-collector, bounds GDAL's block cache and gives GDAL the endpoint settings
-implied by ``AWS_ENDPOINT_URL``; all three are restored when it ends. The
+collector, bounds GDAL's block cache, gives GDAL the endpoint settings implied
+by ``AWS_ENDPOINT_URL`` and silences one spurious rasterio warning; all are
+restored when it ends. The
 command line alone may freeze the collector at exit and leave by ``os._exit``.
 """
 
@@ -14,6 +15,7 @@ import gc
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -74,10 +76,22 @@ def gdal_scope() -> Iterator[None]:
 
 @contextmanager
 def run_scope() -> Iterator[None]:
-    """The process state of one run: the collector paused, GDAL's settings."""
+    """The process state of one run: the collector paused, GDAL's settings,
+    and rasterio's "not georeferenced" warning silenced: chunks are burnt in
+    pixel space on purpose, and rasterio now and then says so from a thread.
+
+    Enter it in the thread that starts the run: the warnings filters are the
+    process's, read by every thread, and restored when the run ends.
+    """
+    from rasterio.errors import NotGeoreferencedWarning
+
     with ExitStack() as stack:
         stack.enter_context(gc_paused())
         stack.enter_context(gdal_scope())
+        stack.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings(
+            "ignore", category=NotGeoreferencedWarning, module="rasterio.features"
+        )
         yield
 
 
