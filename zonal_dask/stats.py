@@ -58,6 +58,11 @@ class Statistic:
     token: str = ""
 
     @property
+    def description(self) -> str:
+        """``doc``, or the first line of the finalize step's docstring."""
+        return self.doc or (self.finalize.__doc__ or "").strip().splitlines()[0]
+
+    @property
     def family(self) -> str:
         """``values``, ``classes``, or ``moments`` (moment and zone fields)."""
         for family in VALUE_FIELDS[::-1]:
@@ -107,12 +112,23 @@ def _extreme_class(c: ClassTable, pick: np.ufunc) -> np.ndarray:
     return out
 
 
+def _majority(c: ClassTable) -> np.ndarray:
+    """most frequent value (the smallest on ties)"""
+    return _extreme_class(c, np.maximum)
+
+
+def _minority(c: ClassTable) -> np.ndarray:
+    """least frequent value (the smallest on ties)"""
+    return _extreme_class(c, np.minimum)
+
+
 def _variety(c: ClassTable) -> np.ndarray:
+    """number of distinct values"""
     return np.bincount(c.zone[c.weight > 0], minlength=c.n_zones)
 
 
 def _histogram(c: ClassTable) -> dict[Any, np.ndarray]:
-    """One column per value found: each zone's weight of it (0 when absent)."""
+    """one column per value, named by it: the zone's pixels of that value"""
     classes = np.unique(c.value)
     table = np.zeros((c.n_zones, classes.size))
     table[c.zone, np.searchsorted(classes, c.value)] = c.weight
@@ -121,10 +137,12 @@ def _histogram(c: ClassTable) -> dict[Any, np.ndarray]:
 
 
 def _median(values: np.ndarray, weights: np.ndarray | None) -> float:
+    """exact median (numpy.median)"""
     return float(np.median(values))
 
 
 def _mad(values: np.ndarray, weights: np.ndarray | None) -> float:
+    """median absolute deviation from the median"""
     return float(np.median(np.abs(values - np.median(values))))
 
 
@@ -188,34 +206,11 @@ _ENTRIES = (
         lambda f: _ratio(np.sqrt(f["variance"]), f["mean"]),
         doc="std / mean",
     ),
-    Statistic(
-        "median",
-        ("values",),
-        _median,
-        weighted=False,
-        doc="exact median (numpy.median)",
-    ),
-    Statistic(
-        "mad",
-        ("values",),
-        _mad,
-        weighted=False,
-        doc="median absolute deviation from the median",
-    ),
-    Statistic(
-        "majority",
-        ("classes",),
-        lambda c: _extreme_class(c, np.maximum),
-        weighted=False,
-        doc="most frequent value (the smallest on ties)",
-    ),
-    Statistic(
-        "minority",
-        ("classes",),
-        lambda c: _extreme_class(c, np.minimum),
-        weighted=False,
-        doc="least frequent value (the smallest on ties)",
-    ),
+    # the finalize step's docstring says what these are
+    Statistic("median", ("values",), _median, weighted=False),
+    Statistic("mad", ("values",), _mad, weighted=False),
+    Statistic("majority", ("classes",), _majority, weighted=False),
+    Statistic("minority", ("classes",), _minority, weighted=False),
     Statistic(
         "unique",
         ("classes",),
@@ -223,15 +218,8 @@ _ENTRIES = (
         dtype="int64",
         weighted_dtype="int64",
         aliases=("variety",),
-        doc="number of distinct values",
     ),
-    Statistic(
-        "histogram",
-        ("classes",),
-        _histogram,
-        dtype="int64",
-        doc="one column per value, named by it: the zone's pixels of that value",
-    ),
+    Statistic("histogram", ("classes",), _histogram, dtype="int64"),
 )
 STATISTICS: dict[str, Statistic] = {s.name: s for s in _ENTRIES}
 ALIASES: dict[str, str] = {a: s.name for s in _ENTRIES for a in s.aliases}
@@ -345,7 +333,7 @@ def markdown_table() -> str:
     for s in _ENTRIES:
         aliases = ", ".join(f"`{a}`" for a in s.aliases)
         weighted = "yes" if s.weighted else "no"
-        lines.append(f"| `{s.name}` | {aliases} | {weighted} | {s.doc} |")
+        lines.append(f"| `{s.name}` | {aliases} | {weighted} | {s.description} |")
     lines.append(
         "| `pNN` | `percentile_NN`, `quantile_NN`, `quantile(q=F)` | no | exact "
         "quantile (numpy's linear method); `quantile(q=0.25)` gives column "
