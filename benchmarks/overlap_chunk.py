@@ -19,6 +19,7 @@ import shapely
 
 from zonal_dask.burn import overlap_layers
 from zonal_dask.labels import polygon_labels
+from zonal_dask.zones import ChunkTask
 
 SIDE = 2048
 
@@ -35,9 +36,7 @@ def main() -> None:
     ]
     for name, zones, layers in cases:
         start = time.perf_counter()
-        out = polygon_labels(
-            zones, np.arange(len(zones)), (0, 0), (SIDE, SIDE), (1, -1), layers=layers
-        )
+        out = polygon_labels(ChunkTask.whole(zones, (SIDE, SIDE), layers=layers))
         elapsed = time.perf_counter() - start
         print(
             f"{name}: {elapsed:.2f} s, {out.labels.shape[0]} layer(s), "

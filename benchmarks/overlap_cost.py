@@ -18,6 +18,7 @@ import shapely
 
 from zonal_dask.burn import overlap_layers
 from zonal_dask.labels import polygon_labels
+from zonal_dask.zones import ChunkTask
 
 SIZE = 2048
 
@@ -43,14 +44,8 @@ def timed(geometries: np.ndarray, all_touched: bool) -> tuple[float, float, int,
     runs = []
     for _ in range(3):
         start = time.perf_counter()
-        labels = polygon_labels(
-            geometries,
-            np.arange(len(geometries)),
-            (0, 0),
-            (SIZE, SIZE),
-            all_touched=all_touched,
-            layers=layers,
-        )
+        task = ChunkTask.whole(geometries, (SIZE, SIZE), layers=layers)
+        labels = polygon_labels(task, all_touched)
         runs.append(time.perf_counter() - start)
     return (
         colouring,

@@ -260,11 +260,10 @@ def test_tables_get_the_usual_file_permissions(tmp_path):
 def test_crowded_pixels_fall_back_to_two_burns(monkeypatch):
     # one layer holding overlapping zones: pixels with several claims
     pixel = burn.to_pixel_space(np.array(GEOMETRIES, object), GRID.transform)
-    zones = np.arange(len(pixel))
-    args = (pixel, zones, (0, 0), GRID.shape, burn.orientation(GRID.transform))
-    encoded = labels.polygon_labels(*args)
+    task = zones.ChunkTask.whole(pixel, GRID.shape, burn.orientation(GRID.transform))
+    encoded = labels.polygon_labels(task)
     monkeypatch.setattr(burn, "MAX_CLAIMS", 1)
-    plain = labels.polygon_labels(*args)
+    plain = labels.polygon_labels(task)
     assert encoded.extra_pixels.size > 0  # the case is not vacuous
     for a, b in zip(encoded[:4], plain[:4], strict=True):
         np.testing.assert_array_equal(a, b)
@@ -300,9 +299,7 @@ def test_edges_through_pixel_centres_get_gdals_pixels(transform):
         chunks = ((13, 13, 15), (20, 33))
         got = np.zeros(shape, bool)
         for t in zones.plan_chunks(pixel, chunks, orient):
-            chunk = labels.polygon_labels(
-                t.geometries, t.zones, t.offset, t.shape, t.orientation
-            )
+            chunk = labels.polygon_labels(t)
             (r, c), (h, w) = t.offset, t.shape
             got[r : r + h, c : c + w] |= labels.global_labels(chunk) == 0
         np.testing.assert_array_equal(got, expected)
@@ -357,8 +354,8 @@ def test_decode_claims_splits_single_and_shared_pixels():
 def _chunk(geometries: list, **kwargs) -> labels.ChunkLabels:
     pixel = _pixel_geometries(geometries)
     orient = burn.orientation(GRID.transform)
-    zones = np.arange(len(pixel))
-    return labels.polygon_labels(pixel, zones, (0, 0), GRID.shape, orient, **kwargs)
+    task = zones.ChunkTask.whole(pixel, GRID.shape, orient)
+    return labels.polygon_labels(task, **kwargs)
 
 
 def _claims(chunk: labels.ChunkLabels) -> set[tuple[int, int]]:

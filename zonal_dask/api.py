@@ -20,6 +20,7 @@ from dask.delayed import Delayed
 
 from . import cluster
 from .checkpoint import Checkpoint, run_identity
+from .errors import source_name
 from .features import finish, finish_lazily, read_features
 from .graph import zonal_graph
 from .labels import (
@@ -185,7 +186,7 @@ def zonal_stats(
         prefix=prefix,
         plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
     )
-    name = _name(zones)
+    name = source_name(zones)
     with run_scope():
         frame = None
         if request.geometry:
@@ -204,7 +205,7 @@ def zonal_stats(
             array.data,
             source,
             request.columns,
-            resolve_nodata(request.nodata, array, _name(raster)),
+            resolve_nodata(request.nodata, array, source_name(raster)),
             split_every=request.split_every,
             wrap_chunk=wrap,
             **_planes(array),
@@ -251,7 +252,7 @@ def rasterize_zones(
         all_touched=all_touched,
     )
     with run_scope():
-        array, source = label_source(zones, raster, request, _name(zones))
+        array, source = label_source(zones, raster, request, source_name(zones))
     labels = label_array(source, grid_chunks(array))
     out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
     return out.rio.write_nodata(-1)
@@ -276,7 +277,7 @@ def label_source(
         layer=request.layer,
         assume_same_crs=request.assume_same_crs,
         source=name,
-        raster=_name(raster),
+        raster=source_name(raster),
     )
     tasks = plan_chunks(pixel.geometries, grid_chunks(array), pixel.orient)
     groups = pixel.groups(tasks, TARGET_CHUNK_PIXELS) if request.needs_values else None
@@ -305,10 +306,3 @@ def _planes(array: xr.DataArray) -> dict[str, Any]:
     dim = array.dims[0]
     coords = array[dim].to_numpy() if dim in array.coords else None
     return {"plane_dim": dim, "plane_coords": coords}
-
-
-def _name(source: Any) -> str:
-    """How error messages name the zones or the raster."""
-    if isinstance(source, gpd.GeoDataFrame | xr.DataArray | ZonePlan):
-        return type(source).__name__
-    return os.fspath(source)

@@ -26,6 +26,7 @@ per chunk, inside its task, so adjacent zones pay nothing for the possibility.
 from __future__ import annotations
 
 import itertools
+from functools import partial
 
 import numpy as np
 import shapely
@@ -49,6 +50,7 @@ MAX_CLAIMS = 1 << 10
 # layers is cheaper than re-burning the claimants one by one.
 MAX_RESOLVED_PIXELS = 4096
 _POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+ADD = MergeAlg.add
 
 
 def orientation(transform: Affine) -> tuple[int, int]:
@@ -191,41 +193,21 @@ def _burn(
     k = len(shapes)
     if k == 0:
         return np.full(shape, NO_ZONE, np.int32), np.empty(0, np.int64)
+    burn = partial(
+        features.rasterize,
+        out_shape=shape,
+        transform=transform,
+        all_touched=all_touched,
+    )
     if k <= MAX_ENCODED_ZONES:
-        burn = features.rasterize(
-            zip(
-                shapes,
-                [((z + 1) << _COUNT_BITS) | 1 for z in range(k)],
-                strict=True,
-            ),
-            out_shape=shape,
-            transform=transform,
-            fill=0,
-            merge_alg=MergeAlg.add,
-            all_touched=all_touched,
-            dtype="int64",
-        )
-        labels, claimed, exact = decode_claims(burn, _COUNT_BITS, MAX_CLAIMS)
+        codes = [((z + 1) << _COUNT_BITS) | 1 for z in range(k)]
+        added = burn(zip(shapes, codes, strict=True), merge_alg=ADD, dtype="int64")
+        labels, claimed, exact = decode_claims(added, _COUNT_BITS, MAX_CLAIMS)
         if exact:
             return labels, claimed
     # Too many zones or claims for the one-burn encoding: a label and a count burn.
-    labels = features.rasterize(
-        zip(shapes, range(k), strict=True),
-        out_shape=shape,
-        transform=transform,
-        fill=NO_ZONE,
-        all_touched=all_touched,
-        dtype="int32",
-    )
-    count = features.rasterize(
-        ((g, 1) for g in shapes),
-        out_shape=shape,
-        transform=transform,
-        fill=0,
-        merge_alg=MergeAlg.add,
-        all_touched=all_touched,
-        dtype="int32",
-    )
+    labels = burn(zip(shapes, range(k), strict=True), fill=NO_ZONE, dtype="int32")
+    count = burn(((g, 1) for g in shapes), merge_alg=ADD, dtype="int32")
     labels[count > 1] = NO_ZONE
     return labels, np.flatnonzero(count > 1)
 

@@ -6,6 +6,16 @@ can print ``str(error)`` and exit non-zero.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+
+def source_name(source: Any) -> str:
+    """How a message names an input: its path, or its type (``GeoDataFrame``)."""
+    if isinstance(source, str | os.PathLike):
+        return os.fspath(source)
+    return type(source).__name__
+
 
 class ZonalError(Exception):
     """Base class of every error zonal_dask raises on purpose."""

@@ -136,37 +136,25 @@ def polygon_source(
 
 
 def _burn_task(t: ChunkTask, all_touched: bool) -> tuple:
-    return (
-        polygon_labels,
-        t.geometries,
-        t.zones,
-        t.offset,
-        t.shape,
-        t.orientation,
-        all_touched,
-        t.layers,
-    )
+    return (polygon_labels, t, all_touched)
 
 
 @gc_paused()
-def polygon_labels(
-    geometries: np.ndarray,
-    zones: np.ndarray,
-    offset: tuple[int, int],
-    shape: tuple[int, int],
-    orient: tuple[int, int] = (1, -1),
-    all_touched: bool = False,
-    layers: np.ndarray | None = None,
-) -> ChunkLabels:
+def polygon_labels(task: ChunkTask, all_touched: bool = False) -> ChunkLabels:
     """Burn one chunk's zones into its ``ChunkLabels`` (``burn.burn_chunk``).
 
     The collector is paused: the zones become many small lists for GDAL,
     none of them in a cycle.
     """
     labels, pixels, owners = burn_chunk(
-        geometries, offset, shape, orient, all_touched, layers
+        task.geometries,
+        task.offset,
+        task.shape,
+        task.orientation,
+        all_touched,
+        task.layers,
     )
-    return ChunkLabels(labels, pixels, owners, zones)
+    return ChunkLabels(labels, pixels, owners, task.zones)
 
 
 def touched_fallback(
@@ -179,14 +167,7 @@ def touched_fallback(
     """
     by_block = {t.block: t for t in tasks}
     wrapped = {
-        block: (
-            _with_touched,
-            task,
-            by_block[block].geometries,
-            by_block[block].offset,
-            by_block[block].orientation,
-            n_zones,
-        )
+        block: (_with_touched, task, by_block[block], n_zones)
         for block, task in source.tasks.items()
     }
     zones = {
@@ -205,20 +186,15 @@ def touched_fallback(
 
 
 @gc_paused()
-def _with_touched(
-    main: ChunkLabels,
-    geometries: np.ndarray,
-    offset: tuple[int, int],
-    orient: tuple[int, int],
-    n_zones: int,
-) -> ChunkLabels:
+def _with_touched(main: ChunkLabels, task: ChunkTask, n_zones: int) -> ChunkLabels:
     claims = np.bincount(main.labels[main.labels >= 0], minlength=len(main.zones))
     claims += np.bincount(main.extra_zones, minlength=len(main.zones))
     empty = np.flatnonzero(claims == 0)
     if empty.size == 0:
         return main
-    shape = main.labels.shape[1:]
-    touched, pixels, owners = burn_chunk(geometries[empty], offset, shape, orient, True)
+    touched, pixels, owners = burn_chunk(
+        task.geometries[empty], task.offset, task.shape, task.orientation, True
+    )
     local = len(main.zones)
     return ChunkLabels(
         np.concatenate([main.labels, np.where(touched >= 0, touched + local, NO_ZONE)]),
@@ -237,17 +213,7 @@ def coverage_source(
 ) -> LabelSource:
     """Polygons as the cells they cover, each weighted by its covered fraction."""
     return LabelSource(
-        tasks={
-            t.block: (
-                coverage_labels,
-                t.geometries,
-                t.zones,
-                t.offset,
-                t.shape,
-                t.orientation,
-            )
-            for t in tasks
-        },
+        tasks={t.block: (coverage_labels, t) for t in tasks},
         zones={t.block: t.zones for t in tasks},
         index=index,
         token=tokenize(tasks_token(tasks), "coverage"),
@@ -257,17 +223,13 @@ def coverage_source(
     )
 
 
-def coverage_labels(
-    geometries: np.ndarray,
-    zones: np.ndarray,
-    offset: tuple[int, int],
-    shape: tuple[int, int],
-    orient: tuple[int, int],
-) -> ChunkLabels:
+def coverage_labels(task: ChunkTask) -> ChunkLabels:
     """A chunk's coverage claims as ``ChunkLabels``: no layer, all sparse."""
-    pixels, owners, fractions = coverage_claims(geometries, offset, shape, orient)
-    empty = np.empty((0, *shape), np.int32)
-    return ChunkLabels(empty, pixels, owners, zones, fractions)
+    pixels, owners, fractions = coverage_claims(
+        task.geometries, task.offset, task.shape, task.orientation
+    )
+    empty = np.empty((0, *task.shape), np.int32)
+    return ChunkLabels(empty, pixels, owners, task.zones, fractions)
 
 
 def label_raster_source(labels: da.Array, nodata: float | None) -> LabelSource:

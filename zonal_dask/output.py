@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +41,20 @@ def write_table(
     is renamed into place, so a crash leaves the old file or none, never half.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_FORMATS:
-        raise OutputError(
-            f"{path}: unknown output format {suffix or '(none)'!r}; "
-            f"use one of {', '.join(TABLE_FORMATS)}"
-        )
+    suffix = _suffix(path, TABLE_FORMATS, "unknown output format")
     return replace_atomically(
         path, lambda tmp: _WRITERS[suffix](table, tmp), overwrite=overwrite
     )
+
+
+def _suffix(path: Path, formats: Iterable[str], refusal: str) -> str:
+    """The path's format, or an ``OutputError`` naming those it could be."""
+    suffix = path.suffix.lower()
+    if suffix not in formats:
+        raise OutputError(
+            f"{path}: {refusal} {suffix or '(none)'!r}; use one of {', '.join(formats)}"
+        )
+    return suffix
 
 
 def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
@@ -98,13 +103,7 @@ def write_features(
     leaves the old file or none, never half.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in FEATURE_FORMATS:
-        raise OutputError(
-            f"{path}: cannot write features to {suffix or '(none)'!r}; "
-            f"use one of {', '.join(FEATURE_FORMATS)}"
-        )
-    driver = FEATURE_FORMATS[suffix]
+    driver = FEATURE_FORMATS[_suffix(path, FEATURE_FORMATS, "cannot write features to")]
     if driver == "GeoJSON" and frame.crs and not frame.crs.to_authority():
         raise OutputError(
             f"{path}: GeoJSON can only name a CRS by its code, and the zones' CRS "

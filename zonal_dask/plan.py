@@ -40,7 +40,7 @@ from dask.highlevelgraph import HighLevelGraph
 from rasterio.crs import CRS
 
 from .burn import overlap_layers
-from .errors import GridError, PlanError
+from .errors import GridError, PlanError, source_name
 from .labels import (
     Block,
     ChunkLabels,
@@ -105,10 +105,12 @@ class ZonePlan:
         all_touched: bool = False,
     ) -> None:
         array = open_raster(like, band=band, chunks=chunks)
-        name = "DataArray" if isinstance(like, xr.DataArray) else os.fspath(like)
-        source = "GeoDataFrame" if not isinstance(zones, str | os.PathLike) else zones
         pixel = zones_on_grid(
-            zones, array, zone_id=zone_id, source=os.fspath(source), raster=name
+            zones,
+            array,
+            zone_id=zone_id,
+            source=source_name(zones),
+            raster=source_name(like),
         )
         # one layer count for every chunk: the store holds one labels array
         layers = overlap_layers(pixel.geometries, all_touched)
@@ -175,9 +177,9 @@ class ZonePlan:
         array = open_raster(raster, band=band, chunks=self.grid.chunk_size)
         differences = self.grid.differences(Grid.of(array))
         if differences:
-            name = "DataArray" if isinstance(raster, xr.DataArray) else str(raster)
             raise GridError(
-                f"{name}: not on the zone plan's grid: {'; '.join(differences)}"
+                f"{source_name(raster)}: not on the zone plan's grid: "
+                + "; ".join(differences)
             )
         return array
 

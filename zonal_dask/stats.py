@@ -83,6 +83,9 @@ class Column(NamedTuple):
     statistic: Statistic
 
 
+Fields = Mapping[str, np.ndarray]
+
+
 class ClassTable(NamedTuple):
     """Weight (pixel count, unweighted) per zone and value, sorted by zone then
     value; ``zone`` is the row position 0..n_zones-1."""
@@ -153,60 +156,84 @@ def _quantile(q: float) -> Callable[[np.ndarray, np.ndarray | None], float]:
     return quantile
 
 
+def _count(f: Fields) -> np.ndarray:
+    """valid pixels (with coverage: the sum of their weights)"""
+    return f["count"]
+
+
+def _nodata_count(f: Fields) -> np.ndarray:
+    """pixels of the zone that are nodata or NaN"""
+    return f["nodata"]
+
+
+def _nodata_fraction(f: Fields) -> np.ndarray:
+    """nodata_count / (count + nodata_count)"""
+    return _ratio(f["nodata"], f["nodata"] + f["count"])
+
+
+def _outside_fraction(f: Fields) -> np.ndarray:
+    """share of the polygon's area beyond the raster's extent"""
+    return f["outside"]
+
+
+def _sum(f: Fields) -> np.ndarray:
+    """sum of valid values"""
+    return f["sum"]
+
+
+def _mean(f: Fields) -> np.ndarray:
+    """arithmetic mean"""
+    return f["mean"]
+
+
+def _min(f: Fields) -> np.ndarray:
+    """smallest valid value"""
+    return f["min"]
+
+
+def _max(f: Fields) -> np.ndarray:
+    """largest valid value"""
+    return f["max"]
+
+
+def _range(f: Fields) -> np.ndarray:
+    """max - min"""
+    return f["max"] - f["min"]
+
+
+def _variance(f: Fields) -> np.ndarray:
+    """population variance (ddof=0)"""
+    return f["variance"]
+
+
+def _std(f: Fields) -> np.ndarray:
+    """population standard deviation (ddof=0)"""
+    return np.sqrt(f["variance"])
+
+
+def _coefficient_of_variation(f: Fields) -> np.ndarray:
+    """std / mean"""
+    return _ratio(np.sqrt(f["variance"]), f["mean"])
+
+
 _ENTRIES = (
+    # each finalize step's docstring says what the statistic is
+    Statistic("count", ("count",), _count, dtype="int64"),
     Statistic(
-        "count",
-        ("count",),
-        lambda f: f["count"],
-        dtype="int64",
-        doc="valid pixels (with coverage: the sum of their weights)",
+        "nodata_count", ("nodata",), _nodata_count, dtype="int64", aliases=("nodata",)
     ),
+    Statistic("nodata_fraction", ("count", "nodata"), _nodata_fraction),
+    Statistic("outside_fraction", ("outside",), _outside_fraction),
+    Statistic("sum", ("sum",), _sum),
+    Statistic("mean", ("mean",), _mean),
+    Statistic("min", ("min",), _min),
+    Statistic("max", ("max",), _max),
+    Statistic("range", ("min", "max"), _range),
+    Statistic("var", ("variance",), _variance, aliases=("variance",)),
+    Statistic("std", ("variance",), _std, aliases=("stdev",)),
     Statistic(
-        "nodata_count",
-        ("nodata",),
-        lambda f: f["nodata"],
-        dtype="int64",
-        aliases=("nodata",),
-        doc="pixels of the zone that are nodata or NaN",
+        "coefficient_of_variation", ("variance", "mean"), _coefficient_of_variation
     ),
-    Statistic(
-        "nodata_fraction",
-        ("count", "nodata"),
-        lambda f: _ratio(f["nodata"], f["nodata"] + f["count"]),
-        doc="nodata_count / (count + nodata_count)",
-    ),
-    Statistic(
-        "outside_fraction",
-        ("outside",),
-        lambda f: f["outside"],
-        doc="share of the polygon's area beyond the raster's extent",
-    ),
-    Statistic("sum", ("sum",), lambda f: f["sum"], doc="sum of valid values"),
-    Statistic("mean", ("mean",), lambda f: f["mean"], doc="arithmetic mean"),
-    Statistic("min", ("min",), lambda f: f["min"], doc="smallest valid value"),
-    Statistic("max", ("max",), lambda f: f["max"], doc="largest valid value"),
-    Statistic("range", ("min", "max"), lambda f: f["max"] - f["min"], doc="max - min"),
-    Statistic(
-        "var",
-        ("variance",),
-        lambda f: f["variance"],
-        aliases=("variance",),
-        doc="population variance (ddof=0)",
-    ),
-    Statistic(
-        "std",
-        ("variance",),
-        lambda f: np.sqrt(f["variance"]),
-        aliases=("stdev",),
-        doc="population standard deviation (ddof=0)",
-    ),
-    Statistic(
-        "coefficient_of_variation",
-        ("variance", "mean"),
-        lambda f: _ratio(np.sqrt(f["variance"]), f["mean"]),
-        doc="std / mean",
-    ),
-    # the finalize step's docstring says what these are
     Statistic("median", ("values",), _median, weighted=False),
     Statistic("mad", ("values",), _mad, weighted=False),
     Statistic("majority", ("classes",), _majority, weighted=False),

@@ -302,6 +302,18 @@ class ChunkTask:
     orientation: tuple[int, int]
     layers: np.ndarray | None = None
 
+    @classmethod
+    def whole(
+        cls,
+        geometries: np.ndarray,
+        shape: tuple[int, int],
+        orient: tuple[int, int] = (1, -1),
+        layers: np.ndarray | None = None,
+    ) -> ChunkTask:
+        """One chunk that is the whole grid, holding zones 0..n-1."""
+        zones = np.arange(len(geometries), dtype=np.int64)
+        return cls((0, 0), (0, 0), shape, zones, geometries, orient, layers)
+
 
 def plan_chunks(
     pixel_geometries: np.ndarray,
