@@ -70,7 +70,15 @@ def in_footprint(cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def write_scene(path: Path, bands: int, dtype: str) -> None:
-    """Write the multi-band GeoTIFF described in the module docstring."""
+    """Write the multi-band GeoTIFF described in the module docstring.
+
+    Parameters
+    ----------
+    path
+        Destination (written under a temporary name, then renamed).
+    bands, dtype
+        Band count; ``uint16`` digital numbers or ``float32`` reflectance.
+    """
     integer = dtype == "uint16"
     nodata = 0 if integer else float("nan")
     profile = raster_profile(
@@ -138,7 +146,17 @@ def dissolved_buffers(n: int, seed: int = 1) -> gpd.GeoDataFrame:
 
 
 def make(directory: Path, bands: int, dtype: str, buffers: int) -> None:
-    """Write the raster and the buffers, printing sizes and the command."""
+    """Write the raster and the buffers, printing sizes and the command.
+
+    Parameters
+    ----------
+    directory
+        Where to write; created if missing.
+    bands, dtype
+        The raster's band count and data type (``uint16`` or ``float32``).
+    buffers
+        Points to buffer before dissolving.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     raster = directory / f"multiband_{dtype}.tif"
     zones = directory / f"buffers_{buffers}.gpkg"

@@ -52,7 +52,15 @@ ROWS_AT_ONCE = 1024
 
 
 def grid(height: int, width: int) -> tuple[Affine, np.ndarray, np.ndarray]:
-    """The transform and the pixel-centre coordinates (x, y) of the grid."""
+    """The grid of ``height`` x ``width`` pixels at ``ORIGIN``.
+
+    Returns
+    -------
+    transform : affine.Affine
+        ``PIXEL`` metres, north up.
+    xs, ys : numpy.ndarray
+        Pixel-centre coordinates of the columns and rows.
+    """
     transform = Affine(PIXEL, 0, ORIGIN[0], 0, -PIXEL, ORIGIN[1])
     xs = ORIGIN[0] + (np.arange(width) + 0.5) * PIXEL
     ys = ORIGIN[1] - (np.arange(height) + 0.5) * PIXEL
@@ -114,7 +122,19 @@ def write_day(
     date: datetime.date,
     first: bool,
 ) -> None:
-    """Append one day to the Zarr cube and write its GeoTIFF (either may be None)."""
+    """Append one day to the Zarr cube and write its GeoTIFF.
+
+    Parameters
+    ----------
+    cube, tif
+        Destinations; None skips that layout.
+    values
+        The day's float32 (height, width) values.
+    date
+        The day, the cube's ``time`` coordinate.
+    first
+        Create the cube (``mode="w"``) rather than append to it.
+    """
     height, width = values.shape
     transform, xs, ys = grid(height, width)
     if cube is not None:
@@ -142,7 +162,17 @@ def write_day(
 
 
 def check_cube(cube: Path, transform: Affine, steps: int) -> None:
-    """Fail unless rioxarray recovers the CRS and transform from the cube."""
+    """Exit with a message unless rioxarray reads the grid back from ``cube``.
+
+    Parameters
+    ----------
+    cube
+        The Zarr store.
+    transform
+        The expected geotransform (the CRS expected is ``CRS``).
+    steps
+        The expected length of ``time``.
+    """
     lst = xr.open_zarr(cube, decode_coords="all")["lst"]
     crs, got = lst.rio.crs, lst.rio.transform()
     if crs != CRS or got != transform:
@@ -167,7 +197,28 @@ def make(
     start: datetime.date,
     skip: tuple[str, ...] = (),
 ) -> list[Path]:
-    """Write what the module docstring describes; return the paths."""
+    """Write what the module docstring describes.
+
+    Parameters
+    ----------
+    directory
+        Where to write; created if missing.
+    steps
+        Days, from ``start``.
+    zones
+        Sizes of the zone layers.
+    height, width
+        Grid size in pixels.
+    start
+        The first day.
+    skip
+        Layouts not to write: ``"zarr"``, ``"tif"``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The cube, the GeoTIFFs and the zone layers.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     transform, _, _ = grid(height, width)
     dates = [start + datetime.timedelta(days=i) for i in range(steps)]
