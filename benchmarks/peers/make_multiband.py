@@ -1,7 +1,7 @@
 """Deterministic multi-band data like kadyb/raster-benchmark's "zonal" task.
 
     python benchmarks/peers/make_multiband.py DIR [--dtype uint16|float32]
-        [--bands 10] [--buffers 2000]
+        [--bands 10] [--buffers 2000] [--interleave pixel|band]
 
 That benchmark takes the mean of each of the 10 bands of a Landsat 8 scene
 (30 m, 7771 x 7871 pixels, UTM 33N) over 2,000 random points buffered by 50 to
@@ -11,7 +11,9 @@ That benchmark takes the mean of each of the 10 bands of a Landsat 8 scene
   EPSG:32633, 512-pixel tiles, deflate with a predictor. Like a Landsat scene,
   the valid data is a tilted rectangle (12.5 degrees); outside it is nodata (0
   for uint16 digital numbers, NaN for float32 reflectance). Each band is its
-  own smooth field plus noise, so band means differ.
+  own smooth field plus noise, so band means differ. Pixel-interleaved (GDAL's
+  default: a tile holds every band); ``--interleave band`` writes
+  ``multiband_{dtype}_band.tif`` with one tile per band instead.
 * ``buffers_{n}.gpkg``: ``n`` random points inside the valid footprint, on
   the 30 m grid of pixel corners, buffered by 50, 100, ... or 500 m (30
   segments a quarter circle, as sf), then dissolved as ``st_union`` +
@@ -69,7 +71,7 @@ def in_footprint(cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return (np.abs(u) <= HALF[0]) & (np.abs(v) <= HALF[1])
 
 
-def write_scene(path: Path, bands: int, dtype: str) -> None:
+def write_scene(path: Path, bands: int, dtype: str, interleave: str) -> None:
     """Write the multi-band GeoTIFF described in the module docstring.
 
     Parameters
@@ -78,6 +80,8 @@ def write_scene(path: Path, bands: int, dtype: str) -> None:
         Destination (written under a temporary name, then renamed).
     bands, dtype
         Band count; ``uint16`` digital numbers or ``float32`` reflectance.
+    interleave
+        ``pixel`` or ``band`` (GeoTIFF ``INTERLEAVE``).
     """
     integer = dtype == "uint16"
     nodata = 0 if integer else float("nan")
@@ -90,6 +94,7 @@ def write_scene(path: Path, bands: int, dtype: str) -> None:
         transform=transform(),
         predictor=2 if integer else 3,
         num_threads="all_cpus",
+        interleave=interleave,
     )
     cols = np.arange(WIDTH, dtype=np.float64)
 
@@ -145,7 +150,9 @@ def dissolved_buffers(n: int, seed: int = 1) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"id": np.arange(len(parts))}, geometry=parts, crs=CRS)
 
 
-def make(directory: Path, bands: int, dtype: str, buffers: int) -> None:
+def make(
+    directory: Path, bands: int, dtype: str, buffers: int, interleave: str = "pixel"
+) -> None:
     """Write the raster and the buffers, printing sizes and the command.
 
     Parameters
@@ -156,12 +163,15 @@ def make(directory: Path, bands: int, dtype: str, buffers: int) -> None:
         The raster's band count and data type (``uint16`` or ``float32``).
     buffers
         Points to buffer before dissolving.
+    interleave
+        ``pixel`` or ``band``.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    raster = directory / f"multiband_{dtype}.tif"
+    suffix = "" if interleave == "pixel" else f"_{interleave}"
+    raster = directory / f"multiband_{dtype}{suffix}.tif"
     zones = directory / f"buffers_{buffers}.gpkg"
     for path, write in (
-        (raster, lambda p: write_scene(p, bands, dtype)),
+        (raster, lambda p: write_scene(p, bands, dtype, interleave)),
         (zones, lambda p: write_zones(p, dissolved_buffers(buffers))),
     ):
         if not path.exists():
@@ -183,8 +193,9 @@ def main() -> None:
     parser.add_argument("--dtype", choices=["uint16", "float32"], default="uint16")
     parser.add_argument("--bands", type=int, default=10)
     parser.add_argument("--buffers", type=int, default=2000)
+    parser.add_argument("--interleave", choices=["pixel", "band"], default="pixel")
     args = parser.parse_args()
-    make(args.directory, args.bands, args.dtype, args.buffers)
+    make(args.directory, args.bands, args.dtype, args.buffers, args.interleave)
 
 
 if __name__ == "__main__":
