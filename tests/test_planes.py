@@ -102,3 +102,45 @@ def test_cli_band_all_writes_the_long_table(data_dir, tmp_path):
         zd.zonal_stats(zones, raster, band=b)["mean"].iloc[0] for b in (1, 2, 3)
     ]
     np.testing.assert_allclose(table["mean"], expected, rtol=1e-12)
+
+
+def test_a_pixel_interleaved_file_is_read_all_bands_at_once(tmp_path, monkeypatch):
+    """Each tile of a pixel-interleaved file holds every band: one task reads
+    them all, so a tile is decoded once, not once per band."""
+    import rasterio
+
+    from zonal_dask.raster import open_raster
+
+    grids = [make_grid((40, 50), "int16", seed=60 + b, nodata=-1.0) for b in range(4)]
+    stack = np.stack([g.values for g in grids])
+    paths = {}
+    for interleave in ("pixel", "band"):
+        paths[interleave] = tmp_path / f"{interleave}.tif"
+        profile = {
+            "driver": "GTiff",
+            "height": 40,
+            "width": 50,
+            "count": 4,
+            "dtype": "int16",
+            "crs": grids[0].crs,
+            "transform": grids[0].transform,
+            "nodata": -1,
+            "tiled": True,
+            "blockxsize": 16,
+            "blockysize": 16,
+            "interleave": interleave,
+        }
+        with rasterio.open(paths[interleave], "w", **profile) as dst:
+            dst.write(stack)
+    # chunks of the target size, which would hold one band each
+    monkeypatch.setattr("zonal_dask.raster.TARGET_CHUNK_PIXELS", 16 * 16)
+    assert open_raster(paths["pixel"], band=None, chunks=16).chunks[0] == (4,)
+    assert open_raster(paths["band"], band=None, chunks=16).chunks[0] == (1,) * 4
+    frame = zones_frame(voronoi_zones(grids[0], 6, seed=60))
+    by_pixel = zd.zonal_stats(frame, paths["pixel"], STATS, band=None, chunks=16)
+    by_band = zd.zonal_stats(frame, paths["band"], STATS, band=None, chunks=16)
+    xr.testing.assert_identical(by_pixel, by_band)
+    for band in (1, 2, 3, 4):
+        single = zd.zonal_stats(frame, paths["pixel"], STATS, band=band, chunks=16)
+        plane = by_pixel.sel(band=band).to_dataframe()[STATS]
+        assert_tables_close(plane.set_axis(single.index), single, rtol=1e-12)
