@@ -26,6 +26,30 @@ def local_cluster():
         yield client
 
 
+@pytest.fixture
+def crash_after(monkeypatch):
+    """``crash_after(n)``: the chunk step's kernel raises MemoryError after n
+    chunks, as a crashed run would; ``crash_after(None)`` restores it."""
+    from zonal_dask import partials
+
+    original = partials.chunk_moments
+
+    def arm(n):
+        calls = []
+
+        def crashing(*args):
+            calls.append(1)
+            if len(calls) > n:
+                raise MemoryError("simulated crash")
+            return original(*args)
+
+        monkeypatch.setattr(
+            partials, "chunk_moments", original if n is None else crashing
+        )
+
+    return arm
+
+
 def _refuse(*args, **kwargs):
     raise AssertionError("something was computed while the graph was being built")
 

@@ -74,19 +74,11 @@ def test_a_rerun_computes_only_the_missing_chunks(tmp_path, raster, counted):
 
 
 def test_a_run_that_crashed_resumes_to_the_identical_table(
-    tmp_path, raster, monkeypatch
+    tmp_path, raster, crash_after
 ):
     ck = tmp_path / "ck"
     plain = zd.zonal_stats(FRAME, raster, chunks=8, split_every=3)
-    original, calls = partials.chunk_moments, []
-
-    def crashing(*args):
-        calls.append(1)
-        if len(calls) > 10:
-            raise MemoryError("simulated crash")
-        return original(*args)
-
-    monkeypatch.setattr(partials, "chunk_moments", crashing)
+    crash_after(10)
     with pytest.raises(MemoryError):
         zd.zonal_stats(FRAME, raster, chunks=8, checkpoint=ck, split_every=3)
     # the threaded scheduler raises while another thread may still be saving a
@@ -97,7 +89,7 @@ def test_a_run_that_crashed_resumes_to_the_identical_table(
     assert not list(ck.glob(".*.tmp"))
     kept = len(list(ck.glob("chunk-*.npz")))
     assert 1 <= kept <= 10
-    monkeypatch.setattr(partials, "chunk_moments", original)
+    crash_after(None)
     resumed = zd.zonal_stats(FRAME, raster, chunks=8, checkpoint=ck, split_every=3)
     assert resumed.equals(plain)
 

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 import zonal_dask as zd
-from zonal_dask import partials
 
 # moments, quantiles, classes and a user function: every family of partials
 STATS = {
@@ -82,21 +81,13 @@ def test_a_saved_and_reloaded_plan_gives_the_same_table(inputs, direct, tmp_path
 
 
 def test_a_resumed_checkpoint_gives_the_identical_table(
-    inputs, direct, tmp_path, monkeypatch
+    inputs, direct, tmp_path, crash_after
 ):
-    original, calls = partials.chunk_moments, []
-
-    def crashing(*args):
-        calls.append(1)
-        if len(calls) > 3:
-            raise MemoryError("simulated crash")
-        return original(*args)
-
-    monkeypatch.setattr(partials, "chunk_moments", crashing)
+    crash_after(3)
     ck = tmp_path / "ck"
     with pytest.raises(MemoryError):
         zd.zonal_stats(*inputs, STATS, chunks=CHUNKS, checkpoint=ck)
-    monkeypatch.setattr(partials, "chunk_moments", original)
+    crash_after(None)
     resumed = zd.zonal_stats(*inputs, STATS, chunks=CHUNKS, checkpoint=ck)
     assert resumed.equals(direct)
 
