@@ -23,6 +23,7 @@ from .errors import (
     OutputError,
     PlanError,
     RasterError,
+    SeriesError,
     StatisticError,
     TransformError,
     ZonalError,
@@ -32,9 +33,17 @@ from .stats import DEFAULT_STATS, STATISTICS
 
 if TYPE_CHECKING:
     from .api import rasterize_zones, zonal_stats
+    from .cube import open_cube
     from .plan import ZonePlan
+    from .timeseries import zonal_series
 
-_LAZY = {"zonal_stats": "api", "rasterize_zones": "api", "ZonePlan": "plan"}
+_LAZY = {
+    "zonal_stats": "api",
+    "rasterize_zones": "api",
+    "ZonePlan": "plan",
+    "zonal_series": "timeseries",
+    "open_cube": "cube",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -59,12 +68,15 @@ __all__ = [
     "OutputError",
     "PlanError",
     "RasterError",
+    "SeriesError",
     "StatisticError",
     "TransformError",
     "ZonalError",
     "ZonePlan",
     "ZonesError",
     "__version__",
+    "open_cube",
     "rasterize_zones",
+    "zonal_series",
     "zonal_stats",
 ]

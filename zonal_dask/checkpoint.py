@@ -183,10 +183,10 @@ def run_identity(
     """
     identity = {
         "format": FORMAT,
-        "zones": _source_identity(zones),
-        "raster": _source_identity(raster, array),
+        "zones": source_identity(zones),
+        "raster": source_identity(raster, array),
         "labels": labels,
-        "index": None if index is None else _index_digest(index),
+        "index": None if index is None else index_digest(index),
         "grid": {
             "shape": list(array.shape),
             "dtype": str(array.dtype),
@@ -199,14 +199,14 @@ def run_identity(
     return json.loads(json.dumps(identity))
 
 
-def _index_digest(index: pd.Index) -> list:
+def index_digest(index: pd.Index) -> list:
     digest = hashlib.sha1(
         pd.util.hash_pandas_object(pd.Series(index), index=False).to_numpy().tobytes()
     ).hexdigest()
     return [len(index), str(index.name), digest]
 
 
-def _source_identity(source: Any, array: xr.DataArray | None = None) -> Any:
+def source_identity(source: Any, array: xr.DataArray | None = None) -> Any:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not os.path.exists(path):  # a URL: its name only

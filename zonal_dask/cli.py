@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .cli_series import add_arguments as series_arguments
+from .cli_series import is_series, request_options
 from .errors import OutputError, ZonalError
 from .runtime import run_scope
 from .stats import ALIASES, DEFAULT_STATS, PATTERNS, STATISTICS
@@ -33,6 +35,8 @@ examples:
   zonal-dask borders.shp slope.tif borders_slope.gpkg --prefix slope_ --map mean.png
       the polygons with their attributes and slope_count ... slope_sum, for QGIS,
       and a map of the mean
+  zonal-dask basins.gpkg 'lst_*.tif' lst.zarr --time-pattern %Y-%m-%d --append
+      a vector data cube (zone x time) of the daily files; a rerun adds new days
   zonal-dask demo [DIR]
       write a small sample into DIR, summarise it and print the first rows
 """
@@ -51,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         "zones",
         help="polygons (Shapefile, GeoPackage, GeoJSON, ...) or a label raster (.tif)",
     )
-    parser.add_argument("raster", help="raster path or GDAL-readable URL")
+    parser.add_argument(
+        "raster",
+        nargs="+",
+        help="raster path or GDAL-readable URL; several, a glob, a STAC catalog "
+        "(.json) or a .zarr/.nc cube for a time series",
+    )
     parser.add_argument(
         "output",
         help="table to write: .txt/.tsv (tab-separated), .csv or .parquet; or the "
@@ -142,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="statistic to map (default: mean if computed, else the first)",
     )
+    series_arguments(parser)
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument(
         "-q", "--quiet", action="store_true", help="no summary, no progress bar"
@@ -206,6 +216,11 @@ def _run(args: argparse.Namespace) -> int:
     from .stats import resolve
     from .summary import Stopwatch
 
+    if is_series(args):
+        from .cli_series import run
+
+        return run(args)
+    (args.raster,) = args.raster
     stopwatch = Stopwatch()
     stats = args.stats.replace(",", " ").split() if args.stats else list(DEFAULT_STATS)
     names = [c.name for c in resolve(stats)]  # refuses unknown names before reading
@@ -232,19 +247,10 @@ def _run(args: argparse.Namespace) -> int:
             args.zones,
             args.raster,
             stats,
-            band=args.band,
-            nodata=args.nodata,
-            zone_id=args.id_field,
-            all_touched=args.all_touched,
-            categorical=args.categorical,
-            weights=args.weights,
-            small=args.small,
-            chunks=args.chunks,
+            **request_options(args),
             compute=False,
             geometry=features or map_stat is not None,
             prefix=prefix,
-            layer=args.layer,
-            assume_same_crs=args.assume_same_crs,
             checkpoint=args.checkpoint,
         )
         stopwatch.lap("planning")

@@ -57,6 +57,11 @@ class GeometryTypeError(ZonesError):
     """A zone is not a Polygon or MultiPolygon."""
 
 
+class SeriesError(RasterError):
+    """A series of rasters cannot be used as time steps (no step, a time that
+    cannot be read, two steps at one time, steps that differ in dtype or nodata)."""
+
+
 class TransformError(RasterError):
     """The raster's geotransform is rotated, sheared or degenerate."""
 

@@ -20,13 +20,16 @@ before any pixel is read. The implementations:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
+import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
 from dask.base import tokenize
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph
 
 from .burn import NO_ZONE, burn_chunk
 from .coverage import coverage_claims
@@ -114,6 +117,27 @@ class LabelSource:
         if self.groups is None or self.zones is None:
             return n_groups
         return self.groups[self.zones[block] % len(self.groups)]
+
+
+def persisted(source: LabelSource, name: str | None = None) -> LabelSource:
+    """``source`` with every chunk's labels made now, on the current scheduler,
+    and kept there: in the workers' memory on a ``distributed.Client``, in this
+    process locally. Graphs built from the result read the kept labels.
+    """
+    from .cluster import local_scheduler
+
+    name = name or f"zonal-persisted-labels-{source.token}"
+    dsk = {(name, *b): task for b, task in source.tasks.items()}
+    graph = HighLevelGraph.from_collections(
+        name, dsk, dependencies=list(source.dependencies)
+    )
+    delayed = [Delayed((name, *b), graph, layer=name) for b in source.tasks]
+    done = dask.persist(*delayed, scheduler=local_scheduler())
+    return replace(
+        source,
+        tasks={b: d.key for b, d in zip(source.tasks, done, strict=True)},
+        dependencies=tuple(done),
+    )
 
 
 def polygon_source(

@@ -42,10 +42,10 @@ from rasterio.crs import CRS
 from .burn import overlap_layers
 from .errors import GridError, PlanError, source_name
 from .labels import (
-    Block,
     ChunkLabels,
     ChunkTask,
     LabelSource,
+    persisted,
     polygon_source,
 )
 from .raster import TARGET_CHUNK_PIXELS, ChunksLike, Grid, grid_chunks, open_raster
@@ -190,22 +190,10 @@ class ZonePlan:
         label chunk is 4 bytes per pixel); locally they stay in this process.
         Returns the plan itself.
         """
-        name = f"zonal-plan-labels-{self._source.token}"
-        layers = self._delayed_labels(name)
-        persisted = dask.persist(*layers.values())
-        self._source = replace(
-            self._source,
-            tasks={block: d.key for block, d in zip(layers, persisted, strict=True)},
-            dependencies=tuple(persisted),
+        self._source = persisted(
+            self._source, f"zonal-plan-labels-{self._source.token}"
         )
         return self
-
-    def _delayed_labels(self, name: str) -> dict[Block, Delayed]:
-        dsk = {(name, *b): task for b, task in self._source.tasks.items()}
-        graph = HighLevelGraph.from_collections(
-            name, dsk, dependencies=list(self._source.dependencies)
-        )
-        return {b: Delayed((name, *b), graph, layer=name) for b in self._source.tasks}
 
     # -- storing the plan ---------------------------------------------------
 

@@ -1,0 +1,449 @@
+"""``zonal_series``: the same zones over many time steps, through the one engine.
+
+request -> series (``series.py``) -> one label source per grid, its labels
+made once and kept (the implicit zone plan) -> the steps in batches, each
+batch one ``graph.zonal_graph`` over a ``(steps, y, x)`` array whose planes
+share each chunk's labels -> a batch of the cube (``cube.py``) -> staged in
+the output, committed at the end (``cubeio.py``).
+
+A batch holds as many steps as keep the graph under about ``MAX_CHUNKS``
+chunk tasks and the batch's table under ``BATCH_BYTES``, so memory follows
+the chunks and the batch, never the number of steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import geopandas as gpd
+import numpy as np
+import xarray as xr
+from dask.delayed import Delayed
+
+from . import cluster
+from .cube import (
+    FORMAT,
+    IDENTITY,
+    PLANE,
+    VERSION,
+    Zones,
+    batch_cube,
+    concat,
+    with_zones,
+    zones_identity,
+)
+from .cubeio import Output
+from .errors import GridError, StatisticError, source_name
+from .features import name_columns
+from .graph import CHUNK, zonal_graph
+from .labels import LabelSource, persisted
+from .plan import ZonePlan
+from .raster import MAX_CHUNKS, resolve_nodata
+from .request import Request
+from .runtime import run_scope
+from .series import Series, open_series
+from .stats import DEFAULT_STATS, StatsLike
+from .zones import read_zones
+
+# A batch's dense table (zones x steps x columns, float64, and the moment
+# fields beside it) stays about under this.
+BATCH_BYTES = 256 * 2**20
+
+
+# The options of ``zonal_stats`` a series takes, with the same meaning.
+OPTIONS = (
+    "band",
+    "nodata",
+    "zone_id",
+    "all_touched",
+    "categorical",
+    "weights",
+    "small",
+    "chunks",
+    "split_every",
+    "prefix",
+    "layer",
+    "assume_same_crs",
+)
+
+
+def zonal_series(
+    zones: Any,
+    series: Any,
+    stats: StatsLike = DEFAULT_STATS,
+    *,
+    time_pattern: str | None = None,
+    asset: str | None = None,
+    variables: Sequence[str] | None = None,
+    plan_per_grid: bool = False,
+    output: str | os.PathLike[str] | None = None,
+    append: bool = False,
+    overwrite: bool = False,
+    geometry: bool = False,
+    batch: int | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> xr.Dataset | list:
+    """Statistics of each zone at each time step: a vector data cube.
+
+    The zones are rasterized once per grid and their labels kept for every
+    step (an implicit zone plan); the steps are read by the workers, a batch
+    at a time. Every statistic and pixel rule of ``zonal_stats`` works per
+    step.
+
+    Parameters
+    ----------
+    zones
+        As for ``zonal_stats``: polygons (path or GeoDataFrame), a label
+        raster, or a ``ZonePlan`` (its stored labels are used; steps must be on
+        its grid).
+    series
+        The time steps: a list of raster paths or URLs or a glob; STAC items
+        (a ``pystac`` ItemCollection, Catalog or Collection, or its JSON path)
+        with ``asset``; an ``xarray`` DataArray or Dataset with a time
+        dimension, or a ``.zarr`` / ``.nc`` path.
+    stats
+        As for ``zonal_stats``.
+    time_pattern
+        ``strftime`` codes finding each file's time in its name
+        (``"%Y-%m-%d"``); without it, a file's time is its position.
+    asset
+        The STAC asset to read from each item.
+    variables
+        The Dataset's variables to summarise (default: every variable with a
+        time and two spatial dimensions); with several, columns are named
+        ``{variable}_{statistic}``.
+    plan_per_grid
+        Accept steps on different grids, one plan per grid; without it, a
+        step off the first step's grid is a ``GridError`` naming the step.
+    output
+        Write the cube to ``.zarr`` or ``.nc``, or the long table to
+        ``.parquet`` (GeoParquet with ``geometry=True``), all steps at once
+        when every batch is done.
+    append
+        Compute only the steps ``output`` lacks and add them; an output made
+        with other zones, statistics or options is refused.
+    overwrite
+        Replace an existing ``output``.
+    geometry
+        With a ``.parquet`` output: GeoParquet, each row with its zone.
+    batch
+        Steps per batch (default: from the graph and table sizes).
+    progress
+        Show a bar counting steps on standard error.
+    **options
+        ``band``, ``nodata``, ``zone_id``, ``all_touched``, ``categorical``,
+        ``weights``, ``small``, ``chunks``, ``split_every``, ``prefix``,
+        ``layer``, ``assume_same_crs``: as for ``zonal_stats``. ``band=None``
+        keeps every band (a ``band`` dimension); a nodata value differing
+        between files is refused unless ``nodata`` is given.
+
+    Returns
+    -------
+    xarray.Dataset or list
+        Without ``output``: the cube, dimensions (zone, time[, band]), the
+        zones' geometries as the ``zone`` coordinate (``ds.xvec`` works), the
+        zone names and each step's ``source`` as coordinates. With
+        ``output``: the times of the steps written (empty when none was new).
+    """
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"zonal_series() got an unexpected keyword {unknown[0]!r}")
+    request = Request.build(
+        _route(zones),
+        stats,
+        plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
+        **options,
+    )
+    band, layer = request.band, request.layer
+    writer = None
+    if output is not None:
+        writer = Output.open(
+            output, append=append, overwrite=overwrite, geometry=geometry
+        )
+    elif append or geometry:
+        raise StatisticError("append and geometry need an output")
+    with run_scope():
+        frame = read_zones(zones, layer) if request.route == "polygons" else None
+        steps = open_series(
+            series,
+            band=band,
+            chunks=request.chunks,
+            time_pattern=time_pattern,
+            asset=asset,
+            variables=variables,
+        )
+        steps.check_values(request.nodata)
+        groups = _grid_groups(steps, zones, plan_per_grid, request)
+        identity = _identity(request, zones, frame, steps)
+        todo = list(range(len(steps.steps)))
+        if writer is not None:
+            todo = writer.todo(steps.steps, identity)
+        grid_of = {p: g for g, members in enumerate(groups) for p in members}
+        plans: dict[int, _GridPlan] = {}
+        batches = []
+        with _progress(len(todo), progress) as bar:
+            at = 0
+            while at < len(todo):  # in time order: batches never mix grids
+                g = grid_of[todo[at]]
+                if g not in plans:
+                    plans[g] = _GridPlan.make(
+                        zones, frame, steps, todo[at], request, bar
+                    )
+                plan = plans[g]
+                chosen = [todo[at]]
+                while (
+                    at + len(chosen) < len(todo)
+                    and len(chosen) < (batch or plan.batch)
+                    and grid_of[todo[at + len(chosen)]] == g
+                ):
+                    chosen.append(todo[at + len(chosen)])
+                at += len(chosen)
+                cube = plan.run(steps, chosen, request, bar)
+                cube.attrs[IDENTITY] = json.dumps(identity)
+                cube.attrs["zone_id"] = plan.zones.id_name
+                if writer is None:
+                    batches.append(cube)
+                else:
+                    writer.add(cube)
+        if writer is not None:
+            try:
+                writer.commit(identity)
+            finally:
+                writer.discard()
+            return [steps.steps[p].time for p in todo]
+    return concat(batches)
+
+
+def _route(zones: Any) -> Any:
+    from .api import _route
+
+    return _route(zones)
+
+
+def _grid_groups(
+    steps: Series, zones: Any, plan_per_grid: bool, request: Request
+) -> list[list[int]]:
+    """Positions of the steps by grid: one group unless ``plan_per_grid``."""
+    if isinstance(zones, ZonePlan):
+        steps.check_one_grid(zones.grid, "the zone plan's grid")
+        return [list(range(len(steps.steps)))]
+    if plan_per_grid:
+        if request.route != "polygons":
+            raise GridError(
+                "plan_per_grid needs polygon zones (a label raster has one grid)"
+            )
+        return steps.grids()
+    steps.check_one_grid()
+    return [list(range(len(steps.steps)))]
+
+
+def _identity(
+    request: Request,
+    zones: Any,
+    frame: gpd.GeoDataFrame | None,
+    steps: Series,
+) -> dict[str, Any]:
+    """What an output must have been made with to take more steps (JSON-ready)."""
+    identity = {
+        "format": FORMAT,
+        "version": VERSION,
+        "zones": zones_identity(zones, frame, request.zone_id),
+        "request": request.identity(),
+        "columns": [c.name for c in request.columns],
+        "prefix": request.prefix,
+        "variables": steps.variables,
+        "kind": steps.kind,
+    }
+    return json.loads(json.dumps(identity))
+
+
+@dataclass
+class _GridPlan:
+    """One grid's zone plan: its raster, kept labels, zones and nodata."""
+
+    like: xr.DataArray
+    source: LabelSource
+    zones: Zones
+    nodata: dict[str | None, float | None]
+    batch: int
+
+    @classmethod
+    def make(
+        cls,
+        zones: Any,
+        frame: gpd.GeoDataFrame | None,
+        steps: Series,
+        position: int,
+        request: Request,
+        bar: _Bar,
+    ) -> _GridPlan:
+        """Plan the zones on the grid of the step at ``position``; make and keep
+        their labels (a stored ``ZonePlan`` is read instead)."""
+        from .api import label_source
+
+        name = source_name(zones)
+        given = frame if frame is not None else zones
+        like, source = label_source(given, steps.like(position), request, name)
+        if not (isinstance(zones, ZonePlan) and zones.path is not None):
+            started = time.perf_counter()
+            source = persisted(source)
+            bar.note(f"zone plan: {time.perf_counter() - started:.1f} s")
+        variables: list[str | None] = (
+            list(steps.variables) if steps.variables else [None]
+        )
+        nodata = {
+            v: resolve_nodata(
+                request.nodata,
+                like if v is None or steps.cube is None else steps.cube[v],
+                source_name(steps.like(position, v)),
+            )
+            for v in variables
+        }
+        n_zones = 0 if source.index is None else len(source.index)
+        batch = _batch_size(source, n_zones, len(request.columns) * len(variables))
+        return cls(like, source, _zones(frame, source), nodata, batch)
+
+    def run(
+        self, steps: Series, chosen: list[int], request: Request, bar: _Bar
+    ) -> xr.Dataset:
+        """The cube of the steps at ``chosen``: one graph per variable."""
+        variables = list(self.nodata)
+        lazies, bands = [], None
+        for variable in variables:
+            values = steps.values(chosen, self.like, variable)
+            if values.ndim == 4:  # (step, band) pairs as planes
+                bands = _band_coords(steps, variable, values.shape[1])
+                values = values.reshape((-1, *values.shape[2:]), merge_chunks=False)
+            lazies.append(
+                zonal_graph(
+                    values,
+                    self.source,
+                    request.columns,
+                    self.nodata[variable],
+                    split_every=request.split_every,
+                    plane_dim=PLANE,
+                    plane_coords=np.arange(values.shape[0]),
+                )
+            )
+        tables = _compute(lazies, bar, len(chosen))
+        parts = []
+        for variable, table in zip(variables, tables, strict=True):
+            cube = batch_cube(
+                table,
+                steps.times[chosen],
+                [steps.steps[p].name for p in chosen],
+                bands,
+            )
+            named = "" if len(variables) == 1 else f"{variable}_"
+            parts.append(name_columns(cube, (request.prefix or "") + named))
+        merged = xr.merge(parts, compat="override", join="exact")
+        return with_zones(merged, self.zones)
+
+
+def _band_coords(steps: Series, variable: str | None, count: int) -> np.ndarray:
+    if steps.cube is not None:
+        array = steps.cube[variable or steps.variables[0]]  # type: ignore[index]
+        if "band" in array.coords:
+            return array["band"].to_numpy()
+    return np.arange(1, count + 1)
+
+
+def _zones(frame: gpd.GeoDataFrame | None, source: LabelSource) -> Zones:
+    """The cube's zones: names and polygons, or (a label raster) the values found."""
+    if frame is None or source.index is None:
+        return Zones(source.index)
+    return Zones(source.index, frame.geometry.to_numpy(), frame.crs)
+
+
+def _batch_size(source: LabelSource, n_zones: int, n_columns: int) -> int:
+    """Steps per batch: the graph under ``MAX_CHUNKS`` chunk tasks, the batch's
+    table (and the moment fields beside it) under ``BATCH_BYTES``."""
+    chunks = max(1, len(source.tasks))
+    per_step = max(1, n_zones) * (n_columns + 11) * 8
+    return max(1, min(MAX_CHUNKS // chunks, BATCH_BYTES // per_step))
+
+
+def _compute(lazies: list[Delayed], bar: _Bar, steps: int) -> list:
+    """Compute a batch's graphs at once, counting its steps on ``bar``."""
+    chunks = sum(1 for lazy in lazies for key in lazy.dask if _is_chunk(key))
+    with bar.batch(steps, chunks):
+        client = cluster.active_client()
+        if client is not None:
+            return client.gather(client.compute(lazies))
+        (tables,) = dask.compute(lazies, scheduler=cluster.local_scheduler())
+        return list(tables)
+
+
+def _is_chunk(key: Any) -> bool:
+    return isinstance(key, tuple) and str(key[0]).startswith(f"{CHUNK}-")
+
+
+class _Bar:
+    """Steps done out of ``total`` on standard error, updated as chunks finish."""
+
+    def __init__(self, total: int, show: bool) -> None:
+        self.total, self.show, self.done = total, show, 0.0
+        self.shown = (-1, -1)
+        self.started = time.perf_counter()
+
+    def note(self, text: str) -> None:
+        if self.show:
+            print(f"\r{text}".ljust(60), file=sys.stderr, flush=True)
+            self.shown = (-1, -1)
+
+    def draw(self) -> None:
+        width = 30
+        filled = int(width * self.done / self.total) if self.total else 0
+        if not self.show or not self.total or (filled, int(self.done)) == self.shown:
+            return
+        self.shown = (filled, int(self.done))
+        elapsed = time.perf_counter() - self.started
+        text = (
+            f"\rsteps {int(self.done):>{len(str(self.total))}}/{self.total} "
+            f"[{'#' * filled}{' ' * (width - filled)}] {elapsed:6.1f} s"
+        )
+        print(text, end="", file=sys.stderr, flush=True)
+
+    @contextmanager
+    def batch(self, steps: int, chunks: int) -> Iterator[None]:
+        base = self.done
+        callback = None
+        if self.show and chunks and cluster.active_client() is None:
+            from dask.callbacks import Callback
+
+            finished = [0]
+
+            def posttask(key: Any, *args: Any) -> None:
+                if _is_chunk(key):
+                    finished[0] += 1
+                    self.done = base + steps * finished[0] / chunks
+                    self.draw()
+
+            callback = Callback(posttask=posttask)
+        if callback is None:
+            yield
+        else:
+            with callback:
+                yield
+        self.done = base + steps
+        self.draw()
+
+
+@contextmanager
+def _progress(total: int, show: bool) -> Iterator[_Bar]:
+    bar = _Bar(total, show)
+    bar.draw()
+    try:
+        yield bar
+    finally:
+        if show and total:
+            print(file=sys.stderr)
