@@ -7,14 +7,20 @@ from pathlib import Path
 
 import pytest
 
+import zonal_dask as zd
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_both_notebooks_are_there():
-    assert [p.name for p in NOTEBOOKS] == ["01-laptop.ipynb", "02-cluster.ipynb"]
+def test_the_notebooks_are_there():
+    assert [p.name for p in NOTEBOOKS] == [
+        "01-laptop.ipynb",
+        "02-cluster.ipynb",
+        "03-time-series.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -53,5 +59,9 @@ def test_the_notebook_runs(path, tmp_path, monkeypatch):
             .read_text()
             .startswith("min\tmean\tmax\tstd\tsum\tfid\n")
         )
-    else:
+    elif path.stem == "02-cluster":
         assert (tmp_path / "zonal-dask-demo" / "zones.plan.zarr").is_dir()
+    else:
+        assert len(figures) == 2  # a date on the map, a zone's series
+        cube = tmp_path / "zonal-dask-series" / "ndvi.zarr"
+        assert zd.open_cube(cube).sizes["time"] == 13
