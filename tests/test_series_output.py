@@ -55,6 +55,7 @@ def test_a_cube_on_disk_reads_back_as_computed(files, full, tmp_path, suffix):
     assert list(written) == list(DATES.to_numpy())
     back = zd.open_cube(out).load()
     xr.testing.assert_identical(back.drop_attrs(), full.drop_attrs())
+    assert list(back.data_vars) == list(full.data_vars)
     assert back.xindexes["zone"].crs == FRAME.crs
     assert back.sel(fid=2)["mean"].shape == (len(DATES),)
 

@@ -34,6 +34,7 @@ from dask.base import tokenize
 from .errors import OutputError
 
 IDENTITY = "zonal_dask"
+COLUMNS = "zonal_dask_columns"  # the variables' order, as written
 FORMAT = "zonal_dask.cube"
 VERSION = 1
 PLANE = "plane"
@@ -262,7 +263,11 @@ def open_cube(path: str | os.PathLike[str]) -> xr.Dataset:
 
 
 def decode(cube: xr.Dataset) -> xr.Dataset:
-    """A stored cube with its CF-encoded geometries as the ``zone`` coordinate."""
+    """A stored cube with its CF-encoded geometries as the ``zone`` coordinate,
+    and its variables in the order written."""
+    if COLUMNS in cube.attrs:
+        order = [n for n in json.loads(cube.attrs[COLUMNS]) if n in cube.data_vars]
+        cube = cube[order + [n for n in cube.data_vars if n not in order]]
     if "geometry_container" not in cube.variables:
         return cube
     import xvec  # noqa: F401  (the .xvec accessor)

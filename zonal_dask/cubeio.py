@@ -37,6 +37,7 @@ import numpy as np
 import xarray as xr
 
 from .cube import (
+    COLUMNS,
     IDENTITY,
     decode,
     differences,
@@ -51,6 +52,8 @@ from .output import check_output
 FORMATS = (".zarr", ".nc", ".parquet")
 APPENDABLE = (".zarr", ".parquet")
 TIME_UNITS = "microseconds since 1970-01-01"
+ZONE_CHUNK = 16_384
+TIME_CHUNK = 16
 
 
 @dataclass
@@ -222,6 +225,10 @@ class Output:
             return
         try:
             if self.suffix == ".zarr":
+                import zarr
+
+                group = zarr.open_group(str(self.staging), mode="r+")
+                group.attrs[COLUMNS] = json.dumps(self.variables)
                 _replace_dir(self.staging, self.path)
             elif self.suffix == ".nc":
                 tmp = self.staging.with_suffix(".nc.tmp")
@@ -249,9 +256,17 @@ class Output:
 
 def encode(cube: xr.Dataset) -> xr.Dataset:
     """The cube as stored: geometries CF-encoded, the time unit fixed so that
-    appended steps encode alike."""
+    appended steps encode alike, chunks of ``ZONE_CHUNK`` zones and
+    ``TIME_CHUNK`` steps (a date's map and a zone's series each read a few),
+    the variables' order as an attribute."""
     if "time" in cube.coords and np.issubdtype(cube["time"].dtype, np.datetime64):
         cube["time"].encoding.update(units=TIME_UNITS, dtype="int64")
+    sizes = {"zone": ZONE_CHUNK, "time": TIME_CHUNK}
+    for variable in cube.data_vars.values():
+        variable.encoding["chunks"] = tuple(
+            min(n, sizes.get(str(d), n)) for d, n in variable.sizes.items()
+        )
+    cube.attrs[COLUMNS] = json.dumps([str(n) for n in cube.data_vars])
     if type(cube.xindexes.get("zone")).__name__ != "GeometryIndex":
         return cube
     import shapely
