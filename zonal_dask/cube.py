@@ -265,16 +265,16 @@ def open_cube(path: str | os.PathLike[str]) -> xr.Dataset:
 def decode(cube: xr.Dataset) -> xr.Dataset:
     """A stored cube with its CF-encoded geometries as the ``zone`` coordinate,
     and its variables in the order written."""
+    if "geometry_container" in cube.variables:
+        import xvec  # noqa: F401  (the .xvec accessor)
+
+        name = cube.attrs.get("zone_id")
+        attrs = dict(cube.attrs)
+        cube = cube.xvec.decode_cf()
+        cube.attrs = attrs
+        if name in cube.coords and name not in cube.xindexes:
+            cube = cube.set_xindex(name)
     if COLUMNS in cube.attrs:
         order = [n for n in json.loads(cube.attrs[COLUMNS]) if n in cube.data_vars]
         cube = cube[order + [n for n in cube.data_vars if n not in order]]
-    if "geometry_container" not in cube.variables:
-        return cube
-    import xvec  # noqa: F401  (the .xvec accessor)
-
-    name = cube.attrs.get("zone_id")
-    decoded = cube.xvec.decode_cf()
-    decoded.attrs = dict(cube.attrs)
-    if name in decoded.coords and name not in decoded.xindexes:
-        decoded = decoded.set_xindex(name)
-    return decoded
+    return cube

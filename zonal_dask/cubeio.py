@@ -175,6 +175,7 @@ class Output:
                 self.times = len(self.existing.times)
         self.variables += [str(n) for n in cube.data_vars if n not in self.variables]
         cube = fill_classes(cube, self.variables)
+        cube.attrs[COLUMNS] = json.dumps(self.variables)  # appends rewrite attrs
         try:
             if self.suffix == ".parquet":
                 self._add_part(cube)
@@ -225,10 +226,6 @@ class Output:
             return
         try:
             if self.suffix == ".zarr":
-                import zarr
-
-                group = zarr.open_group(str(self.staging), mode="r+")
-                group.attrs[COLUMNS] = json.dumps(self.variables)
                 _replace_dir(self.staging, self.path)
             elif self.suffix == ".nc":
                 tmp = self.staging.with_suffix(".nc.tmp")
@@ -258,7 +255,7 @@ def encode(cube: xr.Dataset) -> xr.Dataset:
     """The cube as stored: geometries CF-encoded, the time unit fixed so that
     appended steps encode alike, chunks of ``ZONE_CHUNK`` zones and
     ``TIME_CHUNK`` steps (a date's map and a zone's series each read a few),
-    the variables' order as an attribute."""
+    the variables' order (``add``) an attribute."""
     if "time" in cube.coords and np.issubdtype(cube["time"].dtype, np.datetime64):
         cube["time"].encoding.update(units=TIME_UNITS, dtype="int64")
     sizes = {"zone": ZONE_CHUNK, "time": TIME_CHUNK}
@@ -266,7 +263,6 @@ def encode(cube: xr.Dataset) -> xr.Dataset:
         variable.encoding["chunks"] = tuple(
             min(n, sizes.get(str(d), n)) for d, n in variable.sizes.items()
         )
-    cube.attrs[COLUMNS] = json.dumps([str(n) for n in cube.data_vars])
     if type(cube.xindexes.get("zone")).__name__ != "GeometryIndex":
         return cube
     import shapely
