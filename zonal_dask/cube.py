@@ -268,7 +268,7 @@ def decode(cube: xr.Dataset) -> xr.Dataset:
     if "geometry_container" in cube.variables:
         import xvec  # noqa: F401  (the .xvec accessor)
 
-        name = cube.attrs.get("zone_id")
+        name = str(cube.attrs.get("zone_id"))
         attrs = dict(cube.attrs)
         cube = cube.xvec.decode_cf()
         cube.attrs = attrs
