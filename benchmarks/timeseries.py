@@ -9,8 +9,8 @@ daily grid as ``lst.zarr`` and ``lst_YYYY-MM-DD.tif``, and
 
 * ``zonal_dask``: ``zonal_series`` over the first ``steps`` steps (count,
   min, mean, max, std, sum), the zones planned once, the cube kept in memory;
-* ``plan``: the zones read and planned, their labels made and kept, nothing
-  else (the implicit plan of ``zonal_dask``);
+* ``plan``: the zones read and planned on the grid, their labels made and
+  kept, nothing else: ``zonal_series``'s implicit plan;
 * ``floor``: read and decode every 1024² chunk of the first ``steps`` steps
   with 2 threads, nothing else (each thread keeps its files open);
 * ``exactextract``: exactextract's ``raster-sequential`` strategy called on
@@ -65,10 +65,16 @@ def zonal_dask(directory: Path, source: str, zones: Path, steps: int) -> None:
 
 
 def plan(directory: Path, source: str, zones: Path, steps: int) -> None:
-    import zonal_dask as zd
+    from zonal_dask.api import label_source
+    from zonal_dask.labels import persisted
+    from zonal_dask.request import Request
+    from zonal_dask.runtime import run_scope
 
     like = tifs(directory, 1)[0]
-    zd.ZonePlan(zones, like=like).persist()
+    request = Request.build("polygons", STATS)
+    with run_scope():
+        _, labels = label_source(str(zones), like, request, str(zones))
+        persisted(labels)
 
 
 def floor(directory: Path, source: str, zones: Path, steps: int) -> None:

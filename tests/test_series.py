@@ -313,3 +313,25 @@ def test_label_raster_zones(files):
         expected = zd.zonal_stats(label.rio.write_nodata(None), f, ["mean", "p90"])
         got = cube.isel(time=t)[["mean", "p90"]].to_dataframe()[["mean", "p90"]]
         assert_tables_close(got, expected, rtol=1e-12)
+
+
+def test_a_data_array_with_time_and_band_like_stackstac(steps):
+    """(time, band, y, x): every band of every step, or one band."""
+    other = [make_grid(SHAPE, "float32", seed=40 + t, nodata=None) for t in range(5)]
+    lst, red = cube_of(GRIDS), cube_of(other)
+    stack = xr.concat([lst, red], dim="band").transpose("time", "band", "y", "x")
+    stack = stack.assign_coords(band=["lst", "red"]).rio.write_nodata(-9999.0)
+    cube = zd.zonal_series(FRAME, stack.chunk({"y": 16, "x": 20}), STATS, band=None)
+    assert dict(cube.sizes) == {"zone": len(FRAME), "time": 5, "band": 2}
+    for t, expected in enumerate(steps):
+        got = step_table(cube.sel(band="lst"), t, STATS)
+        assert_tables_close(got, expected, rtol=1e-12)
+    first = zd.zonal_series(FRAME, stack, ["mean"], band=1, chunks=CHUNKS)
+    np.testing.assert_array_equal(first["mean"], cube["mean"].sel(band="lst"))
+
+
+def test_on_a_cluster_the_workers_read_and_keep_the_labels(files, steps, local_cluster):
+    with local_cluster.as_current():
+        cube = zd.zonal_series(FRAME, files, STATS, time_pattern="%Y-%m-%d", batch=2)
+    for t, expected in enumerate(steps):
+        assert_tables_close(step_table(cube, t, STATS), expected, rtol=1e-12)
