@@ -170,7 +170,9 @@ def test_a_dataset_of_two_variables(steps):
 
 def test_a_zarr_cube_by_path_and_a_data_array(tmp_path, steps):
     path = tmp_path / "lst.zarr"
-    cube_of(GRIDS).to_dataset().chunk({"time": 1, "y": 16, "x": 20}).to_zarr(path)
+    cube_of(GRIDS).to_dataset().chunk({"time": 1, "y": 16, "x": 20}).to_zarr(
+        path, consolidated=False
+    )
     from_path = zd.zonal_series(FRAME, path, STATS)
     from_array = zd.zonal_series(FRAME, cube_of(GRIDS), STATS, chunks=CHUNKS)
     for cube in (from_path, from_array):

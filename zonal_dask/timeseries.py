@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,13 +41,16 @@ from .cube import (
 from .cubeio import Output
 from .errors import GridError, StatisticError, source_name
 from .features import name_columns
-from .graph import CHUNK, zonal_graph
+from .graph import zonal_graph
 from .labels import LabelSource, persisted
 from .plan import ZonePlan
+from .progress import Bar, is_chunk
+from .progress import progress as show_progress
 from .raster import MAX_CHUNKS, resolve_nodata
 from .request import Request
 from .runtime import run_scope
-from .series import Series, open_series
+from .series import Series
+from .series_open import open_series
 from .stats import DEFAULT_STATS, StatsLike
 from .zones import read_zones
 
@@ -190,7 +191,7 @@ def zonal_series(
         grid_of = {p: g for g, members in enumerate(groups) for p in members}
         plans: dict[int, _GridPlan] = {}
         batches = []
-        with _progress(len(todo), progress) as bar:
+        with show_progress(len(todo), progress) as bar:
             at = 0
             while at < len(todo):  # in time order: batches never mix grids
                 g = grid_of[todo[at]]
@@ -284,7 +285,7 @@ class _GridPlan:
         steps: Series,
         position: int,
         request: Request,
-        bar: _Bar,
+        bar: Bar,
     ) -> _GridPlan:
         """Plan the zones on the grid of the step at ``position``; make and keep
         their labels (a stored ``ZonePlan`` is read instead)."""
@@ -313,7 +314,7 @@ class _GridPlan:
         return cls(like, source, _zones(frame, source), nodata, batch)
 
     def run(
-        self, steps: Series, chosen: list[int], request: Request, bar: _Bar
+        self, steps: Series, chosen: list[int], request: Request, bar: Bar
     ) -> xr.Dataset:
         """The cube of the steps at ``chosen``: one graph per variable."""
         variables = list(self.nodata)
@@ -372,78 +373,12 @@ def _batch_size(source: LabelSource, n_zones: int, n_columns: int) -> int:
     return max(1, min(MAX_CHUNKS // chunks, BATCH_BYTES // per_step))
 
 
-def _compute(lazies: list[Delayed], bar: _Bar, steps: int) -> list:
+def _compute(lazies: list[Delayed], bar: Bar, steps: int) -> list:
     """Compute a batch's graphs at once, counting its steps on ``bar``."""
-    chunks = sum(1 for lazy in lazies for key in lazy.dask if _is_chunk(key))
+    chunks = sum(1 for lazy in lazies for key in lazy.dask if is_chunk(key))
     with bar.batch(steps, chunks):
         client = cluster.active_client()
         if client is not None:
             return client.gather(client.compute(lazies))
         (tables,) = dask.compute(lazies, scheduler=cluster.local_scheduler())
         return list(tables)
-
-
-def _is_chunk(key: Any) -> bool:
-    return isinstance(key, tuple) and str(key[0]).startswith(f"{CHUNK}-")
-
-
-class _Bar:
-    """Steps done out of ``total`` on standard error, updated as chunks finish."""
-
-    def __init__(self, total: int, show: bool) -> None:
-        self.total, self.show, self.done = total, show, 0.0
-        self.shown = (-1, -1)
-        self.started = time.perf_counter()
-
-    def note(self, text: str) -> None:
-        if self.show:
-            print(f"\r{text}".ljust(60), file=sys.stderr, flush=True)
-            self.shown = (-1, -1)
-
-    def draw(self) -> None:
-        width = 30
-        filled = int(width * self.done / self.total) if self.total else 0
-        if not self.show or not self.total or (filled, int(self.done)) == self.shown:
-            return
-        self.shown = (filled, int(self.done))
-        elapsed = time.perf_counter() - self.started
-        text = (
-            f"\rsteps {int(self.done):>{len(str(self.total))}}/{self.total} "
-            f"[{'#' * filled}{' ' * (width - filled)}] {elapsed:6.1f} s"
-        )
-        print(text, end="", file=sys.stderr, flush=True)
-
-    @contextmanager
-    def batch(self, steps: int, chunks: int) -> Iterator[None]:
-        base = self.done
-        callback = None
-        if self.show and chunks and cluster.active_client() is None:
-            from dask.callbacks import Callback
-
-            finished = [0]
-
-            def posttask(key: Any, *args: Any) -> None:
-                if _is_chunk(key):
-                    finished[0] += 1
-                    self.done = base + steps * finished[0] / chunks
-                    self.draw()
-
-            callback = Callback(posttask=posttask)
-        if callback is None:
-            yield
-        else:
-            with callback:
-                yield
-        self.done = base + steps
-        self.draw()
-
-
-@contextmanager
-def _progress(total: int, show: bool) -> Iterator[_Bar]:
-    bar = _Bar(total, show)
-    bar.draw()
-    try:
-        yield bar
-    finally:
-        if show and total:
-            print(file=sys.stderr)
