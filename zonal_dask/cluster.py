@@ -16,6 +16,7 @@ which shuts them down: one interrupt, one line.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -88,8 +89,9 @@ def scheduler(
         The LocalCluster's worker sizes (memory as ``"4GB"`` or bytes; default:
         the machine's memory shared between the workers).
     echo
-        Called with the dashboard's address of a started cluster (None: not
-        told). No dashboard is served when bokeh, which draws it, is missing.
+        Called with the dashboard's address of a started cluster. No
+        dashboard is served when nobody is told (None) or when bokeh, which
+        draws it, is missing.
 
     Yields
     ------
@@ -127,8 +129,11 @@ def scheduler(
         yield client
         return
     if cluster:
-        with _local_cluster(workers, threads_per_worker, memory_limit) as started:
-            if echo is not None and started.dashboard_link and has_dashboard():
+        dashboard = echo is not None and has_dashboard()
+        with _local_cluster(
+            workers, threads_per_worker, memory_limit, dashboard=dashboard
+        ) as started:
+            if echo is not None and dashboard:
                 echo(started.dashboard_link)
             yield started
         return
@@ -238,6 +243,8 @@ def _local_cluster(
     workers: int | None,
     threads_per_worker: int | None,
     memory_limit: str | float | None,
+    *,
+    dashboard: bool = True,
 ) -> Iterator[Any]:
     """A LocalCluster of worker processes, closed (workers first) on exit."""
     from distributed import Client, LocalCluster
@@ -251,8 +258,12 @@ def _local_cluster(
         "processes": True,
         "env": gdal_settings(),
         "preload": [__name__],
+        # the processes' own logs (tasks cancelled by Ctrl-C, heartbeats lost
+        # while the cluster shuts down, memory notes) are not the user's: a
+        # failure reaches the command as an error, in one line
+        "silence_logs": logging.CRITICAL,
     }
-    if not has_dashboard():
+    if not dashboard:
         options["dashboard_address"] = None
     if workers:
         options["n_workers"] = workers
