@@ -6,6 +6,8 @@ from __future__ import annotations
 import inspect
 import io
 import os
+import signal
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -15,7 +17,7 @@ import pytest
 import shapely
 
 import zonal_dask as zd
-from zonal_dask import cli, cluster
+from zonal_dask import cluster
 from zonal_dask.cli import API_ONLY, FLAGS, build_parser, main
 from zonal_dask.progress import Bar
 from zonal_dask.stats import ALIASES, STATISTICS
@@ -319,5 +321,15 @@ def test_include_cols_from_the_command_line(inputs, tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(mapped, index_col="fid"), expected)
 
 
-def test_the_cluster_module_is_its_workers_preload():
-    assert hasattr(cluster, "dask_setup") and cli.USAGE.count("zonal-dask") == 2
+def test_the_workers_preload_leaves_ctrl_c_and_words_warnings(monkeypatch, capsys):
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        cluster.dask_setup(worker=None)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("overflow\nin a chunk", RuntimeWarning, stacklevel=1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert capsys.readouterr().err == "zonal-dask: warning: overflow in a chunk\n"

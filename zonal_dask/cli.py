@@ -323,15 +323,11 @@ def console() -> None:
 
 @contextmanager
 def _warnings_in_words() -> Iterator[None]:
-    """Each warning as one line, ``zonal-dask: warning: ...``, without the
-    file and source line Python shows."""
-
-    def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
-        text = " ".join(str(message).split()) or category.__name__
-        print(f"zonal-dask: warning: {text}", file=sys.stderr)
+    """Each warning as one line of words (``faults.show_warning``)."""
+    from .faults import show_warning
 
     previous = warnings.showwarning
-    warnings.showwarning = show
+    warnings.showwarning = show_warning
     try:
         yield
     finally:

@@ -294,7 +294,13 @@ def _interrupts_ignored() -> Iterator[None]:
 
 def dask_setup(worker: Any) -> None:
     """Preload of the LocalCluster's workers: Ctrl-C is for the process that
-    started them (a terminal sends it to the whole process group)."""
+    started them (a terminal sends it to the whole process group), and a
+    warning is one line of words, as in that process."""
+    import warnings
+
+    from .faults import show_warning
+
+    warnings.showwarning = show_warning
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not the main thread
