@@ -81,6 +81,13 @@ def test_features_keep_their_properties_and_null_geometries(tmp_path):
     assert single["count"].tolist() == [table["count"].iloc[0]]
 
 
+def test_features_make_a_label_raster(tmp_path):
+    raster = GRID.write(tmp_path / "g.tif")
+    from_features = zd.rasterize_zones(list(GEOMETRIES), raster).compute()
+    from_frame = zd.rasterize_zones(FRAME, raster).compute()
+    np.testing.assert_array_equal(from_features, from_frame)
+
+
 def test_a_geoseries_keeps_its_crs_and_is_reprojected(tmp_path):
     raster = GRID.write(tmp_path / "g.tif")
     series = FRAME.geometry.to_crs(4326)

@@ -193,12 +193,7 @@ def zonal_stats(
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
-    if is_feature_like(zones) and not isinstance(zones, ZonePlan):
-        zones = features_frame(zones)
-        assume_same_crs = assume_same_crs or zones.crs is None
-        name = "features"
-    else:
-        name = source_name(zones)
+    zones, assume_same_crs, name = _adapt_zones(zones, assume_same_crs)
     if isinstance(raster, np.ndarray) and affine is not None:
         raster = array_raster(raster, affine)
         kind = "ndarray"
@@ -275,7 +270,11 @@ def request_for(
 
 
 def rasterize_zones(
-    zones: str | os.PathLike[str] | gpd.GeoDataFrame,
+    zones: str
+    | os.PathLike[str]
+    | gpd.GeoDataFrame
+    | Mapping[str, Any]
+    | Iterable[Any],
     raster: Raster,
     *,
     band: int = 1,
@@ -297,6 +296,7 @@ def rasterize_zones(
     xarray.DataArray
         int32, dims and coordinates of the raster band, dask-backed.
     """
+    zones, assume_same_crs, name = _adapt_zones(zones, assume_same_crs)
     request = Request.build(
         "polygons",
         ["count"],
@@ -308,7 +308,7 @@ def rasterize_zones(
         all_touched=all_touched,
     )
     with run_scope():
-        array, source = label_source(zones, raster, request, source_name(zones))
+        array, source = label_source(cast(Zones, zones), raster, request, name)
     labels = label_array(source, grid_chunks(array))
     out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
     return out.rio.write_nodata(-1)
@@ -347,6 +347,15 @@ def label_source(
     if request.small == "touched":
         source = touched_fallback(source, tasks, len(pixel.index))
     return array, source
+
+
+def _adapt_zones(zones: Any, assume_same_crs: bool) -> tuple[Any, bool, str]:
+    """GeoJSON-like zones as a GeoDataFrame (taken in the raster's CRS when
+    they declare none), whether to assume the CRS, and the zones' name."""
+    if isinstance(zones, ZonePlan) or not is_feature_like(zones):
+        return zones, assume_same_crs, source_name(zones)
+    frame = features_frame(zones)
+    return frame, assume_same_crs or frame.crs is None, "features"
 
 
 def _raster_kind(raster: Any) -> RasterKind:
