@@ -26,7 +26,8 @@ _FAILURES: tuple[type[BaseException], ...] = (OSError, TimeoutError, CancelledEr
 def show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
     """``warnings.showwarning`` of the command: ``zonal-dask: warning: ...``."""
     text = " ".join(str(message).split()) or category.__name__
-    print(f"zonal-dask: warning: {text}", file=sys.stderr)
+    clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # over a progress bar
+    print(f"{clear}zonal-dask: warning: {text}", file=sys.stderr)
 
 
 class Interrupted(KeyboardInterrupt):
