@@ -18,7 +18,8 @@ import shapely
 
 import zonal_dask as zd
 from zonal_dask import cluster
-from zonal_dask.cli import API_ONLY, FLAGS, build_parser, main
+from zonal_dask.cli import main
+from zonal_dask.options import API_ONLY, FLAGS, build_parser
 from zonal_dask.progress import Bar
 from zonal_dask.stats import ALIASES, STATISTICS
 

@@ -26,7 +26,8 @@ import pytest
 import rasterio
 
 import zonal_dask as zd
-from zonal_dask.cli import USAGE, build_parser, main
+from zonal_dask.cli import main
+from zonal_dask.options import USAGE, build_parser
 from zonal_dask.stats import markdown_table
 
 from .synth import make_grid, voronoi_zones, zones_frame
