@@ -316,6 +316,15 @@ def test_include_cols_from_the_command_line(inputs, tmp_path):
     table = pd.read_csv(out, index_col="fid")
     expected = zd.zonal_stats(*inputs, include_cols="name")
     pd.testing.assert_frame_equal(table, expected)
+    long = tmp_path / "long.csv"
+    args = [*inputs, long, "--include-cols", "name", "--band", "all"]
+    assert main([str(a) for a in args]) == 0
+    assert pd.read_csv(long).columns.tolist() == [
+        "fid",
+        "band",
+        "name",
+        *table.columns[1:],
+    ]
     mapped = tmp_path / "mapped.csv"
     args = [*inputs, mapped, "--include-cols", "name", "--map", tmp_path / "m.png"]
     assert main([str(a) for a in args]) == 0

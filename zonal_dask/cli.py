@@ -123,9 +123,9 @@ def _run(args: argparse.Namespace) -> int:
         result = compute(lazy, client=client, report=report)
         stopwatch.lap("compute")
     if isinstance(result, xr.Dataset):  # --band all: the long table
-        result = result.to_dataframe().rename_axis(
-            index={"zone": result.zone.long_name}
-        )
+        long = result.to_dataframe().rename_axis(index={"zone": result.zone.long_name})
+        carried = list(args.include_cols or ())  # coordinates: first, as in a table
+        result = long[[*carried, *(c for c in long.columns if c not in carried)]]
     columns = result.attrs.get(STAT_COLUMNS, list(result.columns))
     if features:
         write_features(result, output, overwrite=args.overwrite)
