@@ -99,10 +99,10 @@ def zonal_stats(
         FeatureCollection, a list of Features or geometries, objects with
         ``__geo_interface__`` such as shapely geometries), rows numbered from
         0, taken in the raster's CRS as rasterstats takes them. Or an integer
-        label raster on the
-        raster's grid (a DataArray, or a ``.tif``/``.tiff``/``.vrt`` path):
-        each label value is a zone, its nodata is no zone, and the rows are
-        the label values found, sorted, in a ``zone`` index.
+        label raster on the raster's grid (a DataArray, or a
+        ``.tif``/``.tiff``/``.vrt`` path): each label value is a zone, its
+        nodata is no zone, and the rows are the label values found, sorted,
+        in a ``zone`` index.
         Or a ``ZonePlan`` (``zonal_dask.ZonePlan``): its stored labels are used
         for any raster on its grid, with its zone names, chunks and pixel rule.
     raster
