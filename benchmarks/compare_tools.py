@@ -1,4 +1,4 @@
-"""The numbers behind README's "Coming from another tool".
+"""The numbers behind docs/comparisons.md (README: "Coming from another tool").
 
 zonal_dask beside the classic per-polygon recipe, rasterstats and exactextract
 on the real data in tests/data: what nodata, shared edges and coverage

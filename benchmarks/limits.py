@@ -1,4 +1,4 @@
-"""Inputs for the two scale-limit runs of README's "Limits and errors".
+"""Inputs for the two scale-limit runs of benchmarks/README.md ("Scale").
 
     python benchmarks/limits.py many-zones DIR [--zones 1000000] [--size 4000]
     python benchmarks/limits.py huge-raster DIR [--tiles 30] [--tile 1024]

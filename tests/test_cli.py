@@ -25,7 +25,8 @@ def test_classic_table(paths, tmp_path):
     out = tmp_path / "stats.txt"
     assert main([str(paths[0]), str(paths[1]), str(out)]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0].split("\t") == ["min", "mean", "max", "std", "sum", "fid"]
+    # the classic recipe's six columns where it has them, then count
+    assert lines[0].split("\t") == ["min", "mean", "max", "std", "sum", "fid", "count"]
     assert len(lines) == 1 + 2
     table = pd.read_csv(out, sep="\t", index_col="fid")
     expected = zd.zonal_stats(*paths)
@@ -137,7 +138,7 @@ def test_demo(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "zones of" in out and " s; table written to" in out
     table = pd.read_csv(tmp_path / "demo" / "stats.txt", sep="\t")
-    assert list(table.columns) == ["min", "mean", "max", "std", "sum", "fid"]
+    assert list(table.columns) == ["min", "mean", "max", "std", "sum", "fid", "count"]
     assert len(table) == 300
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -29,11 +30,26 @@ def test_an_active_client_wins_over_the_environment(local_cluster, monkeypatch):
         assert client is local_cluster
 
 
-def test_an_unreachable_scheduler_is_one_clear_error(monkeypatch):
-    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
+@pytest.mark.timeout(60)  # the client alone would wait out its timeout
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("tcp://127.0.0.1:{closed}", "connection refused"),
+        ("tcp://no-such-host.invalid:8786", "unknown host"),
+        ("nonsense", "missing port number"),
+    ],
+)
+def test_an_unreachable_scheduler_is_one_clear_error_at_once(
+    monkeypatch, address, reason
+):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "600s")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    address = address.format(closed=closed)
     with (
-        pytest.raises(zd.ZonalError, match=r"cannot reach the dask scheduler at tcp"),
-        cluster.scheduler("tcp://127.0.0.1:9"),
+        pytest.raises(zd.ZonalError, match=rf"at {address} \({reason}"),
+        cluster.scheduler(address),
     ):
         pass
 

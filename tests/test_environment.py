@@ -43,7 +43,31 @@ def test_environment_yml_matches_pyproject():
         if isinstance(d, str)
     }
     extras = project["optional-dependencies"]
-    wanted = _names(project["dependencies"]) | _names(extras["test"])
-    for extra in ("coverage", "plot", "notebook", "bench"):
-        wanted |= _names(extras[extra])
+    wanted = _names(project["dependencies"])
+    for requirements in extras.values():
+        wanted |= _names(requirements)
+    wanted -= {"ruff"}  # dev only
     assert wanted - listed == set()
+
+
+def test_the_notebook_extra_brings_a_jupyter_front_end():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert {"jupyterlab", "notebook"} & _names(extras["notebook"])
+    assert "ipykernel" in _names(extras["notebook"])
+
+
+def test_install_hints_name_what_pip_can_install():
+    """zonal-dask is not on the package index: no hint may install it by name."""
+    by_name = re.compile(
+        r"pip install +['\"]?zonal-dask\b|EXTRA_PIP_PACKAGES\W+zonal-dask"
+    )
+    texts = [ROOT / "README.md", *(ROOT / "notebooks").glob("*.ipynb")]
+    texts += [*(ROOT / "zonal_dask").glob("*.py"), *(ROOT / "docs").glob("*.md")]
+    found = [
+        f"{path.name}: {match.group(0)}"
+        for path in texts
+        for match in by_name.finditer(path.read_text())
+    ]
+    assert found == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -176,21 +177,6 @@ def test_a_lost_scheduler_is_a_clear_error_in_bounded_time(
     assert not output.exists()
 
 
-def test_a_full_disk_leaves_nothing_and_says_so(inputs, tmp_path):
-    full = tmp_path / "full"
-    full.mkdir()
-    with tiny_filesystem(full, "8k"):
-        output = full / "stats.csv"
-        process = _start(inputs, output, chunks=512)
-        _, err = process.communicate(timeout=WAIT)
-        assert process.returncode == 1
-        assert err.splitlines() == [
-            f"zonal-dask: error: {output}: cannot write (No space left on device); "
-            "nothing written"
-        ]
-        assert list(full.iterdir()) == []
-
-
 def test_a_failed_write_says_nothing_was_written(inputs, tmp_path, capsys, monkeypatch):
     def no_space(table, tmp):
         Path(tmp).write_text("half a table")
@@ -206,3 +192,104 @@ def test_a_failed_write_says_nothing_was_written(inputs, tmp_path, capsys, monke
         "nothing written\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_on_a_local_cluster_is_one_line(inputs, tmp_path):
+    """A terminal sends Ctrl-C to the whole process group, workers included."""
+    output, checkpoint = tmp_path / "stats.csv", tmp_path / "ck"
+    zones, raster = inputs
+    process = subprocess.Popen(
+        [
+            *_command(),
+            str(zones),
+            str(raster),
+            str(output),
+            "--chunks",
+            str(CHUNKS),
+            "--cluster",
+            "--workers",
+            "2",
+            "--threads-per-worker",
+            "1",
+            "--checkpoint",
+            str(checkpoint),
+            "-q",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    _wait_for_chunks(process, checkpoint, 10)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=WAIT)
+    assert process.returncode == 130
+    assert err.splitlines() == [
+        f"zonal-dask: interrupted; no output written ({output} untouched); "
+        + err.split("untouched); ", 1)[1].strip()
+    ]
+    assert "Traceback" not in err and not output.exists()
+
+
+# every output format, written into a full file system
+FORMATS = {
+    "stats.csv": [],
+    "stats.txt": [],
+    "stats.parquet": [],
+    "zones.gpkg": [],
+    "zones.fgb": [],
+    "zones.geojson": [],
+    "zones.parquet": ["--geometry"],
+}
+
+
+@pytest.mark.parametrize("name", [*FORMATS, "map.png"])
+def test_a_full_disk_leaves_nothing_in_any_format(inputs, tmp_path, capsys, name):
+    full = tmp_path / "full"
+    full.mkdir()
+    zones, raster = inputs
+    with tiny_filesystem(full, "8k"):
+        failing = full / name
+        if name == "map.png":  # the table elsewhere, the map on the full disk
+            pytest.importorskip("matplotlib")
+            args = [tmp_path / "stats.csv", "--map", failing]
+        else:
+            args = [failing, *FORMATS[name]]
+        args = [zones, raster, *args, "--chunks", "512", "-q"]
+        assert main([str(a) for a in args]) == 1
+        assert capsys.readouterr().err == (
+            f"zonal-dask: error: {failing}: cannot write (No space left on device); "
+            "nothing written\n"
+        )
+        assert list(full.iterdir()) == []
+
+
+def test_a_run_that_loses_the_race_says_so(inputs, tmp_path, capsys, monkeypatch):
+    def write_then_lose(table, tmp):
+        Path(tmp).write_text("this run's table")
+        output.write_text("the other run's table")  # published meanwhile
+
+    output = tmp_path / "stats.csv"
+    monkeypatch.setitem(writers._WRITERS, ".csv", write_then_lose)
+    zones, raster = inputs
+    assert main([str(zones), str(raster), str(output), "--chunks", "512"]) == 1
+    assert capsys.readouterr().err == (
+        f"zonal-dask: error: {output}: written by another run meanwhile; this run's "
+        "table was not written (use --overwrite to replace it)\n"
+    )
+    assert output.read_text() == "the other run's table"
+    assert [p.name for p in tmp_path.iterdir()] == ["stats.csv"]
+
+
+def test_two_runs_racing_for_one_output(inputs, expected, tmp_path):
+    output = tmp_path / "stats.parquet"
+    runs = [_start(inputs, output, "-q", chunks=512) for _ in range(2)]
+    results = [(run.wait(timeout=WAIT), run.stderr.read()) for run in runs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 1], results
+    (loser,) = [err for code, err in results if code == 1]
+    assert len(loser.splitlines()) == 1
+    assert loser.startswith(f"zonal-dask: error: {output}: ")
+    assert "exists" in loser or "written by another run meanwhile" in loser
+    table = pd.read_parquet(output)  # one run's table, whole (other chunks)
+    pd.testing.assert_frame_equal(table, expected, check_exact=False, rtol=1e-12)
+    assert [p.name for p in tmp_path.iterdir()] == ["stats.parquet"]

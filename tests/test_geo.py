@@ -171,9 +171,8 @@ def test_cli_prefix_on_tables_and_plain_parquet(data_dir, tmp_path):
     txt, parquet = tmp_path / "stats.txt", tmp_path / "stats.parquet"
     assert main([str(zones), str(raster), str(txt), "--prefix", "slope_", "-q"]) == 0
     header = txt.read_text().splitlines()[0].split("\t")
-    assert header == [f"slope_{c}" for c in ("min", "mean", "max", "std", "sum")] + [
-        "fid"
-    ]
+    classic = [f"slope_{c}" for c in ("min", "mean", "max", "std", "sum")]
+    assert header == [*classic, "fid", "slope_count"]
     assert main([str(zones), str(raster), str(parquet), "-q"]) == 0
     plain = pd.read_parquet(parquet)
     assert "geometry" not in plain and list(plain.columns) == list(zd.DEFAULT_STATS)

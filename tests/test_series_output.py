@@ -229,6 +229,6 @@ def test_progress_counts_steps(files, capsys):
         FRAME, files, ["mean"], time_pattern="%Y-%m-%d", batch=2, progress=True
     )
     err = capsys.readouterr().err
-    assert "steps 5/5" in err and "zone plan" in err
+    assert "steps 5/5" in err and "zones planned" in err
     shown = [int(part.split("/")[0]) for part in err.split("steps ")[1:]]
     assert shown == sorted(shown) and shown[-1] == 5

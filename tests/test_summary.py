@@ -58,6 +58,10 @@ def test_zones_without_data_with_or_without_count():
     assert zones_without_data(table, ["count", "mean", "std"]) == 1
     assert zones_without_data(table, ["mean", "std"]) == 1
     assert zones_without_data(table.iloc[[0, 2]], ["std"]) == 0
+    # unique, histogram and the fractions are numbers for an empty zone too
+    classes = pd.DataFrame({"unique": [2, 0], 7: [3, 0], "p90": [1.5, np.nan]})
+    assert zones_without_data(classes, ["unique"]) is None
+    assert zones_without_data(classes, ["unique", "p90"]) == 1
 
 
 def test_report_and_stopwatch():

@@ -10,15 +10,18 @@ are the same for all.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from threading import Thread
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
 from . import cluster
+from .adapters import array_raster, features_frame, is_feature_like
 from .checkpoint import Checkpoint, run_identity
 from .errors import source_name
 from .features import finish, finish_lazily, read_features
@@ -33,6 +36,7 @@ from .labels import (
 )
 from .partials import warm_up
 from .plan import ZonePlan
+from .progress import ProgressLike, reporter
 from .raster import (
     TARGET_CHUNK_PIXELS,
     ChunksLike,
@@ -42,15 +46,16 @@ from .raster import (
     open_raster,
     resolve_nodata,
 )
-from .request import Request, Route
+from .request import RasterKind, Request, Route
 from .runtime import run_scope
 from .stats import DEFAULT_STATS, StatsLike
 from .zones import plan_chunks, zones_on_grid
 
-ZonesLike: TypeAlias = (
-    str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray | ZonePlan
-)
-RasterLike: TypeAlias = str | os.PathLike[str] | xr.DataArray
+# what the engine reads, and what the API also takes (adapters.py)
+Zones: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray | ZonePlan
+Raster: TypeAlias = str | os.PathLike[str] | xr.DataArray
+ZonesLike: TypeAlias = Zones | gpd.GeoSeries | Mapping[str, Any] | Iterable[Any]
+RasterLike: TypeAlias = Raster | np.ndarray
 
 
 def zonal_stats(
@@ -73,6 +78,9 @@ def zonal_stats(
     layer: str | int | None = None,
     assume_same_crs: bool = False,
     checkpoint: str | os.PathLike | None = None,
+    include_cols: str | Sequence[str] | None = None,
+    affine: Any = None,
+    progress: ProgressLike = False,
 ) -> pd.DataFrame | gpd.GeoDataFrame | xr.Dataset | Delayed:
     """Statistics of the raster's pixels inside each zone.
 
@@ -87,15 +95,20 @@ def zonal_stats(
     zones
         Polygons: a path geopandas reads (Shapefile, GeoPackage, GeoJSON,
         FlatGeobuf, GeoParquet) or a GeoDataFrame. They are reprojected to the
-        raster's CRS when the two differ. Or an integer label raster on the
-        raster's grid (a DataArray, or a ``.tif``/``.tiff``/``.vrt`` path):
-        each label value is a zone, its nodata is no zone, and the rows are
-        the label values found, sorted, in a ``zone`` index.
+        raster's CRS when the two differ. Or GeoJSON-like features (a
+        FeatureCollection, a list of Features or geometries, objects with
+        ``__geo_interface__`` such as shapely geometries), rows numbered from
+        0, taken in the raster's CRS as rasterstats takes them. Or an integer
+        label raster on the raster's grid (a DataArray, or a
+        ``.tif``/``.tiff``/``.vrt`` path): each label value is a zone, its
+        nodata is no zone, and the rows are the label values found, sorted,
+        in a ``zone`` index.
         Or a ``ZonePlan`` (``zonal_dask.ZonePlan``): its stored labels are used
         for any raster on its grid, with its zone names, chunks and pixel rule.
     raster
         A path or GDAL-readable URL, opened lazily, or an xarray.DataArray
-        (chunked or not) with a CRS and transform.
+        (chunked or not) with a CRS and transform, or a NumPy array with
+        ``affine``.
     stats
         Names from ``zonal_dask.STATISTICS`` (or their aliases) and quantiles
         (``p90``, ``percentile_90``, ``quantile(q=0.9)``), in the order of the
@@ -152,6 +165,20 @@ def zonal_stats(
         complete (on a cluster: a directory every worker can write). Running
         again with the same inputs and options computes only the chunks
         missing there; other inputs are refused with a ``CheckpointError``.
+        The directory is kept after the run (the command line removes it once
+        its output is written): ``zonal_dask.checkpoint.remove_checkpoint``
+        removes it.
+    include_cols
+        Columns of the zones to put before the statistics (exactextract's
+        ``include_cols``); with ``band=None``, coordinates along ``zone``.
+    affine
+        The transform of a NumPy array given as ``raster`` (rasterstats'
+        ``affine``): an ``affine.Affine`` or its six coefficients. The array
+        has no CRS: zones with one need ``assume_same_crs=True``.
+    progress
+        ``True`` draws a progress bar on standard error; a function is called
+        with ``(fraction, message)`` as the tasks complete (exactextract's
+        ``progress``), at most ten times a second and once at the end.
 
     Returns
     -------
@@ -166,14 +193,20 @@ def zonal_stats(
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
-    route = _route(zones)
+    zones, assume_same_crs, name = _adapt_zones(zones, assume_same_crs)
+    if isinstance(raster, np.ndarray) and affine is not None:
+        raster = array_raster(raster, affine)
+        kind = "ndarray"
+    else:
+        kind = _raster_kind(raster)
     request = Request.build(
-        route,
+        _route(zones),
         stats,
         categorical=categorical,
         weights=weights,
         chunks=chunks,
         checkpoint=checkpoint,
+        include_cols=include_cols,
         band=band,
         nodata=nodata,
         zone_id=zone_id,
@@ -185,16 +218,24 @@ def zonal_stats(
         geometry=geometry,
         prefix=prefix,
         plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
+        raster_kind=kind,
+        affine=affine,
+        progress=progress,
     )
-    name = source_name(zones)
+    zones, raster = cast(Zones, zones), cast(Raster, raster)  # adapted above
     with run_scope():
-        frame = None
-        if request.geometry:
+        frame = carried = None
+        if request.geometry or request.include_cols:
             columns = [f"{prefix or ''}{c.name}" for c in request.columns]
-            frame = read_features(zones, columns, name, layer)
+            frame = read_features(
+                zones, columns, name, layer, request.include_cols, request.geometry
+            )
         array, source = label_source(
             zones if frame is None else frame, raster, request, name
         )
+        if request.include_cols and not request.geometry:
+            assert frame is not None
+            carried, frame = pd.DataFrame(frame[list(request.include_cols)]), None
         wrap = None
         if request.checkpoint is not None:
             identity = run_identity(
@@ -211,16 +252,30 @@ def zonal_stats(
             **_planes(array),
         )
         if not compute:
-            if frame is None and not prefix:
+            if frame is None and carried is None and not prefix:
                 return lazy
-            return finish_lazily(lazy, frame, prefix, name)
-        table = cluster.compute(lazy)
-    return finish(table, frame, prefix, name)
+            return finish_lazily(lazy, frame, prefix, name, carried)
+        table = cluster.compute(lazy, report=reporter(request.progress))
+    return finish(table, frame, prefix, name, carried)
+
+
+def request_for(
+    zones: ZonesLike, stats: StatsLike = DEFAULT_STATS, **options: Any
+) -> Request:
+    """The validated ``Request`` of ``zonal_stats(zones, <a raster path>,
+    stats, **options)``, reading nothing: the command line checks its options
+    with it before it starts a scheduler."""
+    options.pop("compute", None)
+    return Request.build(_route(zones), stats, **options)
 
 
 def rasterize_zones(
-    zones: str | os.PathLike[str] | gpd.GeoDataFrame,
-    raster: RasterLike,
+    zones: str
+    | os.PathLike[str]
+    | gpd.GeoDataFrame
+    | Mapping[str, Any]
+    | Iterable[Any],
+    raster: Raster,
     *,
     band: int = 1,
     zone_id: str | None = None,
@@ -241,6 +296,7 @@ def rasterize_zones(
     xarray.DataArray
         int32, dims and coordinates of the raster band, dask-backed.
     """
+    zones, assume_same_crs, name = _adapt_zones(zones, assume_same_crs)
     request = Request.build(
         "polygons",
         ["count"],
@@ -252,14 +308,14 @@ def rasterize_zones(
         all_touched=all_touched,
     )
     with run_scope():
-        array, source = label_source(zones, raster, request, source_name(zones))
+        array, source = label_source(cast(Zones, zones), raster, request, name)
     labels = label_array(source, grid_chunks(array))
     out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
     return out.rio.write_nodata(-1)
 
 
 def label_source(
-    zones: ZonesLike, raster: RasterLike, request: Request, name: str
+    zones: Zones, raster: Raster, request: Request, name: str
 ) -> tuple[xr.DataArray, LabelSource]:
     """Open the raster and give the zones' labels as a source, by route."""
     if isinstance(zones, ZonePlan):
@@ -291,6 +347,21 @@ def label_source(
     if request.small == "touched":
         source = touched_fallback(source, tasks, len(pixel.index))
     return array, source
+
+
+def _adapt_zones(zones: Any, assume_same_crs: bool) -> tuple[Any, bool, str]:
+    """GeoJSON-like zones as a GeoDataFrame (taken in the raster's CRS when
+    they declare none), whether to assume the CRS, and the zones' name."""
+    if isinstance(zones, ZonePlan) or not is_feature_like(zones):
+        return zones, assume_same_crs, source_name(zones)
+    frame = features_frame(zones)
+    return frame, assume_same_crs or frame.crs is None, "features"
+
+
+def _raster_kind(raster: Any) -> RasterKind:
+    if isinstance(raster, np.ndarray):
+        return "ndarray"
+    return "DataArray" if isinstance(raster, xr.DataArray) else "path"
 
 
 def _route(zones: Any) -> Route:

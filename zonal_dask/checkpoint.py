@@ -79,11 +79,7 @@ class Checkpoint:
             _write_atomic(manifest, json.dumps(identity, indent=1).encode())
         for stale in directory.glob(".*.tmp"):  # left by an interrupted save
             stale.unlink(missing_ok=True)
-        done = frozenset(
-            tuple(int(i) for i in path.stem.split("-")[1:])
-            for path in directory.glob("chunk-*.npz")
-        )
-        return cls(directory, identity, done)
+        return cls(directory, identity, saved_blocks(directory))
 
     def wrap(self, block: tuple[int, ...], task: tuple) -> tuple:
         """The task for chunk ``block``: load its partials, or compute and save."""
@@ -98,6 +94,33 @@ class Checkpoint:
 
 def chunk_path(directory: Path, block: tuple[int, ...]) -> Path:
     return directory / f"chunk-{'-'.join(map(str, block))}.npz"
+
+
+def saved_blocks(directory: str | os.PathLike) -> frozenset[tuple[int, ...]]:
+    """The chunks whose partials ``directory`` holds (none if it is no
+    checkpoint): ``(row, col)``, or ``(band block, row, col)``."""
+    directory = Path(directory)
+    if not (directory / MANIFEST).exists():
+        return frozenset()
+    return frozenset(
+        tuple(int(i) for i in path.stem.split("-")[1:])
+        for path in directory.glob("chunk-*.npz")
+    )
+
+
+def remove_checkpoint(directory: str | os.PathLike) -> None:
+    """Remove a checkpoint once its run has succeeded: its manifest, its chunk
+    files, and the directory if nothing else is left in it."""
+    directory = Path(directory)
+    if not (directory / MANIFEST).exists():
+        return
+    for path in [*directory.glob("chunk-*.npz"), *directory.glob(".*.tmp")]:
+        path.unlink(missing_ok=True)
+    (directory / MANIFEST).unlink(missing_ok=True)
+    try:
+        directory.rmdir()
+    except OSError:  # other files: not ours to remove
+        pass
 
 
 def save_partials(path: str, result: Any) -> Any:

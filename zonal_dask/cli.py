@@ -1,4 +1,10 @@
-"""The ``zonal-dask`` command."""
+"""The ``zonal-dask`` command.
+
+Every option of ``zonal_stats`` that a command line can give has one flag
+(``options.FLAGS``), passed through by name. What a user sees on a terminal:
+one progress bar, one summary line, and one line per warning or error, in
+words.
+"""
 
 from __future__ import annotations
 
@@ -6,182 +12,36 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .cli_series import add_arguments as series_arguments
-from .cli_series import is_series, request_options
+from .cli_series import is_series
 from .errors import OutputError, ZonalError
+from .options import HelpFormatter, Parser, build_parser, zonal_options
 from .runtime import run_scope
-from .stats import ALIASES, DEFAULT_STATS, PATTERNS, STATISTICS
+from .stats import DEFAULT_STATS
 
 if TYPE_CHECKING:
     import pandas as pd
 
+__all__ = ["build_parser", "console", "main"]
+
 CLASSIC_COLUMNS = ["min", "mean", "max", "std", "sum"]
-
-EXAMPLES = """\
-examples:
-  zonal-dask borders.shp pop.tif stats.txt
-      the classic table: tab-separated min mean max std sum fid
-  zonal-dask borders.gpkg pop.tif stats.csv --stats count,mean,max --id-field code
-  zonal-dask borders.shp s3://bucket/pop.tif stats.parquet --scheduler tcp://host:8786
-  zonal-dask parcels.gpkg landcover.tif classes.csv --stats majority --categorical
-  zonal-dask basins.gpkg ndvi_stack.tif ndvi.csv --band all --stats mean,max
-  zonal-dask watersheds.tif rain.tif rain.csv --stats mean,p90
-      zones given as an integer label raster on the same grid
-  zonal-dask borders.shp slope.tif borders_slope.gpkg --prefix slope_ --map mean.png
-      the polygons with their attributes and slope_count ... slope_sum, for QGIS,
-      and a map of the mean
-  zonal-dask basins.gpkg 'lst_*.tif' lst.zarr --time-pattern %Y-%m-%d --append
-      a vector data cube (zone x time) of the daily files; a rerun adds new days
-  zonal-dask demo [DIR]
-      write a small sample into DIR, summarise it and print the first rows
-"""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="zonal-dask",
-        description="Per-polygon statistics of a raster, on all local cores or a "
-        "Dask cluster. A pixel belongs to a polygon when its centre is inside; "
-        "nodata and NaN pixels are left out.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "zones",
-        help="polygons (Shapefile, GeoPackage, GeoJSON, ...) or a label raster (.tif)",
-    )
-    parser.add_argument(
-        "raster",
-        nargs="+",
-        help="raster path or GDAL-readable URL; several, a glob, a STAC catalog "
-        "(.json) or a .zarr/.nc cube for a time series",
-    )
-    parser.add_argument(
-        "output",
-        help="table to write: .txt/.tsv (tab-separated), .csv or .parquet; or the "
-        "polygons with their attributes and the statistics: .gpkg, .geojson, .fgb",
-    )
-    parser.add_argument(
-        "--stats",
-        help=f"comma-separated statistics, in column order (default: "
-        f"{','.join(DEFAULT_STATS)}); any of: {', '.join([*STATISTICS, *ALIASES])}; "
-        f"{PATTERNS}",
-    )
-    parser.add_argument(
-        "--band",
-        type=_band,
-        default=1,
-        help="1-based band (default 1), or 'all': one row per zone and band",
-    )
-    parser.add_argument(
-        "--all-touched",
-        action="store_true",
-        help="count every pixel a polygon touches, not only centres inside",
-    )
-    parser.add_argument(
-        "--categorical",
-        action="store_true",
-        help="add one column per raster value with the zone's pixel count",
-    )
-    parser.add_argument(
-        "--weights",
-        choices=["coverage"],
-        help="weight pixels by the fraction the polygon covers (count, sum, mean)",
-    )
-    parser.add_argument(
-        "--small",
-        choices=["nan", "touched"],
-        default="nan",
-        help="polygons holding no pixel centre: NaN (default) or the pixels they "
-        "touch, flagged in a 'small' column",
-    )
-    parser.add_argument("--nodata", type=float, help="nodata value to use instead")
-    parser.add_argument("--id-field", help="field naming the rows (default: the FID)")
-    parser.add_argument("--chunks", type=int, help="chunk size in pixels")
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="local threads, or worker processes with --cluster (default: all cores)",
-    )
-    parser.add_argument(
-        "--cluster",
-        action="store_true",
-        help="start a local dask.distributed cluster (prints its dashboard link)",
-    )
-    parser.add_argument(
-        "--threads-per-worker", type=int, help="threads of each --cluster worker"
-    )
-    parser.add_argument(
-        "--memory-limit", help="memory of each --cluster worker, e.g. 4GB"
-    )
-    parser.add_argument(
-        "--scheduler", help="dask scheduler address (default: $DASK_SCHEDULER_ADDRESS)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT")
-    parser.add_argument("--layer", help="layer of a vector file that has several")
-    parser.add_argument(
-        "--assume-same-crs",
-        action="store_true",
-        help="accept zones or a raster without a CRS as sharing coordinates",
-    )
-    parser.add_argument(
-        "--checkpoint",
-        metavar="DIR",
-        help="save each chunk's results in DIR; a rerun computes only the rest",
-    )
-    parser.add_argument(
-        "--geometry",
-        action="store_true",
-        help="with a .parquet OUTPUT: write GeoParquet, the polygons with their "
-        "attributes and the statistics",
-    )
-    parser.add_argument(
-        "--prefix", help="text before each statistic's column name, e.g. slope_"
-    )
-    parser.add_argument(
-        "--map", metavar="FILE.png", help="also draw a map of one statistic"
-    )
-    parser.add_argument(
-        "--map-stat",
-        metavar="NAME",
-        help="statistic to map (default: mean if computed, else the first)",
-    )
-    series_arguments(parser)
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument(
-        "-q", "--quiet", action="store_true", help="no summary, no progress bar"
-    )
-    verbosity.add_argument(
-        "-v", "--verbose", action="store_true", help="add per-stage timings"
-    )
-    parser.add_argument(
-        "--version", action="version", version=f"%(prog)s {__version__}"
-    )
-    return parser
-
-
-def _band(text: str) -> int | None:
-    if text == "all":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        message = f"expected a number or 'all', got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 on success)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["demo"]:
-            return _demo(argv[1:])
-        return _run(build_parser().parse_args(argv))
+        with _warnings_in_words():
+            if argv[:1] == ["demo"]:
+                return _demo(argv[1:])
+            return _run(build_parser().parse_args(argv))
+    except SystemExit as done:  # argparse: --help, --version, a bad flag
+        return done.code if isinstance(done.code, int) else 2
     except ZonalError as err:
         print(f"zonal-dask: error: {err}", file=sys.stderr)
         return 1
@@ -204,16 +64,30 @@ def console() -> None:
     os._exit(code)
 
 
+@contextmanager
+def _warnings_in_words() -> Iterator[None]:
+    """Each warning as one line of words (``faults.show_warning``)."""
+    from .faults import show_warning
+
+    previous = warnings.showwarning
+    warnings.showwarning = show_warning
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 @run_scope()
 def _run(args: argparse.Namespace) -> int:
     import xarray as xr
 
-    from .api import zonal_stats
+    from .api import request_for, zonal_stats
+    from .checkpoint import remove_checkpoint, saved_blocks
     from .cluster import compute, scheduler
     from .faults import failures_reported
     from .features import STAT_COLUMNS
     from .output import check_output, write_features, write_table
-    from .stats import resolve
+    from .progress import Bar
     from .summary import Stopwatch
 
     if is_series(args):
@@ -222,10 +96,13 @@ def _run(args: argparse.Namespace) -> int:
         return run(args)
     (args.raster,) = args.raster
     stopwatch = Stopwatch()
-    stats = args.stats.replace(",", " ").split() if args.stats else list(DEFAULT_STATS)
-    names = [c.name for c in resolve(stats)]  # refuses unknown names before reading
+    options = zonal_options(args)
+    options["stats"] = options["stats"] or list(DEFAULT_STATS)
     output = Path(args.output)
     features = _writes_features(output, args.geometry)
+    options["geometry"] = features or args.map is not None
+    request = request_for(args.zones, **options)  # refuses bad options, reads nothing
+    names = [c.name for c in request.columns]
     check_output(output, overwrite=args.overwrite)
     map_stat = _map_stat(args, names)
     if args.band is None and (features or map_stat is not None):
@@ -233,6 +110,8 @@ def _run(args: argparse.Namespace) -> int:
             "--band all writes a table (a row per zone and band), not features or a map"
         )
     prefix = args.prefix or ""
+    loaded = saved_blocks(args.checkpoint) if args.checkpoint else frozenset()
+    echo = None if args.quiet else _echo_dashboard
     with (
         failures_reported(output, args.checkpoint),
         scheduler(
@@ -241,31 +120,23 @@ def _run(args: argparse.Namespace) -> int:
             cluster=args.cluster,
             threads_per_worker=args.threads_per_worker,
             memory_limit=args.memory_limit,
+            echo=echo,
         ) as client,
     ):
-        lazy = zonal_stats(
-            args.zones,
-            args.raster,
-            stats,
-            **request_options(args),
-            compute=False,
-            geometry=features or map_stat is not None,
-            prefix=prefix,
-            checkpoint=args.checkpoint,
-        )
+        lazy = zonal_stats(args.zones, args.raster, compute=False, **options)
         stopwatch.lap("planning")
-        progress = sys.stderr.isatty() and not args.quiet
-        result = compute(lazy, client=client, progress=progress)
+        report = Bar() if sys.stderr.isatty() and not args.quiet else None
+        result = compute(lazy, client=client, report=report)
         stopwatch.lap("compute")
     if isinstance(result, xr.Dataset):  # --band all: the long table
-        result = result.to_dataframe().rename_axis(
-            index={"zone": result.zone.long_name}
-        )
+        long = result.to_dataframe().rename_axis(index={"zone": result.zone.long_name})
+        carried = list(args.include_cols or ())  # coordinates: first, as in a table
+        result = long[[*carried, *(c for c in long.columns if c not in carried)]]
     columns = result.attrs.get(STAT_COLUMNS, list(result.columns))
     if features:
         write_features(result, output, overwrite=args.overwrite)
     else:
-        table = _table(result, columns, args.id_field)
+        table = _table(result, columns, args.zone_id, args.include_cols)
         layout = _layout(table, output, args.stats, prefix)
         write_table(layout, output, overwrite=args.overwrite)
     stopwatch.lap("write")
@@ -281,22 +152,30 @@ def _run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
         )
         stopwatch.lap("map")
+    if args.checkpoint:
+        remove_checkpoint(args.checkpoint)
     if not args.quiet:
-        shown = [str(c).removeprefix(prefix) for c in columns]
-        _summary(args, lazy, result[columns].set_axis(shown, axis=1), names, stopwatch)
+        stats = [c for c in columns if c not in (args.include_cols or ())]
+        shown = [str(c).removeprefix(prefix) for c in stats]
+        table = result[stats].set_axis(shown, axis=1)
+        _summary(args, lazy, table, names, stopwatch, loaded)
     return 0
 
 
+def _echo_dashboard(link: str) -> None:
+    print(f"zonal-dask: dashboard at {link}", file=sys.stderr)
+
+
 def _layout(
-    table: pd.DataFrame, output: Path, stats: str | None, prefix: str = ""
+    table: pd.DataFrame, output: Path, stats: Any, prefix: str = ""
 ) -> pd.DataFrame:
-    """The classic recipe's columns for a tab-separated table of the default stats."""
+    """A tab-separated table of the default statistics: the classic recipe's
+    columns first (``min mean max std sum fid``), then ``count`` and the rest."""
     if stats is None and output.suffix.lower() in (".txt", ".tsv"):
-        default = [prefix + c for c in DEFAULT_STATS]
-        return table[
-            [prefix + c for c in CLASSIC_COLUMNS]
-            + [c for c in table.columns if c not in default]
-        ]
+        classic = [prefix + c for c in CLASSIC_COLUMNS]
+        rest = [c for c in table.columns if c not in classic]
+        flat = table.reset_index()  # an unnamed RangeIndex is not written
+        return flat[[*classic, *table.index.names, *rest]]
     return table
 
 
@@ -338,14 +217,19 @@ def _map_stat(args: argparse.Namespace, stats: list[str]) -> str | None:
 
 
 def _table(
-    result: pd.DataFrame, columns: list[str], id_field: str | None
+    result: pd.DataFrame,
+    columns: list[Any],
+    id_field: str | None,
+    include: Sequence[str] | None,
 ) -> pd.DataFrame:
-    """The statistics alone, indexed as ``zonal_stats`` indexes its table."""
+    """The carried fields and the statistics, indexed as ``zonal_stats``
+    indexes its table (``result`` may be the features, for a map)."""
     import pandas as pd
 
-    if columns == list(result.columns):
+    wanted = [*(c for c in include or () if c not in columns), *columns]
+    if wanted == list(result.columns):
         return result
-    table = pd.DataFrame(result[columns])
+    table = pd.DataFrame(result[wanted])
     if id_field is not None:
         table.index = pd.Index(result[id_field], name=id_field)
     return table
@@ -357,29 +241,34 @@ def _summary(
     table: pd.DataFrame,
     stats: list[str],
     stopwatch: Any,
+    loaded: frozenset[tuple[int, ...]],
 ) -> None:
+    from .graph import chunk_keys
     from .raster import open_raster
     from .summary import peak_memory, pixels_read, report, zones_without_data
 
     raster = open_raster(args.raster, band=args.band, chunks=args.chunks)
     assert raster.chunks is not None  # open_raster always chunks
+    blocks = {key[1:] for key in chunk_keys(lazy)}
     text = report(
         zones=table.index.get_level_values(0).nunique(),
-        pixels=pixels_read(lazy, raster.chunks),
+        pixels=pixels_read(lazy, raster.chunks, skip=loaded),
         empty=zones_without_data(table, [s for s in stats if s in table.columns]),
         stopwatch=stopwatch,
         memory=peak_memory(),
         verbose=args.verbose,
+        resumed=(len(loaded & blocks), len(blocks)) if loaded else None,
     )
     print(text, file=sys.stderr)
 
 
 def _demo(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="zonal-dask demo",
         description="Write a small deterministic sample (a 2048 x 2048 raster with "
         "nodata, 300 adjacent polygons with holes and MultiPolygons) into DIR, "
         "summarise it into DIR/stats.txt and print the first rows.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("dir", nargs="?", default="zonal-dask-demo")
     args = parser.parse_args(argv)

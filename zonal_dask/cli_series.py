@@ -4,8 +4,8 @@
     zonal-dask ZONES items.json OUT.parquet --asset lst
     zonal-dask ZONES cube.zarr OUT.nc --variable lst
 
-``cli.py`` adds these options to its parser (``add_arguments``) and hands a
-run to ``run`` when ``is_series`` says the inputs are a series.
+``cli.py`` hands a run to ``run`` when ``is_series`` says the inputs are a
+series; the options are ``options.py``'s, like every other flag.
 """
 
 from __future__ import annotations
@@ -19,55 +19,6 @@ from pathlib import Path
 
 SERIES_OUTPUTS = (".zarr", ".nc", ".parquet")
 SERIES_INPUTS = (".zarr", ".nc", ".nc4", ".json", ".geojson")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The series options, in a group of their own."""
-    group = parser.add_argument_group(
-        "time series (several RASTERs, a glob, a STAC catalog, a .zarr or .nc cube)"
-    )
-    group.add_argument(
-        "--time-pattern",
-        metavar="PATTERN",
-        help="strftime codes finding each file's time in its name, e.g. %%Y-%%m-%%d "
-        "(default: the files' order)",
-    )
-    group.add_argument("--asset", help="the STAC asset to read from each item")
-    group.add_argument(
-        "--variable",
-        action="append",
-        help="a variable of a .zarr/.nc cube (repeat for several; default: all)",
-    )
-    group.add_argument(
-        "--append",
-        action="store_true",
-        help="compute only the steps OUTPUT (.zarr or .parquet) lacks and add them",
-    )
-    group.add_argument(
-        "--plan-per-grid",
-        action="store_true",
-        help="accept steps on different grids, rasterizing the zones once per grid",
-    )
-    group.add_argument(
-        "--batch", type=int, metavar="N", help="time steps per batch (default: chosen)"
-    )
-
-
-def request_options(args: argparse.Namespace) -> dict:
-    """The options of ``zonal_stats`` and ``zonal_series`` the command line
-    sets, as keyword arguments."""
-    return {
-        "band": args.band,
-        "nodata": args.nodata,
-        "zone_id": args.id_field,
-        "all_touched": args.all_touched,
-        "categorical": args.categorical,
-        "weights": args.weights,
-        "small": args.small,
-        "chunks": args.chunks,
-        "layer": args.layer,
-        "assume_same_crs": args.assume_same_crs,
-    }
 
 
 def is_series(args: argparse.Namespace) -> bool:
@@ -89,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from .cluster import scheduler
     from .errors import OutputError
     from .faults import failures_reported
+    from .options import zonal_options
     from .plan import ZonePlan
     from .timeseries import zonal_series
 
@@ -108,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     zones: object = args.zones
     if os.path.isdir(args.zones) and args.zones.rstrip("/").endswith(".zarr"):
         zones = ZonePlan.load(args.zones)
-    stats = args.stats.replace(",", " ").split() if args.stats else None
+    options = zonal_options(args)
+    del options["checkpoint"]  # refused above
     started = time.perf_counter()
     with (
         failures_reported(Path(args.output), None),
@@ -123,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
         written = zonal_series(
             zones,
             source,
-            **({"stats": stats} if stats else {}),
-            **request_options(args),
-            prefix=args.prefix,
+            **{k: v for k, v in options.items() if v is not None},
             time_pattern=args.time_pattern,
             asset=args.asset,
             variables=args.variable,
@@ -133,7 +84,6 @@ def run(args: argparse.Namespace) -> int:
             output=args.output,
             append=args.append,
             overwrite=args.overwrite,
-            geometry=args.geometry,
             batch=args.batch,
             progress=sys.stderr.isatty() and not args.quiet,
         )

@@ -33,6 +33,10 @@ class StatisticError(ZonalError, ValueError):
     """A requested statistic is unknown."""
 
 
+class OptionError(ZonalError, ValueError):
+    """An option's value is out of range, or options that do not go together."""
+
+
 class OutputError(ZonalError):
     """The output cannot be written (exists, unknown format, directory missing)."""
 

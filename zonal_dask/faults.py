@@ -1,9 +1,12 @@
-"""What the command says when a computation stops before its output is written.
+"""What the command says when a computation stops before its output is written,
+and how it says a warning.
 
 The output is written only after the whole table is computed (atomically, see
-``io.write_table``), so a run that stops during the computation leaves the
+``output.write_table``), so a run that stops during the computation leaves the
 previous output (or none) untouched; these messages say so, and how many chunks
-a checkpoint kept.
+a checkpoint kept. Warnings are one line of words, without the file and source
+line Python shows (``show_warning``), in the command and in the workers of the
+LocalCluster it starts.
 """
 
 from __future__ import annotations
@@ -13,11 +16,18 @@ from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from .checkpoint import MANIFEST
 from .errors import ComputeError, ZonalError
 
 _FAILURES: tuple[type[BaseException], ...] = (OSError, TimeoutError, CancelledError)
+
+
+def show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    """``warnings.showwarning`` of the command: ``zonal-dask: warning: ...``."""
+    text = " ".join(str(message).split()) or category.__name__
+    clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # over a progress bar
+    print(f"{clear}zonal-dask: warning: {text}", file=sys.stderr)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -46,6 +56,8 @@ def failures_reported(output: Path, checkpoint: str | None = None) -> Iterator[N
 
 
 def _left(output: Path, checkpoint: str | None) -> str:
+    from .checkpoint import MANIFEST  # numpy and xarray: not for --help
+
     text = f"no output written ({output} untouched)"
     if checkpoint:
         directory = Path(checkpoint)

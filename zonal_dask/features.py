@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -43,12 +44,39 @@ def read_features(
     names: Sequence[str],
     source: str = "zones",
     layer: str | int | None = None,
+    include: Sequence[str] = (),
+    attach_all: bool = True,
 ) -> gpd.GeoDataFrame:
-    """Read the zones to attach the statistic columns ``names`` to, refusing
-    names the zones already use before anything is computed."""
+    """Read the zones, refusing before anything is computed what would fail
+    later: ``include`` columns they lack, and statistic columns ``names``
+    that clash with their fields (all of them when the statistics are to be
+    attached to the features, ``attach_all``; else those in ``include``)."""
     frame = read_zones(zones, layer)
-    _check_names(frame, names, source)
+    fields = [c for c in frame.columns if c != frame.geometry.name]
+    missing = [c for c in include if c not in fields]
+    if missing:
+        raise ZonesError(
+            f"{source}: include_cols: no field {missing[0]!r}; fields are: "
+            + ", ".join(map(str, fields))
+        )
+    _check_names(frame, names, source, frame.columns if attach_all else include)
     return frame
+
+
+def carry(
+    table: pd.DataFrame | xr.Dataset, columns: pd.DataFrame
+) -> pd.DataFrame | xr.Dataset:
+    """``columns`` of the input features (one row per feature, in order) put
+    before the statistics of ``table``; a Dataset gets them as coordinates
+    along ``zone``."""
+    if isinstance(table, xr.Dataset):
+        return table.assign_coords(
+            {str(c): ("zone", columns[c].to_numpy()) for c in columns.columns}
+        )
+    carried = pd.DataFrame(
+        {c: columns[c].to_numpy() for c in columns.columns}, index=table.index
+    )
+    return pd.concat([carried, table], axis=1)
 
 
 def attach(
@@ -74,15 +102,25 @@ def attach(
     if len(frame) != len(table):
         raise ValueError(f"{len(table)} rows of statistics for {len(frame)} features")
     _check_names(frame, table.columns, source)
-    out = frame.copy()
-    for column in table.columns:
-        out[column] = table[column].to_numpy()
+    added = pd.DataFrame(
+        {c: table[c].to_numpy() for c in table.columns}, index=frame.index
+    )
+    out = gpd.GeoDataFrame(
+        pd.concat([frame, added], axis=1), geometry=frame.geometry.name, crs=frame.crs
+    )
     out.attrs[STAT_COLUMNS] = list(table.columns)
     return out
 
 
-def _check_names(frame: gpd.GeoDataFrame, names: Iterable[str], source: str) -> None:
-    taken = [n for n in names if n in frame.columns or n == frame.geometry.name]
+def _check_names(
+    frame: gpd.GeoDataFrame,
+    names: Iterable[str],
+    source: str,
+    fields: Iterable[Any] | None = None,
+) -> None:
+    """Refuse statistic ``names`` among the ``fields`` (all of the frame's)."""
+    fields = set(frame.columns if fields is None else fields)
+    taken = [n for n in names if n in fields or n == frame.geometry.name]
     if taken:
         raise ZonesError(
             f"{source}: the zones already have a field {taken[0]!r}; name the "
@@ -95,9 +133,13 @@ def finish(
     frame: gpd.GeoDataFrame | None,
     prefix: str | None,
     source: str = "zones",
+    carried: pd.DataFrame | None = None,
 ) -> pd.DataFrame | xr.Dataset:
-    """Name the columns, then attach them to the features when ``frame`` is given."""
+    """Name the columns, put the ``carried`` columns first, then attach them
+    to the features when ``frame`` is given."""
     table = name_columns(table, prefix)
+    if carried is not None:
+        table = carry(table, carried)
     if frame is None:
         return table
     if isinstance(table, xr.Dataset):
@@ -110,10 +152,12 @@ def finish_lazily(
     frame: gpd.GeoDataFrame | None,
     prefix: str | None,
     source: str = "zones",
+    carried: pd.DataFrame | None = None,
 ) -> Delayed:
     """``finish`` as one more task after ``lazy`` (the features travel once)."""
-    name = f"zonal-geo-{tokenize(lazy.key, prefix, source, _frame_token(frame))}"
-    dsk = {name: (finish, lazy.key, frame, prefix, source)}
+    token = tokenize(lazy.key, prefix, source, _frame_token(frame), carried)
+    name = f"zonal-geo-{token}"
+    dsk = {name: (finish, lazy.key, frame, prefix, source, carried)}
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[lazy])
     return Delayed(name, graph)
 

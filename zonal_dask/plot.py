@@ -1,7 +1,8 @@
 """A quick-look map: one statistic as a choropleth of the zones.
 
-matplotlib is an optional dependency (``pip install 'zonal-dask[plot]'``),
-imported only when a map is drawn. Figures are drawn on matplotlib's Agg
+matplotlib is an optional dependency (``pip install matplotlib``, or the
+``plot`` extra from a clone: ``pip install '.[plot]'``), imported only when a
+map is drawn. Figures are drawn on matplotlib's Agg
 canvas directly, never through pyplot's global state, so drawing a map
 changes nothing in the caller's matplotlib session.
 """
@@ -36,7 +37,7 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise OutputError(
-            "drawing a map needs matplotlib: pip install 'zonal-dask[plot]'"
+            "drawing a map needs matplotlib: pip install matplotlib"
         ) from None
 
 

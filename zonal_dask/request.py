@@ -11,15 +11,18 @@ from a column's name.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import PlanError, StatisticError, ZonalError, ZonesError
+from .errors import OptionError, PlanError, StatisticError, ZonalError, ZonesError
+from .progress import ProgressLike, check_progress
 from .raster import ChunksLike, normalize_chunks
 from .stats import Column, StatsLike, resolve
 
 Route = Literal["polygons", "label raster", "plan"]
+# what the raster was given as: a path or URL, a DataArray, a NumPy array
+RasterKind = Literal["path", "DataArray", "ndarray"]
 COVERAGE_KINDS = ("fraction",)
 SMALL = ("nan", "touched")
 
@@ -43,7 +46,11 @@ class Request:
     geometry: bool = False
     prefix: str | None = None
     checkpoint: str | None = None
+    include_cols: tuple[str, ...] = ()
     plan_all_touched: bool | None = field(default=None, compare=False)
+    raster_kind: RasterKind = field(default="path", compare=False)
+    affine: Any = field(default=None, compare=False)
+    progress: ProgressLike = field(default=None, compare=False)
 
     @classmethod
     def build(
@@ -55,13 +62,15 @@ class Request:
         weights: str | None = None,
         chunks: ChunksLike = None,
         checkpoint: str | os.PathLike | None = None,
+        include_cols: str | Sequence[str] | None = None,
         **options: Any,
     ) -> Request:
         """Resolve the statistics, check each option and the ``RULES``.
 
         ``categorical=True`` asks for the ``histogram`` statistic's columns;
-        ``weights="coverage"`` for ``coverage="fraction"``. Other keyword
-        arguments are ``Request`` fields.
+        ``weights="coverage"`` for ``coverage="fraction"``; ``include_cols``
+        is one column name or several. Other keyword arguments are
+        ``Request`` fields.
 
         Raises
         ------
@@ -81,8 +90,9 @@ class Request:
             route,
             tuple(columns),
             coverage=coverage,
-            chunks=normalize_chunks(chunks),
+            chunks=_chunks(chunks),
             checkpoint=None if checkpoint is None else os.fspath(checkpoint),
+            include_cols=_names_of(include_cols),
             **options,
         )
         request._check_values()
@@ -102,7 +112,8 @@ class Request:
                 + ", ".join(COVERAGE_KINDS)
             )
         if self.split_every < 2:
-            raise ValueError(f"split_every must be at least 2, got {self.split_every}")
+            raise OptionError(f"split_every must be at least 2, got {self.split_every}")
+        check_progress(self.progress)
 
     @property
     def needs_outside(self) -> bool:
@@ -131,6 +142,28 @@ class Request:
             "small": self.small,
             "chunks": self.chunks,
         }
+
+
+def _chunks(chunks: ChunksLike) -> tuple[int, int] | None:
+    try:
+        return normalize_chunks(chunks)
+    except (ValueError, TypeError, KeyError):
+        raise OptionError(
+            f"chunks must be a number of pixels of at least 1, (rows, columns) or "
+            f"{{'y': rows, 'x': columns}}, not {chunks!r}"
+        ) from None
+
+
+def _names_of(columns: str | Sequence[str] | None) -> tuple[str, ...]:
+    if columns is None:
+        return ()
+    names = (columns,) if isinstance(columns, str) else tuple(columns)
+    if not all(isinstance(n, str) and n for n in names):
+        raise OptionError(f"include_cols must be column names, not {columns!r}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise OptionError(f"include_cols repeats {', '.join(map(repr, repeated))}")
+    return names
 
 
 @dataclass(frozen=True)
@@ -223,5 +256,33 @@ RULES: tuple[Rule, ...] = (
         lambda r: False,
         "polygon zones or a label raster (a ZonePlan fixed them when it was made)",
         PlanError,
+    ),
+    Rule(
+        lambda r: "include_cols",
+        lambda r: bool(r.include_cols),
+        lambda r: r.route == "polygons",
+        "polygon zones (a label raster or a ZonePlan has no columns)",
+        OptionError,
+    ),
+    Rule(
+        lambda r: f"include_cols {r.zone_id!r}",
+        lambda r: r.zone_id is not None and r.zone_id in r.include_cols,
+        lambda r: False,
+        "a column other than zone_id, which already names the rows",
+        OptionError,
+    ),
+    Rule(
+        lambda r: "affine",
+        lambda r: r.affine is not None,
+        lambda r: r.raster_kind == "ndarray",
+        lambda r: f"a NumPy array as the raster (a {r.raster_kind} has its own)",
+        OptionError,
+    ),
+    Rule(
+        lambda r: "a NumPy array as the raster",
+        lambda r: r.raster_kind == "ndarray",
+        lambda r: r.affine is not None,
+        "affine=, its transform (as rasterstats)",
+        OptionError,
     ),
 )

@@ -24,7 +24,6 @@ import dask
 import geopandas as gpd
 import numpy as np
 import xarray as xr
-from dask.delayed import Delayed
 
 from . import cluster
 from .cube import (
@@ -44,8 +43,7 @@ from .features import name_columns
 from .graph import zonal_graph
 from .labels import LabelSource, persisted
 from .plan import ZonePlan
-from .progress import Bar, is_chunk
-from .progress import progress as show_progress
+from .progress import ProgressLike, Report, reporter
 from .raster import MAX_CHUNKS, resolve_nodata
 from .request import Request
 from .runtime import run_scope
@@ -90,7 +88,7 @@ def zonal_series(
     overwrite: bool = False,
     geometry: bool = False,
     batch: int | None = None,
-    progress: bool = False,
+    progress: ProgressLike = False,
     **options: Any,
 ) -> xr.Dataset | list:
     """Statistics of each zone at each time step: a vector data cube.
@@ -139,7 +137,8 @@ def zonal_series(
     batch
         Steps per batch (default: from the graph and table sizes).
     progress
-        Show a bar counting steps on standard error.
+        ``True`` draws a bar counting steps on standard error; a function is
+        called with ``(fraction, message)``, as for ``zonal_stats``.
     **options
         ``band``, ``nodata``, ``zone_id``, ``all_touched``, ``categorical``,
         ``weights``, ``small``, ``chunks``, ``split_every``, ``prefix``,
@@ -191,7 +190,8 @@ def zonal_series(
         grid_of = {p: g for g, members in enumerate(groups) for p in members}
         plans: dict[int, _GridPlan] = {}
         batches = []
-        with show_progress(len(todo), progress) as bar:
+        bar = _Steps(reporter(progress), len(todo))
+        with bar:
             at = 0
             while at < len(todo):  # in time order: batches never mix grids
                 g = grid_of[todo[at]]
@@ -208,7 +208,8 @@ def zonal_series(
                 ):
                     chosen.append(todo[at + len(chosen)])
                 at += len(chosen)
-                cube = plan.run(steps, chosen, request, bar)
+                cube = plan.run(steps, chosen, request, bar.batch(len(chosen)))
+                bar.done += len(chosen)
                 cube.attrs[IDENTITY] = json.dumps(identity)
                 cube.attrs["zone_id"] = plan.zones.id_name
                 if writer is None:
@@ -285,7 +286,7 @@ class _GridPlan:
         steps: Series,
         position: int,
         request: Request,
-        bar: Bar,
+        bar: _Steps,
     ) -> _GridPlan:
         """Plan the zones on the grid of the step at ``position``; make and keep
         their labels (a stored ``ZonePlan`` is read instead)."""
@@ -297,7 +298,7 @@ class _GridPlan:
         if not (isinstance(zones, ZonePlan) and zones.path is not None):
             started = time.perf_counter()
             source = persisted(source)
-            bar.note(f"zone plan: {time.perf_counter() - started:.1f} s")
+            bar.note(f"zones planned in {time.perf_counter() - started:.1f} s")
         variables: list[str | None] = (
             list(steps.variables) if steps.variables else [None]
         )
@@ -314,7 +315,11 @@ class _GridPlan:
         return cls(like, source, _zones(frame, source), nodata, batch)
 
     def run(
-        self, steps: Series, chosen: list[int], request: Request, bar: Bar
+        self,
+        steps: Series,
+        chosen: list[int],
+        request: Request,
+        report: Report | None = None,
     ) -> xr.Dataset:
         """The cube of the steps at ``chosen``: one graph per variable."""
         variables = list(self.nodata)
@@ -335,7 +340,7 @@ class _GridPlan:
                     plane_coords=np.arange(values.shape[0]),
                 )
             )
-        tables = _compute(lazies, bar, len(chosen))
+        tables = cluster.compute(dask.delayed(list)(lazies), report=report)
         parts = []
         for variable, table in zip(variables, tables, strict=True):
             cube = batch_cube(
@@ -373,12 +378,33 @@ def _batch_size(source: LabelSource, n_zones: int, n_columns: int) -> int:
     return max(1, min(MAX_CHUNKS // chunks, BATCH_BYTES // per_step))
 
 
-def _compute(lazies: list[Delayed], bar: Bar, steps: int) -> list:
-    """Compute a batch's graphs at once, counting its steps on ``bar``."""
-    chunks = sum(1 for lazy in lazies for key in lazy.dask if is_chunk(key))
-    with bar.batch(steps, chunks):
-        client = cluster.active_client()
-        if client is not None:
-            return client.gather(client.compute(lazies))
-        (tables,) = dask.compute(lazies, scheduler=cluster.local_scheduler())
-        return list(tables)
+class _Steps:
+    """Progress in time steps: a report of the fraction of steps done."""
+
+    def __init__(self, report: Report | None, total: int) -> None:
+        self.report, self.total, self.done = report, total, 0
+
+    def note(self, message: str) -> None:
+        if self.report is not None:
+            self.report(self.done / max(self.total, 1), message)
+
+    def batch(self, steps: int) -> Report | None:
+        """The report of a batch of ``steps``: its tasks' fraction in steps."""
+        if self.report is None:
+            return None
+        report, done, total = self.report, self.done, max(self.total, 1)
+
+        def scaled(fraction: float, message: str) -> None:
+            now = done + fraction * steps
+            report(now / total, f"steps {now:.0f}/{total}, {message}")
+
+        return scaled
+
+    def __enter__(self) -> _Steps:
+        self.note(f"steps 0/{self.total}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        close = getattr(self.report, "close", None)
+        if close is not None:
+            close()
