@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import os
 from threading import Thread
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
+import dask.array as da
 import geopandas as gpd
 import pandas as pd
+import pyproj
 import xarray as xr
 from dask.delayed import Delayed
 
 from . import cluster
 from .checkpoint import Checkpoint, run_identity
-from .errors import source_name
+from .coverage import CoverageRule
+from .errors import CRSError, source_name
 from .features import finish, finish_lazily, read_features
 from .graph import zonal_graph
+from .grids import CommonGrid, on_common_grid
 from .labels import (
     LabelSource,
     coverage_source,
@@ -33,9 +37,11 @@ from .labels import (
 )
 from .partials import warm_up
 from .plan import ZonePlan
+from .pooling import pool_zones, zone_fields
 from .raster import (
     TARGET_CHUNK_PIXELS,
     ChunksLike,
+    check_nodata,
     grid_chunks,
     is_label_raster,
     open_label_raster,
@@ -63,7 +69,12 @@ def zonal_stats(
     zone_id: str | None = None,
     all_touched: bool = False,
     categorical: bool = False,
-    weights: str | None = None,
+    coverage: str | None = None,
+    weights: str | os.PathLike[str] | xr.DataArray | None = None,
+    default_value: float | None = None,
+    default_weight: float | None = None,
+    min_coverage_frac: float | None = None,
+    group_by: str | None = None,
     small: str = "nan",
     chunks: ChunksLike = None,
     compute: bool = True,
@@ -118,11 +129,37 @@ def zonal_stats(
         Add one column per raster value holding the zone's pixel count of that
         value (a zone x class table, for land cover and other class rasters);
         the statistic ``histogram`` asks for the same columns.
+    coverage
+        Weight each pixel a polygon touches as exactextract's
+        ``coverage_weight`` does: ``"fraction"`` by the exact fraction of it
+        the polygon covers, ``"none"`` by 1 (every touched pixel),
+        ``"area_cartesian"`` by the covered area in the CRS's units,
+        ``"area_spherical_m2"`` / ``"area_spherical_km2"`` by the covered area
+        on a sphere (longitude/latitude rasters). Every statistic then has
+        exactextract's meaning: ``count`` is the sum of the weights, ``mean``,
+        ``std``, ``median``, ``pNN``, ``majority`` ... are weighted.
+        None (default): the pixel-centre or all-touched rule, unweighted.
     weights
-        ``"coverage"``: weight each pixel by the fraction of it the polygon
-        covers, computed exactly by exactextract; ``count`` is then the sum of
-        the fractions, ``sum`` the weighted sum, ``mean``, ``std`` and ``var``
-        the weighted moments, as exactextract reports them.
+        A second raster (path, URL or DataArray) for the ``weighted_*``
+        statistics and ``weighted_frac``, on the raster's grid or a
+        compatible one (same CRS, cell sizes integer multiples of each other,
+        origins whole cells apart); all statistics are then computed on the
+        finer of the two grids, as exactextract does. ``"coverage"`` means
+        ``coverage="fraction"`` (the older spelling).
+    default_value
+        The value of nodata and NaN pixels, which then count, instead of being
+        left out.
+    default_weight
+        The weight of pixels whose weight is nodata, NaN or beyond the weights
+        raster. Without it, such a pixel makes its zone's weighted statistics
+        NaN (as exactextract).
+    min_coverage_frac
+        With coverage weighting, pixels covered less than this fraction (0 to
+        1) do not count.
+    group_by
+        A column of the zones: the features sharing a value form one zone (a
+        row named by the value, sorted), with the numbers of the dissolved
+        zone, without dissolving.
     small
         What a polygon that holds no pixel centre gets: ``"nan"`` (count 0 and
         NaN, as rasterstats' None), or ``"touched"``: the pixels it touches, as
@@ -171,7 +208,12 @@ def zonal_stats(
         route,
         stats,
         categorical=categorical,
+        coverage=coverage,
         weights=weights,
+        default_value=default_value,
+        default_weight=default_weight,
+        min_coverage_frac=min_coverage_frac,
+        group_by=group_by,
         chunks=chunks,
         checkpoint=checkpoint,
         band=band,
@@ -192,22 +234,34 @@ def zonal_stats(
         if request.geometry:
             columns = [f"{prefix or ''}{c.name}" for c in request.columns]
             frame = read_features(zones, columns, name, layer)
-        array, source = label_source(
-            zones if frame is None else frame, raster, request, name
-        )
+        inputs = label_source(zones if frame is None else frame, raster, request, name)
+        array, source = inputs.array, inputs.source
         wrap = None
         if request.checkpoint is not None:
             identity = run_identity(
-                request.identity(), zones, raster, array, source.index, source.token
+                request.identity(),
+                zones,
+                raster,
+                array,
+                source.index,
+                source.token,
+                request.weights,
             )
             wrap = Checkpoint.open(request.checkpoint, identity).wrap
         lazy = zonal_graph(
             array.data,
             source,
             request.columns,
-            resolve_nodata(request.nodata, array, source_name(raster)),
+            inputs.nodata,
             split_every=request.split_every,
             wrap_chunk=wrap,
+            weights=inputs.weights,
+            default_value=request.default_value,
+            grid={
+                "transform": tuple(array.rio.transform())[:6],
+                "width": int(array.shape[-1]),
+                "dtype": str(array.dtype),
+            },
             **_planes(array),
         )
         if not compute:
@@ -252,22 +306,54 @@ def rasterize_zones(
         all_touched=all_touched,
     )
     with run_scope():
-        array, source = label_source(zones, raster, request, source_name(zones))
+        inputs = label_source(zones, raster, request, source_name(zones))
+    array, source = inputs.array, inputs.source
     labels = label_array(source, grid_chunks(array))
     out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
     return out.rio.write_nodata(-1)
 
 
+class Inputs(NamedTuple):
+    """The raster (on the common grid), its labels, and what goes with them."""
+
+    array: xr.DataArray
+    source: LabelSource
+    nodata: float | None
+    weights: da.Array | None = None
+    grid: CommonGrid = CommonGrid()
+
+
 def label_source(
     zones: ZonesLike, raster: RasterLike, request: Request, name: str
-) -> tuple[xr.DataArray, LabelSource]:
-    """Open the raster and give the zones' labels as a source, by route."""
+) -> Inputs:
+    """Open the raster (and the weights raster: both on their common grid) and
+    give the zones' labels as a source, by route."""
+    raster_name = source_name(raster)
     if isinstance(zones, ZonePlan):
-        return zones.open(raster, request.band), zones.source()
-    array = open_raster(raster, band=request.band, chunks=request.chunks)
+        array, source = zones.open(raster, request.band), zones.source()
+    else:
+        array = open_raster(raster, band=request.band, chunks=request.chunks)
+    nodata = resolve_nodata(request.nodata, array, raster_name)
+    if request.default_value is not None:
+        check_nodata(request.default_value, array.dtype, raster_name, "default_value")
+    weights, grid = None, CommonGrid(width=int(array.shape[-1]))
+    if request.weights is not None:
+        array, weights, grid = on_common_grid(
+            array,
+            open_raster(request.weights, band=1),
+            values_name=raster_name,
+            weights_name=source_name(request.weights),
+            default_weight=request.default_weight,
+            default_value=request.default_value,
+            chunks=request.chunks,
+            same_grid=request.route != "polygons",
+        )
+    if isinstance(zones, ZonePlan):
+        return Inputs(array, source, nodata, weights, grid)
     if request.route == "label raster":
         labels = open_label_raster(zones, like=array)
-        return array, label_raster_source(labels.data, labels.rio.nodata)
+        source = label_raster_source(labels.data, labels.rio.nodata)
+        return Inputs(array, source, nodata, weights, grid)
     # numba loads the kernels from its cache while the zones are read
     Thread(target=warm_up, args=(array.dtype,), daemon=True).start()
     pixel = zones_on_grid(
@@ -277,20 +363,57 @@ def label_source(
         layer=request.layer,
         assume_same_crs=request.assume_same_crs,
         source=name,
-        raster=source_name(raster),
+        raster=raster_name,
+        group_by=request.group_by,
     )
+    if request.group_by is not None:
+        pixel = pool_zones(pixel, name)
     tasks = plan_chunks(pixel.geometries, grid_chunks(array), pixel.orient)
-    groups = pixel.groups(tasks, TARGET_CHUNK_PIXELS) if request.needs_values else None
-    fields = {"outside": pixel.outside_fraction()} if request.needs_outside else {}
+    groups, fields = zone_fields(
+        pixel,
+        tasks,
+        TARGET_CHUNK_PIXELS,
+        groups=request.needs_values,
+        outside=request.needs_outside,
+    )
     if request.coverage is not None:
-        source = coverage_source(tasks, pixel.index, groups=groups, fields=fields)
+        rule = CoverageRule(
+            request.coverage,
+            request.min_coverage_frac,
+            tuple(array.rio.transform())[:6],
+        )
+        _check_spherical(rule, array, raster_name)
+        source = coverage_source(
+            tasks,
+            pixel.index,
+            rule,
+            groups=groups,
+            fields=fields,
+            zone_of=pixel.zone_of,
+        )
     else:
         source = polygon_source(
-            tasks, pixel.index, request.all_touched, groups=groups, fields=fields
+            tasks,
+            pixel.index,
+            request.all_touched,
+            groups=groups,
+            fields=fields,
+            zone_of=pixel.zone_of,
         )
     if request.small == "touched":
         source = touched_fallback(source, tasks, len(pixel.index))
-    return array, source
+    return Inputs(array, source, nodata, weights, grid)
+
+
+def _check_spherical(rule: CoverageRule, array: xr.DataArray, name: str) -> None:
+    """Spherical areas need longitude/latitude cells: refuse a projected CRS."""
+    crs = array.rio.crs
+    if rule.kind.startswith("area_spherical") and crs is not None:
+        if not pyproj.CRS.from_user_input(crs).is_geographic:
+            raise CRSError(
+                f"{name}: coverage={rule.kind!r} needs a longitude/latitude raster, "
+                f"not {crs}; use 'area_cartesian' for areas in the CRS's units"
+            )
 
 
 def _route(zones: Any) -> Route:

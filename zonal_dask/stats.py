@@ -10,14 +10,22 @@ from ``STATISTICS``. Adding a statistic is adding an entry.
 Fields and the finalize step they imply:
 
 * moment fields (``count``, ``nodata``, ``sum``, ``mean``, ``variance``,
-  ``min``, ``max``) and zone fields (``outside``): ``finalize(fields)`` gets
-  them as dense arrays over all zones (count 0 and NaN elsewhere for a zone
-  without valid pixels) and returns the column, vectorised;
+  ``min``, ``max``, the centres ``min_center_x`` ... of the cells holding
+  them), the same weighted by a weights raster (``WEIGHTED_FIELDS``) and zone
+  fields (``outside``): ``finalize(fields)`` gets them as dense arrays over
+  all zones (count 0 and NaN elsewhere for a zone without valid pixels) and
+  returns the column, vectorised;
 * ``classes``: ``finalize(classes)`` gets a ``ClassTable`` (weight per zone
-  and value) and returns a column, or several named by class;
+  and value, and with ``weighted_classes`` the weights raster's sums) and
+  returns a column, or several named by class;
 * ``values``: ``finalize(values, weights)`` gets one zone's valid values
-  (1-D float64, never empty) and their weights (None when all are 1) and
-  returns a number.
+  (1-D float64, never empty) and None, or under coverage weighting its
+  distinct values (sorted) and their summed weights, and returns a number.
+
+Under coverage weighting (``weighted``) a statistic has exactextract's
+meaning: counts are sums of coverage weights, quantiles are exactextract's
+weighted quantiles of a zone's distinct values (in the raster's type:
+``cast``), ``majority`` takes the largest value on ties.
 """
 
 from __future__ import annotations
@@ -34,6 +42,12 @@ from .errors import StatisticError
 
 ZONE_FIELDS = ("outside",)
 VALUE_FIELDS = ("classes", "values")
+WEIGHTED_FIELDS = (
+    "weighted_count",
+    "weighted_sum",
+    "weighted_mean",
+    "weighted_variance",
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +56,9 @@ class Statistic:
 
     ``dtype`` is its column's dtype, ``weighted_dtype`` the same under coverage
     weighting (counts become sums of weights); ``weighted`` says whether it is
-    defined there at all; ``param`` is a quantile's q, ``token`` a digest of a
-    user function.
+    defined there at all; ``cast`` that it is given in the raster's type
+    there, as exactextract gives it; ``param`` is a quantile's q, ``token`` a
+    digest of a user function.
     """
 
     name: str
@@ -52,6 +67,7 @@ class Statistic:
     dtype: str = "float64"
     weighted: bool = True
     weighted_dtype: str = "float64"
+    cast: bool = False
     aliases: tuple[str, ...] = ()
     doc: str = ""
     param: float | None = None
@@ -71,6 +87,11 @@ class Statistic:
         return "moments"
 
     @property
+    def needs_weights(self) -> bool:
+        """Whether it reads a weights raster."""
+        return any(f in (*WEIGHTED_FIELDS, "weighted_classes") for f in self.reads)
+
+    @property
     def identity(self) -> tuple:
         """What the statistic is, whatever its column is called."""
         return (self.name, self.family, self.param, self.token)
@@ -87,13 +108,17 @@ Fields = Mapping[str, np.ndarray]
 
 
 class ClassTable(NamedTuple):
-    """Weight (pixel count, unweighted) per zone and value, sorted by zone then
-    value; ``zone`` is the row position 0..n_zones-1."""
+    """Weight per zone and value (pixel count, or sum of coverage weights),
+    sorted by zone then value; ``zone`` is the row position 0..n_zones-1;
+    ``weighted`` the sums of weight times the weights raster's (None unless
+    asked for); ``coverage`` tells whether the weights are coverage weights."""
 
     zone: np.ndarray
     value: np.ndarray
     weight: np.ndarray
     n_zones: int
+    weighted: np.ndarray | None = None
+    coverage: bool = False
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -101,8 +126,9 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a / b
 
 
-def _extreme_class(c: ClassTable, pick: np.ufunc) -> np.ndarray:
-    """Per zone, the smallest value whose weight is ``pick`` (max or min)."""
+def _extreme_class(c: ClassTable, pick: np.ufunc, largest: bool) -> np.ndarray:
+    """Per zone, the value whose weight is ``pick`` (max or min); on ties the
+    largest value if ``largest``, else the smallest."""
     out = np.full(c.n_zones, np.nan)
     if c.zone.size == 0:
         return out
@@ -110,19 +136,22 @@ def _extreme_class(c: ClassTable, pick: np.ufunc) -> np.ndarray:
     group = np.cumsum(new) - 1
     best = pick.reduceat(c.weight, np.flatnonzero(new))[group]
     hits = np.flatnonzero(c.weight == best)
+    if largest:  # values are sorted within a zone: take the last hit
+        hits = hits[::-1]
     _, first = np.unique(group[hits], return_index=True)
     out[c.zone[hits[first]]] = c.value[hits[first]]
     return out
 
 
 def _majority(c: ClassTable) -> np.ndarray:
-    """most frequent value (the smallest on ties)"""
-    return _extreme_class(c, np.maximum)
+    """most frequent value (the smallest on ties; under coverage the largest, as
+    exactextract)"""
+    return _extreme_class(c, np.maximum, largest=c.coverage)
 
 
 def _minority(c: ClassTable) -> np.ndarray:
     """least frequent value (the smallest on ties)"""
-    return _extreme_class(c, np.minimum)
+    return _extreme_class(c, np.minimum, largest=False)
 
 
 def _variety(c: ClassTable) -> np.ndarray:
@@ -130,17 +159,80 @@ def _variety(c: ClassTable) -> np.ndarray:
     return np.bincount(c.zone[c.weight > 0], minlength=c.n_zones)
 
 
-def _histogram(c: ClassTable) -> dict[Any, np.ndarray]:
-    """one column per value, named by it: the zone's pixels of that value"""
+def class_name(value: float) -> int | float:
+    """How a class value names its column: 3 for 3.0, else the float."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _per_class(
+    c: ClassTable, weight: np.ndarray, prefix: str, share: bool
+) -> dict[Any, np.ndarray]:
+    """One column per class (named ``prefix`` + its name): the zone's
+    ``weight`` of that class, or with ``share`` its share of the zone's total
+    (0 for a class absent from a zone that has pixels, NaN for a zone
+    without any)."""
     classes = np.unique(c.value)
     table = np.zeros((c.n_zones, classes.size))
-    table[c.zone, np.searchsorted(classes, c.value)] = c.weight
-    names = [int(v) if float(v).is_integer() else float(v) for v in classes]
+    table[c.zone, np.searchsorted(classes, c.value)] = weight
+    if share:
+        total = np.zeros(c.n_zones)
+        np.add.at(total, c.zone, weight)
+        seen = np.bincount(c.zone, minlength=c.n_zones) > 0
+        table = np.where(
+            seen[:, np.newaxis], _ratio(table, total[:, np.newaxis]), np.nan
+        )
+    names: list[Any] = [class_name(v) for v in classes]
+    if prefix:
+        names = [f"{prefix}{n}" for n in names]
     return dict(zip(names, table.T, strict=True))
 
 
+def _histogram(c: ClassTable) -> dict[Any, np.ndarray]:
+    """one column per value, named by it: the zone's pixels of that value"""
+    return _per_class(c, c.weight, "", share=False)
+
+
+def _frac(c: ClassTable) -> dict[Any, np.ndarray]:
+    """one column per value, `frac_<value>`: its share of the zone's pixels
+    (of its coverage under coverage)"""
+    return _per_class(c, c.weight, "frac_", share=True)
+
+
+def _weighted_frac(c: ClassTable) -> dict[Any, np.ndarray]:
+    """one column per value, `weighted_frac_<value>`: its share of the zone's
+    sum of weights"""
+    assert c.weighted is not None
+    return _per_class(c, c.weighted, "weighted_frac_", share=True)
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """exactextract's weighted quantile of the distinct values.
+
+    With the distinct values ``v_0 < ... < v_{n-1}``, their summed weights
+    ``w_i``, total ``S`` and ``P_i = w_0 + ... + w_i``: ``s_0 = 0``,
+    ``s_i = i w_i + (n - 1) P_{i-1}``, ``t = q (n - 1) S``; with ``k`` the last
+    ``i`` with ``s_i <= t``, the quantile is ``v_{n-1}`` if ``k = n - 1``, else
+    the linear interpolation between ``v_k`` and ``v_{k+1}``. With equal
+    weights it is numpy's linear quantile of the distinct values.
+    """
+    distinct, inverse = np.unique(values, return_inverse=True)
+    w = np.bincount(inverse, weights=weights)
+    n = distinct.size
+    cumulative = np.cumsum(w)
+    s = np.zeros(n)
+    s[1:] = np.arange(1, n) * w[1:] + (n - 1) * cumulative[:-1]
+    target = q * (n - 1) * cumulative[-1]
+    k = int(np.searchsorted(s, target, side="right")) - 1
+    if k >= n - 1:
+        return float(distinct[-1])
+    step = (distinct[k + 1] - distinct[k]) / (s[k + 1] - s[k])
+    return float(distinct[k] + (target - s[k]) * step)
+
+
 def _median(values: np.ndarray, weights: np.ndarray | None) -> float:
-    """exact median (numpy.median)"""
+    """exact median (numpy.median; under coverage exactextract's weighted median)"""
+    if weights is not None:
+        return weighted_quantile(values, weights, 0.5)
     return float(np.median(values))
 
 
@@ -151,6 +243,8 @@ def _mad(values: np.ndarray, weights: np.ndarray | None) -> float:
 
 def _quantile(q: float) -> Callable[[np.ndarray, np.ndarray | None], float]:
     def quantile(values: np.ndarray, weights: np.ndarray | None) -> float:
+        if weights is not None:
+            return weighted_quantile(values, weights, q)
         return float(np.quantile(values, q))
 
     return quantile
@@ -216,6 +310,38 @@ def _coefficient_of_variation(f: Fields) -> np.ndarray:
     return _ratio(np.sqrt(f["variance"]), f["mean"])
 
 
+def _weighted_sum(f: Fields) -> np.ndarray:
+    """sum of value x weight (x coverage): exactextract's weighted_sum"""
+    return f["weighted_sum"]
+
+
+def _weighted_mean(f: Fields) -> np.ndarray:
+    """mean weighted by the weights raster (x coverage)"""
+    return f["weighted_mean"]
+
+
+def _weighted_variance(f: Fields) -> np.ndarray:
+    """population variance weighted by the weights raster (x coverage)"""
+    return f["weighted_variance"]
+
+
+def _weighted_std(f: Fields) -> np.ndarray:
+    """population standard deviation weighted by the weights raster (x coverage)"""
+    return np.sqrt(f["weighted_variance"])
+
+
+def _centre(field: str) -> Callable[[Fields], np.ndarray]:
+    extreme, axis = field.split("_")[0], field[-1]
+
+    def centre(f: Fields) -> np.ndarray:
+        return f[field]
+
+    centre.__doc__ = (
+        f"{axis} of the centre of the first cell (row by row) holding the {extreme}"
+    )
+    return centre
+
+
 _ENTRIES = (
     # each finalize step's docstring says what the statistic is
     Statistic("count", ("count",), _count, dtype="int64"),
@@ -234,10 +360,10 @@ _ENTRIES = (
     Statistic(
         "coefficient_of_variation", ("variance", "mean"), _coefficient_of_variation
     ),
-    Statistic("median", ("values",), _median, weighted=False),
+    Statistic("median", ("values",), _median, cast=True),
     Statistic("mad", ("values",), _mad, weighted=False),
-    Statistic("majority", ("classes",), _majority, weighted=False),
-    Statistic("minority", ("classes",), _minority, weighted=False),
+    Statistic("majority", ("classes",), _majority),
+    Statistic("minority", ("classes",), _minority),
     Statistic(
         "unique",
         ("classes",),
@@ -247,6 +373,26 @@ _ENTRIES = (
         aliases=("variety",),
     ),
     Statistic("histogram", ("classes",), _histogram, dtype="int64"),
+    Statistic("frac", ("classes",), _frac),
+    Statistic("weighted_frac", ("classes", "weighted_classes"), _weighted_frac),
+    Statistic("weighted_sum", ("weighted_sum",), _weighted_sum),
+    Statistic("weighted_mean", ("weighted_mean",), _weighted_mean),
+    Statistic(
+        "weighted_var",
+        ("weighted_variance",),
+        _weighted_variance,
+        aliases=("weighted_variance",),
+    ),
+    Statistic(
+        "weighted_std",
+        ("weighted_variance",),
+        _weighted_std,
+        aliases=("weighted_stdev",),
+    ),
+    *(
+        Statistic(name, (name,), _centre(name))
+        for name in ("min_center_x", "min_center_y", "max_center_x", "max_center_y")
+    ),
 )
 STATISTICS: dict[str, Statistic] = {s.name: s for s in _ENTRIES}
 ALIASES: dict[str, str] = {a: s.name for s in _ENTRIES for a in s.aliases}
@@ -265,9 +411,7 @@ StatsLike = str | Iterable[str] | Mapping[str, "str | Callable[[np.ndarray], flo
 
 def quantile(q: float) -> Statistic:
     """The exact ``q`` quantile (0 <= q <= 1) of a zone's values."""
-    return Statistic(
-        "quantile", ("values",), _quantile(q), weighted=False, param=float(q)
-    )
+    return Statistic("quantile", ("values",), _quantile(q), cast=True, param=float(q))
 
 
 def function(func: Callable[[np.ndarray], float]) -> Statistic:
@@ -362,8 +506,8 @@ def markdown_table() -> str:
         weighted = "yes" if s.weighted else "no"
         lines.append(f"| `{s.name}` | {aliases} | {weighted} | {s.description} |")
     lines.append(
-        "| `pNN` | `percentile_NN`, `quantile_NN`, `quantile(q=F)` | no | exact "
-        "quantile (numpy's linear method); `quantile(q=0.25)` gives column "
-        "`quantile_25` |"
+        "| `pNN` | `percentile_NN`, `quantile_NN`, `quantile(q=F)` | yes | exact "
+        "quantile (numpy's linear method; under coverage exactextract's weighted "
+        "quantile); `quantile(q=0.25)` gives column `quantile_25` |"
     )
     return "\n".join(lines)

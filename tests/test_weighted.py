@@ -1,0 +1,364 @@
+"""Coverage kinds, weights rasters and exactextract's vocabulary against
+exactextract 0.3 (``weighted_reference.exactextract_reference``) and the
+float64 brute force, for several chunkings and ``split_every=2``.
+
+Tolerances: zonal_dask's coverage fractions are the exact areas rounded to
+float32 (checked against GEOS below); exactextract's own fractions are off by
+up to about 1e-8 of a cell on a few cells in a thousand (its arithmetic), so
+sums and moments agree to 1e-7 relative, and the per-class fractions of tiny
+shares to 1e-9 absolute.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import xarray as xr
+from affine import Affine
+
+import zonal_dask as zd
+
+from . import weighted_reference as wr
+from .test_weighted_reference import (
+    ALL,
+    CASES,
+    FRACTION,
+    HALF,
+    NONE,
+    UNIT,
+    UNWEIGHTED,
+    V2,
+    W2,
+    W_FINE,
+    WHOLE,
+    A,
+    V,
+    W,
+    assert_frames_close,
+    concelhos,
+    zones,
+)
+
+pytest.importorskip("exactextract")
+
+RTOL, ATOL = 1e-7, 1e-9
+OPTIONS = ("default_value", "default_weight", "min_coverage_frac")
+
+
+def dataarray(raster: wr.Raster, crs: str = "EPSG:32633") -> xr.DataArray:
+    rows, cols = raster.array.shape
+    t = raster.transform
+    array = xr.DataArray(
+        raster.array,
+        dims=("y", "x"),
+        coords={
+            "y": t.f + (np.arange(rows) + 0.5) * t.e,
+            "x": t.c + (np.arange(cols) + 0.5) * t.a,
+        },
+    )
+    array = array.rio.write_crs(crs).rio.write_transform(t)
+    return array if raster.nodata is None else array.rio.write_nodata(raster.nodata)
+
+
+def as_input(raster, crs="EPSG:32633"):
+    return dataarray(raster, crs) if isinstance(raster, wr.Raster) else raster
+
+
+def ours(frame, values, ops, *, weights=None, coverage_weight="fraction", **kw):
+    """zonal_dask with exactextract's operation names and options."""
+    options = {k: kw.pop(k) for k in OPTIONS if k in kw}
+    crs = str(frame.crs)
+    return zd.zonal_stats(
+        frame,
+        as_input(values, crs),
+        ops,
+        coverage=coverage_weight,
+        weights=None if weights is None else as_input(weights, crs),
+        **options,
+        **kw,
+    )
+
+
+def assert_close(table: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert_frames_close(table, expected, rtol=RTOL, atol=ATOL)
+
+
+# ---------------------------------------------------------------------------
+# 3 x 3 hand examples (answers worked out in test_weighted_reference.py)
+
+
+@pytest.mark.parametrize("chunks", [1, 2, None])
+@pytest.mark.parametrize(
+    ("coverage_weight", "expected"), [("fraction", FRACTION), ("none", NONE)]
+)
+def test_hand_example_every_operation(chunks, coverage_weight, expected):
+    values, weights = wr.Raster(V, UNIT), wr.Raster(W, UNIT)
+    table = ours(
+        A,
+        values,
+        ALL,
+        weights=weights,
+        coverage_weight=coverage_weight,
+        chunks=chunks,
+        split_every=2,
+    )
+    for name, value in expected.items():
+        assert table[name].iloc[0] == pytest.approx(value, rel=1e-12), name
+    reference = wr.exactextract_reference(
+        A, values, ALL, weights=weights, coverage_weight=coverage_weight
+    )
+    assert_close(table, reference)
+
+
+def test_hand_example_integer_quantiles_in_the_rasters_type():
+    values = wr.Raster(V.astype(np.int32), UNIT)
+    table = ours(A, values, UNWEIGHTED, chunks=2, split_every=2)
+    assert_close(table, wr.exactextract_reference(A, values, UNWEIGHTED))
+    assert table.loc[0, ["median", "quantile_10", "quantile_25"]].tolist() == [5, 2, 3]
+    # without coverage weighting, numpy's quantiles of the pixels
+    plain = zd.zonal_stats(WHOLE, dataarray(values), ["median", "p10"])
+    assert plain.loc[0].tolist() == [5.0, np.quantile(np.arange(1, 10), 0.1)]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"default_weight": 0.5}, {"default_value": 0, "default_weight": 0.5}],
+)
+@pytest.mark.parametrize("chunks", [2, None])
+def test_hand_example_nodata_and_defaults(options, chunks):
+    values, weights = wr.Raster(V2, UNIT, nodata=-9), wr.Raster(W2, UNIT)
+    table = ours(
+        WHOLE, values, ALL, weights=weights, chunks=chunks, split_every=2, **options
+    )
+    assert_close(
+        table, wr.exactextract_reference(WHOLE, values, ALL, weights=weights, **options)
+    )
+    weighted = [c for c in table.columns if c.startswith("weighted")]
+    assert table[weighted].isna().all(axis=None) == (not options)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.25, 0.5, 0.6])
+def test_hand_example_min_coverage_frac(threshold):
+    values = wr.Raster(V, UNIT)
+    table = ours(A, values, UNWEIGHTED, min_coverage_frac=threshold, chunks=2)
+    reference = wr.exactextract_reference(
+        A, values, UNWEIGHTED, min_coverage_frac=threshold
+    )
+    assert_close(table, reference)
+
+
+@pytest.mark.parametrize("chunks", [1, 5, None])
+def test_hand_example_finer_weights_grid(chunks):
+    two = zones(shapely.box(0, 0, 1, 1), shapely.box(0.5, 0, 1, 1))
+    values, weights = wr.Raster(V, UNIT), wr.Raster(W_FINE, HALF)
+    table = ours(two, values, ALL, weights=weights, chunks=chunks, split_every=2)
+    assert_close(table, wr.exactextract_reference(two, values, ALL, weights=weights))
+    assert table["count"].tolist() == [4.0, 2.0]  # fine cells, as exactextract
+    area = ours(
+        two, values, ["count", "sum"], weights=weights, coverage_weight="area_cartesian"
+    )
+    assert area["count"].tolist() == [1.0, 0.5]
+
+
+def test_hand_example_spherical_area():
+    one = wr.Raster(np.ones((1, 1)), Affine(1, 0, 0, 0, -1, 1))
+    geo = gpd.GeoDataFrame(
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(0, 0, 0.5, 1)], crs="EPSG:4326"
+    )
+    for kind in ("area_spherical_m2", "area_spherical_km2", "area_cartesian"):
+        table = ours(geo, one, ["count", "sum"], coverage_weight=kind)
+        reference = wr.exactextract_reference(
+            geo, one, ["count", "sum"], coverage_weight=kind
+        )
+        assert_close(table, reference)
+    table = ours(geo, one, ["count"], coverage_weight="area_spherical_m2")
+    assert table["count"].iloc[0] == 12391399424.0  # float32, as exactextract
+
+
+# ---------------------------------------------------------------------------
+# São Miguel: real rasters on nested lon/lat grids
+
+
+SAO_MIGUEL = {
+    "dem": 37,
+    "dem-none": 64,
+    "dem-pop": 37,
+    "dem-pop-none": 50,
+    "pop-dem-default": 100,
+    "clc-pop-none": 700,
+    "density-km2": 13,
+    "density-cartesian": 7,
+    "dem-thresholds": 37,
+}
+
+
+@functools.cache
+def reference(case: str) -> pd.DataFrame:
+    values, weights, ops, options = CASES[case]
+    return wr.exactextract_reference(
+        concelhos(), values, ops, weights=weights, **options
+    )
+
+
+@pytest.mark.parametrize("case", list(SAO_MIGUEL))
+def test_sao_miguel_matches_exactextract(case):
+    values, weights, ops, options = CASES[case]
+    if case.startswith("clc"):  # CORINE: the weighted operations of its classes
+        wanted = {"count", "sum", "mean", "majority", "minority", "variety", "frac"}
+        wanted |= {"weighted_frac", "weighted_sum", "weighted_mean"}
+        ops = [op for op in ops if op in wanted]
+    expected = reference(case)[[c for c in reference(case) if _kept(c, ops)]]
+    for chunks, split_every in ((None, 8), (SAO_MIGUEL[case], 2)):
+        table = ours(
+            concelhos(),
+            values,
+            ops,
+            weights=weights,
+            chunks=chunks,
+            split_every=split_every,
+            **options,
+        )
+        assert_close(table, expected)
+
+
+def _kept(column: str, ops: list[str]) -> bool:
+    return any(column == op or column.startswith(f"{op}_") for op in ops) or (
+        column.startswith("quantile_") and any("quantile" in op for op in ops)
+    )
+
+
+def test_sao_miguel_population_weighted_elevation_by_hand():
+    # the population-weighted mean elevation of each concelho from the brute
+    # force's definitions, with population on its own (coarser) grid
+    values, weights, _, options = CASES["dem-pop-default"]
+    ops = ["weighted_mean", "weighted_sum", "mean"]
+    cells = wr.exactextract_cells(concelhos(), values, weights=weights)
+    expected = wr.brute_force(
+        cells, values, ops, weights=weights, zones=list(concelhos().index), **options
+    )
+    assert_close(ours(concelhos(), values, ops, weights=weights, **options), expected)
+
+
+# ---------------------------------------------------------------------------
+# exactextract's vocabulary and ours
+
+
+def test_weighted_and_unweighted_majority_break_ties_differently():
+    ties = wr.Raster(np.array([[1.0, 2.0], [2.0, 1.0]]), Affine(1, 0, 0, 0, -1, 2))
+    box = zones(shapely.box(0, 0, 2, 2))
+    plain = zd.zonal_stats(box, dataarray(ties), ["majority", "minority"])
+    assert plain.loc[0].tolist() == [1.0, 1.0]  # rasterstats: the smallest
+    weighted = ours(box, ties, ["majority", "minority"])
+    assert weighted.loc[0].tolist() == [2.0, 1.0]  # exactextract: the largest
+    assert_close(
+        weighted, wr.exactextract_reference(box, ties, ["majority", "minority"])
+    )
+
+
+def test_centres_of_extremes_without_coverage_are_the_first_pixel_row_by_row():
+    values = np.array([[5.0, 1.0, 9.0], [1.0, 9.0, 3.0], [7.0, 8.0, 1.0]])
+    raster = dataarray(wr.Raster(values, UNIT))
+    names = ["min_center_x", "min_center_y", "max_center_x", "max_center_y"]
+    for chunks in (1, 2, None):
+        table = zd.zonal_stats(WHOLE, raster, names, chunks=chunks, split_every=2)
+        assert table.loc[0].tolist() == [1.5, 2.5, 2.5, 2.5]
+
+
+def test_frac_without_coverage_is_the_share_of_pixels():
+    values = wr.Raster(np.array([[1.0, 1.0, 2.0]] * 3), UNIT)
+    table = zd.zonal_stats(
+        zones(shapely.box(0, 0, 3, 3), shapely.box(10, 10, 11, 11)),
+        dataarray(values),
+        ["frac", "count"],
+    )
+    assert table.loc[0, ["frac_1", "frac_2"]].tolist() == [6 / 9, 3 / 9]
+    assert table.loc[1, ["frac_1", "frac_2"]].isna().all()
+
+
+def test_weights_without_coverage_weigh_the_centre_rule_pixels():
+    values, weights = wr.Raster(V, UNIT), wr.Raster(W, UNIT)
+    table = zd.zonal_stats(
+        WHOLE,
+        dataarray(values),
+        ["count", "weighted_sum", "weighted_mean"],
+        weights=dataarray(weights),
+    )
+    assert table.loc[0].tolist() == [9, 6 + 30, 36 / 9]
+
+
+# ---------------------------------------------------------------------------
+# refusals
+
+
+def test_incompatible_weights_are_a_grid_error_naming_both(tmp_path):
+    values = dataarray(wr.Raster(V, UNIT))
+    for transform in (Affine(1, 0, 0.3, 0, -1, 3), Affine(1.5, 0, 0, 0, -1.5, 3)):
+        weights = dataarray(wr.Raster(np.ones((3, 3)), transform))
+        with pytest.raises(zd.GridError, match=r"not compatible.*DataArray.*DataArray"):
+            zd.zonal_stats(A, values, ["weighted_mean"], weights=weights)
+    other_crs = dataarray(wr.Raster(W, UNIT), crs="EPSG:32634")
+    with pytest.raises(zd.GridError, match="differ in CRS"):
+        zd.zonal_stats(A, values, ["weighted_mean"], weights=other_crs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"stats": ["weighted_mean"]}, "'weighted_mean' needs a weights raster"),
+        ({"default_weight": 1}, "default_weight needs a weights raster"),
+        ({"min_coverage_frac": 0.5}, "min_coverage_frac needs coverage"),
+        ({"coverage": "area"}, "unknown coverage 'area'"),
+        ({"coverage": "fraction", "min_coverage_frac": 2}, "between 0 and 1"),
+        ({"coverage": "fraction", "stats": ["mad"]}, "'mad' needs unweighted"),
+        ({"weights": "coverage", "coverage": "none"}, "means coverage='fraction'"),
+        ({"group_by": "g", "zone_id": "g"}, "group_by='g' needs"),
+    ],
+)
+def test_options_that_do_not_go_together(kwargs, message):
+    values = dataarray(wr.Raster(V, UNIT))
+    with pytest.raises(zd.ZonalError, match=message):
+        zd.zonal_stats(A.assign(g=[1]), values, **kwargs)
+
+
+def test_bad_weights_and_defaults_are_refused():
+    values = dataarray(wr.Raster(V, UNIT))
+    negative = dataarray(wr.Raster(-W, UNIT))
+    with pytest.raises(zd.RasterError, match=r"weight -1\.0 is negative"):
+        zd.zonal_stats(A, values, ["weighted_mean"], weights=negative)
+    with pytest.raises(zd.NodataError, match=r"default_value 1\.5 is not a value"):
+        zd.zonal_stats(
+            A, dataarray(wr.Raster(V.astype(np.int32), UNIT)), default_value=1.5
+        )
+    wide = dataarray(wr.Raster(np.ones((5, 5)), Affine(1, 0, -1, 0, -1, 4)))
+    with pytest.raises(zd.GridError, match="beyond"):
+        zd.zonal_stats(A, values, ["weighted_mean"], weights=wide, default_value=0)
+    with pytest.raises(zd.CRSError, match="longitude/latitude"):
+        zd.zonal_stats(A, values, coverage="area_spherical_m2")
+
+
+def test_weights_beyond_the_values_and_short_of_them():
+    # a weights raster larger than the values (cropped) and one that stops
+    # short (undefined weights beyond it), against exactextract
+    values = wr.Raster(V, UNIT)
+    wide = wr.Raster(np.arange(25.0).reshape(5, 5), Affine(1, 0, -1, 0, -1, 4))
+    short = wr.Raster(np.ones((2, 2)), Affine(1, 0, 0, 0, -1, 3))
+    ops = ["count", "weighted_sum", "weighted_mean"]
+    for weights, options in ((wide, {}), (short, {}), (short, {"default_weight": 2})):
+        table = ours(A, values, ops, weights=weights, chunks=2, **options)
+        reference = wr.exactextract_reference(
+            A, values, ops, weights=weights, **options
+        )
+        assert_close(table, reference)
+
+
+def test_a_zone_whose_weights_are_all_zero():
+    zero = wr.Raster(np.zeros((3, 3)), UNIT)
+    table = ours(A, wr.Raster(V, UNIT), ["weighted_sum", "weighted_mean"], weights=zero)
+    assert table["weighted_sum"].iloc[0] == 0.0
+    assert math.isnan(table["weighted_mean"].iloc[0])
