@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import rioxarray  # noqa: F401  (the .rio accessor)
 import shapely
 import xarray as xr
 from affine import Affine
@@ -362,3 +363,181 @@ def test_a_zone_whose_weights_are_all_zero():
     table = ours(A, wr.Raster(V, UNIT), ["weighted_sum", "weighted_mean"], weights=zero)
     assert table["weighted_sum"].iloc[0] == 0.0
     assert math.isnan(table["weighted_mean"].iloc[0])
+
+
+# ---------------------------------------------------------------------------
+# group_by: the numbers of the dissolved zones, without dissolving
+
+
+def sides() -> gpd.GeoDataFrame:
+    z = concelhos().reset_index()
+    middle = (z.geometry.bounds["minx"] + z.geometry.bounds["maxx"]) / 2
+    return z.assign(side=np.where(middle < -25.5, "west", "east"))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"coverage_weight": "fraction"},
+        {"coverage_weight": "none"},
+        {"coverage_weight": "fraction", "min_coverage_frac": 0.5},
+    ],
+)
+def test_group_by_gives_the_dissolved_zones_numbers_under_coverage(options):
+    ops = ["count", "sum", "mean", "stdev", "median", "majority", "frac"]
+    values = CASES["dem"][0]
+    frame = sides()
+    expected = wr.exactextract_reference(frame, values, ops, group_by="side", **options)
+    for chunks in (None, 29):
+        table = ours(
+            frame, values, ops, group_by="side", chunks=chunks, split_every=2, **options
+        )
+        assert_frames_close(table, expected, rtol=1e-6, atol=1e-9)
+    # pooling per feature (no group_by, summed) would count split cells twice
+    if options["coverage_weight"] == "none":
+        each = ours(sides(), values, ["count"], **options)["count"]
+        assert (each.groupby(sides()["side"].values).sum() > expected["count"]).all()
+
+
+@pytest.mark.parametrize("all_touched", [False, True])
+def test_group_by_gives_the_dissolved_zones_pixels(all_touched):
+    values = CASES["dem"][0]
+    stats = ["count", "sum", "mean", "std", "min", "max", "median", "majority"]
+    dissolved = sides().dissolve("side")
+    expected = zd.zonal_stats(dissolved, values, stats, all_touched=all_touched)
+    for chunks in (None, 31):
+        table = zd.zonal_stats(
+            sides(),
+            values,
+            stats,
+            group_by="side",
+            all_touched=all_touched,
+            chunks=chunks,
+            split_every=2,
+        )
+        assert list(table.index) == ["east", "west"] and table.index.name == "side"
+        np.testing.assert_allclose(table, expected, rtol=1e-12)
+
+
+def test_group_by_counts_overlapping_features_of_a_zone_once():
+    # two overlapping squares of zone "a" and one of "b" over the 3 x 3 grid
+    frame = zones(
+        shapely.box(0, 0, 2, 2), shapely.box(0.5, 0.5, 3, 3), shapely.box(1, 1, 3, 2)
+    ).assign(g=["a", "a", "b"])
+    values = wr.Raster(V, UNIT)
+    ops = ["count", "sum", "mean", "majority"]
+    for coverage in ("fraction", "none"):
+        table = ours(frame, values, ops, coverage_weight=coverage, group_by="g")
+        reference = wr.exactextract_reference(
+            frame, values, ops, coverage_weight=coverage, group_by="g"
+        )
+        assert_close(table, reference)
+    dissolved = frame.dissolve("g")
+    centre = zd.zonal_stats(frame, dataarray(values), ops, group_by="g", chunks=2)
+    expected = zd.zonal_stats(dissolved, dataarray(values), ops)
+    np.testing.assert_allclose(centre, expected, rtol=1e-12)
+
+
+def test_group_by_refuses_features_without_a_group():
+    frame = zones(shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)).assign(
+        g=["a", None]
+    )
+    with pytest.raises(zd.IdFieldError, match="field 'g' is empty for feature 1"):
+        zd.zonal_stats(frame, dataarray(wr.Raster(V, UNIT)), group_by="g")
+
+
+# ---------------------------------------------------------------------------
+# the per-pixel table and the command line
+
+
+@pytest.mark.parametrize(
+    ("values", "weights", "coverage_weight"),
+    [
+        (CASES["dem"][0], CASES["dem-pop"][1], "fraction"),
+        (CASES["pop-dem"][0], CASES["pop-dem"][1], "area_spherical_km2"),
+    ],
+)
+def test_zonal_pixels_are_exactextracts_cells(values, weights, coverage_weight):
+    z = concelhos().iloc[[0, 4]]
+    expected = wr.exactextract_pixels(
+        z, values, weights=weights, coverage_weight=coverage_weight, default_weight=-1
+    )
+    frame = zd.zonal_pixels(
+        z, values, weights=weights, coverage=coverage_weight, chunks=50
+    )
+    assert frame.npartitions > 1
+    table = frame.compute()
+    order = ["name", "cell_id", "center_y", "center_x"]
+    table = table.sort_values(order, ascending=[True, True, False, True])
+    expected = expected.rename(columns={"zone": "name"}).sort_values(
+        order, ascending=[True, True, False, True]
+    )
+    assert list(table.columns) == list(expected.columns)
+    assert table["name"].tolist() == expected["name"].tolist()
+    np.testing.assert_array_equal(table["values"], expected["values"])
+    np.testing.assert_array_equal(table["cell_id"], expected["cell_id"])
+    np.testing.assert_array_equal(
+        table["weights"].fillna(-1), expected["weights"].astype(float)
+    )
+    np.testing.assert_allclose(table["coverage"], expected["coverage"], atol=1e-7)
+    for axis in ("center_x", "center_y"):
+        np.testing.assert_allclose(table[axis], expected[axis], rtol=0, atol=1e-9)
+    # the statistics read the same pixels (on the same common grid)
+    stats = zd.zonal_stats(
+        z, values, ["count", "sum"], coverage=coverage_weight, weights=weights
+    )
+    c = table["coverage"].astype(float)
+    by_zone = table.assign(c=c, x=table["values"] * c).groupby("name")[["c", "x"]].sum()
+    np.testing.assert_allclose(by_zone["c"], stats["count"], rtol=1e-9)
+    np.testing.assert_allclose(by_zone["x"], stats["sum"], rtol=1e-9)
+
+
+def test_zonal_pixels_without_coverage_are_the_centre_rule_pixels():
+    frame = zones(shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)).assign(g=[5, 6])
+    table = zd.zonal_pixels(frame, dataarray(wr.Raster(V, UNIT)), zone_id="g")
+    table = table.compute()
+    assert table.groupby("g")["values"].apply(sorted).tolist() == [
+        [4.0, 5.0, 7.0, 8.0],
+        [2.0, 3.0, 5.0, 6.0],
+    ]
+    assert (table["coverage"] == 1).all() and "weights" not in table
+
+
+def test_the_command_line_takes_every_option(tmp_path):
+    from zonal_dask.cli import main
+
+    zones_path = tmp_path / "sides.gpkg"
+    sides().to_file(zones_path, engine="pyogrio")
+    dem, pop = (str(CASES["dem-pop"][i]) for i in (0, 1))
+    runs = {
+        "none": (["--coverage", "none"], {"coverage": "none"}),
+        "fraction": (["--coverage"], {"coverage": "fraction"}),
+        "weights": (
+            ["--weights", pop, "--default-weight", "0", "--coverage"],
+            {"weights": pop, "default_weight": 0, "coverage": "fraction"},
+        ),
+        "threshold": (
+            ["--coverage", "--min-coverage-frac", "0.5", "--default-value", "0"],
+            {"coverage": "fraction", "min_coverage_frac": 0.5, "default_value": 0},
+        ),
+        "groups": (["--group-by", "side"], {"group_by": "side"}),
+    }
+    stats = ["count", "mean", "median", "majority"]
+    for name, (flags, kwargs) in runs.items():
+        wanted = stats + (["weighted_mean"] if "weights" in kwargs else [])
+        out = tmp_path / f"{name}.csv"
+        argv = [str(zones_path), dem, str(out), "--stats", ",".join(wanted), *flags]
+        assert main(["-q", *argv]) == 0, name
+        expected = zd.zonal_stats(zones_path, dem, wanted, **kwargs)
+        table = pd.read_csv(out, index_col=expected.index.name)
+        pd.testing.assert_frame_equal(table, expected, check_dtype=False)
+    pixels = tmp_path / "pixels.parquet"
+    out = tmp_path / "stats.csv"
+    argv = [str(zones_path), dem, str(out), "--coverage", "--pixels", str(pixels)]
+    assert main(["-q", *argv]) == 0
+    assert pixels.is_dir() and len(list(pixels.glob("*.parquet"))) >= 1
+    table = pd.read_parquet(pixels)
+    counts = table.assign(c=table["coverage"].astype(float)).groupby("fid")["c"].sum()
+    np.testing.assert_allclose(counts, pd.read_csv(out, index_col="fid")["count"])
+    assert main(["-q", *argv]) == 1  # exists: refused
+    assert main(["-q", *argv, "--overwrite"]) == 0

@@ -1,4 +1,5 @@
-"""``zonal_stats`` and ``rasterize_zones``: every route through the same steps.
+"""``zonal_stats``, ``zonal_pixels`` and ``rasterize_zones``: every route
+through the same steps.
 
 request -> label source -> graph -> compute -> finish. The route (polygons, a
 label raster, a ``ZonePlan``) decides only which label source the graph
@@ -23,7 +24,7 @@ from dask.delayed import Delayed
 from . import cluster
 from .checkpoint import Checkpoint, run_identity
 from .coverage import CoverageRule
-from .errors import CRSError, source_name
+from .errors import CRSError, RasterError, source_name
 from .features import finish, finish_lazily, read_features
 from .graph import zonal_graph
 from .grids import CommonGrid, on_common_grid
@@ -36,6 +37,7 @@ from .labels import (
     touched_fallback,
 )
 from .partials import warm_up
+from .pixels import PixelSpec, pixel_frame
 from .plan import ZonePlan
 from .pooling import pool_zones, zone_fields
 from .raster import (
@@ -270,6 +272,81 @@ def zonal_stats(
             return finish_lazily(lazy, frame, prefix, name)
         table = cluster.compute(lazy)
     return finish(table, frame, prefix, name)
+
+
+def zonal_pixels(
+    zones: ZonesLike,
+    raster: RasterLike,
+    *,
+    band: int = 1,
+    nodata: float | None = None,
+    zone_id: str | None = None,
+    all_touched: bool = False,
+    coverage: str | None = None,
+    weights: str | os.PathLike[str] | xr.DataArray | None = None,
+    default_value: float | None = None,
+    default_weight: float | None = None,
+    min_coverage_frac: float | None = None,
+    group_by: str | None = None,
+    chunks: ChunksLike = None,
+    layer: str | int | None = None,
+    assume_same_crs: bool = False,
+) -> Any:
+    """Every pixel of every zone, as a long table: one row per (zone, pixel).
+
+    The rows are the pixels the statistics of ``zonal_stats`` with the same
+    options read: a pixel counts in as many zones as claim it, nodata and NaN
+    pixels are left out (unless ``default_value``). Parameters as in
+    ``zonal_stats``.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Columns: the zone (named as ``zonal_stats``' index: ``fid``, the
+        ``zone_id`` or ``group_by`` column, or ``zone`` for a label raster),
+        ``values`` (the raster's dtype), ``coverage`` (float32: the weight of
+        the pixel under ``coverage``, 1 without), ``weights`` (with a weights
+        raster), ``cell_id`` (``row * width + column`` in the raster, as
+        exactextract numbers it), ``center_x``, ``center_y``. One partition
+        per chunk holding zones, by zone then pixel row by row; a zone's rows
+        are spread over the partitions of the chunks it meets.
+    """
+    request = Request.build(
+        _route(zones),
+        ["count"],
+        coverage=coverage,
+        weights=weights,
+        default_value=default_value,
+        default_weight=default_weight,
+        min_coverage_frac=min_coverage_frac,
+        group_by=group_by,
+        chunks=chunks,
+        band=band,
+        nodata=nodata,
+        zone_id=zone_id,
+        layer=layer,
+        assume_same_crs=assume_same_crs,
+        all_touched=all_touched,
+        plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
+    )
+    if band is None:
+        raise RasterError("zonal_pixels: one band at a time (band=None is not offered)")
+    with run_scope():
+        inputs = label_source(zones, raster, request, source_name(zones))
+    array, source = inputs.array, inputs.source
+    index = source.index
+    spec = PixelSpec(
+        column="zone" if index is None else str(index.name),
+        names=None,
+        origin=(0, 0),
+        transform=tuple(array.rio.transform())[:6],
+        grid=inputs.grid,
+        nodata=inputs.nodata,
+        default_value=request.default_value,
+        dtype=str(array.dtype),
+        weighted=inputs.weights is not None,
+    )
+    return pixel_frame(array.data, source, spec, inputs.weights)
 
 
 def rasterize_zones(

@@ -203,7 +203,7 @@ def run_identity(
             if isinstance(weights, xr.DataArray)
             else None
             if weights is None
-            else _source_identity(weights)
+            else source_identity(weights)
         ),
     }
     return json.loads(json.dumps(identity))

@@ -15,7 +15,7 @@ from .cli_series import add_arguments as series_arguments
 from .cli_series import is_series, request_options
 from .errors import OutputError, ZonalError
 from .runtime import run_scope
-from .stats import ALIASES, DEFAULT_STATS, PATTERNS, STATISTICS
+from .stats import ALIASES, COVERAGE_KINDS, DEFAULT_STATS, PATTERNS, STATISTICS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,9 +89,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="add one column per raster value with the zone's pixel count",
     )
     parser.add_argument(
+        "--coverage",
+        nargs="?",
+        const="fraction",
+        choices=COVERAGE_KINDS,
+        help="weight each pixel a polygon touches as exactextract does: by the "
+        "fraction it covers (the default KIND), 1 (none), or the covered area",
+    )
+    parser.add_argument(
         "--weights",
-        choices=["coverage"],
-        help="weight pixels by the fraction the polygon covers (count, sum, mean)",
+        metavar="RASTER",
+        help="a weights raster for the weighted_* statistics (same or compatible "
+        "grid); 'coverage' means --coverage fraction",
+    )
+    parser.add_argument(
+        "--default-value", type=float, help="value of nodata pixels, which then count"
+    )
+    parser.add_argument(
+        "--default-weight",
+        type=float,
+        help="weight of pixels whose weight is nodata or missing (else NaN results)",
+    )
+    parser.add_argument(
+        "--min-coverage-frac",
+        type=float,
+        metavar="F",
+        help="with --coverage: pixels covered less than F (0..1) do not count",
+    )
+    parser.add_argument(
+        "--group-by",
+        metavar="FIELD",
+        help="features sharing the field's value form one zone (a row per value)",
+    )
+    parser.add_argument(
+        "--pixels",
+        metavar="OUT.parquet",
+        help="also write every (zone, pixel) with its value, coverage, weight, "
+        "cell id and centre, as a partitioned Parquet directory",
     )
     parser.add_argument(
         "--small",
@@ -208,11 +242,11 @@ def console() -> None:
 def _run(args: argparse.Namespace) -> int:
     import xarray as xr
 
-    from .api import zonal_stats
+    from .api import zonal_pixels, zonal_stats
     from .cluster import compute, scheduler
     from .faults import failures_reported
     from .features import STAT_COLUMNS
-    from .output import check_output, write_features, write_table
+    from .output import check_output, write_features, write_pixels, write_table
     from .stats import resolve
     from .summary import Stopwatch
 
@@ -227,12 +261,15 @@ def _run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     features = _writes_features(output, args.geometry)
     check_output(output, overwrite=args.overwrite)
+    if args.pixels is not None:
+        check_output(Path(args.pixels), overwrite=args.overwrite)
     map_stat = _map_stat(args, names)
     if args.band is None and (features or map_stat is not None):
         raise OutputError(
             "--band all writes a table (a row per zone and band), not features or a map"
         )
     prefix = args.prefix or ""
+    options = request_options(args)
     with (
         failures_reported(output, args.checkpoint),
         scheduler(
@@ -247,7 +284,7 @@ def _run(args: argparse.Namespace) -> int:
             args.zones,
             args.raster,
             stats,
-            **request_options(args),
+            **options,
             compute=False,
             geometry=features or map_stat is not None,
             prefix=prefix,
@@ -257,6 +294,13 @@ def _run(args: argparse.Namespace) -> int:
         progress = sys.stderr.isatty() and not args.quiet
         result = compute(lazy, client=client, progress=progress)
         stopwatch.lap("compute")
+        if args.pixels is not None:
+            pixel_options = {
+                k: v for k, v in options.items() if k not in ("categorical", "small")
+            }
+            pixels = zonal_pixels(args.zones, args.raster, **pixel_options)
+            write_pixels(pixels, args.pixels, overwrite=args.overwrite, client=client)
+            stopwatch.lap("pixels")
     if isinstance(result, xr.Dataset):  # --band all: the long table
         result = result.to_dataframe().rename_axis(
             index={"zone": result.zone.long_name}

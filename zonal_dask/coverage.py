@@ -20,13 +20,6 @@ import shapely
 
 from . import coverage_kernel
 
-KINDS = (
-    "fraction",
-    "none",
-    "area_cartesian",
-    "area_spherical_m2",
-    "area_spherical_km2",
-)
 # exactextract's default threshold: the smallest normal float32, so that every
 # cell with a positive fraction counts
 FLT_MIN = float(np.finfo(np.float32).tiny)
@@ -41,9 +34,9 @@ EARTH_RADIUS = 6378137.0
 class CoverageRule:
     """How a cell's coverage fraction becomes its weight, as exactextract does.
 
-    ``kind`` is one of ``KINDS``; ``min_fraction`` the smallest fraction that
-    counts (float32 comparison, at least ``FLT_MIN``); ``transform`` the
-    grid's (a, b, c, d, e, f), for the areas.
+    ``kind`` is one of ``stats.COVERAGE_KINDS``; ``min_fraction`` the
+    smallest fraction that counts (float32 comparison, at least
+    ``FLT_MIN``); ``transform`` the grid's (a, b, c, d, e, f), for the areas.
     """
 
     kind: str = "fraction"

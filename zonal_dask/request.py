@@ -19,10 +19,9 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from .coverage import KINDS as COVERAGE_KINDS
 from .errors import PlanError, StatisticError, ZonalError, ZonesError
 from .raster import ChunksLike, normalize_chunks
-from .stats import Column, StatsLike, resolve
+from .stats import COVERAGE_KINDS, Column, StatsLike, resolve
 
 Route = Literal["polygons", "label raster", "plan"]
 SMALL = ("nan", "touched")

@@ -40,6 +40,14 @@ import numpy as np
 
 from .errors import StatisticError
 
+# exactextract's coverage_weight: what a pixel a polygon touches weighs
+COVERAGE_KINDS = (
+    "fraction",
+    "none",
+    "area_cartesian",
+    "area_spherical_m2",
+    "area_spherical_km2",
+)
 ZONE_FIELDS = ("outside",)
 VALUE_FIELDS = ("classes", "values")
 WEIGHTED_FIELDS = (
