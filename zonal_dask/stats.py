@@ -370,7 +370,7 @@ _ENTRIES = (
     ),
     Statistic("median", ("values",), _median, cast=True),
     Statistic("mad", ("values",), _mad, weighted=False),
-    Statistic("majority", ("classes",), _majority),
+    Statistic("majority", ("classes",), _majority, aliases=("mode",)),
     Statistic("minority", ("classes",), _minority),
     Statistic(
         "unique",
