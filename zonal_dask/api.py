@@ -311,23 +311,13 @@ def zonal_pixels(
         per chunk holding zones, by zone then pixel row by row; a zone's rows
         are spread over the partitions of the chunks it meets.
     """
+    options = dict(locals())  # every keyword argument is a Request field
+    del options["zones"], options["raster"]
     request = Request.build(
         _route(zones),
         ["count"],
-        coverage=coverage,
-        weights=weights,
-        default_value=default_value,
-        default_weight=default_weight,
-        min_coverage_frac=min_coverage_frac,
-        group_by=group_by,
-        chunks=chunks,
-        band=band,
-        nodata=nodata,
-        zone_id=zone_id,
-        layer=layer,
-        assume_same_crs=assume_same_crs,
-        all_touched=all_touched,
         plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
+        **options,
     )
     if band is None:
         raise RasterError("zonal_pixels: one band at a time (band=None is not offered)")
