@@ -32,7 +32,7 @@ from dask.base import tokenize
 from .errors import CheckpointError
 
 MANIFEST = "checkpoint.json"
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass(frozen=True)

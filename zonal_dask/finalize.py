@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .moments import Moments, dense_moments
 from .partials import (
     ChunkResult,
     Classes,
-    Moments,
-    dense_moments,
     gather_values,
     merge_classes,
     merge_moments,

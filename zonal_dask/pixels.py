@@ -22,7 +22,8 @@ from dask.highlevelgraph import HighLevelGraph
 
 from .grids import CommonGrid
 from .labels import ChunkLabels, LabelSource
-from .partials import valid_claims, valid_pixels
+from .moments import valid_pixels
+from .partials import valid_claims
 
 COLUMNS = ("values", "coverage", "weights", "cell_id", "center_x", "center_y")
 

@@ -38,6 +38,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .classtable import (
+    ClassTable,
+    extreme_class,
+    per_class,
+    ratio,
+    weighted_quantile,
+)
 from .errors import StatisticError
 
 # exactextract's coverage_weight: what a pixel a polygon touches weighs
@@ -83,8 +90,9 @@ class Statistic:
 
     @property
     def description(self) -> str:
-        """``doc``, or the first line of the finalize step's docstring."""
-        return self.doc or (self.finalize.__doc__ or "").strip().splitlines()[0]
+        """``doc``, or the first paragraph of the finalize step's docstring."""
+        paragraph = (self.finalize.__doc__ or "").strip().split("\n\n")[0]
+        return self.doc or " ".join(line.strip() for line in paragraph.splitlines())
 
     @property
     def family(self) -> str:
@@ -115,51 +123,15 @@ class Column(NamedTuple):
 Fields = Mapping[str, np.ndarray]
 
 
-class ClassTable(NamedTuple):
-    """Weight per zone and value (pixel count, or sum of coverage weights),
-    sorted by zone then value; ``zone`` is the row position 0..n_zones-1;
-    ``weighted`` the sums of weight times the weights raster's (None unless
-    asked for); ``coverage`` tells whether the weights are coverage weights."""
-
-    zone: np.ndarray
-    value: np.ndarray
-    weight: np.ndarray
-    n_zones: int
-    weighted: np.ndarray | None = None
-    coverage: bool = False
-
-
-def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return a / b
-
-
-def _extreme_class(c: ClassTable, pick: np.ufunc, largest: bool) -> np.ndarray:
-    """Per zone, the value whose weight is ``pick`` (max or min); on ties the
-    largest value if ``largest``, else the smallest."""
-    out = np.full(c.n_zones, np.nan)
-    if c.zone.size == 0:
-        return out
-    new = np.diff(c.zone, prepend=-1) != 0
-    group = np.cumsum(new) - 1
-    best = pick.reduceat(c.weight, np.flatnonzero(new))[group]
-    hits = np.flatnonzero(c.weight == best)
-    if largest:  # values are sorted within a zone: take the last hit
-        hits = hits[::-1]
-    _, first = np.unique(group[hits], return_index=True)
-    out[c.zone[hits[first]]] = c.value[hits[first]]
-    return out
-
-
 def _majority(c: ClassTable) -> np.ndarray:
     """most frequent value (the smallest on ties; under coverage the largest, as
     exactextract)"""
-    return _extreme_class(c, np.maximum, largest=c.coverage)
+    return extreme_class(c, np.maximum, largest=c.coverage)
 
 
 def _minority(c: ClassTable) -> np.ndarray:
     """least frequent value (the smallest on ties)"""
-    return _extreme_class(c, np.minimum, largest=False)
+    return extreme_class(c, np.minimum, largest=False)
 
 
 def _variety(c: ClassTable) -> np.ndarray:
@@ -167,74 +139,22 @@ def _variety(c: ClassTable) -> np.ndarray:
     return np.bincount(c.zone[c.weight > 0], minlength=c.n_zones)
 
 
-def class_name(value: float) -> int | float:
-    """How a class value names its column: 3 for 3.0, else the float."""
-    return int(value) if float(value).is_integer() else float(value)
-
-
-def _per_class(
-    c: ClassTable, weight: np.ndarray, prefix: str, share: bool
-) -> dict[Any, np.ndarray]:
-    """One column per class (named ``prefix`` + its name): the zone's
-    ``weight`` of that class, or with ``share`` its share of the zone's total
-    (0 for a class absent from a zone that has pixels, NaN for a zone
-    without any)."""
-    classes = np.unique(c.value)
-    table = np.zeros((c.n_zones, classes.size))
-    table[c.zone, np.searchsorted(classes, c.value)] = weight
-    if share:
-        total = np.zeros(c.n_zones)
-        np.add.at(total, c.zone, weight)
-        seen = np.bincount(c.zone, minlength=c.n_zones) > 0
-        table = np.where(
-            seen[:, np.newaxis], _ratio(table, total[:, np.newaxis]), np.nan
-        )
-    names: list[Any] = [class_name(v) for v in classes]
-    if prefix:
-        names = [f"{prefix}{n}" for n in names]
-    return dict(zip(names, table.T, strict=True))
-
-
 def _histogram(c: ClassTable) -> dict[Any, np.ndarray]:
     """one column per value, named by it: the zone's pixels of that value"""
-    return _per_class(c, c.weight, "", share=False)
+    return per_class(c, c.weight, "", share=False)
 
 
 def _frac(c: ClassTable) -> dict[Any, np.ndarray]:
     """one column per value, `frac_<value>`: its share of the zone's pixels
     (of its coverage under coverage)"""
-    return _per_class(c, c.weight, "frac_", share=True)
+    return per_class(c, c.weight, "frac_", share=True)
 
 
 def _weighted_frac(c: ClassTable) -> dict[Any, np.ndarray]:
     """one column per value, `weighted_frac_<value>`: its share of the zone's
     sum of weights"""
     assert c.weighted is not None
-    return _per_class(c, c.weighted, "weighted_frac_", share=True)
-
-
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """exactextract's weighted quantile of the distinct values.
-
-    With the distinct values ``v_0 < ... < v_{n-1}``, their summed weights
-    ``w_i``, total ``S`` and ``P_i = w_0 + ... + w_i``: ``s_0 = 0``,
-    ``s_i = i w_i + (n - 1) P_{i-1}``, ``t = q (n - 1) S``; with ``k`` the last
-    ``i`` with ``s_i <= t``, the quantile is ``v_{n-1}`` if ``k = n - 1``, else
-    the linear interpolation between ``v_k`` and ``v_{k+1}``. With equal
-    weights it is numpy's linear quantile of the distinct values.
-    """
-    distinct, inverse = np.unique(values, return_inverse=True)
-    w = np.bincount(inverse, weights=weights)
-    n = distinct.size
-    cumulative = np.cumsum(w)
-    s = np.zeros(n)
-    s[1:] = np.arange(1, n) * w[1:] + (n - 1) * cumulative[:-1]
-    target = q * (n - 1) * cumulative[-1]
-    k = int(np.searchsorted(s, target, side="right")) - 1
-    if k >= n - 1:
-        return float(distinct[-1])
-    step = (distinct[k + 1] - distinct[k]) / (s[k + 1] - s[k])
-    return float(distinct[k] + (target - s[k]) * step)
+    return per_class(c, c.weighted, "weighted_frac_", share=True)
 
 
 def _median(values: np.ndarray, weights: np.ndarray | None) -> float:
@@ -258,54 +178,24 @@ def _quantile(q: float) -> Callable[[np.ndarray, np.ndarray | None], float]:
     return quantile
 
 
-def _count(f: Fields) -> np.ndarray:
-    """valid pixels (with coverage: the sum of their weights)"""
-    return f["count"]
+def _field(name: str, doc: str) -> Callable[[Fields], np.ndarray]:
+    """The finalize step of a statistic that is one field as it is."""
 
+    def finalize(f: Fields) -> np.ndarray:
+        return f[name]
 
-def _nodata_count(f: Fields) -> np.ndarray:
-    """pixels of the zone that are nodata or NaN"""
-    return f["nodata"]
+    finalize.__doc__ = doc
+    return finalize
 
 
 def _nodata_fraction(f: Fields) -> np.ndarray:
     """nodata_count / (count + nodata_count)"""
-    return _ratio(f["nodata"], f["nodata"] + f["count"])
-
-
-def _outside_fraction(f: Fields) -> np.ndarray:
-    """share of the polygon's area beyond the raster's extent"""
-    return f["outside"]
-
-
-def _sum(f: Fields) -> np.ndarray:
-    """sum of valid values"""
-    return f["sum"]
-
-
-def _mean(f: Fields) -> np.ndarray:
-    """arithmetic mean"""
-    return f["mean"]
-
-
-def _min(f: Fields) -> np.ndarray:
-    """smallest valid value"""
-    return f["min"]
-
-
-def _max(f: Fields) -> np.ndarray:
-    """largest valid value"""
-    return f["max"]
+    return ratio(f["nodata"], f["nodata"] + f["count"])
 
 
 def _range(f: Fields) -> np.ndarray:
     """max - min"""
     return f["max"] - f["min"]
-
-
-def _variance(f: Fields) -> np.ndarray:
-    """population variance (ddof=0)"""
-    return f["variance"]
 
 
 def _std(f: Fields) -> np.ndarray:
@@ -315,22 +205,7 @@ def _std(f: Fields) -> np.ndarray:
 
 def _coefficient_of_variation(f: Fields) -> np.ndarray:
     """std / mean"""
-    return _ratio(np.sqrt(f["variance"]), f["mean"])
-
-
-def _weighted_sum(f: Fields) -> np.ndarray:
-    """sum of value x weight (x coverage): exactextract's weighted_sum"""
-    return f["weighted_sum"]
-
-
-def _weighted_mean(f: Fields) -> np.ndarray:
-    """mean weighted by the weights raster (x coverage)"""
-    return f["weighted_mean"]
-
-
-def _weighted_variance(f: Fields) -> np.ndarray:
-    """population variance weighted by the weights raster (x coverage)"""
-    return f["weighted_variance"]
+    return ratio(np.sqrt(f["variance"]), f["mean"])
 
 
 def _weighted_std(f: Fields) -> np.ndarray:
@@ -338,32 +213,44 @@ def _weighted_std(f: Fields) -> np.ndarray:
     return np.sqrt(f["weighted_variance"])
 
 
-def _centre(field: str) -> Callable[[Fields], np.ndarray]:
+def _centre(field: str) -> Statistic:
     extreme, axis = field.split("_")[0], field[-1]
-
-    def centre(f: Fields) -> np.ndarray:
-        return f[field]
-
-    centre.__doc__ = (
-        f"{axis} of the centre of the first cell (row by row) holding the {extreme}"
-    )
-    return centre
+    doc = f"{axis} of the centre of the first cell (row by row) holding the {extreme}"
+    return Statistic(field, (field,), _field(field, doc))
 
 
 _ENTRIES = (
     # each finalize step's docstring says what the statistic is
-    Statistic("count", ("count",), _count, dtype="int64"),
     Statistic(
-        "nodata_count", ("nodata",), _nodata_count, dtype="int64", aliases=("nodata",)
+        "count",
+        ("count",),
+        _field("count", "valid pixels (with coverage: the sum of their weights)"),
+        dtype="int64",
+    ),
+    Statistic(
+        "nodata_count",
+        ("nodata",),
+        _field("nodata", "pixels of the zone that are nodata or NaN"),
+        dtype="int64",
+        aliases=("nodata",),
     ),
     Statistic("nodata_fraction", ("count", "nodata"), _nodata_fraction),
-    Statistic("outside_fraction", ("outside",), _outside_fraction),
-    Statistic("sum", ("sum",), _sum),
-    Statistic("mean", ("mean",), _mean),
-    Statistic("min", ("min",), _min),
-    Statistic("max", ("max",), _max),
+    Statistic(
+        "outside_fraction",
+        ("outside",),
+        _field("outside", "share of the polygon's area beyond the raster's extent"),
+    ),
+    Statistic("sum", ("sum",), _field("sum", "sum of valid values")),
+    Statistic("mean", ("mean",), _field("mean", "arithmetic mean")),
+    Statistic("min", ("min",), _field("min", "smallest valid value")),
+    Statistic("max", ("max",), _field("max", "largest valid value")),
     Statistic("range", ("min", "max"), _range),
-    Statistic("var", ("variance",), _variance, aliases=("variance",)),
+    Statistic(
+        "var",
+        ("variance",),
+        _field("variance", "population variance (ddof=0)"),
+        aliases=("variance",),
+    ),
     Statistic("std", ("variance",), _std, aliases=("stdev",)),
     Statistic(
         "coefficient_of_variation", ("variance", "mean"), _coefficient_of_variation
@@ -383,12 +270,23 @@ _ENTRIES = (
     Statistic("histogram", ("classes",), _histogram, dtype="int64"),
     Statistic("frac", ("classes",), _frac),
     Statistic("weighted_frac", ("classes", "weighted_classes"), _weighted_frac),
-    Statistic("weighted_sum", ("weighted_sum",), _weighted_sum),
-    Statistic("weighted_mean", ("weighted_mean",), _weighted_mean),
+    Statistic(
+        "weighted_sum",
+        ("weighted_sum",),
+        _field("weighted_sum", "sum of value x weight (x coverage)"),
+    ),
+    Statistic(
+        "weighted_mean",
+        ("weighted_mean",),
+        _field("weighted_mean", "mean weighted by the weights raster (x coverage)"),
+    ),
     Statistic(
         "weighted_var",
         ("weighted_variance",),
-        _weighted_variance,
+        _field(
+            "weighted_variance",
+            "population variance weighted by the weights raster (x coverage)",
+        ),
         aliases=("weighted_variance",),
     ),
     Statistic(
@@ -398,7 +296,7 @@ _ENTRIES = (
         aliases=("weighted_stdev",),
     ),
     *(
-        Statistic(name, (name,), _centre(name))
+        _centre(name)
         for name in ("min_center_x", "min_center_y", "max_center_x", "max_center_y")
     ),
 )
