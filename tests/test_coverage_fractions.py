@@ -20,10 +20,11 @@ SETTINGS = settings(
 )
 SHAPE = (13, 17)
 
-# quarter cells and arbitrary floats, some beyond the grid
+# quarter cells and arbitrary floats, some beyond the grid (none so close to 0
+# that GEOS's own overlay underflows: it then gets areas wrong)
 coordinate = st.one_of(
     st.integers(-8, 80).map(lambda q: q / 4),
-    st.floats(-2.0, 20.0, allow_nan=False, allow_subnormal=False),
+    st.floats(-2.0, 20.0, allow_nan=False).filter(lambda v: v == 0 or abs(v) > 1e-9),
 )
 
 
@@ -59,10 +60,12 @@ def polygons(draw):
 
 
 def exact(geometry, shape):
-    """GEOS's area of each cell inside ``geometry`` (pixel coordinates)."""
+    """GEOS's area of each cell inside ``geometry`` (pixel coordinates), part
+    by part."""
     rows, cols = np.indices(shape)
     cells = shapely.box(cols, rows, cols + 1, rows + 1)
-    return shapely.area(shapely.intersection(geometry, cells))
+    parts = shapely.get_parts(geometry)
+    return sum(shapely.area(shapely.intersection(part, cells)) for part in parts)
 
 
 def oriented(geometry, orient):

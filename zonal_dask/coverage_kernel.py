@@ -78,35 +78,49 @@ def coverage(
     """
     row_off, col_off, rows, cols = window[0], window[1], window[2], window[3]
     n_zones = zone_rings.size - 1
-    capacity = 1024
-    out_pixels = np.empty(capacity, np.int64)
-    out_zones = np.empty(capacity, np.int64)
-    out_fractions = np.empty(capacity, np.float64)
-    n_out = 0
+    # each zone's frame and its part of the chunk, first: the outputs are
+    # sized once (at most every cell of every zone's part) and the scratch
+    # arrays are allocated once for the largest part
+    frames = np.zeros((n_zones, 7), np.int64)  # x0, y0, y1, c0, c1, r0, r1
+    capacity, largest = 0, 0
     for z in range(n_zones):
         first = ring_starts[zone_rings[z]]
         last = ring_starts[zone_rings[z + 1]]
         if last <= first:
             continue
-        # the zone's own frame, the same in every chunk
         x0 = int(np.floor(cols_xy[first:last].min()))
         y0 = int(np.floor(rows_xy[first:last].min()))
-        x1 = int(np.ceil(cols_xy[first:last].max()))
         y1 = int(np.ceil(rows_xy[first:last].max()))
-        top = max(y0, 0)  # rows above the raster add up in its first row
-        # the chunk's part of the frame, in frame coordinates
-        c0, c1 = max(x0, col_off) - x0, min(x1, col_off + cols) - x0
-        r0, r1 = max(y0, row_off) - y0, min(y1, row_off + rows) - y0
+        c0 = max(x0, col_off) - x0
+        c1 = min(int(np.ceil(cols_xy[first:last].max())), col_off + cols) - x0
+        r0 = max(y0, row_off) - y0
+        r1 = min(y1, row_off + rows) - y0
+        frames[z] = x0, y0, y1, c0, c1, r0, r1
+        if c1 > c0 and r1 > r0:
+            capacity += (c1 - c0) * (r1 - r0)
+            largest = max(largest, (c1 - c0) * (r1 - r0))
+    capacity = max(min(capacity, 4 * rows * cols), 16)
+    out_pixels = np.empty(capacity, np.int64)
+    out_zones = np.empty(capacity, np.int64)
+    out_fractions = np.empty(capacity, np.float64)
+    n_out = 0
+    partial_buffer = np.empty(largest)
+    below_buffer = np.empty(largest)
+    # full-width contributions to rows above the chunk: (column, row, value)
+    above_col = np.empty(16, np.int64)
+    above_row = np.empty(16, np.int64)
+    above_value = np.empty(16, np.float64)
+    for z in range(n_zones):
+        x0, y0, y1, c0, c1, r0, r1 = frames[z]
         if c1 <= c0 or r1 <= r0:
             continue
+        top = max(y0, 0)  # rows above the raster add up in its first row
         height, width = r1 - r0, c1 - c0
-        partial = np.zeros((height, width))
-        below = np.zeros((height, width))
-        # full-width contributions to rows above the chunk: (column, row, value)
+        partial = partial_buffer[: height * width].reshape(height, width)
+        below = below_buffer[: height * width].reshape(height, width)
+        partial[:] = 0.0
+        below[:] = 0.0
         n_above = 0
-        above_col = np.empty(16, np.int64)
-        above_row = np.empty(16, np.int64)
-        above_value = np.empty(16, np.float64)
         for ring in range(zone_rings[z], zone_rings[z + 1]):
             start, end = ring_starts[ring], ring_starts[ring + 1] - 1
             twice_area = 0.0  # shoelace: positive when the ring turns clockwise
