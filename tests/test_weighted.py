@@ -656,3 +656,14 @@ def test_random_polygons_and_chunkings_match_the_brute_force(
     covered = expected["count"] > 0
     assert_frames_close(table[covered], expected[covered], rtol=1e-9, atol=1e-12)
     assert (table.loc[~covered, "count"] == 0).all()
+
+
+def test_the_scheduler_does_not_change_the_numbers(local_cluster):
+    values, weights, ops, options = CASES["dem-pop-default"]
+    kwargs = dict(weights=weights, coverage="fraction", chunks=37, split_every=2)
+    ops = ["count", "mean", "stdev", "median", "quantile(q=0.9)", "majority"]
+    ops += ["weighted_mean", "weighted_frac", "min_center_x"]
+    threads = zd.zonal_stats(concelhos(), values, ops, **kwargs, **options)
+    lazy = zd.zonal_stats(concelhos(), values, ops, compute=False, **kwargs, **options)
+    cluster = local_cluster.compute(lazy).result()
+    pd.testing.assert_frame_equal(cluster, threads, check_exact=False, rtol=1e-12)

@@ -11,14 +11,15 @@ before any pixel is read. The implementations:
 * ``coverage_source``: the same chunks and zones, each pixel weighted by the
   fraction of it a zone covers, or by exactextract's other coverage weights
   (``coverage.py``).
-
-Both take ``zone_of`` (``group_by``): the geometries are then parts of zones,
-and each chunk's claims are pooled by zone (``pooling.py``).
 * ``touched_fallback``: wraps a polygon source; zones that claim no pixel of a
   chunk also claim, as zone ``n + zone``, the pixels they touch, to stand in
   for zones that claim none anywhere (``small="touched"``).
 * ``label_raster_source``: an integer label raster on the raster's grid.
 * a stored ``ZonePlan`` (``plan.py``) gives a source that reads its labels.
+
+The polygon and coverage sources take ``zone_of`` (``group_by``): their
+geometries are then parts of zones, and each chunk's claims are pooled by
+zone (``pooling.py``).
 """
 
 from __future__ import annotations
