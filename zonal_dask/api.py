@@ -34,7 +34,7 @@ from .raster import (
 )
 from .request import Request
 from .runtime import run_scope
-from .sources import RasterLike, ZonesLike, label_source, route_of
+from .sources import RasterLike, ZonesLike, grid_fields, label_source, route_of
 from .stats import DEFAULT_STATS, StatsLike
 
 
@@ -236,11 +236,7 @@ def zonal_stats(
             wrap_chunk=wrap,
             weights=inputs.weights,
             default_value=request.default_value,
-            grid={
-                "transform": tuple(array.rio.transform())[:6],
-                "width": int(array.shape[-1]),
-                "dtype": str(array.dtype),
-            },
+            grid=grid_fields(array),
             **_planes(array),
         )
         if not compute:

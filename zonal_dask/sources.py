@@ -140,6 +140,17 @@ def label_source(
     return Inputs(array, source, nodata, weights, grid)
 
 
+def grid_fields(array: xr.DataArray) -> dict[str, Any]:
+    """What the final step needs of the grid the statistics are computed on:
+    its transform and width (the centres of cells), the raster's dtype (the
+    type exactextract gives quantiles in)."""
+    return {
+        "transform": tuple(array.rio.transform())[:6],
+        "width": int(array.shape[-1]),
+        "dtype": str(array.dtype),
+    }
+
+
 def check_spherical(rule: CoverageRule, array: xr.DataArray, name: str) -> None:
     """Spherical areas need longitude/latitude cells: refuse a projected CRS."""
     crs = array.rio.crs

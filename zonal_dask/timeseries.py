@@ -51,6 +51,7 @@ from .request import Request
 from .runtime import run_scope
 from .series import Series
 from .series_open import open_series
+from .sources import grid_fields
 from .stats import DEFAULT_STATS, StatsLike
 from .zones import read_zones
 
@@ -164,6 +165,8 @@ def zonal_series(
         plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
         **options,
     )
+    if request.weights is not None:
+        raise StatisticError("zonal_series: a weights raster is not offered")
     band, layer = request.band, request.layer
     writer = None
     if output is not None:
@@ -225,9 +228,9 @@ def zonal_series(
 
 
 def _route(zones: Any) -> Any:
-    from .api import _route
+    from .sources import route_of
 
-    return _route(zones)
+    return route_of(zones)
 
 
 def _grid_groups(
@@ -289,11 +292,12 @@ class _GridPlan:
     ) -> _GridPlan:
         """Plan the zones on the grid of the step at ``position``; make and keep
         their labels (a stored ``ZonePlan`` is read instead)."""
-        from .api import label_source
+        from .sources import label_source
 
         name = source_name(zones)
         given = frame if frame is not None else zones
-        like, source = label_source(given, steps.like(position), request, name)
+        inputs = label_source(given, steps.like(position), request, name)
+        like, source = inputs.array, inputs.source
         if not (isinstance(zones, ZonePlan) and zones.path is not None):
             started = time.perf_counter()
             source = persisted(source)
@@ -333,6 +337,8 @@ class _GridPlan:
                     split_every=request.split_every,
                     plane_dim=PLANE,
                     plane_coords=np.arange(values.shape[0]),
+                    default_value=request.default_value,
+                    grid=grid_fields(self.like),
                 )
             )
         tables = _compute(lazies, bar, len(chosen))
