@@ -289,7 +289,6 @@ def _run(args: argparse.Namespace) -> int:
             geometry=features or map_stat is not None,
             prefix=prefix,
             checkpoint=args.checkpoint,
-            **options,
         )
         stopwatch.lap("planning")
         progress = sys.stderr.isatty() and not args.quiet
