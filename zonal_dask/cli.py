@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .cli_series import WEIGHTING, is_series, request_options
 from .cli_series import add_arguments as series_arguments
-from .cli_series import is_series, request_options
 from .errors import OutputError, ZonalError
 from .runtime import run_scope
 from .stats import ALIASES, COVERAGE_KINDS, DEFAULT_STATS, PATTERNS, STATISTICS
@@ -269,7 +269,7 @@ def _run(args: argparse.Namespace) -> int:
             "--band all writes a table (a row per zone and band), not features or a map"
         )
     prefix = args.prefix or ""
-    options = request_options(args)
+    options = request_options(args) | {n: getattr(args, n) for n in WEIGHTING}
     with (
         failures_reported(output, args.checkpoint),
         scheduler(

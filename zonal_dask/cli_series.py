@@ -18,6 +18,14 @@ import time
 from pathlib import Path
 
 SERIES_OUTPUTS = (".zarr", ".nc", ".parquet")
+# the options of coverage and weights (issue 12), not offered for series yet
+WEIGHTING = (
+    "coverage",
+    "default_value",
+    "default_weight",
+    "min_coverage_frac",
+    "group_by",
+)
 SERIES_INPUTS = (".zarr", ".nc", ".nc4", ".json", ".geojson")
 
 
@@ -62,12 +70,7 @@ def request_options(args: argparse.Namespace) -> dict:
         "zone_id": args.id_field,
         "all_touched": args.all_touched,
         "categorical": args.categorical,
-        "coverage": args.coverage,
         "weights": args.weights,
-        "default_value": args.default_value,
-        "default_weight": args.default_weight,
-        "min_coverage_frac": args.min_coverage_frac,
-        "group_by": args.group_by,
         "small": args.small,
         "chunks": args.chunks,
         "layer": args.layer,
@@ -102,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         for name, given in (
             ("--checkpoint", args.checkpoint),
             ("--map", args.map),
+            ("--pixels", args.pixels),
+            *((f"--{n.replace('_', '-')}", getattr(args, n)) for n in WEIGHTING),
             ("--categorical with --band all", args.categorical and args.band is None),
         )
         if given
