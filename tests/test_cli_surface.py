@@ -69,13 +69,21 @@ def test_every_option_of_the_api_has_a_flag_or_a_reason():
 
 def test_every_statistic_and_alias_from_the_command_line(data_dir, tmp_path):
     names = [*STATISTICS, *ALIASES, "p90", "percentile_25", "quantile(q=0.5)"]
+    weighted = [n for n in names if n in STATISTICS and STATISTICS[n].needs_weights]
+    weighted += [a for a in ALIASES if ALIASES[a] in weighted]
     zones = data_dir / "rasterio" / "box.shp"
     raster = data_dir / "rasterio" / "RGB.byte.tif"
-    out = tmp_path / "all.parquet"
-    assert main([str(zones), str(raster), str(out), "--stats", ",".join(names)]) == 0
-    expected = zd.zonal_stats(zones, raster, names)
-    expected.columns = [str(c) for c in expected.columns]
-    pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
+    for asked, weights in (
+        ([n for n in names if n not in weighted], None),
+        (["mean", "sum", *weighted], raster),
+    ):
+        out = tmp_path / f"{weights is None}.parquet"
+        extra = [] if weights is None else ["--weights", str(weights)]
+        args = [str(zones), str(raster), str(out), "--stats", ",".join(asked)]
+        assert main(args + extra) == 0
+        expected = zd.zonal_stats(zones, raster, asked, weights=weights)
+        expected.columns = [str(c) for c in expected.columns]
+        pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
 
 
 def test_coverage_weights_with_the_default_statistics(data_dir, tmp_path):

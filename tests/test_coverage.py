@@ -63,8 +63,11 @@ def test_statistics_not_defined_under_weights_are_refused(data_dir):
     raster = data_dir / "rasterstats" / "slope.tif"
     unweighted = [n for n, s in zd.STATISTICS.items() if not s.weighted]
     assert unweighted  # the case is not vacuous
-    for name in [*unweighted, "p90"]:
+    for name in unweighted:
         with pytest.raises(zd.StatisticError, match=f"'{name}' needs unweighted"):
             zd.zonal_stats(zones, raster, ["mean", name], weights="coverage")
-    with pytest.raises(zd.StatisticError, match="unknown weights"):
+    with pytest.raises(zd.StatisticError, match="'iqr' needs unweighted"):
+        zd.zonal_stats(zones, raster, {"iqr": np.ptp}, coverage="fraction")
+    # any other string is a weights raster
+    with pytest.raises(zd.RasterError, match="area: no such file"):
         zd.zonal_stats(zones, raster, weights="area")

@@ -118,7 +118,7 @@ def test_the_signature_in_the_readme_is_the_function_s():
 def examples(tmp_path_factory) -> Path:
     """The files the README's examples name, small, on one grid."""
     d = tmp_path_factory.mktemp("readme")
-    pop = make_grid((60, 80), seed=21, loc=50, scale=20)
+    pop = make_grid((60, 80), "uint16", seed=21, loc=50, scale=20, nodata=65535)
     pop.write(d / "pop.tif")
     cells = voronoi_zones(pop, 12, seed=21)
     borders = zones_frame(cells).assign(code=np.arange(101, 101 + len(cells)))

@@ -137,7 +137,7 @@ def test_nodata_is_checked_the_same_way_on_every_route(data_dir, tmp_path):
         ("plan", {"weights": "coverage"}, "coverage='fraction' needs polygon"),
         ("plan", {"zone_id": "id"}, "a ZonePlan fixed them"),
         ("polygons", {"small": "touched", "weights": "coverage"}, "no coverage"),
-        ("polygons", {"stats": ["median"], "weights": "coverage"}, "unweighted"),
+        ("polygons", {"stats": ["mad"], "weights": "coverage"}, "unweighted"),
     ],
 )
 def test_options_that_do_not_go_together_are_refused_on_every_route(

@@ -130,6 +130,9 @@ def partial(zone, values):
         m2=np.array([((values - values.mean()) ** 2).sum()]),
         min=np.array([values.min()]),
         max=np.array([values.max()]),
+        undefined=np.array([0.0]),
+        min_at=np.array([float(zone)]),
+        max_at=np.array([float(zone)]),
     )
 
 

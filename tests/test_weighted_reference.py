@@ -44,7 +44,9 @@ ALL = [
 ]
 
 
-def assert_frames_close(ours: pd.DataFrame, theirs: pd.DataFrame, rtol=1e-9):
+def assert_frames_close(
+    ours: pd.DataFrame, theirs: pd.DataFrame, rtol=1e-9, atol=1e-12
+):
     assert list(ours.columns) == list(theirs.columns)
     assert list(ours.index) == list(theirs.index)
     for col in ours.columns:
@@ -52,7 +54,7 @@ def assert_frames_close(ours: pd.DataFrame, theirs: pd.DataFrame, rtol=1e-9):
             ours[col].to_numpy(float),
             theirs[col].to_numpy(float),
             rtol=rtol,
-            atol=1e-12,
+            atol=atol,
             equal_nan=True,
             err_msg=col,
         )

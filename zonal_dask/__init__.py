@@ -1,7 +1,7 @@
 """Zonal statistics of rasters of any size, on Dask.
 
 The engine (geopandas, rioxarray, numba, dask) is imported on first use of
-``zonal_stats``, ``rasterize_zones`` or ``ZonePlan``, so that ``import
+``zonal_stats``, ``zonal_pixels``, ``rasterize_zones`` or ``ZonePlan``, so that ``import
 zonal_dask`` and ``zonal-dask --help`` stay quick. Importing changes no
 process state (environment, collector, warnings filters, exit hooks).
 """
@@ -33,13 +33,14 @@ from .errors import (
 from .stats import DEFAULT_STATS, STATISTICS
 
 if TYPE_CHECKING:
-    from .api import rasterize_zones, zonal_stats
+    from .api import rasterize_zones, zonal_pixels, zonal_stats
     from .cube import open_cube
     from .plan import ZonePlan
     from .timeseries import zonal_series
 
 _LAZY = {
     "zonal_stats": "api",
+    "zonal_pixels": "api",
     "rasterize_zones": "api",
     "ZonePlan": "plan",
     "zonal_series": "timeseries",
@@ -79,6 +80,7 @@ __all__ = [
     "__version__",
     "open_cube",
     "rasterize_zones",
+    "zonal_pixels",
     "zonal_series",
     "zonal_stats",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from threading import Thread
 from typing import Any, TypeAlias, cast
 
 import geopandas as gpd
@@ -23,37 +22,20 @@ from dask.delayed import Delayed
 from . import cluster
 from .adapters import array_raster, features_frame, is_feature_like
 from .checkpoint import Checkpoint, run_identity
-from .errors import source_name
+from .errors import RasterError, source_name
 from .features import finish, finish_lazily, read_features
 from .graph import zonal_graph
-from .labels import (
-    LabelSource,
-    coverage_source,
-    label_array,
-    label_raster_source,
-    polygon_source,
-    touched_fallback,
-)
-from .partials import warm_up
+from .labels import label_array
+from .pixels import PixelSpec, pixel_frame
 from .plan import ZonePlan
 from .progress import ProgressLike, reporter
-from .raster import (
-    TARGET_CHUNK_PIXELS,
-    ChunksLike,
-    grid_chunks,
-    is_label_raster,
-    open_label_raster,
-    open_raster,
-    resolve_nodata,
-)
-from .request import RasterKind, Request, Route
+from .raster import ChunksLike, grid_chunks
+from .request import RasterKind, Request
 from .runtime import run_scope
+from .sources import Raster, Zones, grid_fields, label_source, route_of
 from .stats import DEFAULT_STATS, StatsLike
-from .zones import plan_chunks, zones_on_grid
 
-# what the engine reads, and what the API also takes (adapters.py)
-Zones: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray | ZonePlan
-Raster: TypeAlias = str | os.PathLike[str] | xr.DataArray
+# what the engine reads (sources.py), and what the API also takes (adapters.py)
 ZonesLike: TypeAlias = Zones | gpd.GeoSeries | Mapping[str, Any] | Iterable[Any]
 RasterLike: TypeAlias = Raster | np.ndarray
 
@@ -68,7 +50,12 @@ def zonal_stats(
     zone_id: str | None = None,
     all_touched: bool = False,
     categorical: bool = False,
-    weights: str | None = None,
+    coverage: str | None = None,
+    weights: str | os.PathLike[str] | xr.DataArray | None = None,
+    default_value: float | None = None,
+    default_weight: float | None = None,
+    min_coverage_frac: float | None = None,
+    group_by: str | None = None,
     small: str = "nan",
     chunks: ChunksLike = None,
     compute: bool = True,
@@ -131,11 +118,37 @@ def zonal_stats(
         Add one column per raster value holding the zone's pixel count of that
         value (a zone x class table, for land cover and other class rasters);
         the statistic ``histogram`` asks for the same columns.
+    coverage
+        Weight each pixel a polygon touches as exactextract's
+        ``coverage_weight`` does: ``"fraction"`` by the exact fraction of it
+        the polygon covers, ``"none"`` by 1 (every touched pixel),
+        ``"area_cartesian"`` by the covered area in the CRS's units,
+        ``"area_spherical_m2"`` / ``"area_spherical_km2"`` by the covered area
+        on a sphere (longitude/latitude rasters). Every statistic then has
+        exactextract's meaning: ``count`` is the sum of the weights, ``mean``,
+        ``std``, ``median``, ``pNN``, ``majority`` ... are weighted.
+        None (default): the pixel-centre or all-touched rule, unweighted.
     weights
-        ``"coverage"``: weight each pixel by the fraction of it the polygon
-        covers, computed exactly by exactextract; ``count`` is then the sum of
-        the fractions, ``sum`` the weighted sum, ``mean``, ``std`` and ``var``
-        the weighted moments, as exactextract reports them.
+        A second raster (path, URL or DataArray) for the ``weighted_*``
+        statistics and ``weighted_frac``, on the raster's grid or a
+        compatible one (same CRS, cell sizes integer multiples of each other,
+        origins whole cells apart); all statistics are then computed on the
+        finer of the two grids, as exactextract does. ``"coverage"`` means
+        ``coverage="fraction"`` (the older spelling).
+    default_value
+        The value of nodata and NaN pixels, which then count, instead of being
+        left out.
+    default_weight
+        The weight of pixels whose weight is nodata, NaN or beyond the weights
+        raster. Without it, such a pixel makes its zone's weighted statistics
+        NaN (as exactextract).
+    min_coverage_frac
+        With coverage weighting, pixels covered less than this fraction (0 to
+        1) do not count.
+    group_by
+        A column of the zones: the features sharing a value form one zone (a
+        row named by the value, sorted), with the numbers of the dissolved
+        zone, without dissolving.
     small
         What a polygon that holds no pixel centre gets: ``"nan"`` (count 0 and
         NaN, as rasterstats' None), or ``"touched"``: the pixels it touches, as
@@ -200,10 +213,15 @@ def zonal_stats(
     else:
         kind = _raster_kind(raster)
     request = Request.build(
-        _route(zones),
+        route_of(zones),
         stats,
         categorical=categorical,
+        coverage=coverage,
         weights=weights,
+        default_value=default_value,
+        default_weight=default_weight,
+        min_coverage_frac=min_coverage_frac,
+        group_by=group_by,
         chunks=chunks,
         checkpoint=checkpoint,
         include_cols=include_cols,
@@ -230,25 +248,33 @@ def zonal_stats(
             frame = read_features(
                 zones, columns, name, layer, request.include_cols, request.geometry
             )
-        array, source = label_source(
-            zones if frame is None else frame, raster, request, name
-        )
+        inputs = label_source(zones if frame is None else frame, raster, request, name)
+        array, source = inputs.array, inputs.source
         if request.include_cols and not request.geometry:
             assert frame is not None
             carried, frame = pd.DataFrame(frame[list(request.include_cols)]), None
         wrap = None
         if request.checkpoint is not None:
             identity = run_identity(
-                request.identity(), zones, raster, array, source.index, source.token
+                request.identity(),
+                zones,
+                raster,
+                array,
+                source.index,
+                source.token,
+                request.weights,
             )
             wrap = Checkpoint.open(request.checkpoint, identity).wrap
         lazy = zonal_graph(
             array.data,
             source,
             request.columns,
-            resolve_nodata(request.nodata, array, source_name(raster)),
+            inputs.nodata,
             split_every=request.split_every,
             wrap_chunk=wrap,
+            weights=inputs.weights,
+            default_value=request.default_value,
+            grid=grid_fields(array),
             **_planes(array),
         )
         if not compute:
@@ -266,7 +292,73 @@ def request_for(
     stats, **options)``, reading nothing: the command line checks its options
     with it before it starts a scheduler."""
     options.pop("compute", None)
-    return Request.build(_route(zones), stats, **options)
+    return Request.build(route_of(zones), stats, **options)
+
+
+def zonal_pixels(
+    zones: ZonesLike,
+    raster: Raster,
+    *,
+    band: int = 1,
+    nodata: float | None = None,
+    zone_id: str | None = None,
+    all_touched: bool = False,
+    coverage: str | None = None,
+    weights: str | os.PathLike[str] | xr.DataArray | None = None,
+    default_value: float | None = None,
+    default_weight: float | None = None,
+    min_coverage_frac: float | None = None,
+    group_by: str | None = None,
+    chunks: ChunksLike = None,
+    layer: str | int | None = None,
+    assume_same_crs: bool = False,
+) -> Any:
+    """Every pixel of every zone, as a long table: one row per (zone, pixel).
+
+    The rows are the pixels the statistics of ``zonal_stats`` with the same
+    options read: a pixel counts in as many zones as claim it, nodata and NaN
+    pixels are left out (unless ``default_value``). Parameters as in
+    ``zonal_stats``.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Columns: the zone (named as ``zonal_stats``' index: ``fid``, the
+        ``zone_id`` or ``group_by`` column, or ``zone`` for a label raster),
+        ``values`` (the raster's dtype), ``coverage`` (float32: the weight of
+        the pixel under ``coverage``, 1 without), ``weights`` (with a weights
+        raster), ``cell_id`` (``row * width + column`` in the raster, as
+        exactextract numbers it), ``center_x``, ``center_y``. One partition
+        per chunk holding zones, by zone then pixel row by row; a zone's rows
+        are spread over the partitions of the chunks it meets.
+    """
+    options = dict(locals())  # every keyword argument is a Request field
+    del options["zones"], options["raster"]
+    zones, options["assume_same_crs"], name = _adapt_zones(zones, assume_same_crs)
+    request = Request.build(
+        route_of(zones),
+        ["count"],
+        plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
+        **options,
+    )
+    if band is None:
+        raise RasterError("zonal_pixels: one band at a time (band=None is not offered)")
+    with run_scope():
+        inputs = label_source(cast(Zones, zones), raster, request, name)
+    array, source = inputs.array, inputs.source
+    index = source.index
+    spec = PixelSpec(
+        column="zone" if index is None else str(index.name),
+        names=None,
+        origin=(0, 0),
+        transform=tuple(array.rio.transform())[:6],
+        grid=inputs.grid,
+        nodata=inputs.nodata,
+        default_value=request.default_value,
+        dtype=str(array.dtype),
+        weighted=inputs.weights is not None,
+    )
+    return pixel_frame(array.data, source, spec, inputs.weights)
 
 
 def rasterize_zones(
@@ -308,45 +400,11 @@ def rasterize_zones(
         all_touched=all_touched,
     )
     with run_scope():
-        array, source = label_source(cast(Zones, zones), raster, request, name)
-    labels = label_array(source, grid_chunks(array))
+        inputs = label_source(cast(Zones, zones), raster, request, name)
+    labels = label_array(inputs.source, grid_chunks(inputs.array))
+    array = inputs.array
     out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
     return out.rio.write_nodata(-1)
-
-
-def label_source(
-    zones: Zones, raster: Raster, request: Request, name: str
-) -> tuple[xr.DataArray, LabelSource]:
-    """Open the raster and give the zones' labels as a source, by route."""
-    if isinstance(zones, ZonePlan):
-        return zones.open(raster, request.band), zones.source()
-    array = open_raster(raster, band=request.band, chunks=request.chunks)
-    if request.route == "label raster":
-        labels = open_label_raster(zones, like=array)
-        return array, label_raster_source(labels.data, labels.rio.nodata)
-    # numba loads the kernels from its cache while the zones are read
-    Thread(target=warm_up, args=(array.dtype,), daemon=True).start()
-    pixel = zones_on_grid(
-        zones,
-        array,
-        zone_id=request.zone_id,
-        layer=request.layer,
-        assume_same_crs=request.assume_same_crs,
-        source=name,
-        raster=source_name(raster),
-    )
-    tasks = plan_chunks(pixel.geometries, grid_chunks(array), pixel.orient)
-    groups = pixel.groups(tasks, TARGET_CHUNK_PIXELS) if request.needs_values else None
-    fields = {"outside": pixel.outside_fraction()} if request.needs_outside else {}
-    if request.coverage is not None:
-        source = coverage_source(tasks, pixel.index, groups=groups, fields=fields)
-    else:
-        source = polygon_source(
-            tasks, pixel.index, request.all_touched, groups=groups, fields=fields
-        )
-    if request.small == "touched":
-        source = touched_fallback(source, tasks, len(pixel.index))
-    return array, source
 
 
 def _adapt_zones(zones: Any, assume_same_crs: bool) -> tuple[Any, bool, str]:
@@ -362,12 +420,6 @@ def _raster_kind(raster: Any) -> RasterKind:
     if isinstance(raster, np.ndarray):
         return "ndarray"
     return "DataArray" if isinstance(raster, xr.DataArray) else "path"
-
-
-def _route(zones: Any) -> Route:
-    if isinstance(zones, ZonePlan):
-        return "plan"
-    return "label raster" if is_label_raster(zones) else "polygons"
 
 
 def _planes(array: xr.DataArray) -> dict[str, Any]:

@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from dask.base import tokenize
 
 from .errors import CheckpointError
 
 MANIFEST = "checkpoint.json"
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -198,11 +199,13 @@ def run_identity(
     array: xr.DataArray,
     index: pd.Index | None,
     labels: str,
+    weights: Any = None,
 ) -> dict[str, Any]:
     """What must match for two runs to share partials (JSON-ready).
 
     ``request`` is the request's identity, ``labels`` the label source's token
-    (a digest of the zones as planned on the grid).
+    (a digest of the zones as planned on the grid), ``weights`` the weights
+    raster, if any.
     """
     identity = {
         "format": FORMAT,
@@ -218,6 +221,13 @@ def run_identity(
             "chunks": [list(c) for c in array.data.chunks],
         },
         "request": request,
+        "weights": (
+            {"token": tokenize(weights)}
+            if isinstance(weights, xr.DataArray)
+            else None
+            if weights is None
+            else source_identity(weights)
+        ),
     }
     return json.loads(json.dumps(identity))
 

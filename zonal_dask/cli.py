@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cli_series import is_series
 from .errors import OutputError, ZonalError
-from .options import HelpFormatter, Parser, build_parser, zonal_options
+from .options import HelpFormatter, Parser, build_parser, scheduler_for, zonal_options
 from .runtime import run_scope
 from .stats import DEFAULT_STATS
 
@@ -81,12 +81,12 @@ def _warnings_in_words() -> Iterator[None]:
 def _run(args: argparse.Namespace) -> int:
     import xarray as xr
 
-    from .api import request_for, zonal_stats
+    from .api import request_for, zonal_pixels, zonal_stats
     from .checkpoint import remove_checkpoint, saved_blocks
-    from .cluster import compute, scheduler
+    from .cluster import compute
     from .faults import failures_reported
     from .features import STAT_COLUMNS
-    from .output import check_output, write_features, write_table
+    from .output import check_output, write_features, write_pixels, write_table
     from .progress import Bar
     from .summary import Stopwatch
 
@@ -104,6 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     request = request_for(args.zones, **options)  # refuses bad options, reads nothing
     names = [c.name for c in request.columns]
     check_output(output, overwrite=args.overwrite)
+    if args.pixels is not None:
+        check_output(Path(args.pixels), overwrite=args.overwrite)
     map_stat = _map_stat(args, names)
     if args.band is None and (features or map_stat is not None):
         raise OutputError(
@@ -114,20 +116,17 @@ def _run(args: argparse.Namespace) -> int:
     echo = None if args.quiet else _echo_dashboard
     with (
         failures_reported(output, args.checkpoint),
-        scheduler(
-            args.scheduler,
-            args.workers,
-            cluster=args.cluster,
-            threads_per_worker=args.threads_per_worker,
-            memory_limit=args.memory_limit,
-            echo=echo,
-        ) as client,
+        scheduler_for(args, echo) as client,
     ):
         lazy = zonal_stats(args.zones, args.raster, compute=False, **options)
         stopwatch.lap("planning")
         report = Bar() if sys.stderr.isatty() and not args.quiet else None
         result = compute(lazy, client=client, report=report)
         stopwatch.lap("compute")
+        if args.pixels is not None:
+            pixels = zonal_pixels(args.zones, args.raster, **_pixel_options(options))
+            write_pixels(pixels, args.pixels, overwrite=args.overwrite, client=client)
+            stopwatch.lap("pixels")
     if isinstance(result, xr.Dataset):  # --band all: the long table
         long = result.to_dataframe().rename_axis(index={"zone": result.zone.long_name})
         carried = list(args.include_cols or ())  # coordinates: first, as in a table
@@ -164,6 +163,16 @@ def _run(args: argparse.Namespace) -> int:
 
 def _echo_dashboard(link: str) -> None:
     print(f"zonal-dask: dashboard at {link}", file=sys.stderr)
+
+
+def _pixel_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options of ``zonal_stats`` that ``zonal_pixels`` takes too."""
+    import inspect
+
+    from .api import zonal_pixels
+
+    taken = inspect.signature(zonal_pixels).parameters
+    return {k: v for k, v in options.items() if k in taken}
 
 
 def _layout(

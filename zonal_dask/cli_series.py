@@ -18,6 +18,14 @@ import time
 from pathlib import Path
 
 SERIES_OUTPUTS = (".zarr", ".nc", ".parquet")
+# the options of coverage and weights (issue 12), not offered for series yet
+WEIGHTING = (
+    "coverage",
+    "default_value",
+    "default_weight",
+    "min_coverage_frac",
+    "group_by",
+)
 SERIES_INPUTS = (".zarr", ".nc", ".nc4", ".json", ".geojson")
 
 
@@ -37,10 +45,9 @@ def is_series(args: argparse.Namespace) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Compute the series' statistics and write OUTPUT; one line says what."""
-    from .cluster import scheduler
     from .errors import OutputError
     from .faults import failures_reported
-    from .options import zonal_options
+    from .options import scheduler_for, zonal_options
     from .plan import ZonePlan
     from .timeseries import zonal_series
 
@@ -49,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         for name, given in (
             ("--checkpoint", args.checkpoint),
             ("--map", args.map),
+            ("--pixels", args.pixels),
+            *((f"--{n.replace('_', '-')}", getattr(args, n)) for n in WEIGHTING),
             ("--categorical with --band all", args.categorical and args.band is None),
         )
         if given
@@ -65,13 +74,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with (
         failures_reported(Path(args.output), None),
-        scheduler(
-            args.scheduler,
-            args.workers,
-            cluster=args.cluster,
-            threads_per_worker=args.threads_per_worker,
-            memory_limit=args.memory_limit,
-        ),
+        scheduler_for(args),
     ):
         written = zonal_series(
             zones,

@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .moments import Moments, dense_moments
 from .partials import (
     ChunkResult,
     Classes,
-    Moments,
-    dense_moments,
     gather_values,
     merge_classes,
     merge_moments,
@@ -46,6 +45,9 @@ class Layout:
     weighted: bool = False
     fallback: bool = False
     planes: tuple[str, np.ndarray] | None = None
+    transform: tuple[float, ...] | None = None
+    width: int = 0
+    dtype: str | None = None
 
     @property
     def n_planes(self) -> int:
@@ -63,12 +65,31 @@ def values_step(results: Sequence[ChunkResult], group: int, layout: Layout) -> V
     bounds = np.append(starts, gathered.zone.size)
     columns = [c for c in layout.columns if c.statistic.family == "values"]
     out = {c.name: np.empty(zones.size) for c in columns}
+    weight = gathered.weight
+    if layout.weighted and weight is None:  # weighted statistics, unit weights
+        weight = np.ones(gathered.value.size)
     for i in range(zones.size):
         part = slice(bounds[i], bounds[i + 1])
-        weights = None if gathered.weight is None else gathered.weight[part]
+        values, weights = gathered.value[part], None
+        if weight is not None:
+            # weighted statistics read distinct values and their summed
+            # weights: sorted once per zone, not once per statistic
+            values, inverse = np.unique(values, return_inverse=True)
+            weights = np.bincount(inverse, weights=weight[part])
         for c in columns:
-            out[c.name][i] = c.statistic.finalize(gathered.value[part], weights)
+            out[c.name][i] = c.statistic.finalize(values, weights)
+    for c in columns:
+        if layout.weighted and c.statistic.cast and layout.dtype is not None:
+            out[c.name] = as_raster_type(out[c.name], np.dtype(layout.dtype))
     return zones, out
+
+
+def as_raster_type(column: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``column`` in the raster's type, as exactextract returns quantiles:
+    truncated toward zero for integers, rounded for float32 (NaN kept)."""
+    if np.issubdtype(dtype, np.integer):
+        return np.trunc(column)
+    return column.astype(dtype).astype(np.float64)
 
 
 def table(
@@ -77,13 +98,20 @@ def table(
     classes: Classes | None,
     groups: Sequence[Values],
     layout: Layout,
+    weighted_roots: Sequence[Moments | None] | None = None,
 ) -> pd.DataFrame | xr.Dataset:
     """The final step: a dense table, one row per zone (and plane)."""
     k = layout.n_planes
-    merged = [
-        merge_moments([r]) if r is not None else Moments.empty(None if k == 1 else s)
-        for r, s in zip(roots, plane_blocks, strict=True)
-    ]
+
+    def merged_roots(roots: Sequence[Moments | None]) -> list[Moments]:
+        return [
+            merge_moments([r])
+            if r is not None
+            else Moments.empty(None if k == 1 else s)
+            for r, s in zip(roots, plane_blocks, strict=True)
+        ]
+
+    merged = merged_roots(roots)
     found, index = _rows(merged, layout)
     n_rows = len(index) * (2 if layout.fallback else 1)
 
@@ -94,12 +122,21 @@ def table(
         zone, plane = np.divmod(virtual, k)
         return np.searchsorted(found, zone) * k + plane
 
-    blocks = []
-    for moments, size in zip(merged, plane_blocks, strict=True):
-        zone = moments.zone if found is None else np.searchsorted(found, moments.zone)
-        dense = dense_moments(moments._replace(zone=zone), n_rows)
-        blocks.append({n: f.reshape(n_rows, size) for n, f in dense.items()})
-    fields = {n: np.concatenate([b[n] for b in blocks], axis=1) for n in blocks[0]}
+    def dense_fields(merged: Sequence[Moments]) -> dict[str, np.ndarray]:
+        blocks = []
+        for moments, size in zip(merged, plane_blocks, strict=True):
+            zone = (
+                moments.zone if found is None else np.searchsorted(found, moments.zone)
+            )
+            dense = dense_moments(moments._replace(zone=zone), n_rows)
+            blocks.append({n: f.reshape(n_rows, size) for n, f in dense.items()})
+        return {n: np.concatenate([b[n] for b in blocks], axis=1) for n in blocks[0]}
+
+    fields = dense_fields(merged)
+    fields.update(centres(fields, layout.transform, layout.width))
+    if weighted_roots is not None and any(r is not None for r in weighted_roots):
+        weighted = dense_fields(merged_roots(weighted_roots))
+        fields.update(weighted_fields(weighted, fields["count"]))
     for name, per_zone in layout.fields.items():
         repeat = np.resize(np.asarray(per_zone, np.float64), n_rows)
         fields[name] = np.repeat(repeat[:, np.newaxis], k, axis=1)
@@ -111,6 +148,8 @@ def table(
             merged_classes.value,
             merged_classes.weight,
             n_rows * k,
+            merged_classes.weighted,
+            layout.weighted,
         )
     data: dict[Any, np.ndarray] = {}
     for column in layout.columns:
@@ -136,6 +175,46 @@ def table(
     dataset = xr.Dataset(variables, coords={"zone": index.to_numpy(), dim: coords})
     dataset["zone"].attrs["long_name"] = index.name
     return dataset
+
+
+def centres(
+    fields: Mapping[str, np.ndarray], transform: tuple[float, ...] | None, width: int
+) -> dict[str, np.ndarray]:
+    """The centres of the cells holding each zone's minimum and maximum
+    (``transform`` and ``width`` are the grid's)."""
+    if transform is None:
+        return {}
+    a, _, c, _, e, f = transform[:6]
+    out = {}
+    for extreme in ("min", "max"):
+        at = fields[f"{extreme}_at"]
+        row, col = np.divmod(np.where(at >= 0, at, np.nan), width)
+        out[f"{extreme}_center_x"] = c + (col + 0.5) * a
+        out[f"{extreme}_center_y"] = f + (row + 0.5) * e
+    return out
+
+
+def weighted_fields(
+    weighted: Mapping[str, np.ndarray], count: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The moments weighted by the weights raster, as the statistics read them.
+
+    A zone with a valid pixel whose weight is undefined gets NaN (as
+    exactextract); one whose valid pixels all weigh 0 a sum of 0.
+    """
+    poisoned = weighted["undefined"] > 0
+    has = count > 0
+
+    def clean(values: np.ndarray) -> np.ndarray:
+        return np.where(poisoned | ~has, np.nan, values)
+
+    zero = has & (weighted["count"] == 0)
+    return {
+        "weighted_count": clean(weighted["count"]),
+        "weighted_sum": clean(np.where(zero, 0.0, weighted["sum"])),
+        "weighted_mean": clean(weighted["mean"]),
+        "weighted_variance": clean(weighted["variance"]),
+    }
 
 
 def _rows(merged: Sequence[Moments], layout: Layout) -> tuple[Any, pd.Index]:

@@ -25,8 +25,15 @@ from dask.highlevelgraph import HighLevelGraph
 
 from .finalize import Layout, table, values_step
 from .labels import Block, LabelSource
-from .partials import Needs, chunk_step, merge_classes, merge_moments
-from .stats import Column
+from .partials import (
+    ChunkSpec,
+    Needs,
+    chunk_step,
+    merge_classes,
+    merge_moments,
+    merge_weighted,
+)
+from .stats import WEIGHTED_FIELDS, Column
 
 CHUNK = "zonal-chunk"
 
@@ -41,6 +48,9 @@ def zonal_graph(
     plane_dim: str = "band",
     plane_coords: np.ndarray | None = None,
     wrap_chunk: Callable[[tuple, Any], Any] | None = None,
+    weights: da.Array | None = None,
+    default_value: float | None = None,
+    grid: dict[str, Any] | None = None,
 ) -> Delayed:
     """The whole computation as one lazy object.
 
@@ -62,6 +72,14 @@ def zonal_graph(
     wrap_chunk
         If given, maps each chunk task's key and task to the task to run
         instead (``checkpoint.Checkpoint.wrap`` loads or saves its result).
+    weights
+        A 2-D float64 weights array on the same grid and chunks (NaN where
+        undefined): each chunk step gets its block.
+    default_value
+        The value that nodata and NaN pixels take instead of being left out.
+    grid
+        More ``finalize.Layout`` fields: the grid's ``transform`` and
+        ``width``, the raster's ``dtype``.
 
     Returns
     -------
@@ -73,7 +91,15 @@ def zonal_graph(
         raise ValueError(f"split_every must be at least 2, got {split_every}")
     columns = list(columns)
     families = {c.statistic.family for c in columns}
-    needs = Needs(classes="classes" in families, values="values" in families)
+    reads = {f for c in columns for f in c.statistic.reads}
+    needs = Needs(
+        classes="classes" in families,
+        values="values" in families,
+        weighted=bool(reads & set(WEIGHTED_FIELDS)),
+        weighted_classes="weighted_classes" in reads,
+    )
+    if (needs.weighted or needs.weighted_classes) and weights is None:
+        raise ValueError("weighted statistics need a weights array")
     # zones unknown before the labels are read (a label raster) are spread by
     # id over as many value groups as there are chunks
     n_groups = max(1, len(values.chunks[-2]) * len(values.chunks[-1]))
@@ -87,6 +113,7 @@ def zonal_graph(
         weighted=source.weighted,
         fallback=source.fallback,
         planes=None if plane_coords is None else (plane_dim, plane_coords),
+        **(grid or {}),
     )
     token = tokenize(
         values.name,
@@ -96,8 +123,13 @@ def zonal_graph(
         split_every,
         layout.planes,
         wrap_chunk,
+        None if weights is None else weights.name,
+        default_value,
+        layout.transform,
     )
     dsk: dict = {}
+    row_edges = np.cumsum((0, *values.chunks[-2]))
+    col_edges = np.cumsum((0, *values.chunks[-1]))
     chunk_keys: dict[Block, list] = {}
     plane_keys: list[list] = [[] for _ in plane_blocks]
     for block, label_task in source.tasks.items():
@@ -111,15 +143,28 @@ def zonal_graph(
         for b in range(len(plane_blocks)):
             where = (b, *block) if values.ndim == 3 else block
             key = (f"{CHUNK}-{token}", *where)
-            offset = (sum(plane_blocks[:b]), sum(plane_blocks))
-            task = (chunk_step, (values.name, *where), labels, nodata, needs, groups)
-            dsk[key] = (*task, offset)
+            spec = ChunkSpec(
+                nodata,
+                needs,
+                groups,
+                (sum(plane_blocks[:b]), sum(plane_blocks)),
+                (int(row_edges[block[0]]), int(col_edges[block[1]]), values.shape[-1]),
+                default_value,
+            )
+            block_weights = None if weights is None else (weights.name, *block)
+            dsk[key] = (chunk_step, (values.name, *where), labels, block_weights, spec)
             if wrap_chunk is not None:
                 dsk[key] = wrap_chunk(where, dsk[key])
             chunk_keys[block].append(key)
             plane_keys[b].append(key)
     roots = [
         _tree(dsk, keys, merge_moments, f"zonal-merge-{b}-{token}", split_every)
+        for b, keys in enumerate(plane_keys)
+    ]
+    weighted_roots = [
+        _tree(dsk, keys, merge_weighted, f"zonal-weighted-{b}-{token}", split_every)
+        if needs.weighted
+        else None
         for b, keys in enumerate(plane_keys)
     ]
     all_keys = [k for keys in chunk_keys.values() for k in keys]
@@ -141,10 +186,17 @@ def zonal_graph(
             dsk[key] = (values_step, keys, g, layout)
             group_keys.append(key)
     final = f"zonal-stats-{token}"
-    dsk[final] = (table, roots, list(plane_blocks), classes, group_keys, layout)
-    graph = HighLevelGraph.from_collections(
-        final, dsk, dependencies=[values, *source.dependencies]
+    dsk[final] = (
+        table,
+        roots,
+        list(plane_blocks),
+        classes,
+        group_keys,
+        layout,
+        weighted_roots,
     )
+    inputs = [values, *([] if weights is None else [weights]), *source.dependencies]
+    graph = HighLevelGraph.from_collections(final, dsk, dependencies=inputs)
     return Delayed(final, graph)
 
 

@@ -33,6 +33,8 @@ def moments(
     n_zones,
     nodata,
     has_nodata,
+    pixel_weights,
+    origin,
 ):  # pragma: no cover - numba
     """Per-zone weighted moments of one chunk.
 
@@ -50,25 +52,42 @@ def moments(
     nodata : float
         The nodata value, already cast to ``values.dtype``; ignored unless
         ``has_nodata``. NaN is always invalid.
+    pixel_weights : 2-D float64
+        A weight per pixel multiplying every claim's weight (a weights
+        raster), NaN where undefined; empty (size 0) for none. A zero weight
+        adds nothing; a valid value with an undefined weight is counted in
+        ``undefined`` instead.
+    origin : 1-D int64 (row, col, width)
+        The chunk's first pixel in the grid and the grid's width: positions
+        are ``row * width + col`` in the grid.
 
     Returns
     -------
-    weight, posinf, neginf, invalid, total, shift, mean, m2, low, high
-        1-D float64 arrays over the local zones: the weights of the finite,
-        +inf, -inf and invalid pixels; the weighted sum of the finite values;
-        the shift; the weighted mean of ``value - shift`` and its M2; the
+    weight, posinf, neginf, invalid, total, shift, mean, m2, low, high,
+    undefined, low_at, high_at
+        1-D arrays over the local zones: the weights of the finite, +inf,
+        -inf and invalid pixels; the weighted sum of the finite values; the
+        shift; the weighted mean of ``value - shift`` and its M2; the
         minimum and maximum of the valid values (+inf and -inf where a zone
-        has none).
+        has none); the weight of the valid claims whose pixel weight is
+        undefined; the grid position (float64) of the first pixel in
+        row-major order holding the minimum and the maximum (-1 for none).
     """
     # one row per zone: the fields of one zone share a cache line
-    acc = np.zeros((n_zones, 9), np.float64)
+    acc = np.zeros((n_zones, 10), np.float64)
     low = np.full(n_zones, np.inf)
     high = np.full(n_zones, -np.inf)
+    low_at = np.full(n_zones, -1.0)
+    high_at = np.full(n_zones, -1.0)
     flat_values = values.ravel()
     n_pixels = flat_values.size
+    n_cols = values.shape[1]
     n_layers = labels.shape[0]
     flat_labels = labels.reshape(n_layers, n_pixels)
     weighted = extra_weights.size > 0
+    by_pixel = pixel_weights.size > 0
+    flat_pixel_weights = pixel_weights.ravel()
+    row0, col0, grid_width = origin[0], origin[1], origin[2]
     # One loop body for the layers' pixels and, last, the sparse claims: the
     # update written once and inline runs twice as fast as the same update in
     # a helper function, inlined or not (numba 0.6x).
@@ -80,23 +99,38 @@ def moments(
                 z = flat_labels[layer, i]
                 if z < 0:
                     continue
-                x = np.float64(flat_values[i])
+                pixel = i
             else:
                 z = extra_zones[i]
-                x = np.float64(flat_values[extra_pixels[i]])
+                pixel = extra_pixels[i]
                 if weighted:
                     w = extra_weights[i]
                     if not w > 0.0:
                         continue
+            x = np.float64(flat_values[pixel])
             # row: weight, posinf, neginf, invalid, sum, compensation, shift,
-            # mean, m2
+            # mean, m2, undefined
             if x != x or (has_nodata and x == nodata):
                 acc[z, 3] += w
                 continue
-            if x < low[z]:
-                low[z] = x
-            if x > high[z]:
-                high[z] = x
+            if x <= low[z] or x >= high[z]:
+                at = float(
+                    (row0 + pixel // n_cols) * grid_width + col0 + pixel % n_cols
+                )
+                if x < low[z] or (x == low[z] and at < low_at[z]):
+                    low[z] = x
+                    low_at[z] = at
+                if x > high[z] or (x == high[z] and at < high_at[z]):
+                    high[z] = x
+                    high_at[z] = at
+            if by_pixel:
+                pw = flat_pixel_weights[pixel]
+                if pw != pw:
+                    acc[z, 9] += w
+                    continue
+                w *= pw
+            if w == 0.0:
+                continue
             if np.isinf(x):
                 acc[z, 1 if x > 0 else 2] += w
                 continue
@@ -129,6 +163,9 @@ def moments(
         acc[:, 8].copy(),
         low,
         high,
+        acc[:, 9].copy(),
+        low_at,
+        high_at,
     )
 
 

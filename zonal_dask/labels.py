@@ -9,12 +9,17 @@ before any pixel is read. The implementations:
   all-touched rule (``burn.py``); each chunk's task carries only the zones
   that meet it.
 * ``coverage_source``: the same chunks and zones, each pixel weighted by the
-  fraction of it a zone covers (``coverage.py``).
+  fraction of it a zone covers, or by exactextract's other coverage weights
+  (``coverage.py``).
 * ``touched_fallback``: wraps a polygon source; zones that claim no pixel of a
   chunk also claim, as zone ``n + zone``, the pixels they touch, to stand in
   for zones that claim none anywhere (``small="touched"``).
 * ``label_raster_source``: an integer label raster on the raster's grid.
 * a stored ``ZonePlan`` (``plan.py``) gives a source that reads its labels.
+
+The polygon and coverage sources take ``zone_of`` (``group_by``): their
+geometries are then parts of zones, and each chunk's claims are pooled by
+zone (``pooling.py``).
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from .burn import NO_ZONE, burn_chunk
-from .coverage import coverage_claims
+from .coverage import CoverageRule, coverage_fractions
+from .pooling import pool_claims, pool_layers
 from .runtime import gc_paused
 from .zones import ChunkTask, tasks_token
 
 Block = tuple[int, int]
+FRACTION = CoverageRule()
 _NO_WEIGHTS = np.empty(0)
 
 
@@ -147,20 +154,41 @@ def polygon_source(
     *,
     groups: np.ndarray | None = None,
     fields: Mapping[str, np.ndarray] | None = None,
+    zone_of: np.ndarray | None = None,
 ) -> LabelSource:
-    """Polygons burnt per chunk under the centre (or all-touched) rule."""
+    """Polygons burnt per chunk under the centre (or all-touched) rule; with
+    ``zone_of``, parts of zones pooled per chunk."""
     return LabelSource(
-        tasks={t.block: _burn_task(t, all_touched) for t in tasks},
-        zones={t.block: t.zones for t in tasks},
+        tasks={t.block: _burn_task(t, all_touched, zone_of) for t in tasks},
+        zones={t.block: _zones_of(t, zone_of) for t in tasks},
         index=index,
-        token=tokenize(tasks_token(tasks), all_touched),
+        token=tokenize(tasks_token(tasks), all_touched, zone_of),
         groups=groups,
         fields=dict(fields or {}),
     )
 
 
-def _burn_task(t: ChunkTask, all_touched: bool) -> tuple:
-    return (polygon_labels, t, all_touched)
+def _zones_of(task: ChunkTask, zone_of: np.ndarray | None) -> np.ndarray:
+    return task.zones if zone_of is None else np.unique(zone_of[task.zones])
+
+
+def _burn_task(t: ChunkTask, all_touched: bool, zone_of: np.ndarray | None) -> tuple:
+    task = (polygon_labels, t, all_touched)
+    return task if zone_of is None else (pooled_labels, task, zone_of[t.zones])
+
+
+def pooled_labels(labels: ChunkLabels, zone_of_part: np.ndarray) -> ChunkLabels:
+    """Burnt labels of parts (local ``i`` of zone ``zone_of_part[i]``) as the
+    labels of their zones, a pixel claimed once per zone."""
+    zones, local = np.unique(zone_of_part, return_inverse=True)
+    if zones.size == zone_of_part.size:  # one part per zone: rename only
+        layers = np.where(labels.labels >= 0, local[labels.labels], NO_ZONE)
+        extra = local[labels.extra_zones].astype(np.int32)
+        return ChunkLabels(layers.astype(np.int32), labels.extra_pixels, extra, zones)
+    layer, pixels, owners = pool_layers(
+        labels.labels, labels.extra_pixels, labels.extra_zones, local
+    )
+    return ChunkLabels(layer, pixels, owners, zones)
 
 
 @gc_paused()
@@ -231,29 +259,52 @@ def _with_touched(main: ChunkLabels, task: ChunkTask, n_zones: int) -> ChunkLabe
 def coverage_source(
     tasks: Sequence[ChunkTask],
     index: pd.Index,
+    rule: CoverageRule = FRACTION,
     *,
     groups: np.ndarray | None = None,
     fields: Mapping[str, np.ndarray] | None = None,
+    zone_of: np.ndarray | None = None,
 ) -> LabelSource:
-    """Polygons as the cells they cover, each weighted by its covered fraction."""
+    """Polygons as the cells they cover, each weighted by ``rule`` (the
+    fraction it covers, by default); with ``zone_of``, parts of zones whose
+    fractions are added per cell before the rule."""
     return LabelSource(
-        tasks={t.block: (coverage_labels, t) for t in tasks},
-        zones={t.block: t.zones for t in tasks},
+        tasks={
+            t.block: (
+                coverage_labels,
+                t,
+                rule,
+                None if zone_of is None else zone_of[t.zones],
+            )
+            for t in tasks
+        },
+        zones={t.block: _zones_of(t, zone_of) for t in tasks},
         index=index,
-        token=tokenize(tasks_token(tasks), "coverage"),
+        token=tokenize(tasks_token(tasks), "coverage", rule, zone_of),
         groups=groups,
         fields=dict(fields or {}),
         weighted=True,
     )
 
 
-def coverage_labels(task: ChunkTask) -> ChunkLabels:
-    """A chunk's coverage claims as ``ChunkLabels``: no layer, all sparse."""
-    pixels, owners, fractions = coverage_claims(
+def coverage_labels(
+    task: ChunkTask,
+    rule: CoverageRule = FRACTION,
+    zone_of_part: np.ndarray | None = None,
+) -> ChunkLabels:
+    """A chunk's coverage claims as ``ChunkLabels``: no layer, all sparse,
+    each weighted by ``rule``."""
+    pixels, owners, fractions = coverage_fractions(
         task.geometries, task.offset, task.shape, task.orientation
     )
+    zones = task.zones
+    if zone_of_part is not None:
+        zones, local = np.unique(zone_of_part, return_inverse=True)
+        pixels, owners, pooled = pool_claims(pixels, owners, fractions, local)
+        fractions = pooled if pooled is not None else fractions
+    keep, weights = rule.weights(fractions, pixels // task.shape[1] + task.offset[0])
     empty = np.empty((0, *task.shape), np.int32)
-    return ChunkLabels(empty, pixels, owners, task.zones, fractions)
+    return ChunkLabels(empty, pixels[keep], owners[keep], zones, weights)
 
 
 def label_raster_source(labels: da.Array, nodata: float | None) -> LabelSource:

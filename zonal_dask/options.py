@@ -13,7 +13,7 @@ import textwrap
 from typing import Any, NamedTuple, NoReturn
 
 from ._version import __version__
-from .stats import ALIASES, DEFAULT_STATS, PATTERNS, STATISTICS
+from .stats import ALIASES, COVERAGE_KINDS, DEFAULT_STATS, PATTERNS, STATISTICS
 
 USAGE = """zonal-dask ZONES RASTER OUTPUT [options]
        zonal-dask demo [DIR]"""
@@ -105,11 +105,57 @@ FLAGS: tuple[Flag, ...] = (
         },
     ),
     Flag(
+        "coverage",
+        "--coverage",
+        {
+            "nargs": "?",
+            "const": "fraction",
+            "choices": COVERAGE_KINDS,
+            "metavar": "KIND",
+            "help": "weight each pixel a polygon touches as exactextract does: by "
+            "the fraction it covers (KIND fraction, the default), 1 (none), or the "
+            "covered area (area_cartesian, area_spherical_m2, area_spherical_km2)",
+        },
+    ),
+    Flag(
         "weights",
         "--weights",
         {
-            "choices": ["coverage"],
-            "help": "weight each pixel by the fraction of it the polygon covers",
+            "metavar": "RASTER",
+            "help": "a weights raster for the weighted_* statistics (same or "
+            "compatible grid); 'coverage' means --coverage fraction",
+        },
+    ),
+    Flag(
+        "default_value",
+        "--default-value",
+        {"type": float, "help": "value of nodata pixels, which then count"},
+    ),
+    Flag(
+        "default_weight",
+        "--default-weight",
+        {
+            "type": float,
+            "help": "weight of pixels whose weight is nodata or missing "
+            "(else the weighted statistics are NaN)",
+        },
+    ),
+    Flag(
+        "min_coverage_frac",
+        "--min-coverage-frac",
+        {
+            "type": float,
+            "metavar": "F",
+            "help": "with --coverage: pixels covered less than F (0..1) do not count",
+        },
+    ),
+    Flag(
+        "group_by",
+        "--group-by",
+        {
+            "metavar": "FIELD",
+            "help": "features sharing the field's value form one zone (a row per "
+            "value)",
         },
     ),
     Flag(
@@ -222,6 +268,20 @@ def _series_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def scheduler_for(args: argparse.Namespace, echo: Any = None) -> Any:
+    """The scheduler the command's flags ask for, as a context manager."""
+    from .cluster import scheduler
+
+    return scheduler(
+        args.scheduler,
+        args.workers,
+        cluster=args.cluster,
+        threads_per_worker=args.threads_per_worker,
+        memory_limit=args.memory_limit,
+        echo=echo,
+    )
+
+
 def zonal_options(args: argparse.Namespace) -> dict[str, Any]:
     """The ``zonal_stats`` options the command line sets, by parameter name."""
     return {flag.param: getattr(args, flag.param) for flag in FLAGS}
@@ -296,6 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out = parser.add_argument_group("output")
     out.add_argument("--overwrite", action="store_true", help="replace OUTPUT")
+    out.add_argument(
+        "--pixels",
+        metavar="OUT.parquet",
+        help="also write every (zone, pixel) with its value, coverage, weight, "
+        "cell id and centre, as a partitioned Parquet directory",
+    )
     out.add_argument(
         "--map", metavar="FILE.png", help="also draw a map of one statistic"
     )

@@ -177,6 +177,30 @@ def _failed_write(tmp: str, reason: object) -> OSError:
     return OSError(str(reason).splitlines()[0] if str(reason) else repr(reason))
 
 
+def write_pixels(
+    frame: Any,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    client: Any = None,
+) -> Path:
+    """Write a dask DataFrame as a directory of Parquet files, one per
+    partition, computed partition by partition (on ``client`` if given), then
+    renamed into place."""
+    from .cluster import compute
+
+    path = Path(path)
+    if path.suffix.lower() != ".parquet":
+        raise OutputError(f"{path}: the pixels are written as a .parquet directory")
+
+    def write(tmp: str) -> None:
+        compute(frame.to_parquet(tmp, write_index=False, compute=False), client=client)
+        if overwrite and path.is_dir():  # a directory is not replaced by a rename
+            shutil.rmtree(path)
+
+    return replace_atomically(path, write, overwrite=overwrite)
+
+
 def replace_atomically(
     path: str | os.PathLike[str],
     write: Callable[[str], object],

@@ -6,11 +6,14 @@ statistic, the fields it reads:
 
 * ``moments``: per zone, the weights of its valid and invalid pixels, the
   weighted sum, a shifted weighted mean and M2, the minimum and the maximum
-  (``Moments``, from the compiled kernel); combined exactly by addition and
-  Chan's formula. Its dense fields: ``count``, ``nodata``, ``sum``, ``mean``,
-  ``variance``, ``min``, ``max``.
-* ``classes``: per (zone, value), the weight of its pixels (``Classes``);
-  combined by addition. For class rasters: memory grows with zones x classes.
+  and where they first are (``moments.Moments``, from the compiled kernel);
+  combined exactly by addition and Chan's formula. Its dense fields:
+  ``count``, ``nodata``, ``sum``, ``mean``, ``variance``, ``min``, ``max``,
+  ``min_at``, ``max_at``. With a weights raster, a second set of moments
+  weighs each pixel by its weight too (``ChunkResult.weighted``).
+* ``classes``: per (zone, value), the weight of its pixels, and with a
+  weights raster the weights' sum (``Classes``); combined by addition. For
+  class rasters: memory grows with zones x classes.
 * ``values``: each zone's valid values and their weights (``ZoneValues``),
   split by zone group in the chunk step and gathered, for exact order
   statistics and user functions, by one task per group of nearby zones.
@@ -28,54 +31,35 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import kernels
 from .labels import ChunkLabels
+from .moments import (
+    Moments,
+    chunk_moments,
+    merge,
+    valid_pixels,
+)
 
-MOMENT_FIELDS = ("count", "nodata", "sum", "mean", "variance", "min", "max")
 FAMILIES = ("moments", "classes", "values")
 
 
-class Moments(NamedTuple):
-    """Per-zone moments of some pixels, for the zones present only.
-
-    ``zone`` is sorted and unique (int64 global zone index); the other fields
-    are float64 and aligned with it: the weights (pixel counts, when
-    unweighted) of the finite, +inf, -inf and invalid (nodata or NaN) pixels;
-    the weighted ``sum`` of the finite values; ``shift`` (one of the zone's
-    finite values), ``mean`` (the weighted mean of the finite values minus
-    ``shift``) and ``m2`` (their weighted squared deviations from it);
-    ``min`` and ``max`` of the valid values. The shift keeps the deviations in
-    Chan's merge exact for values near 1e8.
-    """
-
-    zone: np.ndarray
-    weight: np.ndarray
-    posinf: np.ndarray
-    neginf: np.ndarray
-    nodata: np.ndarray
-    sum: np.ndarray
-    shift: np.ndarray
-    mean: np.ndarray
-    m2: np.ndarray
-    min: np.ndarray
-    max: np.ndarray
-
-    @classmethod
-    def empty(cls, k: int | None = None) -> Moments:
-        shape = (0,) if k is None else (0, k)
-        return cls(np.empty(0, np.int64), *[np.empty(shape)] * 10)
-
-
 class Classes(NamedTuple):
-    """Weight of the valid pixels per (zone, value), sorted by zone then value."""
+    """Weight of the valid pixels per (zone, value), sorted by zone then value;
+    ``weighted``, when asked for, the same weights times the weights raster's
+    (NaN where one is undefined)."""
 
     zone: np.ndarray
     value: np.ndarray
     weight: np.ndarray
+    weighted: np.ndarray | None = None
 
     @classmethod
-    def empty(cls) -> Classes:
-        return cls(np.empty(0, np.int64), np.empty(0), np.empty(0))
+    def empty(cls, weighted: bool = False) -> Classes:
+        return cls(
+            np.empty(0, np.int64),
+            np.empty(0),
+            np.empty(0),
+            np.empty(0) if weighted else None,
+        )
 
 
 class ZoneValues(NamedTuple):
@@ -88,173 +72,178 @@ class ZoneValues(NamedTuple):
 
 @dataclass(frozen=True)
 class Needs:
-    """The families a chunk step computes beyond the moments."""
+    """What a chunk step computes beyond the moments: the classes (with their
+    weights-raster sums), the values, the moments weighted by the weights
+    raster."""
 
     classes: bool = False
     values: bool = False
+    weighted: bool = False
+    weighted_classes: bool = False
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """What a chunk step needs besides its blocks.
+
+    ``nodata`` is the value left out (NaN always is); ``default_value``, when
+    given, replaces every nodata or NaN value, which then counts; ``groups``
+    gives, for each of the chunk's zones, the zone group its values go to, or
+    a number of groups to spread zones over by id (needed when
+    ``needs.values``); a 3-D block holds planes ``planes[0]``, ... of
+    ``planes[1]`` bands or time steps; ``origin`` is the block's first pixel
+    (row, column) in the grid and the grid's width.
+    """
+
+    nodata: float | None = None
+    needs: Needs = Needs()
+    groups: np.ndarray | int | None = None
+    planes: tuple[int, int] = (0, 1)
+    origin: tuple[int, int, int] = (0, 0, 0)
+    default_value: float | None = None
 
 
 class ChunkResult(NamedTuple):
-    """A chunk step's partials: moments, and classes and values when needed."""
+    """A chunk step's partials: moments, and classes, values and the moments
+    weighted by the weights raster when needed."""
 
     moments: Moments
     classes: Classes | None
     values: dict[int, ZoneValues] | None
+    weighted: Moments | None = None
 
 
 def chunk_step(
     values: np.ndarray,
     labels: ChunkLabels,
-    nodata: float | None,
-    needs: Needs = Needs(),
-    groups: np.ndarray | int | None = None,
-    planes: tuple[int, int] = (0, 1),
+    weights: np.ndarray | None = None,
+    spec: ChunkSpec = ChunkSpec(),
 ) -> ChunkResult:
     """The chunk step: the kernel's one pass, plus classes and values when asked.
 
-    A 3-D block holds planes ``planes[0]``, ... of ``planes[1]`` bands or time
-    steps. ``groups`` gives, for each of the chunk's zones, the zone group its
-    values go to, or a number of groups to spread zones over by id (needed
-    when ``needs.values``).
+    ``weights`` is the weights raster's block (float64, NaN where undefined),
+    or None.
     """
     values = np.ascontiguousarray(values)
-    moments = chunk_moments(values, labels, nodata)
+    nodata, needs = spec.nodata, spec.needs
+    if spec.default_value is not None:
+        fill = np.asarray(spec.default_value).astype(values.dtype)
+        values, nodata = np.where(valid_pixels(values, nodata), values, fill), None
+    moments = chunk_moments(values, labels, nodata, None, spec.origin)
+    weighted = None
+    if needs.weighted:
+        assert weights is not None
+        weighted = chunk_moments(values, labels, nodata, weights, spec.origin)
     if not (needs.classes or needs.values):
-        return ChunkResult(moments, None, None)
-    if values.ndim == 3:  # (zone, plane) pairs as virtual zones zone * n + plane
-        offset, n_planes = planes
-        claims = [valid_claims(plane, labels, nodata) for plane in values]
-        zone = np.concatenate(
-            [z * n_planes + offset + p for p, (z, _, _) in enumerate(claims)]
-        )
-        value = np.concatenate([v for _, v, _ in claims])
-        weight = None if labels.unweighted else np.concatenate([w for *_, w in claims])
-        real = zone // n_planes
-    else:
-        zone, value, weight = valid_claims(values, labels, nodata)
-        real = zone
-    classes = count_classes(zone, value, weight) if needs.classes else None
+        return ChunkResult(moments, None, None, weighted)
+    planes = values if values.ndim == 3 else values[np.newaxis]
+    offset, n_planes = spec.planes
+    claims = [valid_claims(plane, labels, nodata) for plane in planes]
+    # (zone, plane) pairs as virtual zones zone * n_planes + plane
+    zone = np.concatenate(
+        [z * n_planes + offset + p for p, (z, *_) in enumerate(claims)]
+    )
+    value = np.concatenate([c[1] for c in claims])
+    weight = None if labels.unweighted else np.concatenate([c[2] for c in claims])
+    classes = None
+    if needs.classes:
+        by_weights = None
+        if needs.weighted_classes:
+            assert weights is not None
+            pixel = np.concatenate([c[3] for c in claims])
+            by_weights = weights.reshape(-1)[pixel]
+            by_weights = by_weights if weight is None else by_weights * weight
+        classes = count_classes(zone, value, weight, by_weights)
     by_group = None
     if needs.values:
-        assert groups is not None
-        order = np.argsort(zone, kind="stable")
-        zone, value, real = zone[order], value[order], real[order]
-        weight = None if weight is None else weight[order]
-        if isinstance(groups, np.ndarray):
-            group = groups[np.searchsorted(labels.zones, real)]
-        else:  # zones unknown before reading: spread over ``groups`` groups by id
-            group = real % groups
-        by_group = {
-            int(g): ZoneValues(
-                zone[group == g],
-                value[group == g],
-                None if weight is None else weight[group == g],
-            )
-            for g in np.unique(group)
-        }
-    return ChunkResult(moments, classes, by_group)
-
-
-def chunk_moments(
-    values: np.ndarray, labels: ChunkLabels, nodata: float | None
-) -> Moments:
-    """One pass of the compiled kernel over a 2-D block, or each plane of a 3-D one.
-
-    A 3-D block ``(k, rows, cols)`` gives fields of shape ``(zones, k)``;
-    every plane shares the labels.
-    """
-    has_nodata, nodata_value = nodata_in_dtype(nodata, values.dtype)
-    planes = values if values.ndim == 3 else values[np.newaxis]
-    per_plane = [
-        kernels.moments(
-            np.ascontiguousarray(plane),
-            labels.labels,
-            labels.extra_pixels,
-            labels.extra_zones,
-            labels.extra_weights,
-            len(labels.zones),
-            nodata_value,
-            has_nodata,
+        by_group = split_by_group(
+            zone, value, weight, zone // n_planes, labels.zones, spec.groups
         )
-        for plane in planes
-    ]
-    fields = [np.stack(f, axis=1) for f in zip(*per_plane, strict=True)]
-    weight, posinf, neginf, invalid = fields[:4]
-    keep = (weight + posinf + neginf + invalid).sum(axis=1) > 0
-    order = np.argsort(labels.zones[keep], kind="stable")
-    fields = [f[keep][order] for f in fields]
-    if values.ndim == 2:
-        fields = [f[:, 0] for f in fields]
-    return Moments(labels.zones[keep][order], *fields)
+    return ChunkResult(moments, classes, by_group, weighted)
 
 
-def nodata_in_dtype(nodata: float | None, dtype: np.dtype) -> tuple[bool, float]:
-    """The nodata value as the kernel compares it: cast to the raster's dtype.
+def split_by_group(
+    zone: np.ndarray,
+    value: np.ndarray,
+    weight: np.ndarray | None,
+    real: np.ndarray,
+    zones: np.ndarray,
+    groups: np.ndarray | int | None,
+) -> dict[int, ZoneValues]:
+    """The chunk's values by zone group, each sorted by (virtual) zone.
 
-    A value the dtype cannot hold (NaN for integers, 300 for uint8) matches no
-    pixel. NaN needs no flag: the kernel always drops NaN.
+    ``real`` is each value's zone, ``zones`` the chunk's zones, ``groups``
+    the group of each of them (or a number of groups to spread zones over
+    by id, when the zones are unknown before reading).
     """
-    if nodata is None or np.isnan(nodata):
-        return False, 0.0
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        if not (info.min <= nodata <= info.max) or nodata != int(nodata):
-            return False, 0.0
-    return True, float(np.asarray(nodata).astype(dtype))
-
-
-def valid_pixels(values: np.ndarray, nodata: float | None) -> np.ndarray:
-    """Boolean mask of valid pixels: not NaN, not nodata (as the kernel decides)."""
-    valid = np.ones(values.shape, bool)
-    if np.issubdtype(values.dtype, np.floating):
-        valid &= ~np.isnan(values)
-    has_nodata, nodata_value = nodata_in_dtype(nodata, values.dtype)
-    if has_nodata:
-        valid &= values != nodata_value
-    return valid
+    assert groups is not None
+    order = np.argsort(zone, kind="stable")
+    zone, value, real = zone[order], value[order], real[order]
+    weight = None if weight is None else weight[order]
+    if isinstance(groups, np.ndarray):
+        group = groups[np.searchsorted(zones, real)]
+    else:
+        group = real % groups
+    return {
+        int(g): ZoneValues(
+            zone[group == g],
+            value[group == g],
+            None if weight is None else weight[group == g],
+        )
+        for g in np.unique(group)
+    }
 
 
 def valid_claims(
     values: np.ndarray, labels: ChunkLabels, nodata: float | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(global zone, float64 value, weight or None) of every valid weighted claim."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """(global zone, float64 value, weight or None, flat pixel) of every valid
+    weighted claim."""
     valid = valid_pixels(values, nodata)
     single = (labels.labels >= 0) & valid  # (layers, rows, cols)
     extra = valid.reshape(-1)[labels.extra_pixels]
     if not labels.unweighted:
         extra &= labels.extra_weights > 0
-    layered = np.broadcast_to(values, labels.labels.shape)
+    layer_pixels = np.flatnonzero(single) % values.size
+    extra_pixels = labels.extra_pixels[extra]
     zone = np.concatenate(
         [labels.zones[labels.labels[single]], labels.zones[labels.extra_zones[extra]]]
     )
-    value = np.concatenate(
-        [layered[single], values.reshape(-1)[labels.extra_pixels[extra]]]
-    ).astype(np.float64)
+    pixel = np.concatenate([layer_pixels, extra_pixels])
+    value = values.reshape(-1)[pixel].astype(np.float64)
     if labels.unweighted:
-        return zone, value, None
-    weight = np.concatenate([np.ones(int(single.sum())), labels.extra_weights[extra]])
-    return zone, value, weight
+        return zone, value, None, pixel
+    weight = np.concatenate([np.ones(layer_pixels.size), labels.extra_weights[extra]])
+    return zone, value, weight, pixel
 
 
 def count_classes(
-    zone: np.ndarray, value: np.ndarray, weight: np.ndarray | None
+    zone: np.ndarray,
+    value: np.ndarray,
+    weight: np.ndarray | None,
+    weighted: np.ndarray | None = None,
 ) -> Classes:
-    """The weight of each (zone, value) pair."""
+    """The weight of each (zone, value) pair, and its sum of ``weighted``."""
     if weight is None:
         weight = np.ones(zone.size)
-    return _sum_by_pair(Classes(zone, value, weight))
+    return _sum_by_pair(Classes(zone, value, weight, weighted))
 
 
 def _sum_by_pair(classes: Classes) -> Classes:
-    zone, value, weight = classes
+    zone, value, weight, weighted = classes
     if zone.size == 0:
-        return Classes.empty()
+        return Classes.empty(weighted is not None)
     order = np.lexsort((value, zone))
-    zone, value, weight = zone[order], value[order], weight[order]
+    zone, value = zone[order], value[order]
     new = np.ones(zone.size, bool)
     new[1:] = (zone[1:] != zone[:-1]) | (value[1:] != value[:-1])
     starts = np.flatnonzero(new)
-    return Classes(zone[starts], value[starts], np.add.reduceat(weight, starts))
+    return Classes(
+        zone[starts],
+        value[starts],
+        np.add.reduceat(weight[order], starts),
+        None if weighted is None else np.add.reduceat(weighted[order], starts),
+    )
 
 
 def merge_classes(parts: Sequence[Classes | ChunkResult | None]) -> Classes:
@@ -262,58 +251,29 @@ def merge_classes(parts: Sequence[Classes | ChunkResult | None]) -> Classes:
     found = [
         p
         for p in (q.classes if isinstance(q, ChunkResult) else q for q in parts)
-        if p is not None and len(p.zone)
+        if p is not None
     ]
-    if len(found) <= 1:
-        return found[0] if found else Classes.empty()
-    return _sum_by_pair(Classes(*(np.concatenate(f) for f in zip(*found, strict=True))))
-
-
-def merge_moments(parts: Sequence[Moments | ChunkResult]) -> Moments:
-    """The combine step for moments (Chan et al. for the weighted M2)."""
-    found = [p.moments if isinstance(p, ChunkResult) else p for p in parts]
+    weighted = any(p.weighted is not None for p in found)
     found = [p for p in found if len(p.zone)]
     if len(found) <= 1:
-        return found[0] if found else Moments.empty()
-    if found[0].weight.ndim == 2:  # bands or time steps: merge each column
-        columns = [
-            merge_moments([Moments(p.zone, *(f[:, c] for f in p[1:])) for p in found])
-            for c in range(found[0].weight.shape[1])
-        ]
-        fields = zip(*(c[1:] for c in columns), strict=True)
-        return Moments(columns[0].zone, *(np.stack(f, axis=1) for f in fields))
-    cat = Moments(*(np.concatenate(f) for f in zip(*found, strict=True)))
-    order = np.argsort(cat.zone, kind="stable")
-    cat = Moments(*(a[order] for a in cat))
-    new = np.diff(cat.zone, prepend=-1) != 0
-    starts = np.flatnonzero(new)
-    group = np.cumsum(new) - 1
-    weight = np.add.reduceat(cat.weight, starts)
-    # shift of each group: the first finite part's, so deviations stay small
-    has = cat.weight > 0
-    first = np.full(starts.size, -1)
-    hit = np.flatnonzero(has)
-    _, at = np.unique(group[hit], return_index=True)
-    first[group[hit[at]]] = hit[at]
-    shift = np.where(first >= 0, cat.shift[np.maximum(first, 0)], 0.0)
-    relative = np.where(has, (cat.shift - shift[group]) + cat.mean, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.add.reduceat(cat.weight * relative, starts) / weight
-    deviation = np.where(has, relative - np.nan_to_num(mean)[group], 0.0)
-    m2 = np.add.reduceat(cat.m2 + cat.weight * deviation * deviation, starts)
-    return Moments(
-        zone=cat.zone[starts],
-        weight=weight,
-        posinf=np.add.reduceat(cat.posinf, starts),
-        neginf=np.add.reduceat(cat.neginf, starts),
-        nodata=np.add.reduceat(cat.nodata, starts),
-        sum=np.add.reduceat(cat.sum, starts),
-        shift=shift,
-        mean=np.nan_to_num(mean),
-        m2=m2,
-        min=np.minimum.reduceat(cat.min, starts),
-        max=np.maximum.reduceat(cat.max, starts),
-    )
+        return found[0] if found else Classes.empty(weighted)
+    columns = [np.concatenate(f) for f in zip(*(p[:3] for p in found), strict=True)]
+    by_weights = None
+    if weighted:
+        by_weights = np.concatenate([p.weighted for p in found])
+    return _sum_by_pair(Classes(columns[0], columns[1], columns[2], by_weights))
+
+
+def merge_moments(parts: Sequence[Moments | ChunkResult | None]) -> Moments:
+    """The combine step for moments (Chan et al. for the weighted M2)."""
+    found = [p.moments if isinstance(p, ChunkResult) else p for p in parts]
+    return merge(found)
+
+
+def merge_weighted(parts: Sequence[Moments | ChunkResult | None]) -> Moments:
+    """The combine step for the moments weighted by the weights raster."""
+    found = [p.weighted if isinstance(p, ChunkResult) else p for p in parts]
+    return merge(found)
 
 
 def gather_values(results: Sequence[ChunkResult], group: int) -> ZoneValues:
@@ -332,54 +292,3 @@ def gather_values(results: Sequence[ChunkResult], group: int) -> ZoneValues:
             [np.ones(p.zone.size) if p.weight is None else p.weight for p in pieces]
         )[order]
     return ZoneValues(zone[order], value, weight)
-
-
-def dense_moments(moments: Moments, n_zones: int) -> dict[str, np.ndarray]:
-    """The moment fields over all zones, with numpy's answers for infinities.
-
-    Arrays have shape ``(n_zones,)``, or ``(n_zones, k)`` for ``k`` planes;
-    zones absent from ``moments`` get count 0 and NaN elsewhere.
-    """
-    z = moments.zone
-    shape = (n_zones, *moments.weight.shape[1:])
-
-    def spread(field: np.ndarray, fill: float) -> np.ndarray:
-        out = np.full(shape, fill, dtype=np.float64)
-        out[z] = field
-        return out
-
-    finite, posinf, neginf = (
-        spread(f, 0.0) for f in (moments.weight, moments.posinf, moments.neginf)
-    )
-    count = finite + posinf + neginf
-    with np.errstate(invalid="ignore", divide="ignore"):
-        infinite = np.where(posinf > 0, np.inf, 0.0) + np.where(neginf > 0, -np.inf, 0)
-        has = count > 0
-        mean = spread(np.where(moments.weight > 0, moments.shift + moments.mean, 0), 0)
-        return {
-            "count": count,
-            "nodata": spread(moments.nodata, 0.0),
-            "sum": np.where(has, spread(moments.sum, 0.0) + infinite, np.nan),
-            "mean": np.where(has, mean + infinite, np.nan),
-            "variance": np.where(
-                has & (finite == count), spread(moments.m2, np.nan) / finite, np.nan
-            ),
-            "min": np.where(has, spread(moments.min, np.nan), np.nan),
-            "max": np.where(has, spread(moments.max, np.nan), np.nan),
-        }
-
-
-def warm_up(dtype: np.dtype) -> None:
-    """Load the compiled kernels for a raster of ``dtype`` from numba's cache.
-
-    The first call of a cached kernel in a process still costs about 0.3 s
-    (numba sets up its compiler); running it on a thread while the zones are
-    read overlaps that with I/O instead of delaying the first chunk. The
-    arguments have the types the chunk step and the burner pass (any nodata
-    gives the same types: a flag and a float).
-    """
-    has_nodata, nodata = nodata_in_dtype(None, dtype)
-    labels = np.full((1, 1, 1), -1, np.int32)
-    no_claims = np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0)
-    kernels.moments(np.zeros((1, 1), dtype), labels, *no_claims, 0, nodata, has_nodata)
-    kernels.decode_claims(np.zeros((1, 1), np.int64), 16, 1)

@@ -282,7 +282,9 @@ def check_transform(transform: Affine, source: str) -> None:
         raise TransformError(f"{source}: degenerate geotransform {coefficients}")
 
 
-def check_nodata(nodata: float | None, dtype: np.dtype, source: str) -> None:
+def check_nodata(
+    nodata: float | None, dtype: np.dtype, source: str, what: str = "nodata"
+) -> None:
     """Refuse an explicit nodata value no pixel of ``dtype`` can hold.
 
     An integer raster holds neither ``1.5``, ``inf`` nor ``300`` (for uint8): such
@@ -290,7 +292,7 @@ def check_nodata(nodata: float | None, dtype: np.dtype, source: str) -> None:
     pixels are always left out, and integer rasters have none); ``inf`` and
     ``-inf`` are valid nodata for float rasters. A float value that the dtype
     only holds rounded (``0.1`` in float32) is compared after the same rounding
-    GDAL applies.
+    GDAL applies. ``what`` names the value in the message (``default_value``).
     """
     if nodata is None or np.isnan(nodata):
         return
@@ -305,7 +307,7 @@ def check_nodata(nodata: float | None, dtype: np.dtype, source: str) -> None:
         fits = True
     if not fits:
         raise NodataError(
-            f"{source}: nodata {nodata!r} is not a value of dtype {dtype}"
+            f"{source}: {what} {nodata!r} is not a value of dtype {dtype}"
         )
 
 

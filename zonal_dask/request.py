@@ -10,20 +10,23 @@ from a column's name.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+import xarray as xr
+
 from .errors import OptionError, PlanError, StatisticError, ZonalError, ZonesError
 from .progress import ProgressLike, check_progress
 from .raster import ChunksLike, normalize_chunks
-from .stats import Column, StatsLike, resolve
+from .stats import COVERAGE_KINDS, Column, StatsLike, resolve
 
 Route = Literal["polygons", "label raster", "plan"]
 # what the raster was given as: a path or URL, a DataArray, a NumPy array
 RasterKind = Literal["path", "DataArray", "ndarray"]
-COVERAGE_KINDS = ("fraction",)
 SMALL = ("nan", "touched")
 
 
@@ -40,6 +43,11 @@ class Request:
     assume_same_crs: bool = False
     all_touched: bool = False
     coverage: str | None = None
+    weights: Any = field(default=None, compare=False)
+    default_value: float | None = None
+    default_weight: float | None = None
+    min_coverage_frac: float | None = None
+    group_by: str | None = None
     small: str = "nan"
     chunks: tuple[int, int] | None = None
     split_every: int = 8
@@ -59,7 +67,7 @@ class Request:
         stats: StatsLike,
         *,
         categorical: bool = False,
-        weights: str | None = None,
+        weights: Any = None,
         chunks: ChunksLike = None,
         checkpoint: str | os.PathLike | None = None,
         include_cols: str | Sequence[str] | None = None,
@@ -68,9 +76,10 @@ class Request:
         """Resolve the statistics, check each option and the ``RULES``.
 
         ``categorical=True`` asks for the ``histogram`` statistic's columns;
-        ``weights="coverage"`` for ``coverage="fraction"``; ``include_cols``
-        is one column name or several. Other keyword arguments are
-        ``Request`` fields.
+        ``weights="coverage"`` for ``coverage="fraction"``; any other
+        ``weights`` is a weights raster (path, URL or DataArray);
+        ``include_cols`` is one column name or several. Other keyword
+        arguments are ``Request`` fields.
 
         Raises
         ------
@@ -82,14 +91,24 @@ class Request:
         if categorical and "histogram" not in {c.statistic.name for c in columns}:
             columns.append(Column("histogram", resolve(["histogram"])[0].statistic))
         coverage = options.pop("coverage", None)
-        if weights is not None:
-            if weights != "coverage":
-                raise StatisticError(f"unknown weights {weights!r}; use 'coverage'")
-            coverage = coverage or "fraction"
+        if isinstance(weights, str) and weights == "coverage":
+            if coverage not in (None, "fraction"):
+                raise StatisticError(
+                    f"weights='coverage' means coverage='fraction', not {coverage!r}"
+                )
+            coverage, weights = "fraction", None
+        if not (
+            weights is None or isinstance(weights, (str, os.PathLike, xr.DataArray))
+        ):
+            raise StatisticError(
+                f"weights must be 'coverage' or a raster (path, URL or DataArray), "
+                f"not {type(weights).__name__}"
+            )
         request = cls(
             route,
             tuple(columns),
             coverage=coverage,
+            weights=weights,
             chunks=_chunks(chunks),
             checkpoint=None if checkpoint is None else os.fspath(checkpoint),
             include_cols=_names_of(include_cols),
@@ -111,9 +130,29 @@ class Request:
                 f"unknown coverage {self.coverage!r}; use one of "
                 + ", ".join(COVERAGE_KINDS)
             )
+        for name in ("default_value", "default_weight", "min_coverage_frac"):
+            value = getattr(self, name)
+            if value is not None and not _is_number(value):
+                raise StatisticError(f"{name} must be a number, not {value!r}")
+        if self.min_coverage_frac is not None and not 0 <= self.min_coverage_frac <= 1:
+            raise StatisticError(
+                "min_coverage_frac must be between 0 and 1, not "
+                f"{self.min_coverage_frac!r}"
+            )
+        if self.default_weight is not None and not (
+            math.isfinite(self.default_weight) and self.default_weight >= 0
+        ):
+            raise StatisticError(
+                "default_weight must be finite and at least 0, not "
+                f"{self.default_weight!r}"
+            )
         if self.split_every < 2:
             raise OptionError(f"split_every must be at least 2, got {self.split_every}")
         check_progress(self.progress)
+
+    @property
+    def needs_weights(self) -> bool:
+        return any(c.statistic.needs_weights for c in self.columns)
 
     @property
     def needs_outside(self) -> bool:
@@ -139,6 +178,10 @@ class Request:
             "layer": self.layer,
             "all_touched": self.all_touched,
             "coverage": self.coverage,
+            "default_value": repr(self.default_value),
+            "default_weight": repr(self.default_weight),
+            "min_coverage_frac": repr(self.min_coverage_frac),
+            "group_by": self.group_by,
             "small": self.small,
             "chunks": self.chunks,
         }
@@ -181,6 +224,12 @@ class Rule:
         return f"{self.option(request)} needs {needs}"
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, bool
+    )
+
+
 def _unweighted(request: Request) -> list[str]:
     if request.coverage is None:
         return []
@@ -204,6 +253,40 @@ RULES: tuple[Rule, ...] = (
         lambda r: r.coverage is not None,
         lambda r: r.route == "polygons",
         "polygon zones (a label raster or a ZonePlan holds whole pixels)",
+    ),
+    Rule(
+        lambda r: (
+            "statistic "
+            + ", ".join(repr(c.name) for c in r.columns if c.statistic.needs_weights)
+        ),
+        lambda r: r.needs_weights,
+        lambda r: r.weights is not None,
+        "a weights raster (weights=RASTER, --weights RASTER)",
+    ),
+    Rule(
+        lambda r: "default_weight",
+        lambda r: r.default_weight is not None,
+        lambda r: r.weights is not None,
+        "a weights raster (weights=RASTER, --weights RASTER)",
+    ),
+    Rule(
+        lambda r: "min_coverage_frac",
+        lambda r: r.min_coverage_frac is not None,
+        lambda r: r.coverage is not None,
+        "coverage weighting (coverage=KIND, --coverage KIND)",
+    ),
+    Rule(
+        lambda r: f"group_by={r.group_by!r}",
+        lambda r: r.group_by is not None,
+        lambda r: (
+            r.route == "polygons"
+            and r.zone_id is None
+            and not r.geometry
+            and r.small == "nan"
+        ),
+        "polygon zones, and neither zone_id, geometry=True nor small='touched' "
+        "(the rows are the groups)",
+        ZonesError,
     ),
     Rule(
         lambda r: "small='touched'",

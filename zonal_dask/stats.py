@@ -10,14 +10,22 @@ from ``STATISTICS``. Adding a statistic is adding an entry.
 Fields and the finalize step they imply:
 
 * moment fields (``count``, ``nodata``, ``sum``, ``mean``, ``variance``,
-  ``min``, ``max``) and zone fields (``outside``): ``finalize(fields)`` gets
-  them as dense arrays over all zones (count 0 and NaN elsewhere for a zone
-  without valid pixels) and returns the column, vectorised;
+  ``min``, ``max``, the centres ``min_center_x`` ... of the cells holding
+  them), the same weighted by a weights raster (``WEIGHTED_FIELDS``) and zone
+  fields (``outside``): ``finalize(fields)`` gets them as dense arrays over
+  all zones (count 0 and NaN elsewhere for a zone without valid pixels) and
+  returns the column, vectorised;
 * ``classes``: ``finalize(classes)`` gets a ``ClassTable`` (weight per zone
-  and value) and returns a column, or several named by class;
+  and value, and with ``weighted_classes`` the weights raster's sums) and
+  returns a column, or several named by class;
 * ``values``: ``finalize(values, weights)`` gets one zone's valid values
-  (1-D float64, never empty) and their weights (None when all are 1) and
-  returns a number.
+  (1-D float64, never empty) and None, or under coverage weighting its
+  distinct values (sorted) and their summed weights, and returns a number.
+
+Under coverage weighting (``weighted``) a statistic has exactextract's
+meaning: counts are sums of coverage weights, quantiles are exactextract's
+weighted quantiles of a zone's distinct values (in the raster's type:
+``cast``), ``majority`` takes the largest value on ties.
 """
 
 from __future__ import annotations
@@ -30,10 +38,31 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .classtable import (
+    ClassTable,
+    extreme_class,
+    per_class,
+    ratio,
+    weighted_quantile,
+)
 from .errors import StatisticError
 
+# exactextract's coverage_weight: what a pixel a polygon touches weighs
+COVERAGE_KINDS = (
+    "fraction",
+    "none",
+    "area_cartesian",
+    "area_spherical_m2",
+    "area_spherical_km2",
+)
 ZONE_FIELDS = ("outside",)
 VALUE_FIELDS = ("classes", "values")
+WEIGHTED_FIELDS = (
+    "weighted_count",
+    "weighted_sum",
+    "weighted_mean",
+    "weighted_variance",
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +71,9 @@ class Statistic:
 
     ``dtype`` is its column's dtype, ``weighted_dtype`` the same under coverage
     weighting (counts become sums of weights); ``weighted`` says whether it is
-    defined there at all; ``param`` is a quantile's q, ``token`` a digest of a
-    user function.
+    defined there at all; ``cast`` that it is given in the raster's type
+    there, as exactextract gives it; ``param`` is a quantile's q, ``token`` a
+    digest of a user function.
     """
 
     name: str
@@ -52,6 +82,7 @@ class Statistic:
     dtype: str = "float64"
     weighted: bool = True
     weighted_dtype: str = "float64"
+    cast: bool = False
     aliases: tuple[str, ...] = ()
     doc: str = ""
     param: float | None = None
@@ -59,8 +90,9 @@ class Statistic:
 
     @property
     def description(self) -> str:
-        """``doc``, or the first line of the finalize step's docstring."""
-        return self.doc or (self.finalize.__doc__ or "").strip().splitlines()[0]
+        """``doc``, or the first paragraph of the finalize step's docstring."""
+        paragraph = (self.finalize.__doc__ or "").strip().split("\n\n")[0]
+        return self.doc or " ".join(line.strip() for line in paragraph.splitlines())
 
     @property
     def family(self) -> str:
@@ -69,6 +101,11 @@ class Statistic:
             if family in self.reads:
                 return family
         return "moments"
+
+    @property
+    def needs_weights(self) -> bool:
+        """Whether it reads a weights raster."""
+        return any(f in (*WEIGHTED_FIELDS, "weighted_classes") for f in self.reads)
 
     @property
     def identity(self) -> tuple:
@@ -86,43 +123,15 @@ class Column(NamedTuple):
 Fields = Mapping[str, np.ndarray]
 
 
-class ClassTable(NamedTuple):
-    """Weight (pixel count, unweighted) per zone and value, sorted by zone then
-    value; ``zone`` is the row position 0..n_zones-1."""
-
-    zone: np.ndarray
-    value: np.ndarray
-    weight: np.ndarray
-    n_zones: int
-
-
-def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return a / b
-
-
-def _extreme_class(c: ClassTable, pick: np.ufunc) -> np.ndarray:
-    """Per zone, the smallest value whose weight is ``pick`` (max or min)."""
-    out = np.full(c.n_zones, np.nan)
-    if c.zone.size == 0:
-        return out
-    new = np.diff(c.zone, prepend=-1) != 0
-    group = np.cumsum(new) - 1
-    best = pick.reduceat(c.weight, np.flatnonzero(new))[group]
-    hits = np.flatnonzero(c.weight == best)
-    _, first = np.unique(group[hits], return_index=True)
-    out[c.zone[hits[first]]] = c.value[hits[first]]
-    return out
-
-
 def _majority(c: ClassTable) -> np.ndarray:
-    """most frequent value (the smallest on ties)"""
-    return _extreme_class(c, np.maximum)
+    """most frequent value (the smallest on ties; under coverage the largest, as
+    exactextract)"""
+    return extreme_class(c, np.maximum, largest=c.coverage)
 
 
 def _minority(c: ClassTable) -> np.ndarray:
     """least frequent value (the smallest on ties)"""
-    return _extreme_class(c, np.minimum)
+    return extreme_class(c, np.minimum, largest=False)
 
 
 def _variety(c: ClassTable) -> np.ndarray:
@@ -132,15 +141,26 @@ def _variety(c: ClassTable) -> np.ndarray:
 
 def _histogram(c: ClassTable) -> dict[Any, np.ndarray]:
     """one column per value, named by it: the zone's pixels of that value"""
-    classes = np.unique(c.value)
-    table = np.zeros((c.n_zones, classes.size))
-    table[c.zone, np.searchsorted(classes, c.value)] = c.weight
-    names = [int(v) if float(v).is_integer() else float(v) for v in classes]
-    return dict(zip(names, table.T, strict=True))
+    return per_class(c, c.weight, "", share=False)
+
+
+def _frac(c: ClassTable) -> dict[Any, np.ndarray]:
+    """one column per value, `frac_<value>`: its share of the zone's pixels
+    (of its coverage under coverage)"""
+    return per_class(c, c.weight, "frac_", share=True)
+
+
+def _weighted_frac(c: ClassTable) -> dict[Any, np.ndarray]:
+    """one column per value, `weighted_frac_<value>`: its share of the zone's
+    sum of weights"""
+    assert c.weighted is not None
+    return per_class(c, c.weighted, "weighted_frac_", share=True)
 
 
 def _median(values: np.ndarray, weights: np.ndarray | None) -> float:
-    """exact median (numpy.median)"""
+    """exact median (numpy.median; under coverage exactextract's weighted median)"""
+    if weights is not None:
+        return weighted_quantile(values, weights, 0.5)
     return float(np.median(values))
 
 
@@ -151,59 +171,31 @@ def _mad(values: np.ndarray, weights: np.ndarray | None) -> float:
 
 def _quantile(q: float) -> Callable[[np.ndarray, np.ndarray | None], float]:
     def quantile(values: np.ndarray, weights: np.ndarray | None) -> float:
+        if weights is not None:
+            return weighted_quantile(values, weights, q)
         return float(np.quantile(values, q))
 
     return quantile
 
 
-def _count(f: Fields) -> np.ndarray:
-    """valid pixels (with coverage: the sum of their weights)"""
-    return f["count"]
+def _field(name: str, doc: str) -> Callable[[Fields], np.ndarray]:
+    """The finalize step of a statistic that is one field as it is."""
 
+    def finalize(f: Fields) -> np.ndarray:
+        return f[name]
 
-def _nodata_count(f: Fields) -> np.ndarray:
-    """pixels of the zone that are nodata or NaN"""
-    return f["nodata"]
+    finalize.__doc__ = doc
+    return finalize
 
 
 def _nodata_fraction(f: Fields) -> np.ndarray:
     """nodata_count / (count + nodata_count)"""
-    return _ratio(f["nodata"], f["nodata"] + f["count"])
-
-
-def _outside_fraction(f: Fields) -> np.ndarray:
-    """share of the polygon's area beyond the raster's extent"""
-    return f["outside"]
-
-
-def _sum(f: Fields) -> np.ndarray:
-    """sum of valid values"""
-    return f["sum"]
-
-
-def _mean(f: Fields) -> np.ndarray:
-    """arithmetic mean"""
-    return f["mean"]
-
-
-def _min(f: Fields) -> np.ndarray:
-    """smallest valid value"""
-    return f["min"]
-
-
-def _max(f: Fields) -> np.ndarray:
-    """largest valid value"""
-    return f["max"]
+    return ratio(f["nodata"], f["nodata"] + f["count"])
 
 
 def _range(f: Fields) -> np.ndarray:
     """max - min"""
     return f["max"] - f["min"]
-
-
-def _variance(f: Fields) -> np.ndarray:
-    """population variance (ddof=0)"""
-    return f["variance"]
 
 
 def _std(f: Fields) -> np.ndarray:
@@ -213,31 +205,60 @@ def _std(f: Fields) -> np.ndarray:
 
 def _coefficient_of_variation(f: Fields) -> np.ndarray:
     """std / mean"""
-    return _ratio(np.sqrt(f["variance"]), f["mean"])
+    return ratio(np.sqrt(f["variance"]), f["mean"])
+
+
+def _weighted_std(f: Fields) -> np.ndarray:
+    """population standard deviation weighted by the weights raster (x coverage)"""
+    return np.sqrt(f["weighted_variance"])
+
+
+def _centre(field: str) -> Statistic:
+    extreme, axis = field.split("_")[0], field[-1]
+    doc = f"{axis} of the centre of the first cell (row by row) holding the {extreme}"
+    return Statistic(field, (field,), _field(field, doc))
 
 
 _ENTRIES = (
     # each finalize step's docstring says what the statistic is
-    Statistic("count", ("count",), _count, dtype="int64"),
     Statistic(
-        "nodata_count", ("nodata",), _nodata_count, dtype="int64", aliases=("nodata",)
+        "count",
+        ("count",),
+        _field("count", "valid pixels (with coverage: the sum of their weights)"),
+        dtype="int64",
+    ),
+    Statistic(
+        "nodata_count",
+        ("nodata",),
+        _field("nodata", "pixels of the zone that are nodata or NaN"),
+        dtype="int64",
+        aliases=("nodata",),
     ),
     Statistic("nodata_fraction", ("count", "nodata"), _nodata_fraction),
-    Statistic("outside_fraction", ("outside",), _outside_fraction),
-    Statistic("sum", ("sum",), _sum),
-    Statistic("mean", ("mean",), _mean),
-    Statistic("min", ("min",), _min),
-    Statistic("max", ("max",), _max),
+    Statistic(
+        "outside_fraction",
+        ("outside",),
+        _field("outside", "share of the polygon's area beyond the raster's extent"),
+    ),
+    Statistic("sum", ("sum",), _field("sum", "sum of valid values")),
+    Statistic("mean", ("mean",), _field("mean", "arithmetic mean")),
+    Statistic("min", ("min",), _field("min", "smallest valid value")),
+    Statistic("max", ("max",), _field("max", "largest valid value")),
     Statistic("range", ("min", "max"), _range),
-    Statistic("var", ("variance",), _variance, aliases=("variance",)),
+    Statistic(
+        "var",
+        ("variance",),
+        _field("variance", "population variance (ddof=0)"),
+        aliases=("variance",),
+    ),
     Statistic("std", ("variance",), _std, aliases=("stdev",)),
     Statistic(
         "coefficient_of_variation", ("variance", "mean"), _coefficient_of_variation
     ),
-    Statistic("median", ("values",), _median, weighted=False),
+    Statistic("median", ("values",), _median, cast=True),
     Statistic("mad", ("values",), _mad, weighted=False),
-    Statistic("majority", ("classes",), _majority, weighted=False),
-    Statistic("minority", ("classes",), _minority, weighted=False),
+    Statistic("majority", ("classes",), _majority, aliases=("mode",)),
+    Statistic("minority", ("classes",), _minority),
     Statistic(
         "unique",
         ("classes",),
@@ -247,6 +268,37 @@ _ENTRIES = (
         aliases=("variety",),
     ),
     Statistic("histogram", ("classes",), _histogram, dtype="int64"),
+    Statistic("frac", ("classes",), _frac),
+    Statistic("weighted_frac", ("classes", "weighted_classes"), _weighted_frac),
+    Statistic(
+        "weighted_sum",
+        ("weighted_sum",),
+        _field("weighted_sum", "sum of value x weight (x coverage)"),
+    ),
+    Statistic(
+        "weighted_mean",
+        ("weighted_mean",),
+        _field("weighted_mean", "mean weighted by the weights raster (x coverage)"),
+    ),
+    Statistic(
+        "weighted_var",
+        ("weighted_variance",),
+        _field(
+            "weighted_variance",
+            "population variance weighted by the weights raster (x coverage)",
+        ),
+        aliases=("weighted_variance",),
+    ),
+    Statistic(
+        "weighted_std",
+        ("weighted_variance",),
+        _weighted_std,
+        aliases=("weighted_stdev",),
+    ),
+    *(
+        _centre(name)
+        for name in ("min_center_x", "min_center_y", "max_center_x", "max_center_y")
+    ),
 )
 STATISTICS: dict[str, Statistic] = {s.name: s for s in _ENTRIES}
 ALIASES: dict[str, str] = {a: s.name for s in _ENTRIES for a in s.aliases}
@@ -265,9 +317,7 @@ StatsLike = str | Iterable[str] | Mapping[str, "str | Callable[[np.ndarray], flo
 
 def quantile(q: float) -> Statistic:
     """The exact ``q`` quantile (0 <= q <= 1) of a zone's values."""
-    return Statistic(
-        "quantile", ("values",), _quantile(q), weighted=False, param=float(q)
-    )
+    return Statistic("quantile", ("values",), _quantile(q), cast=True, param=float(q))
 
 
 def function(func: Callable[[np.ndarray], float]) -> Statistic:
@@ -362,8 +412,8 @@ def markdown_table() -> str:
         weighted = "yes" if s.weighted else "no"
         lines.append(f"| `{s.name}` | {aliases} | {weighted} | {s.description} |")
     lines.append(
-        "| `pNN` | `percentile_NN`, `quantile_NN`, `quantile(q=F)` | no | exact "
-        "quantile (numpy's linear method); `quantile(q=0.25)` gives column "
-        "`quantile_25` |"
+        "| `pNN` | `percentile_NN`, `quantile_NN`, `quantile(q=F)` | yes | exact "
+        "quantile (numpy's linear method; under coverage exactextract's weighted "
+        "quantile); `quantile(q=0.25)` gives column `quantile_25` |"
     )
     return "\n".join(lines)

@@ -49,6 +49,7 @@ from .request import Request
 from .runtime import run_scope
 from .series import Series
 from .series_open import open_series
+from .sources import grid_fields, route_of
 from .stats import DEFAULT_STATS, StatsLike
 from .zones import read_zones
 
@@ -158,11 +159,13 @@ def zonal_series(
     if unknown:
         raise TypeError(f"zonal_series() got an unexpected keyword {unknown[0]!r}")
     request = Request.build(
-        _route(zones),
+        route_of(zones),
         stats,
         plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
         **options,
     )
+    if request.weights is not None:
+        raise StatisticError("zonal_series: a weights raster is not offered")
     band, layer = request.band, request.layer
     writer = None
     if output is not None:
@@ -225,12 +228,6 @@ def zonal_series(
     return concat(batches)
 
 
-def _route(zones: Any) -> Any:
-    from .api import _route
-
-    return _route(zones)
-
-
 def _grid_groups(
     steps: Series, zones: Any, plan_per_grid: bool, request: Request
 ) -> list[list[int]]:
@@ -290,11 +287,12 @@ class _GridPlan:
     ) -> _GridPlan:
         """Plan the zones on the grid of the step at ``position``; make and keep
         their labels (a stored ``ZonePlan`` is read instead)."""
-        from .api import label_source
+        from .sources import label_source
 
         name = source_name(zones)
         given = frame if frame is not None else zones
-        like, source = label_source(given, steps.like(position), request, name)
+        inputs = label_source(given, steps.like(position), request, name)
+        like, source = inputs.array, inputs.source
         if not (isinstance(zones, ZonePlan) and zones.path is not None):
             started = time.perf_counter()
             source = persisted(source)
@@ -338,6 +336,8 @@ class _GridPlan:
                     split_every=request.split_every,
                     plane_dim=PLANE,
                     plane_coords=np.arange(values.shape[0]),
+                    default_value=request.default_value,
+                    grid=grid_fields(self.like),
                 )
             )
         tables = cluster.compute(dask.delayed(list)(lazies), report=report)

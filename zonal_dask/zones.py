@@ -109,6 +109,7 @@ def prepare_zones(
     *,
     zone_id: str | None = None,
     source: str = "zones",
+    group_by: str | None = None,
 ) -> tuple[np.ndarray, pd.Index]:
     """Reproject, validate and index the zones.
 
@@ -124,10 +125,13 @@ def prepare_zones(
         and differ.
     zone_id
         A column whose (unique) values name the rows instead of the index.
+    group_by
+        A column whose values (repeated or not) name the rows instead: the
+        features sharing one are pooled (``pooling.pool_zones``).
     source
         How to name the zones in error messages (their path, usually).
     """
-    index = _zone_index(frame, zone_id, source)
+    index = _zone_index(frame, group_by or zone_id, source, unique=not group_by)
     if crs is not None and frame.crs is not None and not CRS(frame.crs).equals(crs):
         frame = frame.to_crs(crs)
     geometries = np.asarray(frame.geometry.values, dtype=object)
@@ -136,14 +140,16 @@ def prepare_zones(
     return _make_valid(geometries, source), index
 
 
-def _zone_index(frame: gpd.GeoDataFrame, zone_id: str | None, source: str) -> pd.Index:
+def _zone_index(
+    frame: gpd.GeoDataFrame, zone_id: str | None, source: str, unique: bool = True
+) -> pd.Index:
     if zone_id is None:
         return frame.index.rename(frame.index.name or "fid")
     if zone_id not in frame.columns or zone_id == frame.geometry.name:
         fields = ", ".join(c for c in frame.columns if c != frame.geometry.name)
         raise IdFieldError(f"{source}: no field {zone_id!r}; fields are: {fields}")
     index = pd.Index(frame[zone_id], name=zone_id)
-    if index.has_duplicates:
+    if unique and index.has_duplicates:
         dup = index[index.duplicated()][0]
         dup = dup.item() if isinstance(dup, np.generic) else dup  # 1, not np.int64(1)
         raise IdFieldError(f"{source}: field {zone_id!r} repeats the value {dup!r}")
@@ -184,13 +190,16 @@ class PixelZones:
 
     ``geometries[i]`` is zone ``i`` (None for a null or empty geometry),
     ``index`` names the zones, ``shape`` and ``orient`` are the raster's
-    (``burn.orientation``).
+    (``burn.orientation``). With ``zone_of``, the geometries are parts of
+    the zones instead (``pooling.pool_zones``): part ``i`` of zone
+    ``zone_of[i]``.
     """
 
     geometries: np.ndarray
     index: pd.Index
     shape: tuple[int, int]
     orient: tuple[int, int]
+    zone_of: np.ndarray | None = None
 
     def areas_inside(self) -> np.ndarray:
         """Area of each zone inside the raster, in pixels (0 for none)."""
@@ -239,11 +248,13 @@ def zones_on_grid(
     assume_same_crs: bool = False,
     source: str = "zones",
     raster: str = "raster",
+    group_by: str | None = None,
 ) -> PixelZones:
     """Read the zones, check and align their CRS with ``array``'s, name them,
     and move them to its pixel space.
 
-    ``source`` and ``raster`` name the two inputs in error messages.
+    ``source`` and ``raster`` name the two inputs in error messages; with
+    ``group_by`` each feature is named by its group (not unique).
     """
     frame = read_zones(zones, layer)
     check_crs(
@@ -254,7 +265,7 @@ def zones_on_grid(
         assume_same_crs=assume_same_crs,
     )
     geometries, index = prepare_zones(
-        frame, array.rio.crs, zone_id=zone_id, source=source
+        frame, array.rio.crs, zone_id=zone_id, source=source, group_by=group_by
     )
     del frame  # only the pixel-space copy is needed from here: free the rest
     transform = array.rio.transform()

@@ -1,7 +1,7 @@
 """Deterministic inputs for the peer benchmark (``benchmarks/peers/run.py``).
 
     python benchmarks/peers/make_data.py DIR [--size 4000] [--zones 50000 1000]
-        [--overlapping] [--vrt-repeat 0] [--format gpkg|parquet]
+        [--overlapping] [--vrt-repeat 0] [--format gpkg|parquet] [--weights]
 
 Writes into DIR (nothing is rewritten when it already exists):
 
@@ -17,6 +17,10 @@ Writes into DIR (nothing is rewritten when it already exists):
   by a third of the mean cell width, so most pixels are in two or three zones.
 * ``--vrt-repeat R``: ``raster_{size}_x{R}.vrt`` repeating the GeoTIFF R x R
   times, and ``zones_{size}_x{R}_{n}.gpkg`` over its extent.
+* ``--weights``: ``weights_{size}.tif``, a weights raster on the same grid
+  (float32, positive, a smooth "population" field with noise, nodata -1 over
+  a band of blocks), and ``weights_{size}_x4.tif``, the same field on a grid
+  four times coarser (cells of 4 x 4 pixels), for weighted statistics.
 * ``--format parquet``: the zone layers as GeoParquet (``.parquet``) instead
   of GeoPackage. A million zones (``--zones 1000000``, cells of 16 pixels) take
   about a minute either way.
@@ -229,6 +233,28 @@ def write_vrt(path: Path, tile: Path, size: int, repeat: int) -> None:
     path.write_text(text)
 
 
+def write_weights(path: Path, size: int, factor: int = 1) -> None:
+    """A positive float32 weights raster over the benchmark's extent, with
+    cells ``factor`` times the raster's (module docstring)."""
+    cells = size // factor
+    cols = (np.arange(cells, dtype=np.float64) + 0.5) * factor
+
+    def strip(top: int, height: int) -> np.ndarray:
+        rows = (np.arange(top, top + height, dtype=np.float64)[:, None] + 0.5) * factor
+        rng = np.random.default_rng(10_000 + top)
+        field = np.exp(2 + np.sin(rows / 211.0) + np.cos(cols / 173.0))
+        values = (field * rng.uniform(0.5, 1.5, (height, cells))).astype("float32")
+        if top // BLOCK % 5 == 2:  # undefined weights: a band of blocks
+            values[:, BLOCK : 2 * BLOCK] = -1
+        return values[None]
+
+    x0, y1 = ORIGIN
+    transform = Affine(PIXEL * factor, 0, x0, 0, -PIXEL * factor, y1)
+    write_strips(
+        path, raster_profile(cells, cells, nodata=-1, transform=transform), strip
+    )
+
+
 def bounds_of(size: int) -> tuple[float, float, float, float]:
     """(xmin, ymin, xmax, ymax) of a ``size`` x ``size`` raster_profile grid."""
     x0, y1 = ORIGIN
@@ -242,12 +268,16 @@ def make(
     overlapping: bool = False,
     vrt_repeat: int = 0,
     fmt: str = "gpkg",
+    weights: bool = False,
 ) -> None:
     """Write the rasters and zone layers described in the module docstring."""
     directory.mkdir(parents=True, exist_ok=True)
     raster = directory / f"raster_{size}.tif"
     if not raster.exists():
         write_raster(raster, size)
+    for factor, name in ((1, f"weights_{size}.tif"), (4, f"weights_{size}_x4.tif")):
+        if weights and not (directory / name).exists():
+            write_weights(directory / name, size, factor)
     for n in zones:
         path = directory / f"zones_{size}_{n}.{fmt}"
         cells = None
@@ -280,6 +310,7 @@ def main() -> None:
     parser.add_argument("--overlapping", action="store_true")
     parser.add_argument("--vrt-repeat", type=int, default=0)
     parser.add_argument("--format", choices=["gpkg", "parquet"], default="gpkg")
+    parser.add_argument("--weights", action="store_true")
     args = parser.parse_args()
     make(
         args.directory,
@@ -288,6 +319,7 @@ def main() -> None:
         args.overlapping,
         args.vrt_repeat,
         args.format,
+        args.weights,
     )
 
 

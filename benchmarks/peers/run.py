@@ -64,6 +64,7 @@ class Tool:
 TOOLS = [
     Tool("zonal_dask", "zonal_dask (API)", "centre"),
     Tool("zonal_dask_cli", "zonal-dask (CLI)", "centre"),
+    Tool("zonal_dask_coverage", "zonal_dask, coverage='fraction' (API)", "coverage"),
     Tool("rasterstats", "rasterstats", "centre"),
     Tool("rasterstats_inside", "rasterstats, boundless=False", "centre"),
     Tool("exactextract", "exactextract (feature-sequential)", "coverage"),

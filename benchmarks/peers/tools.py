@@ -60,9 +60,61 @@ def zonal_dask_coverage(zones: str, raster: str, out: Path) -> None:
     import zonal_dask
 
     frame = zonal_dask.zonal_stats(
-        zones, raster, ["count", "mean", "sum"], zone_id="zone", weights="coverage"
+        zones, raster, STATS, zone_id="zone", coverage="fraction"
     )
     write(out, frame.reset_index())
+
+
+def weights_of(raster: str, suffix: str = "") -> str:
+    """The weights raster ``make_data.py --weights`` writes beside ``raster``."""
+    path = Path(raster)
+    return str(path.with_name(path.stem.replace("raster", "weights") + suffix + ".tif"))
+
+
+def zonal_dask_weighted(
+    zones: str, raster: str, out: Path, coverage: str | None, suffix: str = ""
+) -> None:
+    """zonal_dask's mean weighted by a weights raster (``weighted_mean``),
+    written as ``mean``; with ``suffix="_x4"`` the raster four times coarser."""
+    import zonal_dask
+
+    frame = zonal_dask.zonal_stats(
+        zones,
+        raster,
+        {"mean": "weighted_mean"},
+        zone_id="zone",
+        coverage=coverage,
+        weights=weights_of(raster, suffix),
+    )
+    write(out, frame.reset_index())
+
+
+def zonal_dask_mean(zones: str, raster: str, out: Path, coverage: str | None) -> None:
+    """zonal_dask's mean alone: what ``zonal_dask_weighted`` is compared with."""
+    import zonal_dask
+
+    frame = zonal_dask.zonal_stats(
+        zones, raster, ["mean"], zone_id="zone", coverage=coverage
+    )
+    write(out, frame.reset_index())
+
+
+def exactextract_weighted(zones: str, raster: str, out: Path) -> None:
+    """exactextract's ``weighted_mean`` with the same weights raster."""
+    import geopandas as gpd
+    from exactextract import exact_extract
+
+    frame = gpd.read_file(zones, engine="pyogrio")
+    result = exact_extract(
+        raster,
+        frame,
+        ["mean=weighted_mean"],
+        weights=weights_of(raster),
+        output="pandas",
+        include_cols=["zone"],
+        strategy="raster-sequential",
+    )
+    write(out, result)
 
 
 def rasterstats_tool(zones: str, raster: str, out: Path, boundless: bool) -> None:
@@ -353,6 +405,16 @@ def write(out: Path, frame: pd.DataFrame) -> None:
 TOOLS: dict[str, Callable[[str, str, Path], None]] = {
     "zonal_dask": zonal_dask_api,
     "zonal_dask_coverage": zonal_dask_coverage,
+    "zonal_dask_mean": lambda z, r, o: zonal_dask_mean(z, r, o, None),
+    "zonal_dask_weighted": lambda z, r, o: zonal_dask_weighted(z, r, o, None),
+    "zonal_dask_coverage_mean": lambda z, r, o: zonal_dask_mean(z, r, o, "fraction"),
+    "zonal_dask_coverage_weighted": lambda z, r, o: zonal_dask_weighted(
+        z, r, o, "fraction"
+    ),
+    "zonal_dask_coverage_weighted_x4": lambda z, r, o: zonal_dask_weighted(
+        z, r, o, "fraction", "_x4"
+    ),
+    "exactextract_weighted": exactextract_weighted,
     "rasterstats": lambda z, r, o: rasterstats_tool(z, r, o, boundless=True),
     "rasterstats_inside": lambda z, r, o: rasterstats_tool(z, r, o, boundless=False),
     "exactextract": lambda z, r, o: exactextract_tool(z, r, o, "feature-sequential"),
