@@ -146,6 +146,26 @@ def exactextract_tool(zones: str, raster: str, out: Path, strategy: str) -> None
     write(out, result.rename(columns={"stdev": "std"}))
 
 
+def bands_mean(zones: str, raster: str, out: Path, tool: str) -> None:
+    """The mean of every band of a multi-band raster per zone (make_multiband.py).
+
+    ``tool`` is ``"zonal_dask"`` (``band=None``, pixel-centre rule, what
+    ``--band all --stats mean`` computes) or ``"exactextract"`` (its default
+    strategy, coverage-weighted, as exactextractr in kadyb/raster-benchmark).
+    """
+    if tool == "zonal_dask":
+        import zonal_dask
+
+        cube = zonal_dask.zonal_stats(zones, raster, ["mean"], band=None)
+        cube.to_dataframe().reset_index().to_parquet(out, index=False)
+        return
+    import geopandas as gpd
+    from exactextract import exact_extract
+
+    frame = gpd.read_file(zones, engine="pyogrio")
+    exact_extract(raster, frame, "mean", output="pandas").to_parquet(out, index=False)
+
+
 def xrspatial_tool(zones: str, raster: str, out: Path) -> None:
     """xarray-spatial's ``zonal_stats`` on dask arrays, labels from one rasterize."""
     import dask.array as da
@@ -425,6 +445,8 @@ TOOLS: dict[str, Callable[[str, str, Path], None]] = {
     "gdal_pool": gdal_pool,
     "floor_read": floor_read,
     "floor_rasterize": floor_rasterize,
+    "bands_mean_zonal_dask": lambda z, r, o: bands_mean(z, r, o, "zonal_dask"),
+    "bands_mean_exactextract": lambda z, r, o: bands_mean(z, r, o, "exactextract"),
 }
 
 if __name__ == "__main__":
