@@ -56,10 +56,11 @@ def base(tmp_path_factory) -> Path:
     assert not (d / "nocrs.prj").exists()
     _write(GRID, d / "nocrs.tif", crs=None)
     _write(GRID, d / "rotated.tif", transform=GRID.transform * Affine.rotation(10))
-    lines = gpd.GeoDataFrame(
-        geometry=[shapely.LineString([(0, 0), (1, 1)]), GEOMETRIES[0]], crs=CRS
+    line = shapely.LineString([(0, 0), (1, 1)])
+    collection = gpd.GeoDataFrame(
+        geometry=[shapely.GeometryCollection([line, GEOMETRIES[0]])], crs=CRS
     )
-    lines.to_file(d / "lines.gpkg", engine="pyogrio")
+    collection.to_file(d / "collection.gpkg", engine="pyogrio")
     frame.assign(code=1).to_file(d / "dup.gpkg", engine="pyogrio")
     _write(make_grid((40, 50), "uint8", seed=61, nodata=None), d / "uint8.tif")
     (d / "exists.csv").write_text("old")
@@ -136,10 +137,11 @@ CASES = {
     "raster without CRS": Case(
         raster="nocrs.tif", error=zd.CRSError, match="nocrs.tif: no CRS"
     ),
-    "points and lines": Case(
-        zones="lines.gpkg",
+    "a geometry collection": Case(
+        zones="collection.gpkg",
         error=zd.GeometryTypeError,
-        match="lines.gpkg: zones must be Polygon or MultiPolygon, found LineString",
+        match=r"collection.gpkg: zones must be polygons, lines or points \(split "
+        r"collections into parts\), found GeometryCollection",
     ),
     "rotated transform": Case(
         raster="rotated.tif",

@@ -107,3 +107,14 @@ def test_geographic_zones_are_reprojected_to_the_raster_crs(data_dir):
         rasterstats_table(projected, raster, actual.index)["mean"].iloc[0],
         rtol=1e-9,
     )
+
+
+@pytest.mark.parametrize("all_touched", [False, True], ids=["centre", "all-touched"])
+@pytest.mark.parametrize("zones", ["lines.shp", "points.shp"])
+def test_slope_lines_and_points_match_rasterstats(data_dir, zones, all_touched):
+    frame = slope_zones(data_dir, zones)
+    path = data_dir / "rasterstats" / "slope.tif"
+    actual = zd.zonal_stats(frame, path, all_touched=all_touched, chunks=(20, 30))
+    expected = rasterstats_table(frame, path, actual.index, all_touched=all_touched)
+    assert_tables_close(actual, expected, rtol=1e-6)
+    assert (actual["count"] > 0).all()

@@ -45,7 +45,7 @@ from .raster import (
 from .request import Request, Route
 from .runtime import run_scope
 from .stats import DEFAULT_STATS, StatsLike
-from .zones import plan_chunks, zones_on_grid
+from .zones import POLYGONAL, plan_chunks, require_types, zones_on_grid
 
 ZonesLike: TypeAlias = (
     str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray | ZonePlan
@@ -283,6 +283,13 @@ def label_source(
     groups = pixel.groups(tasks, TARGET_CHUNK_PIXELS) if request.needs_values else None
     fields = {"outside": pixel.outside_fraction()} if request.needs_outside else {}
     if request.coverage is not None:
+        require_types(
+            pixel.geometries,
+            name,
+            POLYGONAL,
+            "coverage weighting needs polygon zones (lines and points take the "
+            "pixel-centre or all-touched rule)",
+        )
         source = coverage_source(tasks, pixel.index, groups=groups, fields=fields)
     else:
         source = polygon_source(

@@ -54,7 +54,7 @@ class LayerError(ZonesError):
 
 
 class GeometryTypeError(ZonesError):
-    """A zone is not a Polygon or MultiPolygon."""
+    """A zone is not a polygon, a line or a point (a collection, a ring)."""
 
 
 class SeriesError(RasterError):

@@ -130,35 +130,3 @@ def moments(
         low,
         high,
     )
-
-
-@njit(cache=True, nogil=True)
-def decode_claims(burn, count_bits, max_claims):  # pragma: no cover - numba
-    """Split an add-burn into labels and the pixels several zones claim.
-
-    ``burn`` holds, per pixel, the sum over the zones claiming it of
-    ``(zone + 1) << count_bits | 1``. Returns int32 labels (the zone when
-    exactly one claims the pixel, else -1), the flat indices of the pixels
-    claimed more than once, and False instead when a pixel has more than
-    ``max_claims`` claims (the sum may then have carried into the zone bits).
-    """
-    mask = (1 << count_bits) - 1
-    flat = burn.reshape(-1)
-    labels = np.full(flat.size, -1, np.int32)
-    n_multi = 0
-    for i in range(flat.size):
-        count = flat[i] & mask
-        if count == 1:
-            labels[i] = (flat[i] >> count_bits) - 1
-        elif count > 1:
-            if count > max_claims:
-                return labels.reshape(burn.shape), np.empty(0, np.int64), False
-            n_multi += 1
-    multi = np.empty(n_multi, np.int64)
-    k = 0
-    if n_multi:
-        for i in range(flat.size):
-            if (flat[i] & mask) > 1:
-                multi[k] = i
-                k += 1
-    return labels.reshape(burn.shape), multi, True

@@ -2,12 +2,13 @@
 
 Every route gives the graph the same thing, a ``LabelSource``: one dask task
 per chunk of the raster that makes that chunk's ``ChunkLabels`` (which pixels
-belong to which zones, with what weight), and what is known of the zones
-before any pixel is read. The implementations:
+belong to which zones, with what weight), or an iterable of them (``pieces``),
+and what is known of the zones before any pixel is read. The implementations:
 
-* ``polygon_source``: polygons burnt per chunk under the centre or
-  all-touched rule (``burn.py``); each chunk's task carries only the zones
-  that meet it.
+* ``polygon_source``: zones (polygons, lines, points) burnt per chunk under
+  the centre or all-touched rule (``burn.py``); each chunk's task carries
+  only the zones that meet it. A chunk overlapped many layers deep is burnt
+  in pieces (``BurntPieces``), each burnt as the chunk step reaches it.
 * ``coverage_source``: the same chunks and zones, each pixel weighted by the
   fraction of it a zone covers (``coverage.py``).
 * ``touched_fallback``: wraps a polygon source; zones that claim no pixel of a
@@ -19,7 +20,7 @@ before any pixel is read. The implementations:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -31,9 +32,8 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from .burn import NO_ZONE, burn_chunk
+from .burn import NO_ZONE, UNLIMITED, burn_chunk, sparse_budget
 from .coverage import coverage_claims
-from .runtime import gc_paused
 from .zones import ChunkTask, tasks_token
 
 Block = tuple[int, int]
@@ -46,12 +46,11 @@ class ChunkLabels(NamedTuple):
     Attributes
     ----------
     labels
-        int32 (layers, rows, cols): per layer of mutually non-overlapping
-        zones, the local index of the one zone of that layer that claims the
-        pixel (weight 1), or ``NO_ZONE`` when none or several do.
+        int32 (planes, rows, cols): per plane, the local index of a zone that
+        claims the pixel (weight 1), or ``NO_ZONE``.
     extra_pixels
-        int64 flat (rows x cols) pixel indices of the sparse claims: pixels
-        that several zones of one layer claim, or every weighted claim.
+        int64 flat (rows x cols) pixel indices of the sparse claims: every
+        further zone on a pixel of a plane, or every weighted claim.
     extra_zones
         int32 local zone index of each sparse claim.
     zones
@@ -148,7 +147,8 @@ def polygon_source(
     groups: np.ndarray | None = None,
     fields: Mapping[str, np.ndarray] | None = None,
 ) -> LabelSource:
-    """Polygons burnt per chunk under the centre (or all-touched) rule."""
+    """Zones (polygons, lines, points) burnt per chunk under the centre (or
+    all-touched) rule."""
     return LabelSource(
         tasks={t.block: _burn_task(t, all_touched) for t in tasks},
         zones={t.block: t.zones for t in tasks},
@@ -163,22 +163,58 @@ def _burn_task(t: ChunkTask, all_touched: bool) -> tuple:
     return (polygon_labels, t, all_touched)
 
 
-@gc_paused()
-def polygon_labels(task: ChunkTask, all_touched: bool = False) -> ChunkLabels:
-    """Burn one chunk's zones into its ``ChunkLabels`` (``burn.burn_chunk``).
+def polygon_labels(task: ChunkTask, all_touched: bool = False) -> Labels:
+    """Burn one chunk's zones (``burn.burn_chunk``): its ``ChunkLabels``, or
+    ``BurntPieces`` when its claims are too many for one piece."""
+    budget = UNLIMITED if task.layers is not None else sparse_budget(task.shape)
+    first, next_zone = _burn_piece(task, all_touched, 0, budget)
+    if next_zone == len(task.zones):
+        return first
+    return BurntPieces(first, task, all_touched, next_zone)
 
-    The collector is paused: the zones become many small lists for GDAL,
-    none of them in a cycle.
-    """
-    labels, pixels, owners = burn_chunk(
+
+def _burn_piece(
+    task: ChunkTask, all_touched: bool, start: int, budget: int
+) -> tuple[ChunkLabels, int]:
+    if task.raster_shape is None:
+        raise ValueError("a chunk task to burn needs the raster's shape")
+    labels, pixels, owners, next_zone = burn_chunk(
         task.geometries,
         task.offset,
         task.shape,
+        task.raster_shape,
         task.orientation,
         all_touched,
         task.layers,
+        start,
+        budget,
     )
-    return ChunkLabels(labels, pixels, owners, task.zones)
+    return ChunkLabels(labels, pixels, owners, task.zones), next_zone
+
+
+@dataclass(frozen=True)
+class BurntPieces:
+    """A chunk whose sparse claims pass ``burn.sparse_budget`` (overlaps
+    many layers deep): the first piece, then the others, each burnt only when
+    iteration reaches it, so at most two pieces are in memory at once.
+    Every piece has the chunk's zones; a zone's claims are all in one piece."""
+
+    first: ChunkLabels
+    task: ChunkTask
+    all_touched: bool
+    resume: int
+
+    def __iter__(self) -> Iterator[ChunkLabels]:
+        yield self.first
+        start, budget = self.resume, sparse_budget(self.task.shape)
+        while start < len(self.task.zones):
+            piece, start = _burn_piece(self.task, self.all_touched, start, budget)
+            yield piece
+
+
+def pieces(labels: Labels) -> Iterable[ChunkLabels]:
+    """The pieces of a chunk's labels, in order (a ``ChunkLabels`` is one)."""
+    return (labels,) if isinstance(labels, ChunkLabels) else labels
 
 
 def touched_fallback(
@@ -209,23 +245,74 @@ def touched_fallback(
     )
 
 
-@gc_paused()
-def _with_touched(main: ChunkLabels, task: ChunkTask, n_zones: int) -> ChunkLabels:
-    claims = np.bincount(main.labels[main.labels >= 0], minlength=len(main.zones))
-    claims += np.bincount(main.extra_zones, minlength=len(main.zones))
+def _claims_per_zone(chunk: ChunkLabels) -> np.ndarray:
+    claims = np.bincount(chunk.labels[chunk.labels >= 0], minlength=len(chunk.zones))
+    return claims + np.bincount(chunk.extra_zones, minlength=len(chunk.zones))
+
+
+def _touched_piece(
+    task: ChunkTask, claims: np.ndarray, n_zones: int
+) -> ChunkLabels | None:
+    """The all-touched claims of the zones without any claim, as zones
+    ``n_zones + zone``; None when every zone has a claim."""
     empty = np.flatnonzero(claims == 0)
     if empty.size == 0:
-        return main
-    touched, pixels, owners = burn_chunk(
-        task.geometries[empty], task.offset, task.shape, task.orientation, True
+        return None
+    assert task.raster_shape is not None
+    labels, pixels, owners, _ = burn_chunk(
+        task.geometries[empty],
+        task.offset,
+        task.shape,
+        task.raster_shape,
+        task.orientation,
+        True,
     )
+    return ChunkLabels(labels, pixels, owners, task.zones[empty] + n_zones)
+
+
+def _with_touched(main: Labels, task: ChunkTask, n_zones: int) -> Labels:
+    if not isinstance(main, ChunkLabels):
+        return WithTouched(main, task, n_zones)
+    touched = _touched_piece(task, _claims_per_zone(main), n_zones)
+    if touched is None:
+        return main
     local = len(main.zones)
     return ChunkLabels(
-        np.concatenate([main.labels, np.where(touched >= 0, touched + local, NO_ZONE)]),
-        np.concatenate([main.extra_pixels, pixels]),
-        np.concatenate([main.extra_zones, owners + local]).astype(np.int32),
-        np.concatenate([main.zones, main.zones[empty] + n_zones]),
+        np.concatenate(
+            [
+                main.labels,
+                np.where(touched.labels >= 0, touched.labels + local, NO_ZONE),
+            ]
+        ),
+        np.concatenate([main.extra_pixels, touched.extra_pixels]),
+        np.concatenate([main.extra_zones, touched.extra_zones + local]).astype(
+            np.int32
+        ),
+        np.concatenate([main.zones, touched.zones]),
     )
+
+
+@dataclass(frozen=True)
+class WithTouched:
+    """Pieces of a chunk, then the all-touched claims of the zones that claim
+    none of its pixels (``touched_fallback``), counted as the pieces pass."""
+
+    main: Labels
+    task: ChunkTask
+    n_zones: int
+
+    def __iter__(self) -> Iterator[ChunkLabels]:
+        claims = np.zeros(len(self.task.zones), np.int64)
+        for piece in pieces(self.main):
+            claims += _claims_per_zone(piece)
+            yield piece
+        touched = _touched_piece(self.task, claims, self.n_zones)
+        if touched is not None:
+            yield touched
+
+
+# What a label source's chunk task gives: one piece, or pieces made lazily.
+Labels = ChunkLabels | BurntPieces | WithTouched
 
 
 def coverage_source(
@@ -281,17 +368,21 @@ def labels_from_block(block: np.ndarray, nodata: float | None) -> ChunkLabels:
     )
 
 
-def global_labels(chunk: ChunkLabels) -> np.ndarray:
+def global_labels(labels: Labels) -> np.ndarray:
     """A single-label view of a chunk: global zone index, or -1 for none.
 
     A pixel that several zones claim gets the highest of their indices (the one
     a single label raster would keep); the statistics never use this lossy view.
     """
-    planes = np.where(chunk.labels >= 0, chunk.zones[chunk.labels], NO_ZONE)
-    out = planes.max(axis=0)
-    if chunk.extra_pixels.size:
-        flat = out.reshape(-1)
-        np.maximum.at(flat, chunk.extra_pixels, chunk.zones[chunk.extra_zones])
+    out = None
+    for chunk in pieces(labels):
+        planes = np.where(chunk.labels >= 0, chunk.zones[chunk.labels], NO_ZONE)
+        top = planes.max(axis=0)
+        out = top if out is None else np.maximum(out, top)
+        if chunk.extra_pixels.size:
+            flat = out.reshape(-1)
+            np.maximum.at(flat, chunk.extra_pixels, chunk.zones[chunk.extra_zones])
+    assert out is not None
     return out.astype(np.int32)
 
 

@@ -28,8 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import kernels
-from .labels import ChunkLabels
+from . import burn, kernels
+from .labels import ChunkLabels, Labels, pieces
 
 MOMENT_FIELDS = ("count", "nodata", "sum", "mean", "variance", "min", "max")
 FAMILIES = ("moments", "classes", "values")
@@ -104,7 +104,7 @@ class ChunkResult(NamedTuple):
 
 def chunk_step(
     values: np.ndarray,
-    labels: ChunkLabels,
+    labels: Labels,
     nodata: float | None,
     needs: Needs = Needs(),
     groups: np.ndarray | int | None = None,
@@ -115,9 +115,32 @@ def chunk_step(
     A 3-D block holds planes ``planes[0]``, ... of ``planes[1]`` bands or time
     steps. ``groups`` gives, for each of the chunk's zones, the zone group its
     values go to, or a number of groups to spread zones over by id (needed
-    when ``needs.values``).
+    when ``needs.values``). Labels in several pieces (``labels.pieces``) are
+    taken one piece at a time and their partials merged.
     """
     values = np.ascontiguousarray(values)
+    results = [
+        _piece_step(values, piece, nodata, needs, groups, planes)
+        for piece in pieces(labels)
+    ]
+    if len(results) == 1:
+        return results[0]
+    by_group = None
+    if needs.values:
+        found = {g for r in results for g in (r.values or {})}
+        by_group = {g: gather_values(results, g) for g in sorted(found)}
+    classes = merge_classes(results) if needs.classes else None
+    return ChunkResult(merge_moments(results), classes, by_group)
+
+
+def _piece_step(
+    values: np.ndarray,
+    labels: ChunkLabels,
+    nodata: float | None,
+    needs: Needs,
+    groups: np.ndarray | int | None,
+    planes: tuple[int, int],
+) -> ChunkResult:
     moments = chunk_moments(values, labels, nodata)
     if not (needs.classes or needs.values):
         return ChunkResult(moments, None, None)
@@ -382,4 +405,4 @@ def warm_up(dtype: np.dtype) -> None:
     labels = np.full((1, 1, 1), -1, np.int32)
     no_claims = np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0)
     kernels.moments(np.zeros((1, 1), dtype), labels, *no_claims, 0, nodata, has_nodata)
-    kernels.decode_claims(np.zeros((1, 1), np.int64), 16, 1)
+    burn.warm_up()

@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from .burn import orientation, to_pixel_space
+from .burn import orientation, reach, to_pixel_space
 from .errors import CRSError, GeometryTypeError, IdFieldError, LayerError, ZonesError
 from .raster import is_remote
 from .runtime import release_freed_memory
@@ -89,7 +89,9 @@ def _choose_layer(path: str, layer: str | int | None) -> str | int | None:
     return layer
 
 
-_POLYGONAL = {"Polygon", "MultiPolygon"}
+POLYGONAL = {"Polygon", "MultiPolygon"}
+# what burn.py burns: GDAL's rules for polygons, lines and points
+BURNT = POLYGONAL | {"LineString", "MultiLineString", "Point", "MultiPoint"}
 # shapely's type ids, named as GeoPandas names them in messages
 GEOMETRY_NAMES = {
     0: "Point",
@@ -132,7 +134,12 @@ def prepare_zones(
         frame = frame.to_crs(crs)
     geometries = np.asarray(frame.geometry.values, dtype=object)
     geometries = np.where(shapely.is_empty(geometries), np.array(None), geometries)
-    _check_types(geometries, source)
+    require_types(
+        geometries,
+        source,
+        BURNT,
+        "zones must be polygons, lines or points (split collections into parts)",
+    )
     return _make_valid(geometries, source), index
 
 
@@ -150,20 +157,24 @@ def _zone_index(frame: gpd.GeoDataFrame, zone_id: str | None, source: str) -> pd
     return index
 
 
-def _check_types(geometries: np.ndarray, source: str) -> None:
+def require_types(
+    geometries: np.ndarray, source: str, allowed: set[str], what: str
+) -> None:
+    """Refuse geometry types outside ``allowed``, naming those found."""
     present = geometries[geometries != None]  # noqa: E711
     types = {GEOMETRY_NAMES[t] for t in np.unique(shapely.get_type_id(present))}
-    bad = sorted(types - _POLYGONAL)
+    bad = sorted(types - allowed)
     if bad:
-        raise GeometryTypeError(
-            f"{source}: zones must be Polygon or MultiPolygon, found {', '.join(bad)}"
-            " (buffer points and lines into polygons first)"
-        )
+        raise GeometryTypeError(f"{source}: {what}, found {', '.join(bad)}")
 
 
 def _make_valid(geometries: np.ndarray, source: str) -> np.ndarray:
-    """Repair invalid polygons (bow-ties, self-intersections), keeping their area."""
-    invalid = np.flatnonzero(~shapely.is_valid(geometries) & (geometries != None))  # noqa: E711
+    """Repair invalid polygons (bow-ties, self-intersections), keeping their area.
+
+    Lines and points are burnt as they are, as GDAL burns them.
+    """
+    polygonal = np.isin(shapely.get_type_id(geometries), (3, 6))
+    invalid = np.flatnonzero(~shapely.is_valid(geometries) & polygonal)
     if invalid.size == 0:
         return geometries
     warnings.warn(
@@ -173,9 +184,23 @@ def _make_valid(geometries: np.ndarray, source: str) -> np.ndarray:
     out = geometries.copy()
     for i in invalid:
         fixed = shapely.make_valid(out[i])
-        parts = [p for p in shapely.get_parts(fixed) if p.geom_type in _POLYGONAL]
+        parts = [p for p in shapely.get_parts(fixed) if p.geom_type in POLYGONAL]
         out[i] = shapely.union_all(parts) if parts else None
     return out
+
+
+def _size(geometries: np.ndarray) -> np.ndarray:
+    """Area of polygons, length of lines, number of points (NaN for None)."""
+    dimension = shapely.get_dimensions(geometries)
+    return np.select(
+        [dimension == 2, dimension == 1, dimension == 0],
+        [
+            shapely.area(geometries),
+            shapely.length(geometries),
+            shapely.get_num_coordinates(geometries),
+        ],
+        np.nan,
+    )
 
 
 @dataclass(frozen=True)
@@ -193,17 +218,19 @@ class PixelZones:
     orient: tuple[int, int]
 
     def areas_inside(self) -> np.ndarray:
-        """Area of each zone inside the raster, in pixels (0 for none)."""
+        """Size of each zone inside the raster (0 for none): the area of a
+        polygon, the length of a line in pixels, the number of points."""
         xs = sorted((0, self.orient[0] * self.shape[1]))
         ys = sorted((0, self.orient[1] * self.shape[0]))
         inside = shapely.intersection(
             self.geometries, shapely.box(xs[0], ys[0], xs[1], ys[1])
         )
-        return np.nan_to_num(shapely.area(inside))
+        return np.nan_to_num(_size(inside))
 
     def outside_fraction(self) -> np.ndarray:
-        """Share of each zone's area beyond the raster (NaN for empty zones)."""
-        area = shapely.area(self.geometries)
+        """Share of each zone beyond the raster, by area, length or number of
+        points (NaN for empty zones)."""
+        area = np.nan_to_num(_size(self.geometries))
         with np.errstate(invalid="ignore", divide="ignore"):
             share = 1 - self.areas_inside() / area
         # a zone inside the raster gives a rounding residue, not a share
@@ -292,7 +319,11 @@ def check_crs(
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """One chunk's place in the grid and the zones (in pixel space) that meet it."""
+    """One chunk's place in the grid and the zones (in pixel space) that meet it.
+
+    ``raster_shape`` is the whole grid's (GDAL's pixel rules depend on it at
+    the raster's edges); None for tasks that read stored labels.
+    """
 
     block: tuple[int, int]
     offset: tuple[int, int]
@@ -301,6 +332,7 @@ class ChunkTask:
     geometries: np.ndarray
     orientation: tuple[int, int]
     layers: np.ndarray | None = None
+    raster_shape: tuple[int, int] | None = None
 
     @classmethod
     def whole(
@@ -312,7 +344,7 @@ class ChunkTask:
     ) -> ChunkTask:
         """One chunk that is the whole grid, holding zones 0..n-1."""
         zones = np.arange(len(geometries), dtype=np.int64)
-        return cls((0, 0), (0, 0), shape, zones, geometries, orient, layers)
+        return cls((0, 0), (0, 0), shape, zones, geometries, orient, layers, shape)
 
 
 def plan_chunks(
@@ -321,9 +353,10 @@ def plan_chunks(
     orient: tuple[int, int],
     layers: np.ndarray | None = None,
 ) -> list[ChunkTask]:
-    """Give each chunk of the grid the zones that meet it (a spatial index).
+    """Give each chunk of the grid the zones that may claim its pixels: those
+    within ``burn.reach`` pixels of it (a spatial index).
 
-    Chunks that no zone meets get no task, so their pixels are never read.
+    Chunks that no zone comes near get no task, so their pixels are never read.
     """
     row_edges = np.cumsum((0, *chunks[0]))
     col_edges = np.cumsum((0, *chunks[1]))
@@ -332,11 +365,17 @@ def plan_chunks(
     flip_x, flip_y = orient
     xs = flip_x * col_edges[jj], flip_x * col_edges[jj + 1]
     ys = flip_y * row_edges[ii], flip_y * row_edges[ii + 1]
-    boxes = shapely.box(
-        np.minimum(*xs), np.minimum(*ys), np.maximum(*xs), np.maximum(*ys)
-    )
+    low, high = (np.minimum(*xs), np.minimum(*ys)), (np.maximum(*xs), np.maximum(*ys))
     tree = shapely.STRtree(pixel_geometries)
-    chunk_index, zone_index = tree.query(boxes, predicate="intersects")
+    reaches = reach(pixel_geometries)
+    found = []
+    for margin in np.unique(reaches):  # the zones that reach that far
+        boxes = shapely.box(*(a - margin for a in low), *(b + margin for b in high))
+        chunk_index, zone_index = tree.query(boxes, predicate="intersects")
+        keep = reaches[zone_index] == margin
+        found.append((chunk_index[keep], zone_index[keep]))
+    chunk_index = np.concatenate([c for c, _ in found] or [np.empty(0, np.int64)])
+    zone_index = np.concatenate([z for _, z in found] or [np.empty(0, np.int64)])
     if chunk_index.size == 0:  # no zones, or none meets the raster
         return []
     order = np.lexsort((zone_index, chunk_index))
@@ -356,6 +395,7 @@ def plan_chunks(
                 geometries=pixel_geometries[zones],
                 orientation=orient,
                 layers=None if layers is None else layers[zones],
+                raster_shape=(int(row_edges[-1]), int(col_edges[-1])),
             )
         )
     return tasks
@@ -366,11 +406,13 @@ def tasks_token(tasks: Sequence[ChunkTask]) -> str:
     digest = hashlib.sha1()
     for t in tasks:
         digest.update(
-            np.asarray(t.block + t.offset + t.shape + t.orientation).tobytes()
+            np.asarray(
+                t.block + t.offset + t.shape + t.orientation + (t.raster_shape or ())
+            ).tobytes()
         )
         digest.update(t.zones.tobytes())
         if t.layers is not None:
             digest.update(t.layers.astype(np.int64).tobytes())
-        for wkb in shapely.to_wkb(t.geometries):
-            digest.update(wkb)
+        # WKB delimits itself: the joined bytes name the geometries
+        digest.update(b"".join(shapely.to_wkb(t.geometries)))
     return digest.hexdigest()
