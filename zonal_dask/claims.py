@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .scanline import c_int, fill_polygon, line, line_all_touched, pixel
+from .scanline import c_int, fill_polygon, line, line_all_touched, put, reserve
 
 # Kinds of parts, as burn.py flattens geometries.
 POLYGON, LINE, POINT = 0, 1, 2
@@ -69,7 +69,8 @@ def _part_pixels(
         col = c_int(np.floor(flip[0] * xy[i, 0]))
         row = c_int(np.floor(flip[1] * xy[i, 1]))
         if 0 <= col < width and 0 <= row < height:
-            spans, n = pixel(spans, n, row, col, window)
+            spans = reserve(spans, n, 1)
+            n = put(spans, n, row, col, col, window)
         return spans, n
     start, end = coords[paths[0]], coords[paths[-1]]
     px = np.empty(end - start)
@@ -98,6 +99,56 @@ def _part_pixels(
             )
             a = b
     return fill_polygon(spans, n, px, py, ring_ends, height, width, window)
+
+
+@njit(cache=True, nogil=True)
+def _disjoint(spans, n):  # pragma: no cover - numba
+    """Sort spans (row, first, last) by row and column and merge those that
+    overlap or abut, in place; return how many remain."""
+    ordered = True
+    for s in range(1, n):
+        if spans[s, 0] < spans[s - 1, 0] or (
+            spans[s, 0] == spans[s - 1, 0] and spans[s, 1] <= spans[s - 1, 2] + 1
+        ):
+            ordered = False
+            break
+    if ordered:  # the usual polygon: one span per row, in order
+        return n
+    # counting sort by row, then by first column within each (short) row
+    low, high = spans[0, 0], spans[0, 0]
+    for s in range(1, n):
+        low = min(low, spans[s, 0])
+        high = max(high, spans[s, 0])
+    starts = np.zeros(high - low + 2, np.int64)
+    for s in range(n):
+        starts[spans[s, 0] - low + 1] += 1
+    starts = np.cumsum(starts)
+    by_row = np.empty((n, 3), np.int64)
+    filled = starts[:-1].copy()
+    for s in range(n):
+        r = spans[s, 0] - low
+        by_row[filled[r], 0] = spans[s, 0]
+        by_row[filled[r], 1] = spans[s, 1]
+        by_row[filled[r], 2] = spans[s, 2]
+        filled[r] += 1
+    m = 0
+    for r in range(high - low + 1):
+        a, b = starts[r], starts[r + 1]
+        for s in range(a + 1, b):  # insertion sort by first column
+            first, last = by_row[s, 1], by_row[s, 2]
+            t = s
+            while t > a and by_row[t - 1, 1] > first:
+                by_row[t, 1], by_row[t, 2] = by_row[t - 1, 1], by_row[t - 1, 2]
+                t -= 1
+            by_row[t, 1], by_row[t, 2] = first, last
+        for s in range(a, b):
+            row, first, last = by_row[s, 0], by_row[s, 1], by_row[s, 2]
+            if s > a and first <= spans[m - 1, 2] + 1:
+                spans[m - 1, 2] = max(spans[m - 1, 2], last)
+            else:
+                spans[m, 0], spans[m, 1], spans[m, 2] = row, first, last
+                m += 1
+    return m
 
 
 @njit(cache=True, nogil=True)
@@ -138,7 +189,6 @@ def burn_claims(
     """
     row0, col0, rows, cols = window
     labels = np.full((n_planes, rows * cols), -1, np.int32)
-    stamp = np.full(rows * cols, -1, np.int32)
     pixels = np.empty(1024, np.int64)
     zones = np.empty(1024, np.int32)
     spans = np.empty((256, 3), np.int64)
@@ -162,7 +212,8 @@ def burn_claims(
                 window,
                 all_touched,
             )
-        plane = zone_plane[z]
+        n = _disjoint(spans, n)  # a zone claims each pixel once
+        plane = labels[zone_plane[z]]
         for s in range(n):
             base = (spans[s, 0] - row0) * cols - col0
             need = n_extra + spans[s, 2] - spans[s, 1] + 1
@@ -172,13 +223,9 @@ def burn_claims(
                 grown_p[:n_extra] = pixels[:n_extra]
                 grown_z[:n_extra] = zones[:n_extra]
                 pixels, zones = grown_p, grown_z
-            for col in range(spans[s, 1], spans[s, 2] + 1):
-                p = base + col
-                if stamp[p] == z:
-                    continue
-                stamp[p] = z
-                if labels[plane, p] < 0:
-                    labels[plane, p] = z
+            for p in range(base + spans[s, 1], base + spans[s, 2] + 1):
+                if plane[p] < 0:
+                    plane[p] = z
                 else:
                     pixels[n_extra] = p
                     zones[n_extra] = z

@@ -46,36 +46,42 @@ def _minus_one(a):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _push(spans, n, row, first, last, window):  # pragma: no cover - numba
-    """Append the part of span (row, first..last) inside the chunk."""
+def reserve(spans, n, extra):  # pragma: no cover - numba
+    """``spans`` with room for ``extra`` more after the first ``n``. Callers
+    reserve per segment or row, as many as it can put in the chunk, so the
+    stepping loops write without checking."""
+    if n + extra <= spans.shape[0]:
+        return spans
+    grown = np.empty((max(2 * spans.shape[0], n + extra), 3), np.int64)
+    grown[:n] = spans[:n]
+    return grown
+
+
+@njit(cache=True, nogil=True, inline="always")
+def put(spans, n, row, first, last, window):  # pragma: no cover - numba
+    """Write the part of span (row, first..last) inside the chunk; return
+    the new count (the room is reserved)."""
     row0, col0, rows, cols = window
     if row < row0 or row >= row0 + rows:
-        return spans, n
+        return n
     first = max(first, col0)
     last = min(last, col0 + cols - 1)
     if first > last:
-        return spans, n
-    if n == spans.shape[0]:
-        grown = np.empty((2 * n + 16, 3), np.int64)
-        grown[:n] = spans[:n]
-        spans = grown
+        return n
+    if n >= spans.shape[0]:
+        raise IndexError("more pixels than reserved")
     spans[n, 0] = row
     spans[n, 1] = first
     spans[n, 2] = last
-    return spans, n + 1
+    return n + 1
 
 
-@njit(cache=True, nogil=True)
-def _scanline(spans, n, row, first, last, width, window):  # pragma: no cover - numba
+@njit(cache=True, nogil=True, inline="always")
+def _scanline(spans, n, row, first, last, width, window):  # pragma: no cover
     """GDAL's gvBurnScanline: an empty span is nothing, the rest is clipped."""
     if first > last:
-        return spans, n
-    return _push(spans, n, row, max(first, 0), min(last, width - 1), window)
-
-
-@njit(cache=True, nogil=True)
-def pixel(spans, n, row, col, window):  # pragma: no cover - numba
-    return _push(spans, n, row, col, col, window)
+        return n
+    return put(spans, n, row, max(first, 0), min(last, width - 1), window)
 
 
 @njit(cache=True, nogil=True)
@@ -125,8 +131,10 @@ def fill_polygon(
         if y1 != y2:
             a, b = _row_range(min(y1, y2), max(y1, y2), first, last)
             total += max(0, b - a + 1)
-    # every (row, crossing) pair, as one sortable key
+    # every (row, crossing) pair, as one sortable key; a span per pair of
+    # crossings or horizontal edge
     keys = np.empty(total, np.int64)
+    spans = reserve(spans, n, total // 2 + count + 1)
     k = 0
     for i in range(count):
         j = before[i]
@@ -139,7 +147,7 @@ def fill_polygon(
                     x1 = c_int(np.floor(px[i] + 0.5))
                     x2 = c_int(np.floor(px[j] + 0.5))
                     if x1 <= max_x and x2 > 0:
-                        spans, n = _scanline(
+                        n = _scanline(
                             spans, n, int(row), x1, _minus_one(x2), width, window
                         )
             continue
@@ -168,9 +176,7 @@ def fill_polygon(
             a = (keys[m] & 0xFFFFFFFF) + INT_MIN
             b = (keys[m + 1] & 0xFFFFFFFF) + INT_MIN
             if a <= max_x and b > 0:
-                spans, n = _scanline(
-                    spans, n, first + row, a, _minus_one(b), width, window
-                )
+                n = _scanline(spans, n, first + row, a, _minus_one(b), width, window)
         i = j
     return spans, n
 
@@ -211,6 +217,8 @@ def line_all_touched(
             or min(y, y_end) >= row0 + rows + 1
         ):
             continue
+        # a segment's pixels in the chunk: a monotone staircase through it
+        spans = reserve(spans, n, rows + cols + 1)
         if x > x_end:
             x, x_end = x_end, x
             y, y_end = y_end, y
@@ -227,7 +235,7 @@ def line_all_touched(
             first = max(first, 0)
             last = min(last, height - 1)
             for row in range(max(first, row0), min(last, row0 + rows - 1) + 1):
-                spans, n = pixel(spans, n, row, col, window)
+                n = put(spans, n, row, col, col, window)
             continue
         if np.floor(y) == np.floor(y_end) or abs(y - y_end) < 0.01:
             if intersect_only and _near_integer(y) and _near_integer(y_end):
@@ -237,7 +245,7 @@ def line_all_touched(
             last = c_int(np.floor(x_end - _EPS_INTERSECT))
             if row < 0 or row >= height:
                 continue
-            spans, n = _push(spans, n, row, max(first, 0), min(last, width - 1), window)
+            n = put(spans, n, row, max(first, 0), min(last, width - 1), window)
             continue
         slope = (y_end - y) / (x_end - x)
         if x_end > w:
@@ -260,11 +268,14 @@ def line_all_touched(
                 y = h
             if y_end < 0.0:
                 x_end -= (y_end - 0) / slope
+        last_row, last_col = -1, -1
         while x >= 0.0 and x < x_end:
             col = c_int(np.floor(x))
             row = c_int(np.floor(y))
-            if row >= 0 and row < height:
-                spans, n = pixel(spans, n, row, col, window)
+            # a pixel once, as the staircase the reservation counts
+            if row >= 0 and row < height and (row != last_row or col != last_col):
+                n = put(spans, n, row, col, col, window)
+                last_row, last_col = row, col
             step_x = np.floor(x + 1.0) - x
             step_y = step_x * slope
             if c_int(np.floor(y + step_y)) == row:
@@ -300,14 +311,14 @@ def _bresenham(
     for _ in range(delta_a + 1):
         col, row = (b, a) if swapped else (a, b)
         if 0 <= col < width and 0 <= row < height:
-            spans, n = pixel(spans, n, row, col, window)
+            n = put(spans, n, row, col, col, window)
         a += step_a
         if error > 0:
             b += step_b
             error += error_a
         else:
             error += error_b
-    return spans, n
+    return n
 
 
 @njit(cache=True, nogil=True)
@@ -329,12 +340,13 @@ def line(spans, n, px, py, shape, window):  # pragma: no cover - numba
         delta_x, delta_y = abs(ix1 - ix), abs(iy1 - iy)
         step_x = -1 if ix > ix1 else 1
         step_y = -1 if iy > iy1 else 1
+        spans = reserve(spans, n, rows + cols + 1)  # a staircase in the chunk
         if delta_x >= delta_y:  # step along x
-            spans, n = _bresenham(
+            n = _bresenham(
                 spans, n, ix, iy, delta_x, delta_y, step_x, step_y, False, shape, window
             )
         else:  # along y
-            spans, n = _bresenham(
+            n = _bresenham(
                 spans, n, iy, ix, delta_y, delta_x, step_y, step_x, True, shape, window
             )
     return spans, n
