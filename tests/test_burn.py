@@ -289,3 +289,44 @@ def test_memory_does_not_grow_with_overlap_depth():
     )
     growth_mb = float(done.stdout.splitlines()[-1])
     assert growth_mb < 100, growth_mb
+
+
+def test_lines_and_points_are_zones_with_their_share_outside():
+    from zonal_dask import zonal_stats
+
+    from .reference import assert_tables_close, reference_table
+    from .synth import make_grid, zones_frame
+
+    grid = make_grid((31, 43), seed=52)
+    t = grid.transform
+    geometries = [
+        shapely.LineString([t @ (-5.5, 3.2), t @ (20.5, 9.5), t @ (12.2, 30.7)]),
+        shapely.MultiLineString(
+            [[t @ (1, 1), t @ (40, 29)], [t @ (3, 28), t @ (9, 2)]]
+        ),
+        shapely.Point(t @ (7.5, 4.5)),  # a pixel centre
+        shapely.MultiPoint([t @ (10, 12), t @ (30.25, 7.75), t @ (50, 5)]),
+        shapely.box(*(t @ (4, 20)), *(t @ (14, 11))),
+    ]
+    frame = zones_frame(geometries)
+    stats = ["count", "mean", "min", "max", "median"]
+    for all_touched in (False, True):
+        table = zonal_stats(
+            frame,
+            grid.to_dataarray(),
+            [*stats, "outside_fraction"],
+            all_touched=all_touched,
+            chunks=(7, 9),
+        )
+        expected = reference_table(
+            geometries, grid, frame.index, stats, all_touched=all_touched
+        )
+        assert_tables_close(table[stats], expected)
+        assert (table["count"] > 0).all()
+    inside = shapely.box(*grid.bounds())
+    line = geometries[0]
+    np.testing.assert_allclose(
+        table["outside_fraction"].to_numpy(),
+        [1 - line.intersection(inside).length / line.length, 0, 0, 1 / 3, 0],
+        atol=1e-12,
+    )

@@ -189,18 +189,17 @@ def _make_valid(geometries: np.ndarray, source: str) -> np.ndarray:
     return out
 
 
-def _size(geometries: np.ndarray) -> np.ndarray:
-    """Area of polygons, length of lines, number of points (NaN for None)."""
+def _size(geometries: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    """Area of polygons, length of lines with coordinates scaled by ``scale``,
+    number of points (NaN for None)."""
     dimension = shapely.get_dimensions(geometries)
-    return np.select(
-        [dimension == 2, dimension == 1, dimension == 0],
-        [
-            shapely.area(geometries),
-            shapely.length(geometries),
-            shapely.get_num_coordinates(geometries),
-        ],
-        np.nan,
+    size = np.where(dimension == 0, shapely.get_num_coordinates(geometries), np.nan)
+    size[dimension == 2] = shapely.area(geometries[dimension == 2])
+    lines = geometries[dimension == 1]
+    size[dimension == 1] = shapely.length(
+        shapely.transform(lines, lambda xy: xy * scale)
     )
+    return size
 
 
 @dataclass(frozen=True)
@@ -209,30 +208,33 @@ class PixelZones:
 
     ``geometries[i]`` is zone ``i`` (None for a null or empty geometry),
     ``index`` names the zones, ``shape`` and ``orient`` are the raster's
-    (``burn.orientation``).
+    (``burn.orientation``), ``pixel_size`` its pixels' width and height in the
+    CRS (lines' lengths are measured there).
     """
 
     geometries: np.ndarray
     index: pd.Index
     shape: tuple[int, int]
     orient: tuple[int, int]
+    pixel_size: tuple[float, float] = (1.0, 1.0)
 
-    def areas_inside(self) -> np.ndarray:
+    def areas_inside(self, scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
         """Size of each zone inside the raster (0 for none): the area of a
-        polygon, the length of a line in pixels, the number of points."""
+        polygon in pixels, the length of a line in pixels scaled by ``scale``,
+        the number of points."""
         xs = sorted((0, self.orient[0] * self.shape[1]))
         ys = sorted((0, self.orient[1] * self.shape[0]))
         inside = shapely.intersection(
             self.geometries, shapely.box(xs[0], ys[0], xs[1], ys[1])
         )
-        return np.nan_to_num(_size(inside))
+        return np.nan_to_num(_size(inside, scale))
 
     def outside_fraction(self) -> np.ndarray:
-        """Share of each zone beyond the raster, by area, length or number of
-        points (NaN for empty zones)."""
-        area = np.nan_to_num(_size(self.geometries))
+        """Share of each zone beyond the raster, by area, length in the CRS
+        or number of points (NaN for empty zones)."""
+        area = np.nan_to_num(_size(self.geometries, self.pixel_size))
         with np.errstate(invalid="ignore", divide="ignore"):
-            share = 1 - self.areas_inside() / area
+            share = 1 - self.areas_inside(self.pixel_size) / area
         # a zone inside the raster gives a rounding residue, not a share
         return np.where(area > 0, np.where(np.abs(share) < 1e-9, 0.0, share), np.nan)
 
@@ -289,7 +291,8 @@ def zones_on_grid(
     del geometries
     release_freed_memory()
     shape = (int(array.shape[-2]), int(array.shape[-1]))
-    return PixelZones(pixel, index, shape, orientation(transform))
+    pixel_size = (abs(transform.a), abs(transform.e))
+    return PixelZones(pixel, index, shape, orientation(transform), pixel_size)
 
 
 def check_crs(
