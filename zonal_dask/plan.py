@@ -74,6 +74,8 @@ class ZonePlan:
         with the plan is read in these chunks.
     all_touched
         The pixel rule, as for ``zonal_stats``; fixed for the plan.
+    assume_same_crs, zones_crs
+        How to take the zones' coordinates, as for ``zonal_stats``.
 
     Notes
     -----
@@ -103,12 +105,16 @@ class ZonePlan:
         zone_id: str | None = None,
         chunks: ChunksLike = None,
         all_touched: bool = False,
+        assume_same_crs: bool = False,
+        zones_crs: Any = None,
     ) -> None:
         array = open_raster(like, band=band, chunks=chunks)
         pixel = zones_on_grid(
             zones,
             array,
             zone_id=zone_id,
+            assume_same_crs=assume_same_crs,
+            zones_crs=zones_crs,
             source=source_name(zones),
             raster=source_name(like),
         )

@@ -14,7 +14,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -23,8 +23,16 @@ import shapely
 from pyproj import CRS
 
 from .burn import orientation, to_pixel_space
-from .errors import CRSError, GeometryTypeError, IdFieldError, LayerError, ZonesError
+from .errors import (
+    CRSError,
+    GeometryTypeError,
+    IdFieldError,
+    LayerError,
+    ZonesError,
+    plain,
+)
 from .raster import is_remote
+from .reproject import Target, check_range, crs_name, parse_crs, to_raster_crs
 from .runtime import release_freed_memory
 
 if TYPE_CHECKING:
@@ -49,10 +57,7 @@ def read_zones(
             frame = gpd.read_parquet(path)
         else:
             layer = _choose_layer(path, layer)
-            # Arrow: a third faster on 50,000 polygons, same frame.
-            frame = gpd.read_file(
-                path, engine="pyogrio", fid_as_index=True, layer=layer, use_arrow=True
-            )
+            frame = _read_vector(path, layer)
     except ZonesError:
         raise
     except Exception as err:  # pyogrio, pyarrow and GDAL raise many types
@@ -60,6 +65,37 @@ def read_zones(
         raise ZonesError(f"{path}: cannot read zones ({message})") from None
     if frame.index.name is None:
         frame.index.name = "fid"
+    return frame
+
+
+def _read_vector(path: str, layer: str | int | None) -> gpd.GeoDataFrame:
+    """A vector layer indexed by its FIDs, in file order.
+
+    GDAL takes a GeoJSON feature's FID from its top-level ``id``, else from an
+    integer ``id`` property, which it also keeps as a field. The Arrow reader
+    (a third faster on 50,000 polygons) cannot hold both under one name, so
+    such a file is read without it; and where GDAL had to invent FIDs for
+    ``id`` properties it could not take (repeated or negative values), the
+    rows are named by position instead, with a warning.
+    """
+    try:
+        return gpd.read_file(
+            path, engine="pyogrio", fid_as_index=True, layer=layer, use_arrow=True
+        )
+    except ValueError as err:
+        if "1-dimensional" not in str(err):
+            raise
+    with warnings.catch_warnings():  # GDAL's own word for it: ours follows
+        warnings.filterwarnings("ignore", "Several features with id")
+        frame = gpd.read_file(path, engine="pyogrio", fid_as_index=True, layer=layer)
+    if "id" in frame.columns and not np.array_equal(frame.index, frame["id"]):
+        warnings.warn(
+            f"{path}: its 'id' properties are not unique non-negative integers, "
+            f"so rows are named by position (0, 1, ...); zone_id= names them "
+            f"by a field",
+            stacklevel=4,
+        )
+        frame.index = pd.RangeIndex(len(frame), name=frame.index.name)
     return frame
 
 
@@ -105,35 +141,44 @@ GEOMETRY_NAMES = {
 
 def prepare_zones(
     frame: gpd.GeoDataFrame,
-    crs: CRS | None,
+    target: Target | None,
     *,
     zone_id: str | None = None,
     source: str = "zones",
-) -> tuple[np.ndarray, pd.Index]:
-    """Reproject, validate and index the zones.
+    assume_same_crs: bool = False,
+) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """Validate, index and reproject the zones.
 
     Returns the geometries in the raster's CRS (None for a null or empty
-    geometry, which yields a row with count 0) and the index naming them.
+    geometry, which yields a row with count 0), the index naming them, and
+    for zones clipped to the raster's surroundings on the way the share of
+    their area beyond the raster (NaN for the others; ``reproject.py``).
 
     Parameters
     ----------
     frame
         The zones. Its index names the rows unless ``zone_id`` is given.
-    crs
-        The raster's CRS; the zones are reprojected to it when both are known
-        and differ.
+    target
+        The raster's CRS and extent; None when the raster has no CRS (the
+        zones' coordinates are then taken as they are).
     zone_id
         A column whose (unique) values name the rows instead of the index.
     source
         How to name the zones in error messages (their path, usually).
+    assume_same_crs
+        Take the zones' coordinates as the raster's, whatever CRS they declare.
     """
     index = _zone_index(frame, zone_id, source)
-    if crs is not None and frame.crs is not None and not CRS(frame.crs).equals(crs):
-        frame = frame.to_crs(crs)
     geometries = np.asarray(frame.geometry.values, dtype=object)
     geometries = np.where(shapely.is_empty(geometries), np.array(None), geometries)
     _check_types(geometries, source)
-    return _make_valid(geometries, source), index
+    geometries = _make_valid(geometries, source)
+    declared = None if assume_same_crs or frame.crs is None else CRS(frame.crs)
+    check_range(geometries, declared, index, source)
+    outside = np.full(len(geometries), np.nan)
+    if target is not None:
+        geometries, outside = to_raster_crs(geometries, declared, target, index, source)
+    return geometries, index, outside
 
 
 def _zone_index(frame: gpd.GeoDataFrame, zone_id: str | None, source: str) -> pd.Index:
@@ -144,8 +189,7 @@ def _zone_index(frame: gpd.GeoDataFrame, zone_id: str | None, source: str) -> pd
         raise IdFieldError(f"{source}: no field {zone_id!r}; fields are: {fields}")
     index = pd.Index(frame[zone_id], name=zone_id)
     if index.has_duplicates:
-        dup = index[index.duplicated()][0]
-        dup = dup.item() if isinstance(dup, np.generic) else dup  # 1, not np.int64(1)
+        dup = plain(index[index.duplicated()][0])
         raise IdFieldError(f"{source}: field {zone_id!r} repeats the value {dup!r}")
     return index
 
@@ -184,13 +228,16 @@ class PixelZones:
 
     ``geometries[i]`` is zone ``i`` (None for a null or empty geometry),
     ``index`` names the zones, ``shape`` and ``orient`` are the raster's
-    (``burn.orientation``).
+    (``burn.orientation``); ``outside`` holds, for zones clipped when they
+    were reprojected, the share of their area beyond the raster (NaN for the
+    others).
     """
 
     geometries: np.ndarray
     index: pd.Index
     shape: tuple[int, int]
     orient: tuple[int, int]
+    outside: np.ndarray | None = None
 
     def areas_inside(self) -> np.ndarray:
         """Area of each zone inside the raster, in pixels (0 for none)."""
@@ -207,7 +254,10 @@ class PixelZones:
         with np.errstate(invalid="ignore", divide="ignore"):
             share = 1 - self.areas_inside() / area
         # a zone inside the raster gives a rounding residue, not a share
-        return np.where(area > 0, np.where(np.abs(share) < 1e-9, 0.0, share), np.nan)
+        share = np.where(area > 0, np.where(np.abs(share) < 1e-9, 0.0, share), np.nan)
+        if self.outside is None:
+            return share
+        return np.where(np.isnan(self.outside), share, self.outside)
 
     def groups(self, tasks: Sequence[ChunkTask], target: int) -> np.ndarray:
         """Value groups: nearby zones, about ``target`` pixels per group.
@@ -237,15 +287,19 @@ def zones_on_grid(
     zone_id: str | None = None,
     layer: str | int | None = None,
     assume_same_crs: bool = False,
+    zones_crs: Any = None,
     source: str = "zones",
     raster: str = "raster",
 ) -> PixelZones:
     """Read the zones, check and align their CRS with ``array``'s, name them,
     and move them to its pixel space.
 
+    ``zones_crs`` replaces the CRS the zones declare (a wrong ``.prj``);
     ``source`` and ``raster`` name the two inputs in error messages.
     """
     frame = read_zones(zones, layer)
+    if zones_crs is not None:
+        frame = frame.set_crs(parse_crs(zones_crs, "zones_crs"), allow_override=True)
     check_crs(
         frame.crs,
         array.rio.crs,
@@ -253,16 +307,41 @@ def zones_on_grid(
         raster=raster,
         assume_same_crs=assume_same_crs,
     )
-    geometries, index = prepare_zones(
-        frame, array.rio.crs, zone_id=zone_id, source=source
+    transform = array.rio.transform()
+    shape = (int(array.shape[-2]), int(array.shape[-1]))
+    target = raster_target(array.rio.crs, transform, shape, raster)
+    geometries, index, outside = prepare_zones(
+        frame,
+        target,
+        zone_id=zone_id,
+        source=source,
+        assume_same_crs=assume_same_crs,
     )
     del frame  # only the pixel-space copy is needed from here: free the rest
-    transform = array.rio.transform()
     pixel = to_pixel_space(geometries, transform)
     del geometries
     release_freed_memory()
-    shape = (int(array.shape[-2]), int(array.shape[-1]))
-    return PixelZones(pixel, index, shape, orientation(transform))
+    return PixelZones(pixel, index, shape, orientation(transform), outside)
+
+
+def raster_target(
+    crs: Any, transform: Any, shape: tuple[int, int], raster: str
+) -> Target | None:
+    """The raster's CRS and extent for ``reproject.to_raster_crs`` (None
+    without a CRS); a geographic raster beyond the poles is a ``CRSError``."""
+    if not crs:
+        return None
+    crs = CRS.from_user_input(crs)
+    x0, y0 = transform.c, transform.f
+    x1, y1 = transform @ (shape[1], shape[0])
+    bounds = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    pixel = min(abs(transform.a), abs(transform.e))
+    if crs.is_geographic and max(abs(bounds[1]), abs(bounds[3])) > 90 + pixel:
+        raise CRSError(
+            f"{raster}: extent y {bounds[1]:.6g}..{bounds[3]:.6g} is beyond the "
+            f"latitudes of its CRS {crs_name(crs)}: its CRS is wrong"
+        )
+    return Target(crs, bounds, pixel)
 
 
 def check_crs(
