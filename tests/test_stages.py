@@ -125,6 +125,7 @@ def partial(zone, values):
         neginf=np.array([0.0]),
         nodata=np.array([1.0]),
         sum=np.array([values.sum()]),
+        carry=np.array([0.0]),
         shift=np.array([shift]),
         mean=np.array([(values - shift).mean()]),
         m2=np.array([((values - values.mean()) ** 2).sum()]),

@@ -55,7 +55,8 @@ class ChunkLabels(NamedTuple):
     extra_zones
         int32 local zone index of each sparse claim.
     zones
-        int64 global zone index of each local index.
+        int64 global zone index of each local index: the zones the label
+        source lists for the chunk's block, in that order.
     extra_weights
         float64 weight of each sparse claim, or empty when each weighs 1.
     """
@@ -99,6 +100,8 @@ class LabelSource:
         The sparse claims carry weights (coverage fractions).
     fallback
         Zones ``N + z`` are the all-touched stand-ins of zones ``z``.
+    unsigned
+        The zones are uint64 label values carried as int64 (the same bits).
     """
 
     tasks: Mapping[Block, Any]
@@ -110,6 +113,7 @@ class LabelSource:
     dependencies: tuple = ()
     weighted: bool = False
     fallback: bool = False
+    unsigned: bool = False
 
     def block_groups(self, block: Block, n_groups: int) -> np.ndarray | int:
         """The value group of each zone of ``block``, or the number of groups
@@ -219,12 +223,17 @@ def _with_touched(main: ChunkLabels, task: ChunkTask, n_zones: int) -> ChunkLabe
     touched, pixels, owners = burn_chunk(
         task.geometries[empty], task.offset, task.shape, task.orientation, True
     )
-    local = len(main.zones)
+    # every stand-in keeps a local index, claiming or not, so the chunk's zones
+    # stay those the source lists for its block (value groups are found by
+    # position in that list)
+    stand_in = (empty + len(main.zones)).astype(np.int32)
     return ChunkLabels(
-        np.concatenate([main.labels, np.where(touched >= 0, touched + local, NO_ZONE)]),
+        np.concatenate(
+            [main.labels, np.where(touched >= 0, stand_in[touched], NO_ZONE)]
+        ),
         np.concatenate([main.extra_pixels, pixels]),
-        np.concatenate([main.extra_zones, owners + local]).astype(np.int32),
-        np.concatenate([main.zones, main.zones[empty] + n_zones]),
+        np.concatenate([main.extra_zones, stand_in[owners]]).astype(np.int32),
+        np.concatenate([main.zones, main.zones + n_zones]),
     )
 
 
@@ -260,19 +269,33 @@ def label_raster_source(labels: da.Array, nodata: float | None) -> LabelSource:
     """An integer label raster: each value a zone, ``nodata`` no zone.
 
     The zones (and the table's rows) are the label values found, sorted.
+    uint64 labels travel as int64 (the same bits) and are named back.
     """
     tasks = {
         b: (labels_from_block, (labels.name, *b), nodata)
         for b in np.ndindex(*labels.numblocks)
     }
     return LabelSource(
-        tasks, None, None, tokenize(labels.name, nodata), dependencies=(labels,)
+        tasks,
+        None,
+        None,
+        tokenize(labels.name, nodata),
+        dependencies=(labels,),
+        unsigned=labels.dtype == np.uint64,
     )
 
 
 def labels_from_block(block: np.ndarray, nodata: float | None) -> ChunkLabels:
-    """``ChunkLabels`` of a block of an integer label raster (nodata: no zone)."""
-    valid = np.ones(block.shape, bool) if nodata is None else block != nodata
+    """``ChunkLabels`` of a block of a label raster: nodata, and NaN (a pixel
+    GDAL's mask hides), are no zone; nodata is compared exactly, in the
+    block's dtype."""
+    valid = np.ones(block.shape, bool)
+    if block.dtype.kind == "f":
+        valid &= ~np.isnan(block)
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        exact = np.asarray(nodata).astype(block.dtype)
+        if exact == nodata:
+            valid &= block != exact
     zones, local = np.unique(block[valid], return_inverse=True)
     labels = np.full((1, *block.shape), NO_ZONE, np.int32)
     labels[0][valid] = local
