@@ -10,8 +10,8 @@ taken to longitudes, spans the globe. ``to_raster_crs`` does, in order:
    zones' CRS with densified edges (its footprint there); zones reaching beyond
    it are clipped to it, so what is cut lies beyond the raster and whatever
    leaves the target's domain is gone;
-2. densify: edges are split until the midpoint of every transformed edge is
-   within ``TOLERANCE`` pixel of where the true curve passes;
+2. densify: edges are split until the true curve passes within ``TOLERANCE``
+   pixel of every transformed (straight) edge at its midpoint;
 3. longitudes (a geographic raster): each ring's longitudes are made
    continuous, a ring around a pole is closed through it, and each zone is
    placed onto the raster's longitudes modulo 360: a zone crossing ±180 is
@@ -337,10 +337,11 @@ def transform(
     """Reproject polygons, densifying edges to ``tolerance`` (target units).
 
     Edges are split (``shapely.segmentize``, per zone) until the transformed
-    midpoint of every edge lies within ``tolerance`` of the transformed edge's
-    midpoint. With a geographic target, ring longitudes are made continuous and
-    aligned within each polygon; a ring around a pole is closed through the
-    pole (``inverse`` maps the poles back, to tell which the zone holds).
+    midpoint of every edge lies within ``tolerance`` of the straight edge
+    between its transformed ends. With a geographic target, ring longitudes
+    are made continuous and aligned within each polygon; a ring around a pole
+    is closed through the pole (``inverse`` maps the poles back, to tell which
+    the zone holds).
 
     Returns the geometries and, per zone, whether some edge is still beyond
     ``tolerance`` (it crosses a cut of the target projection, where no
@@ -438,12 +439,18 @@ def _split_lengths(
         return needed, 0.0
     middle = (a + b) / 2
     x, y = transformer.transform(middle[:, 0], middle[:, 1], errcheck=False)
-    chord = (moved[:-1][same] + moved[1:][same]) / 2
-    with np.errstate(invalid="ignore"):
-        dx, dy = x - chord[:, 0], y - chord[:, 1]
+    start, end = moved[:-1][same], moved[1:][same]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # the transformed midpoint's distance to the chord (not to the chord's
+        # midpoint: a meridian in Mercator is straight in degrees, though its
+        # midpoint is not the chord's)
+        ux, uy = end[:, 0] - start[:, 0], end[:, 1] - start[:, 1]
+        px, py = x - start[:, 0], y - start[:, 1]
         if geographic:
-            dx = _wrap180(dx)
-        deviation = np.hypot(dx, dy)
+            ux, px = _wrap180(ux), _wrap180(px)
+        along = np.clip((px * ux + py * uy) / (ux * ux + uy * uy), 0.0, 1.0)
+        along = np.where(np.isfinite(along), along, 0.0)  # a zero-length chord
+        deviation = np.hypot(px - along * ux, py - along * uy)
         bad = np.isfinite(deviation) & (deviation > tolerance)
     if not bad.any():
         return needed, 0.0
