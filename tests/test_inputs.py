@@ -163,6 +163,9 @@ def test_pixels_gdal_masks_are_nodata(tmp_path, kind, dtype):
             assert_tables_close(actual, expected)
         together = both.sel(band=band).to_dataframe()[stats].rename_axis("fid")
         assert_tables_close(together, expected)
+    if dtype == "uint8":  # checked against the file's dtype, not the float read
+        with pytest.raises(zd.NodataError, match="nodata 300 is not a value of"):
+            zd.zonal_stats(frame, path, nodata=300)
 
 
 def test_masks_are_read_by_the_workers(tmp_path):

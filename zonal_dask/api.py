@@ -273,7 +273,9 @@ def label_source(
     """Open the raster and give the zones' labels as a source, by route."""
     if isinstance(zones, ZonePlan):
         return zones.open(raster, request.band), zones.source()
-    array = open_raster(raster, band=request.band, chunks=request.chunks)
+    array = open_raster(
+        raster, band=request.band, chunks=request.chunks, nodata=request.nodata
+    )
     if request.route == "label raster":
         labels = open_label_raster(zones, like=array)
         return array, label_raster_source(labels.data, labels.rio.nodata)
