@@ -17,8 +17,8 @@ import numpy as np
 import shapely
 
 from zonal_dask.burn import overlap_layers
+from zonal_dask.chunktasks import ChunkTask
 from zonal_dask.labels import ChunkLabels, polygon_labels
-from zonal_dask.zones import ChunkTask
 
 SIDE = 2048
 

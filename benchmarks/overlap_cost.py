@@ -18,8 +18,8 @@ import time
 import numpy as np
 import shapely
 
+from zonal_dask.chunktasks import ChunkTask
 from zonal_dask.labels import pieces, polygon_labels
-from zonal_dask.zones import ChunkTask
 
 SIZE = 2048
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rasterio import features
 
-from zonal_dask import burn, labels, zones
+from zonal_dask import burn, chunktasks, labels
 
 TRANSFORMS = {
     "odd": Affine(10.0, 0.0, 500_003.7, 0.0, -12.5, 5_000_001.3),
@@ -57,7 +57,7 @@ def zone_masks(geometries, transform, shape, chunks, all_touched) -> np.ndarray:
     pixel = burn.to_pixel_space(np.array(geometries, object), transform)
     chunks = normalize_chunks(chunks, shape)
     masks = np.zeros((len(geometries), *shape), bool)
-    for task in zones.plan_chunks(pixel, chunks, burn.orientation(transform)):
+    for task in chunktasks.plan_chunks(pixel, chunks, burn.orientation(transform)):
         (r, c), w = task.offset, task.shape[1]
         for piece in labels.pieces(labels.polygon_labels(task, all_touched)):
             planes = piece.labels.reshape(piece.labels.shape[0], -1)

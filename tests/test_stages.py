@@ -10,7 +10,16 @@ from affine import Affine
 from rasterio import features
 
 import zonal_dask as zd
-from zonal_dask import burn, finalize, labels, output, partials, raster, runtime, zones
+from zonal_dask import (
+    burn,
+    chunktasks,
+    finalize,
+    labels,
+    output,
+    partials,
+    raster,
+    runtime,
+)
 
 from .reference import assert_tables_close, reference_stats
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
@@ -79,7 +88,7 @@ def test_each_chunk_gets_only_the_zones_near_it():
     transform = GRID.transform
     pixel = burn.to_pixel_space(np.array(GEOMETRIES, object), transform)
     chunks = ((10,) * 5, (14,) * 5)
-    tasks = zones.plan_chunks(pixel, chunks, burn.orientation(transform))
+    tasks = chunktasks.plan_chunks(pixel, chunks, burn.orientation(transform))
     for t in tasks:
         (r0, c0), (h, w) = t.offset, t.shape
         box = shapely.box(c0, -(r0 + h), c0 + w, -r0)  # north-up: y is -row
@@ -116,6 +125,7 @@ def partial(zone, values):
         neginf=np.array([0.0]),
         nodata=np.array([1.0]),
         sum=np.array([values.sum()]),
+        carry=np.array([0.0]),
         shift=np.array([shift]),
         mean=np.array([(values - shift).mean()]),
         m2=np.array([((values - values.mean()) ** 2).sum()]),
@@ -257,7 +267,7 @@ def _pixel_geometries(geometries: list) -> np.ndarray:
 def _chunk(geometries: list, **kwargs) -> labels.ChunkLabels:
     pixel = _pixel_geometries(geometries)
     orient = burn.orientation(GRID.transform)
-    task = zones.ChunkTask.whole(pixel, GRID.shape, orient)
+    task = chunktasks.ChunkTask.whole(pixel, GRID.shape, orient)
     return labels.polygon_labels(task, **kwargs)
 
 

@@ -20,6 +20,7 @@ from dask.delayed import Delayed
 
 from . import cluster
 from .checkpoint import Checkpoint, run_identity
+from .chunktasks import plan_chunks
 from .errors import source_name
 from .features import finish, finish_lazily, read_features
 from .graph import zonal_graph
@@ -45,7 +46,7 @@ from .raster import (
 from .request import Request, Route
 from .runtime import run_scope
 from .stats import DEFAULT_STATS, StatsLike
-from .zones import POLYGONAL, plan_chunks, require_types, zones_on_grid
+from .zones import POLYGONAL, require_types, zones_on_grid
 
 ZonesLike: TypeAlias = (
     str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray | ZonePlan
@@ -72,6 +73,7 @@ def zonal_stats(
     prefix: str | None = None,
     layer: str | int | None = None,
     assume_same_crs: bool = False,
+    zones_crs: Any = None,
     checkpoint: str | os.PathLike | None = None,
 ) -> pd.DataFrame | gpd.GeoDataFrame | xr.Dataset | Delayed:
     """Statistics of the raster's pixels inside each zone.
@@ -145,8 +147,13 @@ def zonal_stats(
     layer
         The layer of a vector file that has several (name or 0-based position).
     assume_same_crs
-        Accept zones or a raster without a CRS, taking the coordinates as the
-        same. Without it, a missing CRS is a ``CRSError``.
+        Take the zones' coordinates as the raster's, whatever CRS either
+        declares (as rasterstats does); zones or a raster without a CRS need
+        it. Without it, a missing CRS is a ``CRSError``, and zones in another
+        CRS are reprojected to the raster's.
+    zones_crs
+        The zones' true CRS (``"EPSG:32618"``, WKT, anything pyproj reads),
+        replacing the one their file declares (a wrong ``.prj``).
     checkpoint
         A directory where each chunk's partial results are saved as they
         complete (on a cluster: a directory every worker can write). Running
@@ -179,6 +186,7 @@ def zonal_stats(
         zone_id=zone_id,
         layer=layer,
         assume_same_crs=assume_same_crs,
+        zones_crs=_crs_text(zones_crs),
         all_touched=all_touched,
         small=small,
         split_every=split_every,
@@ -228,6 +236,7 @@ def rasterize_zones(
     chunks: ChunksLike = None,
     layer: str | int | None = None,
     assume_same_crs: bool = False,
+    zones_crs: Any = None,
 ) -> xr.DataArray:
     """The zones as a lazy label raster on the raster's grid and chunks.
 
@@ -249,6 +258,7 @@ def rasterize_zones(
         zone_id=zone_id,
         layer=layer,
         assume_same_crs=assume_same_crs,
+        zones_crs=_crs_text(zones_crs),
         all_touched=all_touched,
     )
     with run_scope():
@@ -264,7 +274,9 @@ def label_source(
     """Open the raster and give the zones' labels as a source, by route."""
     if isinstance(zones, ZonePlan):
         return zones.open(raster, request.band), zones.source()
-    array = open_raster(raster, band=request.band, chunks=request.chunks)
+    array = open_raster(
+        raster, band=request.band, chunks=request.chunks, nodata=request.nodata
+    )
     if request.route == "label raster":
         labels = open_label_raster(zones, like=array)
         return array, label_raster_source(labels.data, labels.rio.nodata)
@@ -276,6 +288,7 @@ def label_source(
         zone_id=request.zone_id,
         layer=request.layer,
         assume_same_crs=request.assume_same_crs,
+        zones_crs=request.zones_crs,
         source=name,
         raster=source_name(raster),
     )
@@ -298,6 +311,15 @@ def label_source(
     if request.small == "touched":
         source = touched_fallback(source, tasks, len(pixel.index))
     return array, source
+
+
+def _crs_text(crs: Any) -> str | None:
+    """A CRS option as text a request can hold (pyproj and rasterio CRSs
+    become WKT); checked when the zones are read."""
+    if crs is None or isinstance(crs, str):
+        return crs
+    to_wkt = getattr(crs, "to_wkt", None)
+    return to_wkt() if callable(to_wkt) else str(crs)
 
 
 def _route(zones: Any) -> Route:

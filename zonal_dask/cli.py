@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="polygons holding no pixel centre: NaN (default) or the pixels they "
         "touch, flagged in a 'small' column",
     )
-    parser.add_argument("--nodata", type=float, help="nodata value to use instead")
+    parser.add_argument("--nodata", type=_number, help="nodata value to use instead")
     parser.add_argument("--id-field", help="field naming the rows (default: the FID)")
     parser.add_argument("--chunks", type=int, help="chunk size in pixels")
     parser.add_argument(
@@ -127,7 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--assume-same-crs",
         action="store_true",
-        help="accept zones or a raster without a CRS as sharing coordinates",
+        help="take the zones' coordinates as the raster's, whatever CRS either "
+        "declares (needed when one has none)",
+    )
+    parser.add_argument(
+        "--zones-crs",
+        metavar="CRS",
+        help="the zones' true CRS (EPSG:32618, WKT, ...), replacing a wrong .prj",
     )
     parser.add_argument(
         "--checkpoint",
@@ -163,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
     return parser
+
+
+def _number(text: str) -> float:
+    """A nodata value: an integer exactly (beyond 2**53 too), else a float."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def _band(text: str) -> int | None:

@@ -67,6 +67,7 @@ def request_options(args: argparse.Namespace) -> dict:
         "chunks": args.chunks,
         "layer": args.layer,
         "assume_same_crs": args.assume_same_crs,
+        "zones_crs": args.zones_crs,
     }
 
 

@@ -87,6 +87,7 @@ def zonal_graph(
         weighted=source.weighted,
         fallback=source.fallback,
         planes=None if plane_coords is None else (plane_dim, plane_coords),
+        unsigned=source.unsigned,
     )
     token = tokenize(
         values.name,

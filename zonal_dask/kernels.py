@@ -47,18 +47,20 @@ def moments(
         Weight of each sparse claim; empty when every claim weighs 1.
     n_zones : int
         Number of local zones.
-    nodata : float
-        The nodata value, already cast to ``values.dtype``; ignored unless
-        ``has_nodata``. NaN is always invalid.
+    nodata : scalar of ``values.dtype``
+        The nodata value, compared in that dtype (exactly, for 64-bit
+        integers too); ignored unless ``has_nodata``. NaN is always invalid.
 
     Returns
     -------
-    weight, posinf, neginf, invalid, total, shift, mean, m2, low, high
+    weight, posinf, neginf, invalid, total, carry, shift, mean, m2, low, high
         1-D float64 arrays over the local zones: the weights of the finite,
-        +inf, -inf and invalid pixels; the weighted sum of the finite values;
-        the shift; the weighted mean of ``value - shift`` and its M2; the
-        minimum and maximum of the valid values (+inf and -inf where a zone
-        has none).
+        +inf, -inf and invalid pixels; the weighted sum of the finite values
+        as a float and the rounding error it carries (Neumaier's compensation,
+        0 once the sum overflows), kept apart so that sums of several chunks
+        lose nothing either; the shift; the weighted mean of
+        ``value - shift`` and its M2; the minimum and maximum of the valid
+        values (+inf and -inf where a zone has none).
     """
     # one row per zone: the fields of one zone share a cache line
     acc = np.zeros((n_zones, 9), np.float64)
@@ -80,17 +82,19 @@ def moments(
                 z = flat_labels[layer, i]
                 if z < 0:
                     continue
-                x = np.float64(flat_values[i])
+                raw = flat_values[i]
             else:
                 z = extra_zones[i]
-                x = np.float64(flat_values[extra_pixels[i]])
+                raw = flat_values[extra_pixels[i]]
                 if weighted:
                     w = extra_weights[i]
                     if not w > 0.0:
                         continue
+            x = np.float64(raw)
             # row: weight, posinf, neginf, invalid, sum, compensation, shift,
             # mean, m2
-            if x != x or (has_nodata and x == nodata):
+            # nodata is compared in the raster's dtype: exact for int64 too
+            if x != x or (has_nodata and raw == nodata):
                 acc[z, 3] += w
                 continue
             if x < low[z]:
@@ -118,12 +122,15 @@ def moments(
             delta = y - acc[z, 7]
             acc[z, 7] += delta * w / total_weight
             acc[z, 8] += w * delta * (y - acc[z, 7])
+    # an overflowed sum is inf, whatever its compensation says (inf - inf)
+    carry = np.where(np.isfinite(acc[:, 4]), acc[:, 5], 0.0)
     return (
         acc[:, 0].copy(),
         acc[:, 1].copy(),
         acc[:, 2].copy(),
         acc[:, 3].copy(),
-        acc[:, 4] + acc[:, 5],
+        acc[:, 4].copy(),
+        carry,
         acc[:, 6].copy(),
         acc[:, 7].copy(),
         acc[:, 8].copy(),

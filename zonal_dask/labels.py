@@ -33,8 +33,8 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from .burn import NO_ZONE, UNLIMITED, burn_chunk, sparse_budget
+from .chunktasks import ChunkTask, tasks_token
 from .coverage import coverage_claims
-from .zones import ChunkTask, tasks_token
 
 Block = tuple[int, int]
 _NO_WEIGHTS = np.empty(0)
@@ -54,7 +54,8 @@ class ChunkLabels(NamedTuple):
     extra_zones
         int32 local zone index of each sparse claim.
     zones
-        int64 global zone index of each local index.
+        int64 global zone index of each local index: the zones the label
+        source lists for the chunk's block, in that order.
     extra_weights
         float64 weight of each sparse claim, or empty when each weighs 1.
     """
@@ -98,6 +99,8 @@ class LabelSource:
         The sparse claims carry weights (coverage fractions).
     fallback
         Zones ``N + z`` are the all-touched stand-ins of zones ``z``.
+    unsigned
+        The zones are uint64 label values carried as int64 (the same bits).
     """
 
     tasks: Mapping[Block, Any]
@@ -109,6 +112,7 @@ class LabelSource:
     dependencies: tuple = ()
     weighted: bool = False
     fallback: bool = False
+    unsigned: bool = False
 
     def block_groups(self, block: Block, n_groups: int) -> np.ndarray | int:
         """The value group of each zone of ``block``, or the number of groups
@@ -267,7 +271,17 @@ def _touched_piece(
         task.orientation,
         True,
     )
-    return ChunkLabels(labels, pixels, owners, task.zones[empty] + n_zones)
+    # every stand-in keeps a local index, claiming or not, so the piece's zones
+    # are those the source lists for its block (value groups are found by
+    # position in that list)
+    local = len(task.zones)
+    stand_in = (empty + local).astype(np.int32)
+    return ChunkLabels(
+        np.where(labels >= 0, stand_in[np.maximum(labels, 0)], NO_ZONE),
+        pixels,
+        stand_in[owners],
+        np.concatenate([task.zones, task.zones + n_zones]),
+    )
 
 
 def _with_touched(main: Labels, task: ChunkTask, n_zones: int) -> Labels:
@@ -276,19 +290,11 @@ def _with_touched(main: Labels, task: ChunkTask, n_zones: int) -> Labels:
     touched = _touched_piece(task, _claims_per_zone(main), n_zones)
     if touched is None:
         return main
-    local = len(main.zones)
     return ChunkLabels(
-        np.concatenate(
-            [
-                main.labels,
-                np.where(touched.labels >= 0, touched.labels + local, NO_ZONE),
-            ]
-        ),
+        np.concatenate([main.labels, touched.labels]),
         np.concatenate([main.extra_pixels, touched.extra_pixels]),
-        np.concatenate([main.extra_zones, touched.extra_zones + local]).astype(
-            np.int32
-        ),
-        np.concatenate([main.zones, touched.zones]),
+        np.concatenate([main.extra_zones, touched.extra_zones]),
+        touched.zones,
     )
 
 
@@ -347,19 +353,33 @@ def label_raster_source(labels: da.Array, nodata: float | None) -> LabelSource:
     """An integer label raster: each value a zone, ``nodata`` no zone.
 
     The zones (and the table's rows) are the label values found, sorted.
+    uint64 labels travel as int64 (the same bits) and are named back.
     """
     tasks = {
         b: (labels_from_block, (labels.name, *b), nodata)
         for b in np.ndindex(*labels.numblocks)
     }
     return LabelSource(
-        tasks, None, None, tokenize(labels.name, nodata), dependencies=(labels,)
+        tasks,
+        None,
+        None,
+        tokenize(labels.name, nodata),
+        dependencies=(labels,),
+        unsigned=labels.dtype == np.uint64,
     )
 
 
 def labels_from_block(block: np.ndarray, nodata: float | None) -> ChunkLabels:
-    """``ChunkLabels`` of a block of an integer label raster (nodata: no zone)."""
-    valid = np.ones(block.shape, bool) if nodata is None else block != nodata
+    """``ChunkLabels`` of a block of a label raster: nodata, and NaN (a pixel
+    GDAL's mask hides), are no zone; nodata is compared exactly, in the
+    block's dtype."""
+    valid = np.ones(block.shape, bool)
+    if block.dtype.kind == "f":
+        valid &= ~np.isnan(block)
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        exact = np.asarray(nodata).astype(block.dtype)
+        if exact == nodata:
+            valid &= block != exact
     zones, local = np.unique(block[valid], return_inverse=True)
     labels = np.full((1, *block.shape), NO_ZONE, np.int32)
     labels[0][valid] = local

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import PlanError, StatisticError, ZonalError, ZonesError
+from .errors import CRSError, PlanError, StatisticError, ZonalError, ZonesError
 from .raster import ChunksLike, normalize_chunks
+from .reproject import parse_crs
 from .stats import Column, StatsLike, resolve
 
 Route = Literal["polygons", "label raster", "plan"]
@@ -35,6 +36,7 @@ class Request:
     zone_id: str | None = None
     layer: str | int | None = None
     assume_same_crs: bool = False
+    zones_crs: str | None = None
     all_touched: bool = False
     coverage: str | None = None
     small: str = "nan"
@@ -101,6 +103,8 @@ class Request:
                 f"unknown coverage {self.coverage!r}; use one of "
                 + ", ".join(COVERAGE_KINDS)
             )
+        if self.zones_crs is not None:
+            parse_crs(self.zones_crs, "zones_crs")
         if self.split_every < 2:
             raise ValueError(f"split_every must be at least 2, got {self.split_every}")
 
@@ -208,10 +212,23 @@ RULES: tuple[Rule, ...] = (
         ZonesError,
     ),
     Rule(
-        lambda r: "zone_id, layer and assume_same_crs",
+        lambda r: "zones_crs",
+        lambda r: r.zones_crs is not None and r.assume_same_crs,
+        lambda r: False,
+        "zones whose coordinates are their own, not the raster's (assume_same_crs "
+        "takes them as the raster's, whatever their CRS)",
+        CRSError,
+    ),
+    Rule(
+        lambda r: "zone_id, layer, assume_same_crs and zones_crs",
         lambda r: (
             r.route != "polygons"
-            and (r.zone_id is not None or r.layer is not None or r.assume_same_crs)
+            and (
+                r.zone_id is not None
+                or r.layer is not None
+                or r.assume_same_crs
+                or r.zones_crs is not None
+            )
         ),
         lambda r: False,
         "polygon zones (a ZonePlan fixed them when it was made)",
