@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
 from rasterio import features
 
 from .synth import Grid
@@ -42,9 +44,75 @@ def reference_stats(
     geometries, grid: Grid, index: pd.Index, nodata: float | None = ...
 ) -> pd.DataFrame:
     nodata = grid.nodata if nodata is ... else nodata
+    return _moments(
+        [polygon_values(geometry, grid, nodata) for geometry in geometries], index
+    )
+
+
+def centres_inside(geometry, crs, grid: Grid) -> np.ndarray:
+    """Pixels whose centre, taken to ``crs``, lies inside ``geometry`` (given in
+    ``crs``): what a polygon holds over a raster in another CRS, with no
+    reprojected geometry in between. In a geographic ``crs`` a longitude also
+    counts 360 degrees away (zones in -180..180 or 0..360 alike)."""
+    if geometry is None or geometry.is_empty:
+        return np.zeros(grid.shape, bool)
+    rows, cols = np.indices(grid.shape)
+    x, y = grid.transform @ (cols + 0.5, rows + 0.5)
+    x, y = Transformer.from_crs(grid.crs, crs, always_xy=True).transform(x, y)
+    if CRS(crs).is_geographic:
+        moved = [
+            shapely.transform(geometry, lambda c, k=k: c + np.array([k, 0.0]))
+            for k in (-360, 0, 360)
+        ]
+        geometry = shapely.union_all(moved)
+    return shapely.contains_xy(geometry, x, y)
+
+
+def distance_to_edge(geometry, crs, grid: Grid, pixels: np.ndarray) -> np.ndarray:
+    """Distance, in pixels, from the centres of ``pixels`` ((row, col) pairs)
+    to ``geometry``'s boundary (given in ``crs``) taken to the raster's CRS,
+    its edges densified to where the curve is straight to 1e-9 pixel."""
+    to_grid = Transformer.from_crs(crs, grid.crs, always_xy=True)
+    step = 1e-4 if CRS(crs).is_geographic else 10.0
+    rings = shapely.segmentize(shapely.get_rings(shapely.get_parts(geometry)), step)
+    lines = []
+    for ring in rings:
+        x, y = to_grid.transform(*np.asarray(ring.coords).T)
+        if CRS(grid.crs).is_geographic:
+            x = np.concatenate(
+                ([x[0]], x[0] + np.cumsum((np.diff(x) + 180) % 360 - 180))
+            )
+        lines.append(shapely.LineString(np.column_stack((x, y))))
+    boundary = shapely.MultiLineString(lines)
+    cx, cy = grid.transform @ (pixels[:, 1] + 0.5, pixels[:, 0] + 0.5)
+    shifts = (-360, 0, 360) if CRS(grid.crs).is_geographic else (0,)
+    distance = np.min(
+        [shapely.distance(boundary, shapely.points(cx + k, cy)) for k in shifts], axis=0
+    )
+    return distance / min(abs(grid.transform.a), abs(grid.transform.e))
+
+
+def masks_stats(masks, grid: Grid, index: pd.Index) -> pd.DataFrame:
+    """``reference_stats`` of the pixels in each boolean mask."""
+    valid = valid_mask(grid.values, grid.nodata)
+    return _moments([grid.values[m & valid].astype(np.float64) for m in masks], index)
+
+
+def reprojected_stats(geometries, crs, grid: Grid, index: pd.Index) -> pd.DataFrame:
+    """``reference_stats`` of zones in another CRS (``centres_inside``)."""
+    valid = valid_mask(grid.values, grid.nodata)
+    return _moments(
+        [
+            grid.values[centres_inside(g, crs, grid) & valid].astype(np.float64)
+            for g in geometries
+        ],
+        index,
+    )
+
+
+def _moments(values: list[np.ndarray], index: pd.Index) -> pd.DataFrame:
     rows = []
-    for geometry in geometries:
-        v = polygon_values(geometry, grid, nodata)
+    for v in values:
         if v.size == 0:
             rows.append((0, *[np.nan] * 5))
         else:
@@ -94,6 +162,7 @@ REFERENCE = {
     "mad": lambda v, bad, g, grid: np.median(np.abs(v - np.median(v))),
     "p10": lambda v, bad, g, grid: np.percentile(v, 10),
     "p25": lambda v, bad, g, grid: np.percentile(v, 25),
+    "p90": lambda v, bad, g, grid: np.percentile(v, 90),
     "quantile_25": lambda v, bad, g, grid: np.percentile(v, 25),
     "p99.5": lambda v, bad, g, grid: np.percentile(v, 99.5),
     "majority": lambda v, bad, g, grid: _mode(v, np.max),

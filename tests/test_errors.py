@@ -20,6 +20,8 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from rasterio.control import GroundControlPoint
+from rasterio.rpc import RPC
 
 import zonal_dask as zd
 from zonal_dask import output
@@ -56,13 +58,45 @@ def base(tmp_path_factory) -> Path:
     assert not (d / "nocrs.prj").exists()
     _write(GRID, d / "nocrs.tif", crs=None)
     _write(GRID, d / "rotated.tif", transform=GRID.transform * Affine.rotation(10))
-    lines = gpd.GeoDataFrame(
-        geometry=[shapely.LineString([(0, 0), (1, 1)]), GEOMETRIES[0]], crs=CRS
+    line = shapely.LineString([(0, 0), (1, 1)])
+    collection = gpd.GeoDataFrame(
+        geometry=[shapely.GeometryCollection([line, GEOMETRIES[0]])], crs=CRS
     )
-    lines.to_file(d / "lines.gpkg", engine="pyogrio")
+    collection.to_file(d / "collection.gpkg", engine="pyogrio")
     frame.assign(code=1).to_file(d / "dup.gpkg", engine="pyogrio")
     _write(make_grid((40, 50), "uint8", seed=61, nodata=None), d / "uint8.tif")
     (d / "exists.csv").write_text("old")
+    _write(GRID, d / "gcps.tif", crs=None, transform=Affine.identity())
+    with rasterio.open(d / "gcps.tif", "r+") as dst:
+        corners = [(0, 0), (0, 50), (40, 0)]
+        dst.gcps = (
+            [GroundControlPoint(r, c, *(GRID.transform @ (c, r))) for r, c in corners],
+            rasterio.crs.CRS.from_user_input(CRS),
+        )
+    _write(GRID, d / "rpcs.tif", crs=None, transform=Affine.identity())
+    with rasterio.open(d / "rpcs.tif", "r+") as dst:
+        dst.rpcs = RPC(
+            height_off=0,
+            height_scale=1,
+            lat_off=45,
+            lat_scale=1,
+            line_den_coeff=[1] * 20,
+            line_num_coeff=[0] * 20,
+            line_off=20,
+            line_scale=20,
+            long_off=15,
+            long_scale=1,
+            samp_den_coeff=[1] * 20,
+            samp_num_coeff=[0] * 20,
+            samp_off=25,
+            samp_scale=25,
+        )
+    _write(Grid(GRID.values.astype("complex64")), d / "complex.tif")
+    big = np.full(GRID.shape, 2**53 + 1, np.int64)
+    _write(Grid(big), d / "int64.tif", nodata=2**53 + 1)
+    frame.set_crs("EPSG:4326", allow_override=True).to_file(
+        d / "wrongprj.gpkg", engine="pyogrio"
+    )
     return d
 
 
@@ -136,10 +170,11 @@ CASES = {
     "raster without CRS": Case(
         raster="nocrs.tif", error=zd.CRSError, match="nocrs.tif: no CRS"
     ),
-    "points and lines": Case(
-        zones="lines.gpkg",
+    "a geometry collection": Case(
+        zones="collection.gpkg",
         error=zd.GeometryTypeError,
-        match="lines.gpkg: zones must be Polygon or MultiPolygon, found LineString",
+        match=r"collection.gpkg: zones must be polygons, lines or points \(split "
+        r"collections into parts\), found GeometryCollection",
     ),
     "rotated transform": Case(
         raster="rotated.tif",
@@ -201,6 +236,43 @@ CASES = {
         output="exists.csv",
         error=zd.OutputError,
         match=r"exists.csv: exists \(use --overwrite",
+    ),
+    "georeferenced by GCPs": Case(
+        raster="gcps.tif",
+        error=zd.TransformError,
+        match="gcps.tif: georeferenced by ground control points, not by a geo",
+    ),
+    "georeferenced by RPCs": Case(
+        raster="rpcs.tif",
+        error=zd.TransformError,
+        match="rpcs.tif: georeferenced by RPCs, not by a geotransform",
+    ),
+    "complex values": Case(
+        raster="complex.tif",
+        error=zd.RasterError,
+        match=r"complex.tif: complex values \(complex64\)",
+    ),
+    "int64 nodata GDAL rounds": Case(
+        raster="int64.tif",
+        error=zd.NodataError,
+        match="int64.tif: nodata 9007199254740992 of a int64 raster is at or beyond",
+    ),
+    "coordinates outside the declared CRS": Case(
+        zones="wrongprj.gpkg",
+        error=zd.CRSError,
+        match="wrongprj.gpkg: zone 0 has coordinates x 499929.*--zones-crs",
+    ),
+    "zones_crs not a CRS": Case(
+        kwargs={"zones_crs": "EPSG:99999"},
+        cli=("--zones-crs", "EPSG:99999"),
+        error=zd.CRSError,
+        match="zones_crs: not a CRS: 'EPSG:99999'",
+    ),
+    "zones_crs with assume_same_crs": Case(
+        kwargs={"zones_crs": CRS, "assume_same_crs": True},
+        cli=("--zones-crs", CRS, "--assume-same-crs"),
+        error=zd.CRSError,
+        match="zones_crs needs zones whose coordinates are their own",
     ),
     "unknown output format": Case(
         output="out.xlsx", error=zd.OutputError, match="unknown output format '.xlsx'"

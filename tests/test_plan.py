@@ -27,7 +27,7 @@ def forbid_rasterization(monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("rasterized although a zone plan was given")
 
-    monkeypatch.setattr(burn.features, "rasterize", refuse)
+    monkeypatch.setattr(burn, "burn_claims", refuse)
     monkeypatch.setattr(labels, "polygon_labels", refuse)
 
 

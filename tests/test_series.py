@@ -292,7 +292,7 @@ def test_a_saved_plan_is_used_without_rasterizing(tmp_path, files, steps, monkey
     def refuse(*args, **kwargs):
         raise AssertionError("rasterized although a zone plan was given")
 
-    monkeypatch.setattr(burn.features, "rasterize", refuse)
+    monkeypatch.setattr(burn, "burn_claims", refuse)
     monkeypatch.setattr(labels, "polygon_labels", refuse)
     cube = zd.zonal_series(zd.ZonePlan.load(tmp_path / "plan.zarr"), files, STATS)
     for t, expected in enumerate(steps):

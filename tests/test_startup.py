@@ -12,9 +12,9 @@ from .synth import make_grid, voronoi_zones, zones_frame
 PROBE = """
 import json, sys
 import zonal_dask as zd
-from zonal_dask import kernels
+from zonal_dask import claims, kernels
 table = zd.zonal_stats(sys.argv[1], sys.argv[2], ["count", "mean", "std"])
-stats = {name: getattr(kernels, name).stats for name in ("moments", "decode_claims")}
+stats = {"moments": kernels.moments.stats, "burn": claims.burn_claims.stats}
 print(json.dumps({
     "misses": sum(sum(s.cache_misses.values()) for s in stats.values()),
     "hits": sum(sum(s.cache_hits.values()) for s in stats.values()),

@@ -25,7 +25,7 @@ from .checkpoint import Checkpoint, run_identity
 from .errors import RasterError, source_name
 from .features import finish, finish_lazily, read_features
 from .graph import zonal_graph
-from .labels import label_array
+from .label_rasters import label_array
 from .pixels import PixelSpec, pixel_frame
 from .plan import ZonePlan
 from .progress import ProgressLike, reporter
@@ -64,6 +64,7 @@ def zonal_stats(
     prefix: str | None = None,
     layer: str | int | None = None,
     assume_same_crs: bool = False,
+    zones_crs: Any = None,
     checkpoint: str | os.PathLike | None = None,
     include_cols: str | Sequence[str] | None = None,
     affine: Any = None,
@@ -171,8 +172,13 @@ def zonal_stats(
     layer
         The layer of a vector file that has several (name or 0-based position).
     assume_same_crs
-        Accept zones or a raster without a CRS, taking the coordinates as the
-        same. Without it, a missing CRS is a ``CRSError``.
+        Take the zones' coordinates as the raster's, whatever CRS either
+        declares (as rasterstats does); zones or a raster without a CRS need
+        it. Without it, a missing CRS is a ``CRSError``, and zones in another
+        CRS are reprojected to the raster's.
+    zones_crs
+        The zones' true CRS (``"EPSG:32618"``, WKT, anything pyproj reads),
+        replacing the one their file declares (a wrong ``.prj``).
     checkpoint
         A directory where each chunk's partial results are saved as they
         complete (on a cluster: a directory every worker can write). Running
@@ -230,6 +236,7 @@ def zonal_stats(
         zone_id=zone_id,
         layer=layer,
         assume_same_crs=assume_same_crs,
+        zones_crs=_crs_text(zones_crs),
         all_touched=all_touched,
         small=small,
         split_every=split_every,
@@ -312,6 +319,7 @@ def zonal_pixels(
     chunks: ChunksLike = None,
     layer: str | int | None = None,
     assume_same_crs: bool = False,
+    zones_crs: Any = None,
 ) -> Any:
     """Every pixel of every zone, as a long table: one row per (zone, pixel).
 
@@ -334,6 +342,7 @@ def zonal_pixels(
     """
     options = dict(locals())  # every keyword argument is a Request field
     del options["zones"], options["raster"]
+    options["zones_crs"] = _crs_text(zones_crs)
     zones, options["assume_same_crs"], name = _adapt_zones(zones, assume_same_crs)
     request = Request.build(
         route_of(zones),
@@ -375,6 +384,7 @@ def rasterize_zones(
     chunks: ChunksLike = None,
     layer: str | int | None = None,
     assume_same_crs: bool = False,
+    zones_crs: Any = None,
 ) -> xr.DataArray:
     """The zones as a lazy label raster on the raster's grid and chunks.
 
@@ -397,6 +407,7 @@ def rasterize_zones(
         zone_id=zone_id,
         layer=layer,
         assume_same_crs=assume_same_crs,
+        zones_crs=_crs_text(zones_crs),
         all_touched=all_touched,
     )
     with run_scope():
@@ -420,6 +431,15 @@ def _raster_kind(raster: Any) -> RasterKind:
     if isinstance(raster, np.ndarray):
         return "ndarray"
     return "DataArray" if isinstance(raster, xr.DataArray) else "path"
+
+
+def _crs_text(crs: Any) -> str | None:
+    """A CRS option as text a request can hold (pyproj and rasterio CRSs
+    become WKT); checked when the zones are read."""
+    if crs is None or isinstance(crs, str):
+        return crs
+    to_wkt = getattr(crs, "to_wkt", None)
+    return to_wkt() if callable(to_wkt) else str(crs)
 
 
 def _planes(array: xr.DataArray) -> dict[str, Any]:

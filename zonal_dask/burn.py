@@ -1,56 +1,58 @@
 """Geometries to pixels, one chunk at a time, under GDAL's pixel rules.
 
-Geometries are moved once into the raster's pixel space with GDAL's own
-arithmetic (``GDALInvGeoTransform``), keeping the axes' orientation, and each
-chunk is burnt with a transform that is only a unit scale and an integer
-offset. GDAL then sees, for every chunk, the pixel coordinates it computes
-when it rasterizes a polygon over the whole raster with the raster's
-transform: a pixel's zone does not depend on the chunking, and equals the
-classic per-polygon recipe's answer even for pixel centres exactly on an edge.
+Zones are moved once into the raster's pixel space with GDAL's own
+arithmetic (``GDALInvGeoTransform``), keeping the axes' orientation
+(``to_pixel_space``). Each chunk's zones are then burnt by
+``claims.burn_claims``, GDAL's rasterization algorithms compiled with
+numba (no GIL held), computing every pixel as GDAL computes it over the whole
+raster. So a zone gets exactly the pixels GDAL gives it when it is rasterized
+alone over the raster (``rasterio.features.rasterize``), whatever the
+chunking, its neighbours or the scheduler. The rules:
 
-Each chunk is burnt once with ``MergeAlg.add``, every zone adding
-``(local index + 1) << 16 | 1``: a pixel's low bits count the zones that claim
-it, its high bits name the zone when there is exactly one. Pixels claimed by
-several zones (true overlaps, or a shared edge that GDAL's pixel-centre test
-gives to both neighbours) are resolved by burning only the zones concerned
-again, each alone, over the window of those pixels. So every zone gets exactly
-the pixels it gets when rasterized on its own.
+* Polygons: a pixel belongs to a polygon when its centre is inside (with
+  GDAL's rounding for centres exactly on an edge); with ``all_touched``,
+  also every pixel its rings pass through.
+* Lines: the pixels of Bresenham's line between the pixels holding the
+  vertices; with ``all_touched``, every pixel the line passes through.
+* Points: the pixel holding the point, under either rule.
 
-When many pixels of a chunk are claimed twice (overlapping zones, or shared
-edges with ``all_touched``), resolving them one zone at a time would be slow:
-the chunk's zones are then coloured into layers of mutually non-overlapping
-zones (``overlap_layers``) and each layer is burnt once. The layers are chosen
-per chunk, inside its task, so adjacent zones pay nothing for the possibility.
+GDAL splits a raster into strips of rows when its block cache is smaller than
+the raster, and its all-touched rule then changes at each strip's edge; the
+answer here is GDAL's in one window, as for any raster that fits its cache.
+
+A chunk's claims are one label plane (a zone claiming the pixel) and sparse
+(pixel, zone) claims for every further zone on a pixel: overlaps, nested
+zones and shared edges cost only their extra claims. When the sparse claims
+of a chunk would pass ``sparse_budget`` (very deep overlaps), the chunk is
+burnt in pieces, each a plane and at most that many claims, so its memory
+does not grow with the depth (``labels.polygon_labels``).
 """
 
 from __future__ import annotations
 
-import itertools
-from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import shapely
 from affine import Affine
-from rasterio import features
-from rasterio.enums import MergeAlg
 
+from .claims import LINE, POINT, POLYGON, burn_claims
 from .errors import RasterError
-from .kernels import decode_claims
 
 NO_ZONE = -1
-_COUNT_BITS = 16
-# Burn values are doubles inside GDAL: a pixel's sum of (index+1) << 16 is exact
-# below 2**53. Zones of one layer do not overlap, so only a few claim any pixel
-# (on shared edges); with up to 2**26 zones and at most MAX_CLAIMS claims on a
-# pixel the sum stays below 2**52. A pixel with more claims falls back to two
-# plain burns.
-MAX_ENCODED_ZONES = 1 << 26
-MAX_CLAIMS = 1 << 10
-# Above this many multiply claimed pixels in a chunk, colouring its zones into
-# layers is cheaper than re-burning the claimants one by one.
-MAX_RESOLVED_PIXELS = 4096
-_POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
-ADD = MergeAlg.add
+# shapely's type id to the kind of part claims.py burns (-1: not burnt)
+_KINDS = np.full(8, -1, np.int8)
+_KINDS[[0, 4]] = POINT
+_KINDS[[1, 5]] = LINE
+_KINDS[[3, 6]] = POLYGON
+UNLIMITED = np.iinfo(np.int64).max
+# How far (in pixels) from its geometry a zone can claim a pixel, with margin:
+# GDAL's all-touched walk takes a segment within 0.01 pixel of a pixel edge as
+# running along it; Bresenham's line joins the pixels holding a line's
+# vertices (half a pixel from the line at most). A chunk's task holds every
+# zone this near (``reach``).
+REACH = 0.1
+LINE_REACH = 2.0
 
 
 def orientation(transform: Affine) -> tuple[int, int]:
@@ -63,8 +65,8 @@ def to_pixel_space(geometries: np.ndarray, transform: Affine) -> np.ndarray:
 
     A point at column ``c``, row ``r`` maps to ``(sx * c, sy * r)`` where
     ``(sx, sy) = orientation(transform)``. The arithmetic is GDAL's own
-    (``-x0/dx + x * (1/dx)``); keeping the axes' signs keeps GDAL's tie-breaking
-    for pixel centres that lie exactly on an edge.
+    (``-x0/dx + x * (1/dx)``); keeping the axes' signs keeps each ring's
+    orientation, which GDAL's rule for edges on pixel centres depends on.
     """
     if transform.b != 0 or transform.d != 0:
         raise RasterError(
@@ -83,182 +85,117 @@ def to_pixel_space(geometries: np.ndarray, transform: Affine) -> np.ndarray:
     return shapely.transform(geometries, forward)
 
 
-def window_transform(orient: tuple[int, int], row_off: int, col_off: int) -> Affine:
-    """The transform GDAL burns a window at (row_off, col_off) with."""
-    flip_x, flip_y = orient
-    return Affine(flip_x, 0.0, flip_x * col_off, 0.0, flip_y, flip_y * row_off)
+class Flat(NamedTuple):
+    """Geometries as flat arrays for the compiled burner.
+
+    Zone ``z`` is parts ``zone_parts[z]:zone_parts[z + 1]``; part ``p`` has
+    kind ``part_kind[p]`` (``claims.POLYGON``, ``LINE``, ``POINT``) and paths
+    ``part_paths[p]:part_paths[p + 1]`` (a polygon's rings, exterior first; a
+    line; a point); path ``q`` is the rows ``path_coords[q]:path_coords[q + 1]``
+    of ``xy``.
+    """
+
+    zone_parts: np.ndarray
+    part_kind: np.ndarray
+    part_paths: np.ndarray
+    path_coords: np.ndarray
+    xy: np.ndarray
+
+
+def flatten(geometries: np.ndarray) -> Flat:
+    """``Flat`` arrays of (Multi)Polygons, (Multi)LineStrings and (Multi)Points
+    (None and empty geometries have no parts), in a few vectorised calls."""
+    geometries = np.asarray(geometries, dtype=object)
+    parts, part_zone = shapely.get_parts(geometries, return_index=True)
+    present = ~shapely.is_empty(parts)
+    parts, part_zone = parts[present], part_zone[present]
+    kind = _KINDS[shapely.get_type_id(parts)]
+    if (kind < 0).any():
+        raise TypeError("only polygons, lines and points can be burnt")
+    polygons = np.flatnonzero(kind == POLYGON)
+    rings, ring_of = shapely.get_rings(parts[polygons], return_index=True)
+    others = np.flatnonzero(kind != POLYGON)
+    path_part = np.concatenate([polygons[ring_of], others])
+    order = np.argsort(path_part, kind="stable")  # rings keep their order
+    paths = np.concatenate([rings, parts[others]])[order]
+    xy, path_of = shapely.get_coordinates(paths, return_index=True)
+
+    def starts(owner: np.ndarray, n: int) -> np.ndarray:
+        return np.searchsorted(owner, np.arange(n + 1)).astype(np.int64)
+
+    return Flat(
+        zone_parts=starts(part_zone, len(geometries)),
+        part_kind=kind.astype(np.int64),
+        part_paths=starts(path_part[order], len(parts)),
+        path_coords=starts(path_of, len(paths)),
+        xy=np.ascontiguousarray(xy, dtype=np.float64),
+    )
+
+
+def reach(geometries: np.ndarray) -> np.ndarray:
+    """How far (in pixels) beyond each geometry its zone may claim pixels."""
+    lines = shapely.get_dimensions(geometries) == 1
+    return np.where(lines, LINE_REACH, REACH)
+
+
+def sparse_budget(shape: tuple[int, int]) -> int:
+    """Sparse claims a piece of a chunk may hold before the next piece:
+    half a claim per pixel, so a piece weighs at most about 26 bytes a pixel."""
+    return max(1024, shape[0] * shape[1] // 2)
 
 
 def burn_chunk(
     geometries: np.ndarray,
     offset: tuple[int, int],
     shape: tuple[int, int],
+    raster_shape: tuple[int, int],
     orient: tuple[int, int] = (1, -1),
     all_touched: bool = False,
     layers: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Burn one chunk's zones: their labels per layer, and the sparse claims.
+    first: int = 0,
+    budget: int = UNLIMITED,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Burn one chunk's zones, from zone ``first`` until ``budget`` is spent.
 
     ``geometries`` are in the oriented pixel space of ``to_pixel_space``;
-    ``offset`` is the chunk's (row, column) in the raster; ``layers`` gives each
-    zone's overlap layer (``overlap_layers``); when None, all zones are burnt
-    in one layer and coloured into layers only if that leaves more than
-    ``MAX_RESOLVED_PIXELS`` pixels claimed several times. A pixel belongs
-    to a zone when its centre is inside, or with ``all_touched`` when the zone
-    touches it at all (GDAL's two rules).
+    ``offset`` and ``shape`` place the chunk in a raster of ``raster_shape``.
+    ``layers`` puts each zone's pixels in a plane of its own layer when free
+    (``overlap_layers``, for stored plans); by default every zone shares one
+    plane.
 
     Returns
     -------
     labels
-        int32 (layers, rows, cols): the local index (position in
-        ``geometries``) of the one zone of the layer that claims the pixel,
-        or ``NO_ZONE`` when none or several do.
+        int32 (planes, rows, cols): the local index (position in
+        ``geometries``) of a zone claiming the pixel, or ``NO_ZONE``.
     extra_pixels, extra_zones
-        int64 flat pixel index and int32 local zone of each claim on a pixel
-        that several zones of one layer claim.
+        int64 flat pixel index and int32 local zone of every further claim.
+    next_zone
+        The first zone left for a further piece, ``len(geometries)`` if none.
     """
-    transform = window_transform(orient, *offset)
-    shapes = geojson(geometries)
-    burnt_once = None
+    n = len(geometries)
     if layers is None:
-        burnt_once = _burn(shapes, shape, transform, all_touched)
-        layers = np.zeros(len(geometries), np.int64)
-        if burnt_once[1].size > MAX_RESOLVED_PIXELS:
-            layers = overlap_layers(geometries, all_touched)
-    present = np.unique(layers)
-    labels = np.full((max(1, present.size), *shape), NO_ZONE, np.int32)
-    pixel_parts, zone_parts = [np.empty(0, np.int64)], [np.empty(0, np.int32)]
-    for plane, layer in enumerate(present):
-        members = np.flatnonzero(layers == layer)
-        member_shapes = [shapes[m] for m in members]
-        if burnt_once is not None and present.size == 1:
-            local, claimed = burnt_once
-        else:
-            local, claimed = _burn(member_shapes, shape, transform, all_touched)
-        if members.size == len(geometries):  # one layer: local indices are the zones'
-            labels[plane] = local
-        else:
-            labels[plane] = np.where(local >= 0, members[np.maximum(local, 0)], NO_ZONE)
-        pixels, owners = _resolve_overlaps(
-            geometries[members],
-            member_shapes,
-            claimed,
-            shape,
-            offset,
-            orient,
-            all_touched,
-        )
-        pixel_parts.append(pixels)
-        zone_parts.append(members[owners].astype(np.int32))
-    return labels, np.concatenate(pixel_parts), np.concatenate(zone_parts)
-
-
-def geojson(geometries: np.ndarray) -> list:
-    """GeoJSON-like dicts of polygonal geometries, built in bulk for rasterio.
-
-    rasterio asks each shapely geometry for its ``__geo_interface__``, which
-    builds the coordinate tuples one geometry at a time in Python: for many
-    small zones that was most of the rasterizing time. Slicing one list of all
-    coordinates gives GDAL the same coordinates about 3 times faster. Anything
-    other than (Multi)Polygons is passed through for rasterio to convert.
-    """
-    types = shapely.get_type_id(geometries)
-    if len(geometries) == 0 or not np.isin(types, _POLYGONAL).all():
-        return list(geometries)
-    kind, coords, offsets = shapely.to_ragged_array(geometries)
-    xy = coords.tolist()
-    ring_ends = offsets[0].tolist()
-    rings = [xy[a:b] for a, b in itertools.pairwise(ring_ends)]
-    polygon_ends = offsets[1].tolist()
-    polygons = [rings[a:b] for a, b in itertools.pairwise(polygon_ends)]
-    if kind == shapely.GeometryType.POLYGON:
-        return [{"type": "Polygon", "coordinates": p} for p in polygons]
-    part_ends = offsets[2].tolist()
-    return [
-        {"type": "MultiPolygon", "coordinates": polygons[a:b]}
-        for a, b in itertools.pairwise(part_ends)
-    ]
-
-
-def _burn(
-    shapes: list,
-    shape: tuple[int, int],
-    transform: Affine,
-    all_touched: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Labels of the singly claimed pixels, and the flat indices of the others.
-
-    ``shapes`` are ``geojson`` dicts (or anything rasterio rasterizes).
-    """
-    k = len(shapes)
-    if k == 0:
-        return np.full(shape, NO_ZONE, np.int32), np.empty(0, np.int64)
-    burn = partial(
-        features.rasterize,
-        out_shape=shape,
-        transform=transform,
-        all_touched=all_touched,
+        plane, n_planes = np.zeros(n, np.int64), 1
+    else:
+        present, plane = np.unique(layers, return_inverse=True)
+        plane, n_planes = plane.astype(np.int64), max(1, present.size)
+    labels, pixels, zones, next_zone = burn_claims(
+        *flatten(geometries),
+        np.array(orient, np.float64),
+        raster_shape,
+        (*offset, *shape),
+        all_touched,
+        plane,
+        n_planes,
+        first,
+        budget,
     )
-    if k <= MAX_ENCODED_ZONES:
-        codes = [((z + 1) << _COUNT_BITS) | 1 for z in range(k)]
-        added = burn(zip(shapes, codes, strict=True), merge_alg=ADD, dtype="int64")
-        labels, claimed, exact = decode_claims(added, _COUNT_BITS, MAX_CLAIMS)
-        if exact:
-            return labels, claimed
-    # Too many zones or claims for the one-burn encoding: a label and a count burn.
-    labels = burn(zip(shapes, range(k), strict=True), fill=NO_ZONE, dtype="int32")
-    count = burn(((g, 1) for g in shapes), merge_alg=ADD, dtype="int32")
-    labels[count > 1] = NO_ZONE
-    return labels, np.flatnonzero(count > 1)
+    return labels, pixels, zones, int(next_zone)
 
 
-def _resolve_overlaps(
-    geometries: np.ndarray,
-    shapes: list,
-    pixels: np.ndarray,
-    shape: tuple[int, int],
-    offset: tuple[int, int],
-    orient: tuple[int, int],
-    all_touched: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every (pixel, zone) claim on pixels that several zones cover.
-
-    Only the zones whose bounds hold one of those pixels are burnt again, each
-    alone and only over the window of its candidate pixels.
-    """
-    if pixels.size == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int32)
-    rows, cols = np.divmod(pixels, shape[1])
-    rows_abs, cols_abs = rows + offset[0], cols + offset[1]
-    # candidates: zones whose bounds meet the pixel's square (not only its centre:
-    # with all_touched a zone can claim a pixel whose centre is outside its bounds)
-    xs = np.sort([orient[0] * cols_abs, orient[0] * (cols_abs + 1)], axis=0)
-    ys = np.sort([orient[1] * rows_abs, orient[1] * (rows_abs + 1)], axis=0)
-    squares = shapely.box(xs[0], ys[0], xs[1], ys[1])
-    point_index, zone_index = shapely.STRtree(geometries).query(squares)
-    order = np.argsort(zone_index, kind="stable")
-    point_index, zone_index = point_index[order], zone_index[order]
-    starts = np.flatnonzero(np.diff(zone_index, prepend=-1))
-    found_pixels, found_zones = [], []
-    for zone, candidates in zip(
-        zone_index[starts], np.split(point_index, starts[1:]), strict=True
-    ):
-        r, c = rows_abs[candidates], cols_abs[candidates]
-        r0, c0 = int(r.min()), int(c.min())
-        mask = features.rasterize(
-            [(shapes[zone], 1)],
-            out_shape=(int(r.max()) + 1 - r0, int(c.max()) + 1 - c0),
-            transform=window_transform(orient, r0, c0),
-            fill=0,
-            all_touched=all_touched,
-            dtype="uint8",
-        )
-        hit = candidates[mask[r - r0, c - c0] == 1]
-        found_pixels.append(pixels[hit])
-        found_zones.append(np.full(hit.size, zone, np.int32))
-    if not found_pixels:
-        return np.empty(0, np.int64), np.empty(0, np.int32)
-    return np.concatenate(found_pixels), np.concatenate(found_zones)
+def warm_up() -> None:
+    """Load the compiled burner from numba's cache (see ``moments.warm_up``)."""
+    burn_chunk(np.array([shapely.box(0, -1, 1, 0)]), (0, 0), (1, 1), (1, 1))
 
 
 def overlap_layers(
@@ -270,8 +207,8 @@ def overlap_layers(
     they touch at all (they then share the pixels along their common edge).
     Zones in conflict with none, usually nearly all, go to layer 0 without a
     look; the rest take, in order, the lowest layer none of their neighbours
-    holds. Each layer is burnt once per chunk, so the rasterizer's cost grows
-    with the number of layers, not with the number of overlapping zones.
+    holds. A stored plan keeps one plane per layer (``plan.py``); a pixel two
+    zones of one layer claim keeps the second as a sparse claim.
     """
     n = len(pixel_geometries)
     tree = shapely.STRtree(pixel_geometries)

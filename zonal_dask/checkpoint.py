@@ -20,12 +20,16 @@ import io
 import json
 import os
 import tempfile
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import rasterio
 import xarray as xr
 from dask.base import tokenize
 
@@ -56,7 +60,13 @@ class Checkpoint:
         identity = json.loads(json.dumps(identity))
         manifest = directory / MANIFEST
         if manifest.exists():
-            stored = json.loads(manifest.read_text())
+            try:
+                stored = json.loads(manifest.read_text())
+            except (OSError, ValueError) as err:
+                raise CheckpointError(
+                    f"{manifest}: unreadable ({err}); delete the directory to "
+                    f"start again"
+                ) from None
             differ = sorted(
                 k for k in {*stored, *identity} if stored.get(k) != identity.get(k)
             )
@@ -93,6 +103,23 @@ class Checkpoint:
         return (str(self.directory.resolve()), sorted(self.done))
 
 
+def _intact(path: Path) -> bool:
+    """Whether a saved chunk reads back (every member's CRC checks). One that
+    does not (truncated, overwritten, a disk error) is deleted, with a warning,
+    and its chunk computed again."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if archive.testzip() is None and "__spec__.npy" in archive.namelist():
+                return True
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        pass
+    warnings.warn(
+        f"{path}: damaged checkpoint chunk; it is computed again", stacklevel=4
+    )
+    path.unlink(missing_ok=True)
+    return False
+
+
 def chunk_path(directory: Path, block: tuple[int, ...]) -> Path:
     return directory / f"chunk-{'-'.join(map(str, block))}.npz"
 
@@ -106,6 +133,7 @@ def saved_blocks(directory: str | os.PathLike) -> frozenset[tuple[int, ...]]:
     return frozenset(
         tuple(int(i) for i in path.stem.split("-")[1:])
         for path in directory.glob("chunk-*.npz")
+        if _intact(path)
     )
 
 
@@ -148,8 +176,18 @@ def load_partials(path: str) -> Any:
         with np.load(path, allow_pickle=False) as stored:
             spec = json.loads(stored["__spec__"].tobytes())
             return _decode(spec, stored)
-    except (OSError, KeyError, ValueError, TypeError) as err:
-        raise CheckpointError(f"{path}: unreadable checkpoint chunk ({err})") from None
+    except (
+        OSError,
+        KeyError,
+        ValueError,
+        TypeError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+    ) as err:
+        raise CheckpointError(
+            f"{path}: unreadable checkpoint chunk ({err}); delete it and run again"
+        ) from None
 
 
 def _encode(obj: Any, arrays: list[np.ndarray]) -> Any:
@@ -244,15 +282,35 @@ def source_identity(source: Any, array: xr.DataArray | None = None) -> Any:
         path = os.fspath(source)
         if not os.path.exists(path):  # a URL: its name only
             return {"path": path}
-        stat = os.stat(path)
-        return {
-            "path": os.path.abspath(path),
-            "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
-        }
+        identity: dict[str, Any] = {"path": os.path.abspath(path), **_stat(path)}
+        if array is not None:  # a VRT's sources, masks, sidecars: GDAL's list
+            identity["files"] = {
+                os.path.abspath(f): _stat(f)
+                for f in _raster_files(path)
+                if os.path.abspath(f) != identity["path"]
+            }
+        return identity
     if array is not None:  # an in-memory DataArray: dask's token of its data
         return {"dask_name": array.data.name}
     return {"type": type(source).__name__}
+
+
+def _stat(path: str) -> dict[str, int]:
+    try:
+        stat = os.stat(path)
+    except OSError:  # a source GDAL lists but cannot reach: its absence counts
+        return {"size": -1, "mtime_ns": -1}
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _raster_files(path: str) -> list[str]:
+    """Every file GDAL reads for the raster at ``path`` (GDALGetFileList: a
+    VRT's sources, a ``.msk`` mask, ``.aux.xml`` and ``.ovr`` sidecars)."""
+    try:
+        with rasterio.open(path) as src:
+            return sorted(set(src.files))
+    except rasterio.errors.RasterioIOError:
+        return []
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

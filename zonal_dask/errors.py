@@ -17,6 +17,12 @@ def source_name(source: Any) -> str:
     return type(source).__name__
 
 
+def plain(value: Any) -> Any:
+    """A value as messages show it: ``1``, not ``np.int64(1)``."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and getattr(value, "ndim", None) == 0 else value
+
+
 class ZonalError(Exception):
     """Base class of every error zonal_dask raises on purpose."""
 
@@ -58,7 +64,7 @@ class LayerError(ZonesError):
 
 
 class GeometryTypeError(ZonesError):
-    """A zone is not a Polygon or MultiPolygon."""
+    """A zone is not a polygon, a line or a point (a collection, a ring)."""
 
 
 class SeriesError(RasterError):

@@ -48,6 +48,7 @@ class Layout:
     transform: tuple[float, ...] | None = None
     width: int = 0
     dtype: str | None = None
+    unsigned: bool = False
 
     @property
     def n_planes(self) -> int:
@@ -169,12 +170,13 @@ def table(
     if layout.fallback:
         data = _take_fallback(data, fields, len(index), k)
     if layout.planes is None:
-        return pd.DataFrame({n: v[:, 0] for n, v in data.items()}, index=index)
+        frame = pd.DataFrame({n: v[:, 0] for n, v in data.items()}, index=index)
+        return frame.sort_index() if layout.unsigned else frame
     dim, coords = layout.planes
     variables = {str(n): (("zone", dim), v) for n, v in data.items()}
     dataset = xr.Dataset(variables, coords={"zone": index.to_numpy(), dim: coords})
     dataset["zone"].attrs["long_name"] = index.name
-    return dataset
+    return dataset.sortby("zone") if layout.unsigned else dataset
 
 
 def centres(
@@ -223,7 +225,8 @@ def _rows(merged: Sequence[Moments], layout: Layout) -> tuple[Any, pd.Index]:
         return None, layout.index
     parts = [m.zone for m in merged]
     found = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
-    return found, pd.Index(found, name="zone")
+    names = found.astype(np.int64).view(np.uint64) if layout.unsigned else found
+    return found, pd.Index(names, name="zone")
 
 
 def _take_fallback(

@@ -114,6 +114,7 @@ def zonal_graph(
         fallback=source.fallback,
         planes=None if plane_coords is None else (plane_dim, plane_coords),
         **(grid or {}),
+        unsigned=source.unsigned,
     )
     token = tokenize(
         values.name,

@@ -49,9 +49,9 @@ def moments(
         Weight of each sparse claim; empty when every claim weighs 1.
     n_zones : int
         Number of local zones.
-    nodata : float
-        The nodata value, already cast to ``values.dtype``; ignored unless
-        ``has_nodata``. NaN is always invalid.
+    nodata : scalar of ``values.dtype``
+        The nodata value, compared in that dtype (exactly, for 64-bit
+        integers too); ignored unless ``has_nodata``. NaN is always invalid.
     pixel_weights : 2-D float64
         A weight per pixel multiplying every claim's weight (a weights
         raster), NaN where undefined; empty (size 0) for none. A zero weight
@@ -63,15 +63,18 @@ def moments(
 
     Returns
     -------
-    weight, posinf, neginf, invalid, total, shift, mean, m2, low, high,
+    weight, posinf, neginf, invalid, total, carry, shift, mean, m2, low, high,
     undefined, low_at, high_at
         1-D arrays over the local zones: the weights of the finite, +inf,
-        -inf and invalid pixels; the weighted sum of the finite values; the
-        shift; the weighted mean of ``value - shift`` and its M2; the
-        minimum and maximum of the valid values (+inf and -inf where a zone
-        has none); the weight of the valid claims whose pixel weight is
-        undefined; the grid position (float64) of the first pixel in
-        row-major order holding the minimum and the maximum (-1 for none).
+        -inf and invalid pixels; the weighted sum of the finite values as a
+        float and the rounding error it carries (Neumaier's compensation, 0
+        once the sum overflows), kept apart so that sums of several chunks
+        lose nothing either; the shift; the weighted mean of ``value -
+        shift`` and its M2; the minimum and maximum of the valid values (+inf
+        and -inf where a zone has none); the weight of the valid claims whose
+        pixel weight is undefined; the grid position (float64) of the first
+        pixel in row-major order holding the minimum and the maximum (-1 for
+        none).
     """
     # one row per zone: the fields of one zone share a cache line
     acc = np.zeros((n_zones, 10), np.float64)
@@ -107,10 +110,12 @@ def moments(
                     w = extra_weights[i]
                     if not w > 0.0:
                         continue
-            x = np.float64(flat_values[pixel])
+            raw = flat_values[pixel]
+            x = np.float64(raw)
             # row: weight, posinf, neginf, invalid, sum, compensation, shift,
             # mean, m2, undefined
-            if x != x or (has_nodata and x == nodata):
+            # nodata is compared in the raster's dtype: exact for int64 too
+            if x != x or (has_nodata and raw == nodata):
                 acc[z, 3] += w
                 continue
             if x <= low[z] or x >= high[z]:
@@ -152,12 +157,15 @@ def moments(
             delta = y - acc[z, 7]
             acc[z, 7] += delta * w / total_weight
             acc[z, 8] += w * delta * (y - acc[z, 7])
+    # an overflowed sum is inf, whatever its compensation says (inf - inf)
+    carry = np.where(np.isfinite(acc[:, 4]), acc[:, 5], 0.0)
     return (
         acc[:, 0].copy(),
         acc[:, 1].copy(),
         acc[:, 2].copy(),
         acc[:, 3].copy(),
-        acc[:, 4] + acc[:, 5],
+        acc[:, 4].copy(),
+        carry,
         acc[:, 6].copy(),
         acc[:, 7].copy(),
         acc[:, 8].copy(),
@@ -167,35 +175,3 @@ def moments(
         low_at,
         high_at,
     )
-
-
-@njit(cache=True, nogil=True)
-def decode_claims(burn, count_bits, max_claims):  # pragma: no cover - numba
-    """Split an add-burn into labels and the pixels several zones claim.
-
-    ``burn`` holds, per pixel, the sum over the zones claiming it of
-    ``(zone + 1) << count_bits | 1``. Returns int32 labels (the zone when
-    exactly one claims the pixel, else -1), the flat indices of the pixels
-    claimed more than once, and False instead when a pixel has more than
-    ``max_claims`` claims (the sum may then have carried into the zone bits).
-    """
-    mask = (1 << count_bits) - 1
-    flat = burn.reshape(-1)
-    labels = np.full(flat.size, -1, np.int32)
-    n_multi = 0
-    for i in range(flat.size):
-        count = flat[i] & mask
-        if count == 1:
-            labels[i] = (flat[i] >> count_bits) - 1
-        elif count > 1:
-            if count > max_claims:
-                return labels.reshape(burn.shape), np.empty(0, np.int64), False
-            n_multi += 1
-    multi = np.empty(n_multi, np.int64)
-    k = 0
-    if n_multi:
-        for i in range(flat.size):
-            if (flat[i] & mask) > 1:
-                multi[k] = i
-                k += 1
-    return labels.reshape(burn.shape), multi, True

@@ -2,19 +2,21 @@
 
 Every route gives the graph the same thing, a ``LabelSource``: one dask task
 per chunk of the raster that makes that chunk's ``ChunkLabels`` (which pixels
-belong to which zones, with what weight), and what is known of the zones
-before any pixel is read. The implementations:
+belong to which zones, with what weight), or an iterable of them (``pieces``),
+and what is known of the zones before any pixel is read. The implementations:
 
-* ``polygon_source``: polygons burnt per chunk under the centre or
-  all-touched rule (``burn.py``); each chunk's task carries only the zones
-  that meet it.
+* ``polygon_source``: zones (polygons, lines, points) burnt per chunk under
+  the centre or all-touched rule (``burn.py``); each chunk's task carries
+  only the zones that meet it. A chunk overlapped many layers deep is burnt
+  in pieces (``BurntPieces``), each burnt as the chunk step reaches it.
 * ``coverage_source``: the same chunks and zones, each pixel weighted by the
   fraction of it a zone covers, or by exactextract's other coverage weights
   (``coverage.py``).
 * ``touched_fallback``: wraps a polygon source; zones that claim no pixel of a
   chunk also claim, as zone ``n + zone``, the pixels they touch, to stand in
   for zones that claim none anywhere (``small="touched"``).
-* ``label_raster_source``: an integer label raster on the raster's grid.
+* ``label_rasters.label_raster_source``: an integer label raster on the
+  raster's grid.
 * a stored ``ZonePlan`` (``plan.py``) gives a source that reads its labels.
 
 The polygon and coverage sources take ``zone_of`` (``group_by``): their
@@ -24,23 +26,21 @@ zone (``pooling.py``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import dask
-import dask.array as da
 import numpy as np
 import pandas as pd
 from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from .burn import NO_ZONE, burn_chunk
+from .burn import NO_ZONE, UNLIMITED, burn_chunk, sparse_budget
+from .chunktasks import ChunkTask, tasks_token
 from .coverage import CoverageRule, coverage_fractions
 from .pooling import pool_claims, pool_layers
-from .runtime import gc_paused
-from .zones import ChunkTask, tasks_token
 
 Block = tuple[int, int]
 FRACTION = CoverageRule()
@@ -53,16 +53,16 @@ class ChunkLabels(NamedTuple):
     Attributes
     ----------
     labels
-        int32 (layers, rows, cols): per layer of mutually non-overlapping
-        zones, the local index of the one zone of that layer that claims the
-        pixel (weight 1), or ``NO_ZONE`` when none or several do.
+        int32 (planes, rows, cols): per plane, the local index of a zone that
+        claims the pixel (weight 1), or ``NO_ZONE``.
     extra_pixels
-        int64 flat (rows x cols) pixel indices of the sparse claims: pixels
-        that several zones of one layer claim, or every weighted claim.
+        int64 flat (rows x cols) pixel indices of the sparse claims: every
+        further zone on a pixel of a plane, or every weighted claim.
     extra_zones
         int32 local zone index of each sparse claim.
     zones
-        int64 global zone index of each local index.
+        int64 global zone index of each local index: the zones the label
+        source lists for the chunk's block, in that order.
     extra_weights
         float64 weight of each sparse claim, or empty when each weighs 1.
     """
@@ -106,6 +106,8 @@ class LabelSource:
         The sparse claims carry weights (coverage fractions).
     fallback
         Zones ``N + z`` are the all-touched stand-ins of zones ``z``.
+    unsigned
+        The zones are uint64 label values carried as int64 (the same bits).
     """
 
     tasks: Mapping[Block, Any]
@@ -117,6 +119,7 @@ class LabelSource:
     dependencies: tuple = ()
     weighted: bool = False
     fallback: bool = False
+    unsigned: bool = False
 
     def block_groups(self, block: Block, n_groups: int) -> np.ndarray | int:
         """The value group of each zone of ``block``, or the number of groups
@@ -156,8 +159,8 @@ def polygon_source(
     fields: Mapping[str, np.ndarray] | None = None,
     zone_of: np.ndarray | None = None,
 ) -> LabelSource:
-    """Polygons burnt per chunk under the centre (or all-touched) rule; with
-    ``zone_of``, parts of zones pooled per chunk."""
+    """Zones (polygons, lines, points) burnt per chunk under the centre (or
+    all-touched) rule; with ``zone_of``, parts of zones pooled per chunk."""
     return LabelSource(
         tasks={t.block: _burn_task(t, all_touched, zone_of) for t in tasks},
         zones={t.block: _zones_of(t, zone_of) for t in tasks},
@@ -177,9 +180,14 @@ def _burn_task(t: ChunkTask, all_touched: bool, zone_of: np.ndarray | None) -> t
     return task if zone_of is None else (pooled_labels, task, zone_of[t.zones])
 
 
-def pooled_labels(labels: ChunkLabels, zone_of_part: np.ndarray) -> ChunkLabels:
+def pooled_labels(burnt: Labels, zone_of_part: np.ndarray) -> ChunkLabels:
     """Burnt labels of parts (local ``i`` of zone ``zone_of_part[i]``) as the
-    labels of their zones, a pixel claimed once per zone."""
+    labels of their zones, a pixel claimed once per zone.
+
+    A chunk burnt in pieces is pooled whole: a zone's parts may sit in
+    different pieces, and a pixel two of them claim must count once.
+    """
+    labels = _one_piece(burnt)
     zones, local = np.unique(zone_of_part, return_inverse=True)
     if zones.size == zone_of_part.size:  # one part per zone: rename only
         layers = np.where(labels.labels >= 0, local[labels.labels], NO_ZONE)
@@ -191,22 +199,70 @@ def pooled_labels(labels: ChunkLabels, zone_of_part: np.ndarray) -> ChunkLabels:
     return ChunkLabels(layer, pixels, owners, zones)
 
 
-@gc_paused()
-def polygon_labels(task: ChunkTask, all_touched: bool = False) -> ChunkLabels:
-    """Burn one chunk's zones into its ``ChunkLabels`` (``burn.burn_chunk``).
+def _one_piece(labels: Labels) -> ChunkLabels:
+    if isinstance(labels, ChunkLabels):
+        return labels
+    parts = list(pieces(labels))
+    return ChunkLabels(
+        np.concatenate([p.labels for p in parts]),
+        np.concatenate([p.extra_pixels for p in parts]),
+        np.concatenate([p.extra_zones for p in parts]),
+        parts[0].zones,
+    )
 
-    The collector is paused: the zones become many small lists for GDAL,
-    none of them in a cycle.
-    """
-    labels, pixels, owners = burn_chunk(
+
+def polygon_labels(task: ChunkTask, all_touched: bool = False) -> Labels:
+    """Burn one chunk's zones (``burn.burn_chunk``): its ``ChunkLabels``, or
+    ``BurntPieces`` when its claims are too many for one piece."""
+    budget = UNLIMITED if task.layers is not None else sparse_budget(task.shape)
+    first, next_zone = _burn_piece(task, all_touched, 0, budget)
+    if next_zone == len(task.zones):
+        return first
+    return BurntPieces(first, task, all_touched, next_zone)
+
+
+def _burn_piece(
+    task: ChunkTask, all_touched: bool, start: int, budget: int
+) -> tuple[ChunkLabels, int]:
+    if task.raster_shape is None:
+        raise ValueError("a chunk task to burn needs the raster's shape")
+    labels, pixels, owners, next_zone = burn_chunk(
         task.geometries,
         task.offset,
         task.shape,
+        task.raster_shape,
         task.orientation,
         all_touched,
         task.layers,
+        start,
+        budget,
     )
-    return ChunkLabels(labels, pixels, owners, task.zones)
+    return ChunkLabels(labels, pixels, owners, task.zones), next_zone
+
+
+@dataclass(frozen=True)
+class BurntPieces:
+    """A chunk whose sparse claims pass ``burn.sparse_budget`` (overlaps
+    many layers deep): the first piece, then the others, each burnt only when
+    iteration reaches it, so at most two pieces are in memory at once.
+    Every piece has the chunk's zones; a zone's claims are all in one piece."""
+
+    first: ChunkLabels
+    task: ChunkTask
+    all_touched: bool
+    resume: int
+
+    def __iter__(self) -> Iterator[ChunkLabels]:
+        yield self.first
+        start, budget = self.resume, sparse_budget(self.task.shape)
+        while start < len(self.task.zones):
+            piece, start = _burn_piece(self.task, self.all_touched, start, budget)
+            yield piece
+
+
+def pieces(labels: Labels) -> Iterable[ChunkLabels]:
+    """The pieces of a chunk's labels, in order (a ``ChunkLabels`` is one)."""
+    return (labels,) if isinstance(labels, ChunkLabels) else labels
 
 
 def touched_fallback(
@@ -237,23 +293,76 @@ def touched_fallback(
     )
 
 
-@gc_paused()
-def _with_touched(main: ChunkLabels, task: ChunkTask, n_zones: int) -> ChunkLabels:
-    claims = np.bincount(main.labels[main.labels >= 0], minlength=len(main.zones))
-    claims += np.bincount(main.extra_zones, minlength=len(main.zones))
+def _claims_per_zone(chunk: ChunkLabels) -> np.ndarray:
+    claims = np.bincount(chunk.labels[chunk.labels >= 0], minlength=len(chunk.zones))
+    return claims + np.bincount(chunk.extra_zones, minlength=len(chunk.zones))
+
+
+def _touched_piece(
+    task: ChunkTask, claims: np.ndarray, n_zones: int
+) -> ChunkLabels | None:
+    """The all-touched claims of the zones without any claim, as zones
+    ``n_zones + zone``; None when every zone has a claim."""
     empty = np.flatnonzero(claims == 0)
     if empty.size == 0:
-        return main
-    touched, pixels, owners = burn_chunk(
-        task.geometries[empty], task.offset, task.shape, task.orientation, True
+        return None
+    assert task.raster_shape is not None
+    labels, pixels, owners, _ = burn_chunk(
+        task.geometries[empty],
+        task.offset,
+        task.shape,
+        task.raster_shape,
+        task.orientation,
+        True,
     )
-    local = len(main.zones)
+    # every stand-in keeps a local index, claiming or not, so the piece's zones
+    # are those the source lists for its block (value groups are found by
+    # position in that list)
+    local = len(task.zones)
+    stand_in = (empty + local).astype(np.int32)
     return ChunkLabels(
-        np.concatenate([main.labels, np.where(touched >= 0, touched + local, NO_ZONE)]),
-        np.concatenate([main.extra_pixels, pixels]),
-        np.concatenate([main.extra_zones, owners + local]).astype(np.int32),
-        np.concatenate([main.zones, main.zones[empty] + n_zones]),
+        np.where(labels >= 0, stand_in[np.maximum(labels, 0)], NO_ZONE),
+        pixels,
+        stand_in[owners],
+        np.concatenate([task.zones, task.zones + n_zones]),
     )
+
+
+def _with_touched(main: Labels, task: ChunkTask, n_zones: int) -> Labels:
+    if not isinstance(main, ChunkLabels):
+        return WithTouched(main, task, n_zones)
+    touched = _touched_piece(task, _claims_per_zone(main), n_zones)
+    if touched is None:
+        return main
+    return ChunkLabels(
+        np.concatenate([main.labels, touched.labels]),
+        np.concatenate([main.extra_pixels, touched.extra_pixels]),
+        np.concatenate([main.extra_zones, touched.extra_zones]),
+        touched.zones,
+    )
+
+
+@dataclass(frozen=True)
+class WithTouched:
+    """Pieces of a chunk, then the all-touched claims of the zones that claim
+    none of its pixels (``touched_fallback``), counted as the pieces pass."""
+
+    main: Labels
+    task: ChunkTask
+    n_zones: int
+
+    def __iter__(self) -> Iterator[ChunkLabels]:
+        claims = np.zeros(len(self.task.zones), np.int64)
+        for piece in pieces(self.main):
+            claims += _claims_per_zone(piece)
+            yield piece
+        touched = _touched_piece(self.task, claims, self.n_zones)
+        if touched is not None:
+            yield touched
+
+
+# What a label source's chunk task gives: one piece, or pieces made lazily.
+Labels = ChunkLabels | BurntPieces | WithTouched
 
 
 def coverage_source(
@@ -305,63 +414,3 @@ def coverage_labels(
     keep, weights = rule.weights(fractions, pixels // task.shape[1] + task.offset[0])
     empty = np.empty((0, *task.shape), np.int32)
     return ChunkLabels(empty, pixels[keep], owners[keep], zones, weights)
-
-
-def label_raster_source(labels: da.Array, nodata: float | None) -> LabelSource:
-    """An integer label raster: each value a zone, ``nodata`` no zone.
-
-    The zones (and the table's rows) are the label values found, sorted.
-    """
-    tasks = {
-        b: (labels_from_block, (labels.name, *b), nodata)
-        for b in np.ndindex(*labels.numblocks)
-    }
-    return LabelSource(
-        tasks, None, None, tokenize(labels.name, nodata), dependencies=(labels,)
-    )
-
-
-def labels_from_block(block: np.ndarray, nodata: float | None) -> ChunkLabels:
-    """``ChunkLabels`` of a block of an integer label raster (nodata: no zone)."""
-    valid = np.ones(block.shape, bool) if nodata is None else block != nodata
-    zones, local = np.unique(block[valid], return_inverse=True)
-    labels = np.full((1, *block.shape), NO_ZONE, np.int32)
-    labels[0][valid] = local
-    return ChunkLabels(
-        labels, np.empty(0, np.int64), np.empty(0, np.int32), zones.astype(np.int64)
-    )
-
-
-def global_labels(chunk: ChunkLabels) -> np.ndarray:
-    """A single-label view of a chunk: global zone index, or -1 for none.
-
-    A pixel that several zones claim gets the highest of their indices (the one
-    a single label raster would keep); the statistics never use this lossy view.
-    """
-    planes = np.where(chunk.labels >= 0, chunk.zones[chunk.labels], NO_ZONE)
-    out = planes.max(axis=0)
-    if chunk.extra_pixels.size:
-        flat = out.reshape(-1)
-        np.maximum.at(flat, chunk.extra_pixels, chunk.zones[chunk.extra_zones])
-    return out.astype(np.int32)
-
-
-def label_array(
-    source: LabelSource, chunks: tuple[Sequence[int], Sequence[int]]
-) -> da.Array:
-    """The zones as a lazy int32 label array with exactly the raster's chunks.
-
-    Each pixel holds its zone's index (see ``global_labels`` for pixels that
-    several zones claim), or -1; chunks no zone meets are filled with -1
-    without rasterizing anything.
-    """
-    name = f"zonal-labels-{tokenize(source.token, chunks)}"
-    dsk: dict = {}
-    for i, rows in enumerate(chunks[0]):
-        for j, cols in enumerate(chunks[1]):
-            task = source.tasks.get((i, j))
-            if task is None:
-                dsk[(name, i, j)] = (np.full, (rows, cols), NO_ZONE, np.int32)
-            else:
-                dsk[(name, i, j)] = (global_labels, task)
-    return da.Array(dsk, name, chunks, dtype=np.int32)

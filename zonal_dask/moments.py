@@ -9,13 +9,15 @@ for infinities. ``partials.py`` holds the chunk step that calls them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
-from . import kernels
+from . import burn, kernels
 from .labels import ChunkLabels
+from .raster import is_nan
 
 MOMENT_FIELDS = (
     "count",
@@ -37,7 +39,9 @@ class Moments(NamedTuple):
     ``zone`` is sorted and unique (int64 global zone index); the other fields
     are float64 and aligned with it: the weights (pixel counts, when
     unweighted) of the finite, +inf, -inf and invalid (nodata or NaN) pixels;
-    the weighted ``sum`` of the finite values; ``shift`` (one of the zone's
+    the weighted ``sum`` of the finite values and the rounding error it
+    ``carry``-s (their sum is the sum: 1e308 - 1e308 + 3 stays 3 across
+    chunks); ``shift`` (one of the zone's
     finite values), ``mean`` (the weighted mean of the finite values minus
     ``shift``) and ``m2`` (their weighted squared deviations from it);
     ``min`` and ``max`` of the valid values; ``undefined``, the weight of
@@ -53,6 +57,7 @@ class Moments(NamedTuple):
     neginf: np.ndarray
     nodata: np.ndarray
     sum: np.ndarray
+    carry: np.ndarray
     shift: np.ndarray
     mean: np.ndarray
     m2: np.ndarray
@@ -65,7 +70,7 @@ class Moments(NamedTuple):
     @classmethod
     def empty(cls, k: int | None = None) -> Moments:
         shape = (0,) if k is None else (0, k)
-        return cls(np.empty(0, np.int64), *[np.empty(shape)] * 13)
+        return cls(np.empty(0, np.int64), *[np.empty(shape)] * 14)
 
 
 _NO_PIXEL_WEIGHTS = np.empty((0, 0))
@@ -104,10 +109,16 @@ def chunk_moments(
         )
         for plane in planes
     ]
+    exact = weights is None and labels.unweighted
+    if values.dtype.kind in "iu" and values.dtype.itemsize == 8 and exact:
+        per_plane = [
+            _exact_integer_sum(p, plane, labels, has_nodata, nodata_value)
+            for p, plane in zip(per_plane, planes, strict=True)
+        ]
     fields = [np.stack(f, axis=1) for f in zip(*per_plane, strict=True)]
     weight, posinf, neginf, invalid = fields[:4]
-    seen = weight + posinf + neginf + invalid + fields[10]
-    keep = (seen.sum(axis=1) > 0) | (fields[11] >= 0).any(axis=1)
+    seen = weight + posinf + neginf + invalid + fields[11]
+    keep = (seen.sum(axis=1) > 0) | (fields[12] >= 0).any(axis=1)
     order = np.argsort(labels.zones[keep], kind="stable")
     fields = [f[keep][order] for f in fields]
     if values.ndim == 2:
@@ -115,19 +126,65 @@ def chunk_moments(
     return Moments(labels.zones[keep][order], *fields)
 
 
-def nodata_in_dtype(nodata: float | None, dtype: np.dtype) -> tuple[bool, float]:
-    """The nodata value as the kernel compares it: cast to the raster's dtype.
+def _exact_integer_sum(
+    fields: tuple,
+    plane: np.ndarray,
+    labels: ChunkLabels,
+    has_nodata: bool,
+    nodata: np.generic,
+) -> tuple:
+    """The kernel's fields of a 64-bit integer plane, with each zone's sum
+    recomputed exactly when a value is beyond 2**53 (the kernel adds values
+    converted to float64, which drops their low bits: 2**62 + 1 and -2**62
+    would sum to 0): the float64 nearest the exact sum, and what it misses as
+    its carry."""
+    if not plane.size or max(abs(int(plane.min())), abs(int(plane.max()))) <= 2**53:
+        return fields
+    valid = ~(plane == nodata) if has_nodata else np.ones(plane.shape, bool)
+    flat, n = plane.reshape(-1), len(labels.zones)
+    zone = [labels.extra_zones[valid.reshape(-1)[labels.extra_pixels]]]
+    pixel = [labels.extra_pixels[valid.reshape(-1)[labels.extra_pixels]]]
+    for layer in labels.labels:
+        claimed = np.flatnonzero((layer.reshape(-1) >= 0) & valid.reshape(-1))
+        zone.append(layer.reshape(-1)[claimed])
+        pixel.append(claimed)
+    zones, values = np.concatenate(zone), flat[np.concatenate(pixel)]
+    # three 21-bit limbs, each summed exactly in float64 (< 2**53 for any chunk
+    # under 2**31 pixels), then joined as Python integers
+    limbs = [(values >> shift) & (2**21 - 1) for shift in (0, 21)]
+    limbs.append(values >> 42)
+    sums = [
+        np.bincount(zones, weights=limb.astype(np.float64), minlength=n)
+        for limb in limbs
+    ]
+    exact = [
+        int(s0) + (int(s1) << 21) + (int(s2) << 42)
+        for s0, s1, s2 in zip(*sums, strict=True)
+    ]
+    high = np.array([float(e) for e in exact])
+    carry = np.array([float(e - int(h)) for e, h in zip(exact, high, strict=True)])
+    return (*fields[:4], high, carry, *fields[6:])
+
+
+def nodata_in_dtype(nodata: float | None, dtype: np.dtype) -> tuple[bool, np.generic]:
+    """The nodata value as the kernel compares it: a scalar of the raster's dtype.
 
     A value the dtype cannot hold (NaN for integers, 300 for uint8) matches no
-    pixel. NaN needs no flag: the kernel always drops NaN.
+    pixel. NaN needs no flag: the kernel always drops NaN. Integers are never
+    taken through float64, so nodata beyond 2**53 stays exact.
     """
-    if nodata is None or np.isnan(nodata):
-        return False, 0.0
-    if np.issubdtype(dtype, np.integer):
+    dtype = np.dtype(dtype)
+    if nodata is None or is_nan(nodata):
+        return False, dtype.type(0)
+    if dtype.kind in "iu":
+        if isinstance(nodata, (float, np.floating)):
+            if not math.isfinite(nodata) or nodata != int(nodata):
+                return False, dtype.type(0)
         info = np.iinfo(dtype)
-        if not (info.min <= nodata <= info.max) or nodata != int(nodata):
-            return False, 0.0
-    return True, float(np.asarray(nodata).astype(dtype))
+        if not info.min <= int(nodata) <= info.max:
+            return False, dtype.type(0)
+        return True, dtype.type(int(nodata))
+    return True, dtype.type(np.asarray(nodata).astype(dtype))
 
 
 def valid_pixels(values: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -167,11 +224,13 @@ def merge(parts: Sequence[Moments | None]) -> Moments:
     _, at = np.unique(group[hit], return_index=True)
     first[group[hit[at]]] = hit[at]
     shift = np.where(first >= 0, cat.shift[np.maximum(first, 0)], 0.0)
-    relative = np.where(has, (cat.shift - shift[group]) + cat.mean, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # values further apart than the largest float overflow here: dense_moments
+    # then takes the mean from the sum and the variance as infinite
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        relative = np.where(has, (cat.shift - shift[group]) + cat.mean, 0.0)
         mean = np.add.reduceat(cat.weight * relative, starts) / weight
-    deviation = np.where(has, relative - np.nan_to_num(mean)[group], 0.0)
-    m2 = np.add.reduceat(cat.m2 + cat.weight * deviation * deviation, starts)
+        deviation = np.where(has, relative - np.nan_to_num(mean)[group], 0.0)
+        m2 = np.add.reduceat(cat.m2 + cat.weight * deviation * deviation, starts)
     low = np.minimum.reduceat(cat.min, starts)
     high = np.maximum.reduceat(cat.max, starts)
     return Moments(
@@ -180,7 +239,7 @@ def merge(parts: Sequence[Moments | None]) -> Moments:
         posinf=np.add.reduceat(cat.posinf, starts),
         neginf=np.add.reduceat(cat.neginf, starts),
         nodata=np.add.reduceat(cat.nodata, starts),
-        sum=np.add.reduceat(cat.sum, starts),
+        **_add_sums(cat.sum, cat.carry, starts),
         shift=shift,
         mean=np.nan_to_num(mean),
         m2=m2,
@@ -190,6 +249,28 @@ def merge(parts: Sequence[Moments | None]) -> Moments:
         min_at=_first_at(cat.min, cat.min_at, low, group, starts),
         max_at=_first_at(cat.max, cat.max_at, high, group, starts),
     )
+
+
+def _add_sums(
+    total: np.ndarray, carry: np.ndarray, starts: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each group's sum of ``total``, as a float and the error it carries:
+    Neumaier's compensated sum, one part of every group at a time."""
+    sizes = np.diff(np.append(starts, total.size))
+    group = np.repeat(np.arange(starts.size), sizes)
+    position = np.arange(total.size) - starts[group]
+    out = total[starts].copy()
+    error = np.add.reduceat(carry, starts)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(1, int(sizes.max(initial=1))):
+            at = position == k
+            g, x = group[at], total[at]
+            s = out[g] + x
+            big = np.abs(out[g]) >= np.abs(x)
+            error[g] += np.where(big, (out[g] - s) + x, (x - s) + out[g])
+            out[g] = s
+    # past the largest float the sum is ±inf (or NaN), and carries nothing
+    return {"sum": out, "carry": np.where(np.isfinite(out), error, 0.0)}
 
 
 def _first_at(
@@ -223,18 +304,26 @@ def dense_moments(moments: Moments, n_zones: int) -> dict[str, np.ndarray]:
         spread(f, 0.0) for f in (moments.weight, moments.posinf, moments.neginf)
     )
     count = finite + posinf + neginf
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         infinite = np.where(posinf > 0, np.inf, 0.0) + np.where(neginf > 0, -np.inf, 0)
         has = count > 0
         mean = spread(np.where(moments.weight > 0, moments.shift + moments.mean, 0), 0)
+        total = spread(moments.sum + moments.carry, 0.0)
+        variance = spread(moments.m2, np.nan) / finite
+        # finite values further apart than the largest float (1e308 and
+        # -1e308): deviations from the shift overflow, so the mean is the
+        # compensated sum's, and the variance is beyond any float
+        apart = (finite == count) & np.isinf(
+            spread(moments.max, np.nan) - spread(moments.min, np.nan)
+        )
+        mean = np.where(apart, total / finite, mean)
+        variance = np.where(apart, np.inf, variance)
         return {
             "count": count,
             "nodata": spread(moments.nodata, 0.0),
-            "sum": np.where(has, spread(moments.sum, 0.0) + infinite, np.nan),
+            "sum": np.where(has, total + infinite, np.nan),
             "mean": np.where(has, mean + infinite, np.nan),
-            "variance": np.where(
-                has & (finite == count), spread(moments.m2, np.nan) / finite, np.nan
-            ),
+            "variance": np.where(has & (finite == count), variance, np.nan),
             "min": np.where(has, spread(moments.min, np.nan), np.nan),
             "max": np.where(has, spread(moments.max, np.nan), np.nan),
             "undefined": spread(moments.undefined, 0.0),
@@ -266,4 +355,4 @@ def warm_up(dtype: np.dtype) -> None:
         _NO_PIXEL_WEIGHTS,
         origin,
     )
-    kernels.decode_claims(np.zeros((1, 1), np.int64), 16, 1)
+    burn.warm_up()

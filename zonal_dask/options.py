@@ -64,6 +64,14 @@ def _band(text: str) -> int | None:
         raise argparse.ArgumentTypeError(message) from None
 
 
+def _number(text: str) -> float:
+    """A nodata value: an integer exactly (beyond 2**53 too), else a float."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def _names(text: str) -> list[str]:
     return text.replace(",", " ").split()
 
@@ -168,7 +176,9 @@ FLAGS: tuple[Flag, ...] = (
             "they touch, flagged in a 'small' column",
         },
     ),
-    Flag("nodata", "--nodata", {"type": float, "help": "nodata value to use instead"}),
+    Flag(
+        "nodata", "--nodata", {"type": _number, "help": "nodata value to use instead"}
+    ),
     Flag(
         "zone_id",
         "--id-field",
@@ -191,6 +201,15 @@ FLAGS: tuple[Flag, ...] = (
         {
             "action": "store_true",
             "help": "accept zones or a raster without a CRS as sharing coordinates",
+        },
+    ),
+    Flag(
+        "zones_crs",
+        "--zones-crs",
+        {
+            "metavar": "CRS",
+            "help": "the zones' true CRS (EPSG:32618, WKT, ...), replacing a wrong "
+            ".prj",
         },
     ),
     Flag("chunks", "--chunks", {"type": int, "help": "chunk size in pixels"}),

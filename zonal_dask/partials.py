@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .labels import ChunkLabels
+from .labels import ChunkLabels, Labels, pieces
 from .moments import (
     Moments,
     chunk_moments,
@@ -115,20 +115,47 @@ class ChunkResult(NamedTuple):
 
 def chunk_step(
     values: np.ndarray,
-    labels: ChunkLabels,
+    labels: Labels,
     weights: np.ndarray | None = None,
     spec: ChunkSpec = ChunkSpec(),
 ) -> ChunkResult:
     """The chunk step: the kernel's one pass, plus classes and values when asked.
 
     ``weights`` is the weights raster's block (float64, NaN where undefined),
-    or None.
+    or None. Labels in several pieces (``labels.pieces``) are taken one piece
+    at a time and their partials merged.
     """
     values = np.ascontiguousarray(values)
-    nodata, needs = spec.nodata, spec.needs
+    nodata = spec.nodata
     if spec.default_value is not None:
         fill = np.asarray(spec.default_value).astype(values.dtype)
         values, nodata = np.where(valid_pixels(values, nodata), values, fill), None
+    results = [
+        _piece_step(values, piece, weights, nodata, spec) for piece in pieces(labels)
+    ]
+    if len(results) == 1:
+        return results[0]
+    needs = spec.needs
+    by_group = None
+    if needs.values:
+        found = {g for r in results for g in (r.values or {})}
+        by_group = {g: gather_values(results, g) for g in sorted(found)}
+    return ChunkResult(
+        merge_moments(results),
+        merge_classes(results) if needs.classes else None,
+        by_group,
+        merge_weighted(results) if needs.weighted else None,
+    )
+
+
+def _piece_step(
+    values: np.ndarray,
+    labels: ChunkLabels,
+    weights: np.ndarray | None,
+    nodata: float | None,
+    spec: ChunkSpec,
+) -> ChunkResult:
+    needs = spec.needs
     moments = chunk_moments(values, labels, nodata, None, spec.origin)
     weighted = None
     if needs.weighted:

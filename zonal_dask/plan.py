@@ -40,6 +40,7 @@ from dask.highlevelgraph import HighLevelGraph
 from rasterio.crs import CRS
 
 from .burn import overlap_layers
+from .chunktasks import plan_chunks
 from .errors import GridError, PlanError, source_name
 from .labels import (
     ChunkLabels,
@@ -49,7 +50,7 @@ from .labels import (
     polygon_source,
 )
 from .raster import TARGET_CHUNK_PIXELS, ChunksLike, Grid, grid_chunks, open_raster
-from .zones import plan_chunks, zones_on_grid
+from .zones import zones_on_grid
 
 FORMAT = "zonal_dask.ZonePlan"
 VERSION = 1
@@ -74,6 +75,8 @@ class ZonePlan:
         with the plan is read in these chunks.
     all_touched
         The pixel rule, as for ``zonal_stats``; fixed for the plan.
+    assume_same_crs, zones_crs
+        How to take the zones' coordinates, as for ``zonal_stats``.
 
     Notes
     -----
@@ -103,12 +106,16 @@ class ZonePlan:
         zone_id: str | None = None,
         chunks: ChunksLike = None,
         all_touched: bool = False,
+        assume_same_crs: bool = False,
+        zones_crs: Any = None,
     ) -> None:
         array = open_raster(like, band=band, chunks=chunks)
         pixel = zones_on_grid(
             zones,
             array,
             zone_id=zone_id,
+            assume_same_crs=assume_same_crs,
+            zones_crs=zones_crs,
             source=source_name(zones),
             raster=source_name(like),
         )

@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import IdFieldError
-from .zones import ChunkTask, PixelZones
+from .chunktasks import ChunkTask
+from .densify import size
+from .errors import IdFieldError, StatisticError
+from .zones import PixelZones
 
 
 def pool_zones(pixel: PixelZones, source: str) -> PixelZones:
@@ -56,6 +58,7 @@ def pool_zones(pixel: PixelZones, source: str) -> PixelZones:
         geometries=geometries[keep],
         index=pd.Index(names, name=keys.name),
         zone_of=codes[keep].astype(np.int64),
+        outside=None if pixel.outside is None else pixel.outside[keep],
     )
 
 
@@ -153,8 +156,16 @@ def zone_fields(
         zone_groups = np.zeros(n, np.int64)
         zone_groups[pixel.zone_of[::-1]] = pixel.groups(tasks, target)[::-1]
     if outside:
-        area = np.bincount(pixel.zone_of, shapely.area(pixel.geometries), n)
-        inside = np.bincount(pixel.zone_of, pixel.areas_inside(), n)
+        if pixel.outside is not None and not np.isnan(pixel.outside).all():
+            raise StatisticError(
+                "outside_fraction with group_by: some zones were clipped to the "
+                "raster's surroundings when reprojected, so the share of their "
+                "groups beyond it is unknown; reproject the zones first"
+            )
+        area = np.bincount(
+            pixel.zone_of, np.nan_to_num(size(pixel.geometries, pixel.pixel_size)), n
+        )
+        inside = np.bincount(pixel.zone_of, pixel.areas_inside(pixel.pixel_size), n)
         with np.errstate(invalid="ignore", divide="ignore"):
             share = 1 - inside / area
         # as PixelZones.outside_fraction: a rounding residue is no share

@@ -23,6 +23,7 @@ from rasterio.crs import CRS
 from rasterio.enums import Interleaving
 
 from .errors import GridError, NodataError, RasterError, TransformError
+from .masks import apply_mask, check_georeferencing, declares_mask, usable_dtype
 
 # Chunks of about this many pixels, unless the raster is so large that the
 # graph would exceed about MAX_CHUNKS tasks (scheduler overhead).
@@ -103,6 +104,7 @@ def open_raster(
     *,
     band: int | None = 1,
     chunks: ChunksLike = None,
+    nodata: float | None = None,
 ) -> xr.DataArray:
     """Open a raster as a lazy, chunked DataArray.
 
@@ -118,14 +120,19 @@ def open_raster(
         Chunk size in pixels: an int (square), ``(rows, cols)``, or a mapping
         with ``y`` and ``x``. By default a multiple of the file's internal
         tiles of about ``TARGET_CHUNK_PIXELS`` pixels.
+    nodata
+        The nodata value the run will use instead of the raster's own: checked
+        against the file's own dtype before any conversion (``masks.py``).
 
     Returns
     -------
     xarray.DataArray
-        Backed by dask, with ``rio`` CRS, transform and nodata.
+        Backed by dask, with ``rio`` CRS, transform and nodata. Pixels GDAL's
+        mask marks invalid (a per-dataset mask, an alpha band) are NaN, float16
+        is widened to float32 (``masks.py``).
     """
     if isinstance(raster, xr.DataArray):
-        return _from_dataarray(raster, band, chunks)
+        return usable_dtype(_from_dataarray(raster, band, chunks), "DataArray")
     path = os.fspath(raster)
     if not is_remote(path) and not os.path.exists(path):
         raise RasterError(f"{path}: no such file")
@@ -133,24 +140,31 @@ def open_raster(
         with rasterio.open(path) as src:
             count, shape, block = src.count, src.shape, src.block_shapes[0]
             transform, interleaved = src.transform, src.interleaving
+            if band is not None:
+                _check_band(band, count, path)
+            bands = list(range(1, count + 1)) if band is None else [band]
+            check_georeferencing(src, path)
+            masked = declares_mask(src, bands, path)
     except rasterio.errors.RasterioIOError as err:
         raise RasterError(f"{path}: not a raster GDAL can read ({err})") from None
-    if band is not None:
-        _check_band(band, count, path)
     check_transform(transform, path)
     rows, cols = normalize_chunks(chunks) or choose_chunks(shape, block)
-    bands = 1
+    planes = 1
     if band is None:
-        bands = _plane_chunk(rows, cols)
+        planes = _plane_chunk(rows, cols)
         if interleaved == Interleaving.pixel:
             # a pixel-interleaved tile holds every band: read them together, or
             # each band's read decodes the whole tile again (10 bands: 3.2x slower)
-            bands = max(bands, min(count, MAX_INTERLEAVED_BANDS))
+            planes = max(planes, min(count, MAX_INTERLEAVED_BANDS))
     array = rioxarray.open_rasterio(
-        path, chunks={"band": bands, "y": rows, "x": cols}, lock=False, masked=False
+        path, chunks={"band": planes, "y": rows, "x": cols}, lock=False, masked=False
     )
     array = cast(xr.DataArray, array)
-    return array if band is None else array.isel(band=band - 1)
+    array = array if band is None else array.isel(band=band - 1)
+    if masked:
+        check_nodata(nodata, array.dtype, path)
+        return apply_mask(array, path, bands)
+    return usable_dtype(array, path)
 
 
 LABEL_RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
@@ -168,13 +182,19 @@ def is_label_raster(zones: object) -> bool:
 def open_label_raster(
     zones: str | os.PathLike | xr.DataArray, *, like: xr.DataArray
 ) -> xr.DataArray:
-    """Open an integer label raster on ``like``'s grid, with ``like``'s chunks."""
+    """Open an integer label raster on ``like``'s grid, with ``like``'s chunks.
+
+    Pixels GDAL's mask marks invalid hold no zone: they come as NaN (the
+    labels are then float64, exact up to 2**53).
+    """
     source = "label DataArray" if isinstance(zones, xr.DataArray) else os.fspath(zones)
     labels = open_raster(zones, band=1)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise RasterError(
-            f"{source}: a label raster needs integers, not {labels.dtype}"
-        )
+    stored = labels.dtype
+    if not isinstance(zones, xr.DataArray):
+        with rasterio.open(source) as src:
+            stored = np.dtype(src.dtypes[0])
+    if not np.issubdtype(stored, np.integer):
+        raise RasterError(f"{source}: a label raster needs integers, not {stored}")
     differences = Grid.of(like).differences(Grid.of(labels))
     if differences:
         raise GridError(f"{source}: not on the raster's grid: {'; '.join(differences)}")
@@ -187,26 +207,29 @@ def _plane_chunk(rows: int, cols: int) -> int:
     return max(1, TARGET_CHUNK_PIXELS // (rows * cols))
 
 
+# Dimension names taken for x and y when rioxarray finds none.
+_X_NAMES = ("x", "lon", "longitude", "long")
+_Y_NAMES = ("y", "lat", "latitude")
+
+
 def _from_dataarray(
     array: xr.DataArray,
     band: int | None,
     chunks: ChunksLike,
 ) -> xr.DataArray:
+    array = _spatial_last(array)
     if "band" in array.dims and band is not None:
         _check_band(band, array.sizes["band"], "DataArray")
         array = array.isel(band=band - 1)
-    if array.rio.transform() is None:
-        raise RasterError("DataArray: no transform (set it with rio.write_transform)")
-    check_transform(array.rio.transform(), "DataArray")
-    y, x = array.rio.y_dim, array.rio.x_dim
-    if array.ndim == 3:
-        (plane,) = (d for d in array.dims if d not in (y, x))
-        array = array.transpose(plane, y, x)
-    elif array.ndim != 2:
+    if array.ndim not in (2, 3):
         raise RasterError(
             f"DataArray: expected dimensions (y, x) or (band or time, y, x), "
             f"got {array.dims}"
         )
+    transform = array.rio.transform()
+    check_transform(transform, "DataArray")
+    _check_coordinates(array, transform)
+    y, x = array.dims[-2:]
     requested = normalize_chunks(chunks)
     if requested is None and array.chunks is None:
         requested = choose_chunks(array.shape[-2:], (1, 1))
@@ -216,6 +239,51 @@ def _from_dataarray(
             spec[array.dims[0]] = _plane_chunk(*requested)
         array = array.chunk(spec)
     return array
+
+
+def _spatial_last(array: xr.DataArray) -> xr.DataArray:
+    """``array`` with its spatial dimensions named ``y`` and ``x`` and last,
+    whatever their order or names (``lat``/``lon``, ``latitude``/...)."""
+    try:
+        y, x = array.rio.y_dim, array.rio.x_dim
+    except rioxarray.exceptions.MissingSpatialDimensionError:
+        by_name = {str(d).lower(): d for d in array.dims}
+        found = [
+            next((by_name[n] for n in names if n in by_name), None)
+            for names in (_Y_NAMES, _X_NAMES)
+        ]
+        if None in found:
+            raise RasterError(
+                f"DataArray: cannot tell its y and x among dimensions "
+                f"{tuple(array.dims)}; name them y and x (or lat and lon)"
+            ) from None
+        y, x = found
+    crs = array.rio.crs
+    array = array.rename({y: "y", x: "x"}) if (y, x) != ("y", "x") else array
+    others = [d for d in array.dims if d not in ("y", "x")]
+    array = array.transpose(*others, "y", "x").rio.set_spatial_dims("x", "y")
+    return array if crs is None or array.rio.crs else array.rio.write_crs(crs)
+
+
+def _check_coordinates(array: xr.DataArray, transform: Affine) -> None:
+    """Refuse x or y coordinates that are not the pixel centres of the
+    transform (uneven spacing: a Gaussian grid, a stale transform)."""
+    for dim, size, origin, step in (
+        ("x", array.shape[-1], transform.c, transform.a),
+        ("y", array.shape[-2], transform.f, transform.e),
+    ):
+        if dim not in array.coords or array[dim].ndim != 1:
+            continue
+        actual = np.asarray(array[dim].values, np.float64)
+        expected = origin + step * (np.arange(size) + 0.5)
+        if not np.allclose(
+            actual, expected, rtol=0, atol=TRANSFORM_TOLERANCE * abs(step)
+        ):
+            raise RasterError(
+                f"DataArray: its {dim} coordinates are not the evenly spaced "
+                f"pixel centres of its transform {tuple(transform)[:6]}; "
+                f"resample it onto a regular grid first"
+            )
 
 
 def _check_band(band: int, count: int, source: str) -> None:
@@ -282,6 +350,11 @@ def check_transform(transform: Affine, source: str) -> None:
         raise TransformError(f"{source}: degenerate geotransform {coefficients}")
 
 
+def is_nan(value: object) -> bool:
+    """Whether a nodata value is NaN (integers, however big, never are)."""
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
 def check_nodata(
     nodata: float | None, dtype: np.dtype, source: str, what: str = "nodata"
 ) -> None:
@@ -294,7 +367,7 @@ def check_nodata(
     only holds rounded (``0.1`` in float32) is compared after the same rounding
     GDAL applies. ``what`` names the value in the message (``default_value``).
     """
-    if nodata is None or np.isnan(nodata):
+    if nodata is None or is_nan(nodata):
         return
     dtype = np.dtype(dtype)
     if np.issubdtype(dtype, np.integer):
@@ -317,7 +390,8 @@ def resolve_nodata(
     """The nodata value to use: the override (checked) or the raster's own.
 
     The raster's own value is only warned about when its dtype cannot hold it
-    (rioxarray itself refuses to convert it; such a value matches no pixel).
+    (rioxarray itself refuses to convert it; such a value matches no pixel),
+    and refused when it is a 64-bit integer GDAL could only hand over rounded.
     """
     if override is not None:
         check_nodata(override, array.dtype, source)
@@ -331,4 +405,15 @@ def resolve_nodata(
     except NodataError as err:
         warnings.warn(f"{err}; it matches no pixel and is ignored", stacklevel=3)
         return None
+    if (
+        own is not None
+        and array.dtype.kind in "iu"
+        and array.dtype.itemsize == 8
+        and abs(int(own)) >= 2**53
+    ):
+        raise NodataError(
+            f"{source}: nodata {int(own)} of a {array.dtype} raster is at or beyond "
+            f"2**53, where GDAL hands it over rounded to float64: which pixels it "
+            f"marks is unknown; give it exactly with nodata= (--nodata)"
+        )
     return own

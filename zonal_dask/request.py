@@ -19,9 +19,17 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from .errors import OptionError, PlanError, StatisticError, ZonalError, ZonesError
+from .errors import (
+    CRSError,
+    OptionError,
+    PlanError,
+    StatisticError,
+    ZonalError,
+    ZonesError,
+)
 from .progress import ProgressLike, check_progress
 from .raster import ChunksLike, normalize_chunks
+from .reproject import parse_crs
 from .stats import COVERAGE_KINDS, Column, StatsLike, resolve
 
 Route = Literal["polygons", "label raster", "plan"]
@@ -41,6 +49,7 @@ class Request:
     zone_id: str | None = None
     layer: str | int | None = None
     assume_same_crs: bool = False
+    zones_crs: str | None = None
     all_touched: bool = False
     coverage: str | None = None
     weights: Any = field(default=None, compare=False)
@@ -146,6 +155,8 @@ class Request:
                 "default_weight must be finite and at least 0, not "
                 f"{self.default_weight!r}"
             )
+        if self.zones_crs is not None:
+            parse_crs(self.zones_crs, "zones_crs")
         if self.split_every < 2:
             raise OptionError(f"split_every must be at least 2, got {self.split_every}")
         check_progress(self.progress)
@@ -324,10 +335,23 @@ RULES: tuple[Rule, ...] = (
         ZonesError,
     ),
     Rule(
-        lambda r: "zone_id, layer and assume_same_crs",
+        lambda r: "zones_crs",
+        lambda r: r.zones_crs is not None and r.assume_same_crs,
+        lambda r: False,
+        "zones whose coordinates are their own, not the raster's (assume_same_crs "
+        "takes them as the raster's, whatever their CRS)",
+        CRSError,
+    ),
+    Rule(
+        lambda r: "zone_id, layer, assume_same_crs and zones_crs",
         lambda r: (
             r.route != "polygons"
-            and (r.zone_id is not None or r.layer is not None or r.assume_same_crs)
+            and (
+                r.zone_id is not None
+                or r.layer is not None
+                or r.assume_same_crs
+                or r.zones_crs is not None
+            )
         ),
         lambda r: False,
         "polygon zones (a ZonePlan fixed them when it was made)",

@@ -17,13 +17,14 @@ import geopandas as gpd
 import pyproj
 import xarray as xr
 
+from .chunktasks import plan_chunks
 from .coverage import CoverageRule
 from .errors import CRSError, source_name
 from .grids import CommonGrid, on_common_grid
+from .label_rasters import label_raster_source
 from .labels import (
     LabelSource,
     coverage_source,
-    label_raster_source,
     polygon_source,
     touched_fallback,
 )
@@ -40,7 +41,7 @@ from .raster import (
     resolve_nodata,
 )
 from .request import Request, Route
-from .zones import plan_chunks, zones_on_grid
+from .zones import POLYGONAL, require_types, zones_on_grid
 
 # what the engine reads (``api.py`` adapts what else users give)
 Zones: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray | ZonePlan
@@ -64,7 +65,9 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
     if isinstance(zones, ZonePlan):
         array, source = zones.open(raster, request.band), zones.source()
     else:
-        array = open_raster(raster, band=request.band, chunks=request.chunks)
+        array = open_raster(
+            raster, band=request.band, chunks=request.chunks, nodata=request.nodata
+        )
     nodata = resolve_nodata(request.nodata, array, raster_name)
     if request.default_value is not None:
         check_nodata(request.default_value, array.dtype, raster_name, "default_value")
@@ -94,6 +97,7 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
         zone_id=request.zone_id,
         layer=request.layer,
         assume_same_crs=request.assume_same_crs,
+        zones_crs=request.zones_crs,
         source=name,
         raster=raster_name,
         group_by=request.group_by,
@@ -109,6 +113,13 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
         outside=request.needs_outside,
     )
     if request.coverage is not None:
+        require_types(
+            pixel.geometries,
+            name,
+            POLYGONAL,
+            "coverage weighting needs polygon zones (lines and points take the "
+            "pixel-centre or all-touched rule)",
+        )
         rule = CoverageRule(
             request.coverage,
             request.min_coverage_frac,

@@ -72,6 +72,7 @@ OPTIONS = (
     "prefix",
     "layer",
     "assume_same_crs",
+    "zones_crs",
 )
 
 
@@ -143,9 +144,9 @@ def zonal_series(
     **options
         ``band``, ``nodata``, ``zone_id``, ``all_touched``, ``categorical``,
         ``weights``, ``small``, ``chunks``, ``split_every``, ``prefix``,
-        ``layer``, ``assume_same_crs``: as for ``zonal_stats``. ``band=None``
-        keeps every band (a ``band`` dimension); a nodata value differing
-        between files is refused unless ``nodata`` is given.
+        ``layer``, ``assume_same_crs``, ``zones_crs``: as for ``zonal_stats``.
+        ``band=None`` keeps every band (a ``band`` dimension); a nodata value
+        differing between files is refused unless ``nodata`` is given.
 
     Returns
     -------

@@ -4,17 +4,16 @@
 GeoDataFrame) to ``PixelZones``: one geometry per input feature, in input
 order, in the raster's oriented pixel space (``burn.to_pixel_space``), with the
 index that names the rows. What is known of a zone before any pixel is read
-lives here too: the share of its area beyond the raster, and its value group.
+lives here too: the share of it beyond the raster, and its value group.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -23,8 +22,18 @@ import shapely
 from pyproj import CRS
 
 from .burn import orientation, to_pixel_space
-from .errors import CRSError, GeometryTypeError, IdFieldError, LayerError, ZonesError
+from .chunktasks import ChunkTask
+from .densify import size
+from .errors import (
+    CRSError,
+    GeometryTypeError,
+    IdFieldError,
+    LayerError,
+    ZonesError,
+    plain,
+)
 from .raster import is_remote
+from .reproject import Target, check_range, crs_name, parse_crs, to_raster_crs
 from .runtime import release_freed_memory
 
 if TYPE_CHECKING:
@@ -49,10 +58,7 @@ def read_zones(
             frame = gpd.read_parquet(path)
         else:
             layer = _choose_layer(path, layer)
-            # Arrow: a third faster on 50,000 polygons, same frame.
-            frame = gpd.read_file(
-                path, engine="pyogrio", fid_as_index=True, layer=layer, use_arrow=True
-            )
+            frame = _read_vector(path, layer)
     except ZonesError:
         raise
     except Exception as err:  # pyogrio, pyarrow and GDAL raise many types
@@ -60,6 +66,37 @@ def read_zones(
         raise ZonesError(f"{path}: cannot read zones ({message})") from None
     if frame.index.name is None:
         frame.index.name = "fid"
+    return frame
+
+
+def _read_vector(path: str, layer: str | int | None) -> gpd.GeoDataFrame:
+    """A vector layer indexed by its FIDs, in file order.
+
+    GDAL takes a GeoJSON feature's FID from its top-level ``id``, else from an
+    integer ``id`` property, which it also keeps as a field. The Arrow reader
+    (a third faster on 50,000 polygons) cannot hold both under one name, so
+    such a file is read without it; and where GDAL had to invent FIDs for
+    ``id`` properties it could not take (repeated or negative values), the
+    rows are named by position instead, with a warning.
+    """
+    try:
+        return gpd.read_file(
+            path, engine="pyogrio", fid_as_index=True, layer=layer, use_arrow=True
+        )
+    except ValueError as err:
+        if "1-dimensional" not in str(err):
+            raise
+    with warnings.catch_warnings():  # GDAL's own word for it: ours follows
+        warnings.filterwarnings("ignore", "Several features with id")
+        frame = gpd.read_file(path, engine="pyogrio", fid_as_index=True, layer=layer)
+    if "id" in frame.columns and not np.array_equal(frame.index, frame["id"]):
+        warnings.warn(
+            f"{path}: its 'id' properties are not unique non-negative integers, "
+            f"so rows are named by position (0, 1, ...); zone_id= names them "
+            f"by a field",
+            stacklevel=4,
+        )
+        frame.index = pd.RangeIndex(len(frame), name=frame.index.name)
     return frame
 
 
@@ -89,7 +126,9 @@ def _choose_layer(path: str, layer: str | int | None) -> str | int | None:
     return layer
 
 
-_POLYGONAL = {"Polygon", "MultiPolygon"}
+POLYGONAL = {"Polygon", "MultiPolygon"}
+# what burn.py burns: GDAL's rules for polygons, lines and points
+BURNT = POLYGONAL | {"LineString", "MultiLineString", "Point", "MultiPoint"}
 # shapely's type ids, named as GeoPandas names them in messages
 GEOMETRY_NAMES = {
     0: "Point",
@@ -105,24 +144,27 @@ GEOMETRY_NAMES = {
 
 def prepare_zones(
     frame: gpd.GeoDataFrame,
-    crs: CRS | None,
+    target: Target | None,
     *,
     zone_id: str | None = None,
     source: str = "zones",
+    assume_same_crs: bool = False,
     group_by: str | None = None,
-) -> tuple[np.ndarray, pd.Index]:
-    """Reproject, validate and index the zones.
+) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """Validate, index and reproject the zones.
 
     Returns the geometries in the raster's CRS (None for a null or empty
-    geometry, which yields a row with count 0) and the index naming them.
+    geometry, which yields a row with count 0), the index naming them, and
+    for zones clipped to the raster's surroundings on the way the share of
+    them beyond the raster (NaN for the others; ``reproject.py``).
 
     Parameters
     ----------
     frame
         The zones. Its index names the rows unless ``zone_id`` is given.
-    crs
-        The raster's CRS; the zones are reprojected to it when both are known
-        and differ.
+    target
+        The raster's CRS and extent; None when the raster has no CRS (the
+        zones' coordinates are then taken as they are).
     zone_id
         A column whose (unique) values name the rows instead of the index.
     group_by
@@ -130,14 +172,25 @@ def prepare_zones(
         features sharing one are pooled (``pooling.pool_zones``).
     source
         How to name the zones in error messages (their path, usually).
+    assume_same_crs
+        Take the zones' coordinates as the raster's, whatever CRS they declare.
     """
     index = _zone_index(frame, group_by or zone_id, source, unique=not group_by)
-    if crs is not None and frame.crs is not None and not CRS(frame.crs).equals(crs):
-        frame = frame.to_crs(crs)
     geometries = np.asarray(frame.geometry.values, dtype=object)
     geometries = np.where(shapely.is_empty(geometries), np.array(None), geometries)
-    _check_types(geometries, source)
-    return _make_valid(geometries, source), index
+    require_types(
+        geometries,
+        source,
+        BURNT,
+        "zones must be polygons, lines or points (split collections into parts)",
+    )
+    geometries = _make_valid(geometries, source)
+    declared = None if assume_same_crs or frame.crs is None else CRS(frame.crs)
+    check_range(geometries, declared, index, source)
+    outside = np.full(len(geometries), np.nan)
+    if target is not None:
+        geometries, outside = to_raster_crs(geometries, declared, target, index, source)
+    return geometries, index, outside
 
 
 def _zone_index(
@@ -150,26 +203,29 @@ def _zone_index(
         raise IdFieldError(f"{source}: no field {zone_id!r}; fields are: {fields}")
     index = pd.Index(frame[zone_id], name=zone_id)
     if unique and index.has_duplicates:
-        dup = index[index.duplicated()][0]
-        dup = dup.item() if isinstance(dup, np.generic) else dup  # 1, not np.int64(1)
+        dup = plain(index[index.duplicated()][0])
         raise IdFieldError(f"{source}: field {zone_id!r} repeats the value {dup!r}")
     return index
 
 
-def _check_types(geometries: np.ndarray, source: str) -> None:
+def require_types(
+    geometries: np.ndarray, source: str, allowed: set[str], what: str
+) -> None:
+    """Refuse geometry types outside ``allowed``, naming those found."""
     present = geometries[geometries != None]  # noqa: E711
     types = {GEOMETRY_NAMES[t] for t in np.unique(shapely.get_type_id(present))}
-    bad = sorted(types - _POLYGONAL)
+    bad = sorted(types - allowed)
     if bad:
-        raise GeometryTypeError(
-            f"{source}: zones must be Polygon or MultiPolygon, found {', '.join(bad)}"
-            " (buffer points and lines into polygons first)"
-        )
+        raise GeometryTypeError(f"{source}: {what}, found {', '.join(bad)}")
 
 
 def _make_valid(geometries: np.ndarray, source: str) -> np.ndarray:
-    """Repair invalid polygons (bow-ties, self-intersections), keeping their area."""
-    invalid = np.flatnonzero(~shapely.is_valid(geometries) & (geometries != None))  # noqa: E711
+    """Repair invalid polygons (bow-ties, self-intersections), keeping their area.
+
+    Lines and points are burnt as they are, as GDAL burns them.
+    """
+    polygonal = np.isin(shapely.get_type_id(geometries), (3, 6))
+    invalid = np.flatnonzero(~shapely.is_valid(geometries) & polygonal)
     if invalid.size == 0:
         return geometries
     warnings.warn(
@@ -179,7 +235,7 @@ def _make_valid(geometries: np.ndarray, source: str) -> np.ndarray:
     out = geometries.copy()
     for i in invalid:
         fixed = shapely.make_valid(out[i])
-        parts = [p for p in shapely.get_parts(fixed) if p.geom_type in _POLYGONAL]
+        parts = [p for p in shapely.get_parts(fixed) if p.geom_type in POLYGONAL]
         out[i] = shapely.union_all(parts) if parts else None
     return out
 
@@ -190,33 +246,43 @@ class PixelZones:
 
     ``geometries[i]`` is zone ``i`` (None for a null or empty geometry),
     ``index`` names the zones, ``shape`` and ``orient`` are the raster's
-    (``burn.orientation``). With ``zone_of``, the geometries are parts of
-    the zones instead (``pooling.pool_zones``): part ``i`` of zone
-    ``zone_of[i]``.
+    (``burn.orientation``), ``pixel_size`` its pixels' width and height in the
+    CRS (lines' lengths are measured there); ``outside`` holds, for zones
+    clipped when they were reprojected, the share of them beyond the raster
+    (NaN for the others). With ``zone_of``, the geometries are parts of the
+    zones instead (``pooling.pool_zones``): part ``i`` of zone ``zone_of[i]``.
     """
 
     geometries: np.ndarray
     index: pd.Index
     shape: tuple[int, int]
     orient: tuple[int, int]
+    pixel_size: tuple[float, float] = (1.0, 1.0)
+    outside: np.ndarray | None = None
     zone_of: np.ndarray | None = None
 
-    def areas_inside(self) -> np.ndarray:
-        """Area of each zone inside the raster, in pixels (0 for none)."""
+    def areas_inside(self, scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+        """Size of each zone inside the raster (0 for none): the area of a
+        polygon in pixels, the length of a line in pixels scaled by ``scale``,
+        the number of points."""
         xs = sorted((0, self.orient[0] * self.shape[1]))
         ys = sorted((0, self.orient[1] * self.shape[0]))
         inside = shapely.intersection(
             self.geometries, shapely.box(xs[0], ys[0], xs[1], ys[1])
         )
-        return np.nan_to_num(shapely.area(inside))
+        return np.nan_to_num(size(inside, scale))
 
     def outside_fraction(self) -> np.ndarray:
-        """Share of each zone's area beyond the raster (NaN for empty zones)."""
-        area = shapely.area(self.geometries)
+        """Share of each zone beyond the raster, by area, length in the CRS
+        or number of points (NaN for empty zones)."""
+        area = np.nan_to_num(size(self.geometries, self.pixel_size))
         with np.errstate(invalid="ignore", divide="ignore"):
-            share = 1 - self.areas_inside() / area
+            share = 1 - self.areas_inside(self.pixel_size) / area
         # a zone inside the raster gives a rounding residue, not a share
-        return np.where(area > 0, np.where(np.abs(share) < 1e-9, 0.0, share), np.nan)
+        share = np.where(area > 0, np.where(np.abs(share) < 1e-9, 0.0, share), np.nan)
+        if self.outside is None:
+            return share
+        return np.where(np.isnan(self.outside), share, self.outside)
 
     def groups(self, tasks: Sequence[ChunkTask], target: int) -> np.ndarray:
         """Value groups: nearby zones, about ``target`` pixels per group.
@@ -246,6 +312,7 @@ def zones_on_grid(
     zone_id: str | None = None,
     layer: str | int | None = None,
     assume_same_crs: bool = False,
+    zones_crs: Any = None,
     source: str = "zones",
     raster: str = "raster",
     group_by: str | None = None,
@@ -253,10 +320,13 @@ def zones_on_grid(
     """Read the zones, check and align their CRS with ``array``'s, name them,
     and move them to its pixel space.
 
+    ``zones_crs`` replaces the CRS the zones declare (a wrong ``.prj``);
     ``source`` and ``raster`` name the two inputs in error messages; with
     ``group_by`` each feature is named by its group (not unique).
     """
     frame = read_zones(zones, layer)
+    if zones_crs is not None:
+        frame = frame.set_crs(parse_crs(zones_crs, "zones_crs"), allow_override=True)
     check_crs(
         frame.crs,
         array.rio.crs,
@@ -264,16 +334,43 @@ def zones_on_grid(
         raster=raster,
         assume_same_crs=assume_same_crs,
     )
-    geometries, index = prepare_zones(
-        frame, array.rio.crs, zone_id=zone_id, source=source, group_by=group_by
+    transform = array.rio.transform()
+    shape = (int(array.shape[-2]), int(array.shape[-1]))
+    target = raster_target(array.rio.crs, transform, shape, raster)
+    geometries, index, outside = prepare_zones(
+        frame,
+        target,
+        zone_id=zone_id,
+        source=source,
+        assume_same_crs=assume_same_crs,
+        group_by=group_by,
     )
     del frame  # only the pixel-space copy is needed from here: free the rest
-    transform = array.rio.transform()
     pixel = to_pixel_space(geometries, transform)
     del geometries
     release_freed_memory()
-    shape = (int(array.shape[-2]), int(array.shape[-1]))
-    return PixelZones(pixel, index, shape, orientation(transform))
+    pixel_size = (abs(transform.a), abs(transform.e))
+    return PixelZones(pixel, index, shape, orientation(transform), pixel_size, outside)
+
+
+def raster_target(
+    crs: Any, transform: Any, shape: tuple[int, int], raster: str
+) -> Target | None:
+    """The raster's CRS and extent for ``reproject.to_raster_crs`` (None
+    without a CRS); a geographic raster beyond the poles is a ``CRSError``."""
+    if not crs:
+        return None
+    crs = CRS.from_user_input(crs)
+    x0, y0 = transform.c, transform.f
+    x1, y1 = transform @ (shape[1], shape[0])
+    bounds = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    pixel = min(abs(transform.a), abs(transform.e))
+    if crs.is_geographic and max(abs(bounds[1]), abs(bounds[3])) > 90 + pixel:
+        raise CRSError(
+            f"{raster}: extent y {bounds[1]:.6g}..{bounds[3]:.6g} is beyond the "
+            f"latitudes of its CRS {crs_name(crs)}: its CRS is wrong"
+        )
+    return Target(crs, bounds, pixel)
 
 
 def check_crs(
@@ -299,89 +396,3 @@ def check_crs(
             f"{' and '.join(missing)}: no CRS; set one, or pass assume_same_crs=True "
             f"(--assume-same-crs) if the zones and the raster share coordinates"
         )
-
-
-@dataclass(frozen=True)
-class ChunkTask:
-    """One chunk's place in the grid and the zones (in pixel space) that meet it."""
-
-    block: tuple[int, int]
-    offset: tuple[int, int]
-    shape: tuple[int, int]
-    zones: np.ndarray
-    geometries: np.ndarray
-    orientation: tuple[int, int]
-    layers: np.ndarray | None = None
-
-    @classmethod
-    def whole(
-        cls,
-        geometries: np.ndarray,
-        shape: tuple[int, int],
-        orient: tuple[int, int] = (1, -1),
-        layers: np.ndarray | None = None,
-    ) -> ChunkTask:
-        """One chunk that is the whole grid, holding zones 0..n-1."""
-        zones = np.arange(len(geometries), dtype=np.int64)
-        return cls((0, 0), (0, 0), shape, zones, geometries, orient, layers)
-
-
-def plan_chunks(
-    pixel_geometries: np.ndarray,
-    chunks: tuple[Sequence[int], Sequence[int]],
-    orient: tuple[int, int],
-    layers: np.ndarray | None = None,
-) -> list[ChunkTask]:
-    """Give each chunk of the grid the zones that meet it (a spatial index).
-
-    Chunks that no zone meets get no task, so their pixels are never read.
-    """
-    row_edges = np.cumsum((0, *chunks[0]))
-    col_edges = np.cumsum((0, *chunks[1]))
-    n_rows, n_cols = len(chunks[0]), len(chunks[1])
-    ii, jj = np.divmod(np.arange(n_rows * n_cols), n_cols)
-    flip_x, flip_y = orient
-    xs = flip_x * col_edges[jj], flip_x * col_edges[jj + 1]
-    ys = flip_y * row_edges[ii], flip_y * row_edges[ii + 1]
-    boxes = shapely.box(
-        np.minimum(*xs), np.minimum(*ys), np.maximum(*xs), np.maximum(*ys)
-    )
-    tree = shapely.STRtree(pixel_geometries)
-    chunk_index, zone_index = tree.query(boxes, predicate="intersects")
-    if chunk_index.size == 0:  # no zones, or none meets the raster
-        return []
-    order = np.lexsort((zone_index, chunk_index))
-    chunk_index, zone_index = chunk_index[order], zone_index[order]
-    starts = np.flatnonzero(np.diff(chunk_index, prepend=-1))
-    tasks = []
-    for chunk, zones in zip(
-        chunk_index[starts], np.split(zone_index, starts[1:]), strict=True
-    ):
-        i, j = int(ii[chunk]), int(jj[chunk])
-        tasks.append(
-            ChunkTask(
-                block=(i, j),
-                offset=(int(row_edges[i]), int(col_edges[j])),
-                shape=(int(chunks[0][i]), int(chunks[1][j])),
-                zones=zones.astype(np.int64),
-                geometries=pixel_geometries[zones],
-                orientation=orient,
-                layers=None if layers is None else layers[zones],
-            )
-        )
-    return tasks
-
-
-def tasks_token(tasks: Sequence[ChunkTask]) -> str:
-    """A deterministic digest of the chunk tasks (grid places and geometries)."""
-    digest = hashlib.sha1()
-    for t in tasks:
-        digest.update(
-            np.asarray(t.block + t.offset + t.shape + t.orientation).tobytes()
-        )
-        digest.update(t.zones.tobytes())
-        if t.layers is not None:
-            digest.update(t.layers.astype(np.int64).tobytes())
-        for wkb in shapely.to_wkb(t.geometries):
-            digest.update(wkb)
-    return digest.hexdigest()
