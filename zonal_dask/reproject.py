@@ -133,7 +133,10 @@ def to_raster_crs(
     outside = np.full(len(geometries), np.nan)
     present = np.flatnonzero(geometries != None)  # noqa: E711
     out = geometries.copy()
-    if zones_crs is not None and not zones_crs.equals(target.crs):
+    moving = zones_crs is not None and not zones_crs.equals(target.crs)
+    if not moving and not target.crs.is_geographic:
+        return out, outside  # nothing moves: the zones are valid already
+    if zones_crs is not None and moving:
         to_raster = Transformer.from_crs(zones_crs, target.crs, always_xy=True)
         to_zones = Transformer.from_crs(target.crs, zones_crs, always_xy=True)
         footprint = _footprints(target, to_zones, to_raster, zones_crs.is_geographic)
