@@ -62,7 +62,7 @@ def main() -> None:
     print(f"built in {built:.1f} s; client peak memory {peak:,.0f} MB")
     print(
         f"labels carried by the chunk tasks: {geometry_bytes / 1e6:,.0f} MB, "
-        f"{geometry_bytes / layer_bytes:.2f} x the layer's WKB "
+        f"{geometry_bytes / layer_bytes:.3f} x the layer's WKB "
         f"({layer_bytes / 1e6:,.0f} MB)"
     )
     if args.slice:

@@ -339,3 +339,36 @@ def test_gc_paused_nests_across_threads_and_restores_the_thresholds():
         assert gc.get_threshold()[0] == 0
     assert inside == [0, 0, 0, 0]
     assert gc.get_threshold() == before
+
+
+def test_a_chunk_task_pickles_to_the_same_task():
+    """Chunk tasks travel to workers as one WKB blob: every geometry (None,
+    empty, multi-part, lines, points) and field comes back exactly."""
+    import pickle
+
+    geometries = np.array(
+        [
+            shapely.Polygon(
+                [(0.1, 0.2), (3.3, 0.2), (1.7, 2.9)], [[(1, 1), (1.5, 1), (1.2, 1.4)]]
+            ),
+            None,
+            shapely.Point(2.5, 7.25),
+            shapely.from_wkt("MULTILINESTRING ((0 0, 1 1), (2 2, 3 3))"),
+            shapely.Polygon(),
+        ],
+        dtype=object,
+    )
+    task = chunktasks.ChunkTask.whole(geometries, (9, 7), (1, -1), np.arange(5))
+    back = pickle.loads(pickle.dumps(task))
+    for a, b in zip(task.geometries, back.geometries, strict=True):
+        assert (a is None and b is None) or shapely.equals_exact(a, b, 0)
+    assert back.zones.dtype == np.int64
+    np.testing.assert_array_equal(back.zones, task.zones)
+    np.testing.assert_array_equal(back.layers, task.layers)
+    assert (
+        back.block,
+        back.offset,
+        back.shape,
+        back.orientation,
+        back.raster_shape,
+    ) == (task.block, task.offset, task.shape, task.orientation, task.raster_shape)

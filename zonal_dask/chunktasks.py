@@ -34,6 +34,21 @@ class ChunkTask:
     layers: np.ndarray | None = None
     raster_shape: tuple[int, int] | None = None
 
+    def __reduce__(self) -> tuple:
+        # the geometries travel as one WKB blob and their sizes: pickling them
+        # one by one adds about 35 bytes each (a quarter of a small polygon)
+        # and unpickles them in a Python loop
+        wkb = shapely.to_wkb(self.geometries)
+        sizes = np.array([-1 if w is None else len(w) for w in wkb], np.int64)
+        blob = b"".join(w for w in wkb if w is not None)
+        zones, width = self.zones, "i8"
+        if zones.size and zones.max() < 2**31 and sizes.max() < 2**31:
+            width = "i4"  # ids and sizes as raw bytes: no array header per task
+        index = (zones.astype(width).tobytes(), sizes.astype(width).tobytes(), width)
+        fields = (self.block, self.offset, self.shape)
+        rest = (self.orientation, self.layers, self.raster_shape)
+        return (_unpack, (fields, blob, index, rest))
+
     @classmethod
     def whole(
         cls,
@@ -45,6 +60,26 @@ class ChunkTask:
         """One chunk that is the whole grid, holding zones 0..n-1."""
         zones = np.arange(len(geometries), dtype=np.int64)
         return cls((0, 0), (0, 0), shape, zones, geometries, orient, layers, shape)
+
+
+def _unpack(fields: tuple, blob: bytes, index: tuple, rest: tuple) -> ChunkTask:
+    zone_bytes, size_bytes, width = index
+    zones = np.frombuffer(zone_bytes, width).astype(np.int64)
+    sizes = np.frombuffer(size_bytes, width).astype(np.int64)
+    ends = np.cumsum(np.maximum(sizes, 0))
+    wkb = np.array(
+        [
+            None if size < 0 else blob[end - size : end]
+            for size, end in zip(sizes.tolist(), ends.tolist(), strict=True)
+        ],
+        dtype=object,
+    )
+    block, offset, shape = fields
+    orientation, layers, raster_shape = rest
+    geometries = shapely.from_wkb(wkb)
+    return ChunkTask(
+        block, offset, shape, zones, geometries, orientation, layers, raster_shape
+    )
 
 
 def plan_chunks(
