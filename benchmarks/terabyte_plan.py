@@ -25,6 +25,7 @@ import argparse
 import pickle
 import resource
 import time
+from contextlib import ExitStack
 
 import dask
 import geopandas as gpd
@@ -86,12 +87,14 @@ def _compute_slice(args: argparse.Namespace, array) -> None:
     from distributed import Client, LocalCluster
 
     part = array.isel(y=slice(0, args.slice), x=slice(0, args.slice))
-    if args.scheduler:
-        client = Client(args.scheduler)
-    else:
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
-        client = Client(cluster)
-    with client:
+    with ExitStack() as stack:
+        if args.scheduler:
+            client = stack.enter_context(Client(args.scheduler))
+        else:
+            cluster = stack.enter_context(
+                LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
+            )
+            client = stack.enter_context(Client(cluster))
         start = time.perf_counter()
         lazy = zd.zonal_stats(args.zones, part, compute=False)
         table = client.compute(lazy).result()
