@@ -247,3 +247,19 @@ def test_rasterstats_lines_over_slope_equal_exactextract(data_dir):
     for chunks in [16, None]:
         table = ours(lines, path, ops, chunks=chunks, split_every=2)
         assert_close(table, expected)
+
+
+def test_lines_with_a_weights_raster_equal_exactextract():
+    lines, raster, weights = monotone_lines(4), values(4), values(5)
+    ops = [
+        "weighted_sum",
+        "weighted_mean",
+        "weighted_stdev",
+        "weighted_frac",
+        "min_center_x",
+        "max_center_y",
+    ]
+    expected = wr.exactextract_reference(lines, raster, ops, weights=weights)
+    for chunks in CHUNKS:
+        table = ours(lines, raster, ops, weights=weights, chunks=chunks, split_every=2)
+        assert_close(table, expected)
