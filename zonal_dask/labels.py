@@ -10,8 +10,8 @@ and what is known of the zones before any pixel is read. The implementations:
   only the zones that meet it. A chunk overlapped many layers deep is burnt
   in pieces (``BurntPieces``), each burnt as the chunk step reaches it.
 * ``coverage_source``: the same chunks and zones, each pixel weighted by the
-  fraction of it a zone covers, or by exactextract's other coverage weights
-  (``coverage.py``).
+  fraction of it a zone covers (a line's length in it), or by exactextract's
+  other coverage weights (``coverage.py``).
 * ``touched_fallback``: wraps a polygon source; zones that claim no pixel of a
   chunk also claim, as zone ``n + zone``, the pixels they touch, to stand in
   for zones that claim none anywhere (``small="touched"``).
@@ -39,7 +39,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from .burn import NO_ZONE, UNLIMITED, burn_chunk, sparse_budget
 from .chunktasks import ChunkTask, tasks_token
-from .coverage import CoverageRule, coverage_fractions
+from .coverage import CoverageRule, coverage_fractions, pooled_limit
 from .pooling import pool_claims, pool_layers
 
 Block = tuple[int, int]
@@ -402,14 +402,20 @@ def coverage_labels(
     zone_of_part: np.ndarray | None = None,
 ) -> ChunkLabels:
     """A chunk's coverage claims as ``ChunkLabels``: no layer, all sparse,
-    each weighted by ``rule``."""
+    each weighted by ``rule`` (a line's cells by its length in each)."""
     pixels, owners, fractions = coverage_fractions(
-        task.geometries, task.offset, task.shape, task.orientation
+        task.geometries,
+        task.offset,
+        task.shape,
+        task.orientation,
+        task.raster_shape,
+        rule.cell_size,
     )
     zones = task.zones
     if zone_of_part is not None:
         zones, local = np.unique(zone_of_part, return_inverse=True)
-        pixels, owners, pooled = pool_claims(pixels, owners, fractions, local)
+        limit = pooled_limit(task.geometries, local, zones.size)
+        pixels, owners, pooled = pool_claims(pixels, owners, fractions, local, limit)
         fractions = pooled if pooled is not None else fractions
     keep, weights = rule.weights(fractions, pixels // task.shape[1] + task.offset[0])
     empty = np.empty((0, *task.shape), np.int32)

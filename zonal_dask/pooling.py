@@ -21,7 +21,7 @@ import shapely
 
 from .chunktasks import ChunkTask
 from .densify import size
-from .errors import IdFieldError, StatisticError
+from .errors import GeometryTypeError, IdFieldError, StatisticError, plain
 from .zones import PixelZones
 
 
@@ -87,25 +87,39 @@ def _overlapping(geometries: np.ndarray, codes: np.ndarray) -> list[np.ndarray]:
     return [members[roots == r] for r in np.unique(roots)]
 
 
+def require_one_kind(geometries: np.ndarray, groups: pd.Index, source: str) -> None:
+    """Refuse a group of lines and polygons: its cells' weights would mix
+    lengths and fractions (exactextract refuses such a geometry too)."""
+    linear = pd.Series(np.isin(shapely.get_type_id(geometries), (1, 5)))
+    kinds = linear.groupby(np.asarray(groups), dropna=True).nunique()
+    if (kinds > 1).any():
+        raise GeometryTypeError(
+            f"{source}: group {plain(kinds.index[kinds > 1][0])!r} pools lines "
+            "with polygons; coverage weighting takes one kind per zone"
+        )
+
+
 def pool_claims(
     pixels: np.ndarray,
     parts: np.ndarray,
     weights: np.ndarray | None,
     zone_of_part: np.ndarray,
+    limit: np.ndarray | float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Claims of parts as claims of their zones: one per (pixel, zone).
 
     ``parts`` and the result's zones are local indices; ``zone_of_part``
     maps the first to the second. Weights (coverage fractions) of one
-    zone's parts on a pixel are added, at most 1; without weights a pixel
-    counts once.
+    zone's parts on a pixel are added, at most ``limit`` (1, or per zone:
+    a line's lengths have none); without weights a pixel counts once.
     """
     zones = zone_of_part[parts]
     key = pixels * (int(zone_of_part.max(initial=0)) + 1) + zones
     unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     pooled = None
     if weights is not None:
-        pooled = np.minimum(np.bincount(inverse, weights=weights), 1.0)
+        cap = limit if np.isscalar(limit) else np.asarray(limit)[zones[first]]
+        pooled = np.minimum(np.bincount(inverse, weights=weights), cap)
     del unique
     return pixels[first], zones[first].astype(np.int32), pooled
 

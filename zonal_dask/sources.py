@@ -30,7 +30,7 @@ from .labels import (
 )
 from .moments import warm_up
 from .plan import ZonePlan
-from .pooling import pool_zones, zone_fields
+from .pooling import pool_zones, require_one_kind, zone_fields
 from .raster import (
     TARGET_CHUNK_PIXELS,
     check_nodata,
@@ -41,7 +41,7 @@ from .raster import (
     resolve_nodata,
 )
 from .request import Request, Route
-from .zones import POLYGONAL, require_types, zones_on_grid
+from .zones import LINEAR, POLYGONAL, require_types, zones_on_grid
 
 # what the engine reads (``api.py`` adapts what else users give)
 Zones: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame | xr.DataArray | ZonePlan
@@ -103,6 +103,8 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
         group_by=request.group_by,
     )
     if request.group_by is not None:
+        if request.coverage is not None:
+            require_one_kind(pixel.geometries, pixel.index, name)
         pixel = pool_zones(pixel, name)
     tasks = plan_chunks(pixel.geometries, grid_chunks(array), pixel.orient)
     groups, fields = zone_fields(
@@ -116,10 +118,11 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
         require_types(
             pixel.geometries,
             name,
-            POLYGONAL,
-            "coverage weighting needs polygon zones (lines and points take the "
-            "pixel-centre or all-touched rule)",
+            POLYGONAL | LINEAR,
+            "coverage weighting needs polygon or line zones, as exactextract "
+            "(points take the pixel-centre or all-touched rule)",
         )
+
         rule = CoverageRule(
             request.coverage,
             request.min_coverage_frac,

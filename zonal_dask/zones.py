@@ -127,6 +127,7 @@ def _choose_layer(path: str, layer: str | int | None) -> str | int | None:
 
 
 POLYGONAL = {"Polygon", "MultiPolygon"}
+LINEAR = {"LineString", "MultiLineString"}
 # what burn.py burns: GDAL's rules for polygons, lines and points
 BURNT = POLYGONAL | {"LineString", "MultiLineString", "Point", "MultiPoint"}
 # shapely's type ids, named as GeoPandas names them in messages
