@@ -43,6 +43,7 @@ SECTIONS = [
     "From a laptop to a cluster",
     "Coming from another tool",
     "Limits and errors",
+    "Performance",
     "Development",
 ]
 INSTALLS = ("demo-command", "test-command")
