@@ -42,6 +42,7 @@ from .errors import GridError, StatisticError, source_name
 from .features import name_columns
 from .graph import zonal_graph
 from .labels import LabelSource, persisted
+from .moments import Moments
 from .plan import ZonePlan
 from .progress import ProgressLike, Report, reporter
 from .raster import MAX_CHUNKS, resolve_nodata
@@ -375,7 +376,7 @@ def _batch_size(source: LabelSource, n_zones: int, n_columns: int) -> int:
     """Steps per batch: the graph under ``MAX_CHUNKS`` chunk tasks, the batch's
     table (and the moment fields beside it) under ``BATCH_BYTES``."""
     chunks = max(1, len(source.tasks))
-    per_step = max(1, n_zones) * (n_columns + 11) * 8
+    per_step = max(1, n_zones) * (n_columns + len(Moments._fields)) * 8
     return max(1, min(MAX_CHUNKS // chunks, BATCH_BYTES // per_step))
 
 
