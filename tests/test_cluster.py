@@ -30,6 +30,18 @@ def test_an_active_client_wins_over_the_environment(local_cluster, monkeypatch):
         assert client is local_cluster
 
 
+def test_a_raster_persisted_on_the_cluster_is_read_from_it(local_cluster):
+    """A persisted DataArray's blocks live on the workers, outside its graph:
+    the chunk tasks refer to them instead of nesting a read."""
+    grid = make_grid((60, 80), seed=5)
+    zones = zones_frame(voronoi_zones(grid, 9, seed=5))
+    expected = zd.zonal_stats(zones, grid.to_dataarray(), ["count", "mean", "max"])
+    with local_cluster.as_current():
+        held = grid.to_dataarray().chunk(25).persist()
+        actual = zd.zonal_stats(zones, held, ["count", "mean", "max"])
+    pd.testing.assert_frame_equal(actual, expected)
+
+
 @pytest.mark.timeout(60)  # the client alone would wait out its timeout
 @pytest.mark.parametrize(
     ("address", "reason"),

@@ -206,10 +206,10 @@ def zonal_graph(
         weighted_roots,
     )
     inputs = [*([] if weights is None else [weights]), *source.dependencies]
-    if block_reads is None:
-        inputs.append(values)
-    else:
+    if block_reads is not None:
         dsk.update(block_reads.shared)
+    if block_reads is None or block_reads.external:
+        inputs.append(values)
     graph = HighLevelGraph.from_collections(final, dsk, dependencies=inputs)
     return Delayed(final, graph)
 
@@ -221,7 +221,9 @@ class BlockReads:
     inside the chunk task; tasks several blocks share (the array's opened
     file, a rechunk's source block) stay tasks of their own, in ``shared``.
     The graph then holds one task per chunk instead of three: 19,321 chunks
-    of a 250-gigapixel raster are 19,321 tasks, not 57,963.
+    of a 250-gigapixel raster are 19,321 tasks, not 57,963. Blocks the graph
+    does not compute (a persisted array's, held by a cluster) stay references
+    to their keys, and ``external`` says the array's graph is needed.
     """
 
     def __init__(self, array: da.Array) -> None:
@@ -230,9 +232,13 @@ class BlockReads:
             d for node in self._graph.values() for d in node.dependencies
         )
         self.shared: dict = {}
+        self.external = False
 
-    def task(self, key: tuple) -> GraphNode:
+    def task(self, key: tuple) -> GraphNode | tuple:
         """The task computing block ``key``, with its own steps nested."""
+        if key not in self._graph:
+            self.external = True
+            return key
         node = self._graph[key]
         own = {}
         for dep in node.dependencies:
@@ -243,7 +249,10 @@ class BlockReads:
         return node.substitute(own) if own else node
 
     def _share(self, key: Any) -> None:
-        if key in self.shared or key not in self._graph:
+        if key not in self._graph:
+            self.external = True
+            return
+        if key in self.shared:
             return
         node = self.shared[key] = self._graph[key]
         for dep in node.dependencies:
