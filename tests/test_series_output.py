@@ -232,3 +232,24 @@ def test_progress_counts_steps(files, capsys):
     assert "steps 5/5" in err and "zones planned" in err
     shown = [int(part.split("/")[0]) for part in err.split("steps ")[1:]]
     assert shown == sorted(shown) and shown[-1] == 5
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--include-cols", "name"],
+        ["--coverage"],
+        ["--group-by", "name"],
+        ["--checkpoint", "ckpt"],
+        ["--pixels", "p.parquet"],
+    ],
+)
+def test_options_a_series_does_not_take_are_one_line(files, tmp_path, capsys, flags):
+    zones = tmp_path / "zones.gpkg"
+    FRAME.to_file(zones)
+    out = tmp_path / "lst.zarr"
+    code = main([str(zones), *map(str, files[:2]), str(out), *flags])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"{flags[0]} is not offered for a time series" in err
+    assert "Traceback" not in err and not out.exists()

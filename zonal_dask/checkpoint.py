@@ -90,7 +90,10 @@ class Checkpoint:
             _write_atomic(manifest, json.dumps(identity, indent=1).encode())
         for stale in directory.glob(".*.tmp"):  # left by an interrupted save
             stale.unlink(missing_ok=True)
-        return cls(directory, identity, saved_blocks(directory))
+        done = frozenset(
+            b for b in saved_blocks(directory) if _intact(chunk_path(directory, b))
+        )
+        return cls(directory, identity, done)
 
     def wrap(self, block: tuple[int, ...], task: tuple) -> tuple:
         """The task for chunk ``block``: load its partials, or compute and save."""
@@ -133,7 +136,6 @@ def saved_blocks(directory: str | os.PathLike) -> frozenset[tuple[int, ...]]:
     return frozenset(
         tuple(int(i) for i in path.stem.split("-")[1:])
         for path in directory.glob("chunk-*.npz")
-        if _intact(path)
     )
 
 

@@ -87,9 +87,11 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     ``i`` with ``s_i <= t``, the quantile is ``v_{n-1}`` if ``k = n - 1``, else
     the linear interpolation between ``v_k`` and ``v_{k+1}``. With equal
     weights it is numpy's linear quantile of the distinct values.
+
+    ``values`` are already sorted and distinct, ``weights`` their summed
+    weights (``finalize.values_step`` makes them once per zone).
     """
-    distinct, inverse = np.unique(values, return_inverse=True)
-    w = np.bincount(inverse, weights=weights)
+    distinct, w = values, weights
     n = distinct.size
     cumulative = np.cumsum(w)
     s = np.zeros(n)

@@ -112,13 +112,14 @@ def _run(args: argparse.Namespace) -> int:
             "--band all writes a table (a row per zone and band), not features or a map"
         )
     prefix = args.prefix or ""
-    loaded = saved_blocks(args.checkpoint) if args.checkpoint else frozenset()
     echo = None if args.quiet else _echo_dashboard
     with (
         failures_reported(output, args.checkpoint),
         scheduler_for(args, echo) as client,
     ):
         lazy = zonal_stats(args.zones, args.raster, compute=False, **options)
+        # the chunks the checkpoint holds intact (opening it removed the others)
+        loaded = saved_blocks(args.checkpoint) if args.checkpoint else frozenset()
         stopwatch.lap("planning")
         report = Bar() if sys.stderr.isatty() and not args.quiet else None
         result = compute(lazy, client=client, report=report)

@@ -18,14 +18,6 @@ import time
 from pathlib import Path
 
 SERIES_OUTPUTS = (".zarr", ".nc", ".parquet")
-# the options of coverage and weights (issue 12), not offered for series yet
-WEIGHTING = (
-    "coverage",
-    "default_value",
-    "default_weight",
-    "min_coverage_frac",
-    "group_by",
-)
 SERIES_INPUTS = (".zarr", ".nc", ".nc4", ".json", ".geojson")
 
 
@@ -47,17 +39,23 @@ def run(args: argparse.Namespace) -> int:
     """Compute the series' statistics and write OUTPUT; one line says what."""
     from .errors import OutputError
     from .faults import failures_reported
-    from .options import scheduler_for, zonal_options
+    from .options import FLAGS, scheduler_for, zonal_options
     from .plan import ZonePlan
-    from .timeseries import zonal_series
+    from .timeseries import OPTIONS, zonal_series
 
+    options = zonal_options(args)
+    # the flags whose zonal_stats options zonal_series does not take
+    offered = {*OPTIONS, "stats", "geometry"}
     refused = [
+        flag.flag
+        for flag in FLAGS
+        if flag.param not in offered and options[flag.param] not in (None, False)
+    ]
+    refused += [
         name
         for name, given in (
-            ("--checkpoint", args.checkpoint),
             ("--map", args.map),
             ("--pixels", args.pixels),
-            *((f"--{n.replace('_', '-')}", getattr(args, n)) for n in WEIGHTING),
             ("--categorical with --band all", args.categorical and args.band is None),
         )
         if given
@@ -69,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
     zones: object = args.zones
     if os.path.isdir(args.zones) and args.zones.rstrip("/").endswith(".zarr"):
         zones = ZonePlan.load(args.zones)
-    options = zonal_options(args)
-    del options["checkpoint"]  # refused above
+    options = {k: v for k, v in options.items() if k in offered}
     started = time.perf_counter()
     with (
         failures_reported(Path(args.output), None),

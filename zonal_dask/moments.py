@@ -339,7 +339,7 @@ def warm_up(dtype: np.dtype) -> None:
     (numba sets up its compiler); running it on a thread while the zones are
     read overlaps that with I/O instead of delaying the first chunk. The
     arguments have the types the chunk step and the burner pass (any nodata
-    gives the same types: a flag and a float).
+    gives the same types: a flag and a scalar of the raster's dtype).
     """
     has_nodata, nodata = nodata_in_dtype(None, dtype)
     labels = np.full((1, 1, 1), -1, np.int32)

@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 
 from .chunktasks import ChunkTask
+from .coverage import LINE_TYPES
 from .densify import size
 from .errors import GeometryTypeError, IdFieldError, StatisticError, plain
 from .zones import PixelZones
@@ -90,7 +91,7 @@ def _overlapping(geometries: np.ndarray, codes: np.ndarray) -> list[np.ndarray]:
 def require_one_kind(geometries: np.ndarray, groups: pd.Index, source: str) -> None:
     """Refuse a group of lines and polygons: its cells' weights would mix
     lengths and fractions (exactextract refuses such a geometry too)."""
-    linear = pd.Series(np.isin(shapely.get_type_id(geometries), (1, 5)))
+    linear = pd.Series(np.isin(shapely.get_type_id(geometries), LINE_TYPES))
     kinds = linear.groupby(np.asarray(groups), dropna=True).nunique()
     if (kinds > 1).any():
         raise GeometryTypeError(

@@ -11,7 +11,6 @@ as read only the pixels of the others.
 from __future__ import annotations
 
 import math
-import re
 import sys
 import time
 from collections.abc import Collection, Sequence
@@ -23,8 +22,6 @@ from dask.delayed import Delayed
 
 from .errors import StatisticError
 from .stats import lookup
-
-CHUNK_TASK = re.compile(r"zonal-(chunk|coverage)-[0-9a-f]+")
 
 
 @dataclass
@@ -56,17 +53,14 @@ def pixels_read(
 ) -> int:
     """Pixels of the raster chunks the computation reads.
 
-    Only chunks that hold zones have a task, named as dask names blocks:
-    ``(zonal-chunk-<token>, [plane,] row, col)``, or ``zonal-coverage-<token>``
-    for coverage weights; each reads its whole chunk of the raster, whose
-    chunk sizes along each dimension are ``chunks``. Blocks in ``skip`` (a
-    checkpoint's, loaded instead) are not read.
+    Only chunks that hold zones have a task (``graph.chunk_keys``); each
+    reads its whole chunk of the raster, whose chunk sizes along each
+    dimension are ``chunks``. Blocks in ``skip`` (a checkpoint's, loaded
+    instead) are not read.
     """
-    blocks = {
-        key[1:]
-        for key in lazy.dask
-        if isinstance(key, tuple) and CHUNK_TASK.fullmatch(str(key[0]))
-    } - set(skip)
+    from .graph import chunk_keys
+
+    blocks = {key[1:] for key in chunk_keys(lazy)} - set(skip)
     return sum(
         math.prod(int(sizes[i]) for sizes, i in zip(chunks, block, strict=True))
         for block in blocks

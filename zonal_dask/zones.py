@@ -13,6 +13,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -129,7 +130,7 @@ def _choose_layer(path: str, layer: str | int | None) -> str | int | None:
 POLYGONAL = {"Polygon", "MultiPolygon"}
 LINEAR = {"LineString", "MultiLineString"}
 # what burn.py burns: GDAL's rules for polygons, lines and points
-BURNT = POLYGONAL | {"LineString", "MultiLineString", "Point", "MultiPoint"}
+BURNT = POLYGONAL | LINEAR | {"Point", "MultiPoint"}
 # shapely's type ids, named as GeoPandas names them in messages
 GEOMETRY_NAMES = {
     0: "Point",
@@ -262,16 +263,21 @@ class PixelZones:
     outside: np.ndarray | None = None
     zone_of: np.ndarray | None = None
 
+    @cached_property
+    def _inside(self) -> np.ndarray:
+        """Each zone clipped to the raster (outside fractions and value groups
+        both measure it: clipped once)."""
+        xs = sorted((0, self.orient[0] * self.shape[1]))
+        ys = sorted((0, self.orient[1] * self.shape[0]))
+        return shapely.intersection(
+            self.geometries, shapely.box(xs[0], ys[0], xs[1], ys[1])
+        )
+
     def areas_inside(self, scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
         """Size of each zone inside the raster (0 for none): the area of a
         polygon in pixels, the length of a line in pixels scaled by ``scale``,
         the number of points."""
-        xs = sorted((0, self.orient[0] * self.shape[1]))
-        ys = sorted((0, self.orient[1] * self.shape[0]))
-        inside = shapely.intersection(
-            self.geometries, shapely.box(xs[0], ys[0], xs[1], ys[1])
-        )
-        return np.nan_to_num(size(inside, scale))
+        return np.nan_to_num(size(self._inside, scale))
 
     def outside_fraction(self) -> np.ndarray:
         """Share of each zone beyond the raster, by area, length in the CRS
