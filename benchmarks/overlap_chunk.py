@@ -16,9 +16,9 @@ import time
 import numpy as np
 import shapely
 
-from zonal_dask.burn import overlap_layers
-from zonal_dask.chunktasks import ChunkTask
-from zonal_dask.labels import ChunkLabels, polygon_labels
+from zonal_dask.burn.rules import overlap_layers
+from zonal_dask.labels.chunk_tasks import ChunkTask
+from zonal_dask.labels.sources import ChunkLabels, polygon_labels
 
 SIDE = 2048
 

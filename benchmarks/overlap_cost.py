@@ -18,8 +18,8 @@ import time
 import numpy as np
 import shapely
 
-from zonal_dask.chunktasks import ChunkTask
-from zonal_dask.labels import pieces, polygon_labels
+from zonal_dask.labels.chunk_tasks import ChunkTask
+from zonal_dask.labels.sources import pieces, polygon_labels
 
 SIZE = 2048
 

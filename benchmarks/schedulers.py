@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from zonal_dask.demo import make_sample
+from zonal_dask.cli.demo import make_sample
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import rasterio
 
 import zonal_dask as zd
-from zonal_dask.demo import make_sample
+from zonal_dask.cli.demo import make_sample
 
 
 def timed(function) -> float:

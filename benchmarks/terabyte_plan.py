@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--scheduler")
     args = parser.parse_args()
 
-    from zonal_dask.raster import open_raster
+    from zonal_dask.io.raster import open_raster
 
     array = open_raster(args.raster)
     rows, cols = array.chunks

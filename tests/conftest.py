@@ -30,7 +30,7 @@ def local_cluster():
 def crash_after(monkeypatch):
     """``crash_after(n)``: the chunk step's kernel raises MemoryError after n
     chunks, as a crashed run would; ``crash_after(None)`` restores it."""
-    from zonal_dask import partials
+    from zonal_dask.reduce import partials
 
     original = partials.chunk_moments
 

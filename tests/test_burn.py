@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rasterio import features
 
-from zonal_dask import burn, chunktasks, labels
+from zonal_dask.burn import rules
+from zonal_dask.labels import chunk_tasks, sources
 
 TRANSFORMS = {
     "odd": Affine(10.0, 0.0, 500_003.7, 0.0, -12.5, 5_000_001.3),
@@ -54,12 +55,12 @@ def gdal_masks(geometries, transform, shape, all_touched) -> np.ndarray:
 
 def zone_masks(geometries, transform, shape, chunks, all_touched) -> np.ndarray:
     """Each zone's pixels as zonal_dask's chunk tasks claim them."""
-    pixel = burn.to_pixel_space(np.array(geometries, object), transform)
+    pixel = rules.to_pixel_space(np.array(geometries, object), transform)
     chunks = normalize_chunks(chunks, shape)
     masks = np.zeros((len(geometries), *shape), bool)
-    for task in chunktasks.plan_chunks(pixel, chunks, burn.orientation(transform)):
+    for task in chunk_tasks.plan_chunks(pixel, chunks, rules.orientation(transform)):
         (r, c), w = task.offset, task.shape[1]
-        for piece in labels.pieces(labels.polygon_labels(task, all_touched)):
+        for piece in sources.pieces(sources.polygon_labels(task, all_touched)):
             planes = piece.labels.reshape(piece.labels.shape[0], -1)
             plane, flat = np.nonzero(planes >= 0)
             owner = piece.zones[planes[plane, flat]]

@@ -9,8 +9,8 @@ import time
 import pytest
 
 import zonal_dask as zd
-from zonal_dask import partials
-from zonal_dask.checkpoint import MANIFEST
+from zonal_dask.reduce import partials
+from zonal_dask.run.checkpoint import MANIFEST
 
 from .reference import assert_tables_close
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
@@ -145,8 +145,8 @@ def test_saved_results_round_trip_any_nesting_without_pickle(tmp_path):
 
     import numpy as np
 
-    from zonal_dask.checkpoint import load_partials, save_partials
-    from zonal_dask.labels import ChunkLabels
+    from zonal_dask.labels.sources import ChunkLabels
+    from zonal_dask.run.checkpoint import load_partials, save_partials
 
     n_fields = len(partials.Moments._fields) - 1
     moments = partials.Moments(np.arange(3, dtype=np.int64), *[np.ones(3)] * n_fields)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import zonal_dask as zd
-from zonal_dask.cli import main
+from zonal_dask.cli.main import main
 
 SLOPE = "rasterstats/slope.tif"
 POLYGONS = "rasterstats/polygons.shp"

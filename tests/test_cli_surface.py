@@ -17,11 +17,11 @@ import pytest
 import shapely
 
 import zonal_dask as zd
-from zonal_dask import cluster
-from zonal_dask.cli import main
-from zonal_dask.options import API_ONLY, FLAGS, build_parser
-from zonal_dask.progress import Bar
-from zonal_dask.stats import ALIASES, STATISTICS
+from zonal_dask.cli.main import main
+from zonal_dask.cli.options import API_ONLY, FLAGS, build_parser
+from zonal_dask.run import scheduler
+from zonal_dask.run.progress import Bar
+from zonal_dask.statistics.table import ALIASES, STATISTICS
 
 from .synth import make_grid, voronoi_zones, zones_frame
 
@@ -177,14 +177,14 @@ def test_the_dashboard_link_only_when_asked_and_served(monkeypatch):
     def fake(*args, dashboard):
         yield _FakeCluster() if dashboard else None
 
-    monkeypatch.setattr(cluster, "_local_cluster", fake)
+    monkeypatch.setattr(scheduler, "_local_cluster", fake)
     for served, expected in ((True, [_FakeCluster.dashboard_link]), (False, [])):
-        monkeypatch.setattr(cluster, "has_dashboard", lambda served=served: served)
+        monkeypatch.setattr(scheduler, "has_dashboard", lambda served=served: served)
         told: list[str] = []
-        with cluster.scheduler(cluster=True, echo=told.append):
+        with scheduler.scheduler(cluster=True, echo=told.append):
             pass
         assert told == expected
-    with cluster.scheduler(cluster=True, echo=None):  # -q: nobody to tell
+    with scheduler.scheduler(cluster=True, echo=None):  # -q: nobody to tell
         pass
 
 
@@ -196,7 +196,7 @@ def test_the_command_tells_the_dashboard_unless_quiet(inputs, tmp_path, monkeypa
         echoes.append(echo)
         yield None
 
-    monkeypatch.setattr(cluster, "scheduler", fake)
+    monkeypatch.setattr(scheduler, "scheduler", fake)
     for quiet in ([], ["-q"]):
         out = tmp_path / f"o{len(quiet)}.csv"
         assert main([*map(str, inputs), str(out), "--cluster", *quiet]) == 0
@@ -224,10 +224,10 @@ def test_a_local_cluster_without_a_dashboard(monkeypatch):
 
     monkeypatch.setattr(distributed, "LocalCluster", Local)
     monkeypatch.setattr(distributed, "Client", Client)
-    with cluster._local_cluster(1, 1, None, dashboard=False):
+    with scheduler._local_cluster(1, 1, None, dashboard=False):
         pass
     assert seen["dashboard_address"] is None
-    assert seen["preload"] == ["zonal_dask.cluster"]
+    assert seen["preload"] == ["zonal_dask.run.scheduler"]
 
 
 def test_categorical_columns_in_every_format(data_dir, tmp_path):
@@ -343,7 +343,7 @@ def test_the_workers_preload_leaves_ctrl_c_and_words_warnings(monkeypatch, capsy
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
     previous = signal.getsignal(signal.SIGINT)
     try:
-        cluster.dask_setup(worker=None)
+        scheduler.dask_setup(worker=None)
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         with warnings.catch_warnings():
             warnings.simplefilter("always")

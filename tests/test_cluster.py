@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 
 import zonal_dask as zd
-from zonal_dask import cluster, remote, runtime
+from zonal_dask.io import remote
+from zonal_dask.run import process_state, scheduler
 
 from .synth import make_grid, voronoi_zones, zones_frame
 
 
 def test_threads_by_default(monkeypatch):
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-    with cluster.scheduler(workers=1) as client:
+    with scheduler.scheduler(workers=1) as client:
         import dask
 
         assert client is None and dask.config.get("scheduler") == "threads"
@@ -26,7 +27,7 @@ def test_threads_by_default(monkeypatch):
 def test_an_active_client_wins_over_the_environment(local_cluster, monkeypatch):
     # the variable names an address nobody listens on: it must not be tried
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")
-    with local_cluster.as_current(), cluster.scheduler() as client:
+    with local_cluster.as_current(), scheduler.scheduler() as client:
         assert client is local_cluster
 
 
@@ -54,14 +55,14 @@ def test_a_raster_persisted_on_the_cluster_is_read_from_it(local_cluster):
 def test_an_unreachable_scheduler_is_one_clear_error_at_once(
     monkeypatch, address, reason
 ):
-    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "600s")
+    monkeypatch.setattr(scheduler, "CONNECT_TIMEOUT", "600s")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
     address = address.format(closed=closed)
     with (
         pytest.raises(zd.ZonalError, match=rf"at {address} \({reason}"),
-        cluster.scheduler(address),
+        scheduler.scheduler(address),
     ):
         pass
 
@@ -143,13 +144,15 @@ def test_gdal_block_cache_is_bounded_while_computing():
 
     zones = zones_frame(voronoi_zones(grid, 3, seed=5))
     zd.zonal_stats(zones, grid.to_dataarray(), {"cache": cache_size})
-    assert seen and set(seen) == {runtime.GDAL_CACHE_MB * 2**20}
-    assert get_gdal_config("GDAL_CACHEMAX") != runtime.GDAL_CACHE_MB * 2**20  # restored
+    assert seen and set(seen) == {process_state.GDAL_CACHE_MB * 2**20}
+    assert (
+        get_gdal_config("GDAL_CACHEMAX") != process_state.GDAL_CACHE_MB * 2**20
+    )  # restored
 
 
 def test_local_cluster_workers_bound_gdal_block_cache():
     import os
 
-    with cluster.scheduler(cluster=True, workers=1, threads_per_worker=1) as client:
+    with scheduler.scheduler(cluster=True, workers=1, threads_per_worker=1) as client:
         values = client.run(lambda: os.environ.get("GDAL_CACHEMAX"))
-    assert list(values.values()) == [str(runtime.GDAL_CACHE_MB)]
+    assert list(values.values()) == [str(process_state.GDAL_CACHE_MB)]

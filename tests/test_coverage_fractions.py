@@ -13,7 +13,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zonal_dask.coverage import NOISE, coverage_fractions
+from zonal_dask.coverage.weights import NOISE, coverage_fractions
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]

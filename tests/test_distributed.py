@@ -24,7 +24,7 @@ import pytest
 import rasterio
 
 import zonal_dask as zd
-from zonal_dask import remote
+from zonal_dask.io import remote
 
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
 
@@ -150,7 +150,7 @@ class Cluster:
                 "--death-timeout",
                 "60",
                 "--preload",
-                "zonal_dask.remote",
+                "zonal_dask.io.remote",
             ],
             env=self.environment,
             stdout=log,
@@ -182,7 +182,7 @@ def cluster(s3, tmp_path_factory) -> Iterator[Cluster]:
     """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1.
 
     The workers get the S3 credentials and only ``AWS_ENDPOINT_URL``: their
-    ``--preload zonal_dask.remote`` derives GDAL's endpoint variables.
+    ``--preload zonal_dask.io.remote`` derives GDAL's endpoint variables.
     """
     logs = tmp_path_factory.mktemp("cluster-logs")
     address = f"tcp://127.0.0.1:{free_port()}"

@@ -24,8 +24,8 @@ from rasterio.control import GroundControlPoint
 from rasterio.rpc import RPC
 
 import zonal_dask as zd
-from zonal_dask import output
-from zonal_dask.cli import main
+from zonal_dask.cli.main import main
+from zonal_dask.io import writers
 
 from .mounts import read_only
 from .reference import assert_tables_close, reference_stats
@@ -286,7 +286,7 @@ def _api(base: Path, case: Case) -> None:
     stats = kwargs.pop("stats", zd.DEFAULT_STATS)
     if case.error is zd.OutputError:
         table = zd.zonal_stats(base / case.zones, base / case.raster, stats, **kwargs)
-        output.write_table(table, base / case.output)
+        writers.write_table(table, base / case.output)
     else:
         zd.zonal_stats(base / case.zones, base / case.raster, stats, **kwargs)
 
@@ -302,14 +302,14 @@ def test_api_raises_a_specific_error(base, name):
 def test_cli_exits_non_zero_with_one_line(base, tmp_path, capsys, name):
     case = CASES[name]
     output = base / case.output
-    before = output.read_text() if output.exists() else None
+    before = writers.read_text() if writers.exists() else None
     args = [str(base / case.zones), str(base / case.raster), str(output), *case.cli]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1, err
     assert err.startswith("zonal-dask: error: ")
     assert re.search(case.match, err), err
-    assert (output.read_text() if output.exists() else None) == before
+    assert (writers.read_text() if writers.exists() else None) == before
 
 
 def test_the_error_hierarchy_has_one_root():
@@ -457,7 +457,7 @@ def test_unwritable_output_directory(base, tmp_path):
     with read_only(directory):
         out = directory / "out.csv"
         with pytest.raises(zd.OutputError, match="ro is not writable"):
-            output.check_output(out)
+            writers.check_output(out)
         args = [str(base / "zones.gpkg"), str(base / "grid.tif"), str(out)]
         assert main(args) == 1
         assert not out.exists()

@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 
 import zonal_dask as zd
-from zonal_dask import output as writers
-from zonal_dask.cli import main
+from zonal_dask.cli.main import main
+from zonal_dask.io import writers
 
 from .mounts import tiny_filesystem
 from .synth import make_grid, voronoi_zones, zones_frame

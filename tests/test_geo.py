@@ -10,8 +10,8 @@ import pytest
 from dask.delayed import Delayed
 
 import zonal_dask as zd
-from zonal_dask.cli import main
-from zonal_dask.output import write_features
+from zonal_dask.cli.main import main
+from zonal_dask.io.writers import write_features
 
 from .synth import make_grid, voronoi_zones, zones_frame
 

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from rasterio.enums import ColorInterp, MaskFlags
 
 import zonal_dask as zd
-from zonal_dask import labels
-from zonal_dask.cli import main
-from zonal_dask.masks import read_mask
+from zonal_dask.cli.main import main
+from zonal_dask.io.masks import read_mask
+from zonal_dask.labels import sources
 
 from .reference import assert_tables_close, reference_stats, reference_table
 from .synth import Grid, make_grid, voronoi_zones, zones_frame
@@ -63,18 +63,20 @@ def test_small_touched_with_values_statistics_over_several_groups(
     # a zone over everything: every chunk has overlaps
     geometries.append(shapely.box(*grid.bounds()).buffer(-grid.transform.a / 3))
     frame = zones_frame(geometries)
-    monkeypatch.setattr("zonal_dask.sources.TARGET_CHUNK_PIXELS", 40)  # many groups
+    monkeypatch.setattr(
+        "zonal_dask.labels.inputs.TARGET_CHUNK_PIXELS", 40
+    )  # many groups
     split = []
     if in_pieces:
-        burnt = labels.polygon_labels
+        burnt = sources.polygon_labels
 
         def polygon_labels(task, all_touched=False):
             out = burnt(task, all_touched)
-            split.append(isinstance(out, labels.BurntPieces))
+            split.append(isinstance(out, sources.BurntPieces))
             return out
 
-        monkeypatch.setattr(labels, "sparse_budget", lambda shape: 1)
-        monkeypatch.setattr(labels, "polygon_labels", polygon_labels)
+        monkeypatch.setattr(sources, "sparse_budget", lambda shape: 1)
+        monkeypatch.setattr(sources, "polygon_labels", polygon_labels)
     stats = ["count", "median", "p90", "mean"]
     custom = {"spread": lambda v: float(v.max() - v.min())}
     table = zd.zonal_stats(
@@ -226,7 +228,7 @@ def test_a_masked_label_raster_leaves_masked_pixels_without_a_zone(tmp_path):
     rng = np.random.default_rng(136)
     labels = rng.integers(0, 5, (1, *GRID.shape)).astype("int32")
     mask = rng.random(GRID.shape) > 0.2
-    path = _write_masked(tmp_path / "labels.tif", labels, mask, kind="internal")
+    path = _write_masked(tmp_path / "sources.tif", labels, mask, kind="internal")
     values = make_grid(GRID.shape, "float32", seed=136, nodata=None)
     actual = zd.zonal_stats(path, values.to_dataarray(), ["count", "sum"])
     for zone in actual.index:
@@ -395,7 +397,7 @@ def test_uint64_labels_beyond_2_63(tmp_path):
     rng = np.random.default_rng(141)
     names = np.array([7, 2**63 - 1, 2**63, 2**63 + 5, 2**64 - 1], np.uint64)
     labels = names[rng.integers(0, names.size, GRID.shape)]
-    path = _write(tmp_path / "labels.tif", labels)
+    path = _write(tmp_path / "sources.tif", labels)
     values = make_grid(GRID.shape, "float64", seed=141, nodata=None)
     for chunks in (None, (8, 9)):
         actual = zd.zonal_stats(

@@ -8,8 +8,8 @@ import geopandas as gpd
 import pytest
 
 import zonal_dask as zd
-from zonal_dask import cluster
-from zonal_dask.progress import reporter
+from zonal_dask.run import scheduler
+from zonal_dask.run.progress import reporter
 
 from .synth import make_grid, voronoi_zones, zones_frame
 
@@ -56,7 +56,7 @@ def test_progress_bar_reports_on_local_threads(tmp_path, monkeypatch):
     err = stdio.StringIO()
     monkeypatch.setattr("sys.stderr", err)
     lazy = zd.zonal_stats(FRAME, GRID.write(tmp_path / "g.tif"), compute=False)
-    table = cluster.compute(lazy, report=reporter(True))
+    table = scheduler.compute(lazy, report=reporter(True))
     assert len(table) == len(FRAME)
     assert "100%" in err.getvalue()
 

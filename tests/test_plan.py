@@ -8,7 +8,8 @@ from affine import Affine
 from dask.delayed import Delayed
 
 import zonal_dask as zd
-from zonal_dask import burn, labels
+from zonal_dask.burn import rules
+from zonal_dask.labels import sources
 
 from .reference import assert_tables_close, reference_stats
 from .synth import Grid, make_grid, special_zones, voronoi_zones, zones_frame
@@ -27,8 +28,8 @@ def forbid_rasterization(monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("rasterized although a zone plan was given")
 
-    monkeypatch.setattr(burn, "burn_claims", refuse)
-    monkeypatch.setattr(labels, "polygon_labels", refuse)
+    monkeypatch.setattr(rules, "burn_claims", refuse)
+    monkeypatch.setattr(sources, "polygon_labels", refuse)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,9 @@ def test_the_direct_result_is_the_reference(direct):
 
 def test_the_plan_holds_overlap_claims(rasters):
     plan = zd.ZonePlan(FRAME, like=rasters[0], chunks=CHUNKS)
-    chunks = [labels.polygon_labels(*task[1:]) for task in plan.source().tasks.values()]
+    chunks = [
+        sources.polygon_labels(*task[1:]) for task in plan.source().tasks.values()
+    ]
     # overlaps live in extra layers, shared-edge double claims in extra pixels
     assert max(c.labels.shape[0] for c in chunks) > 1
     assert plan.layers == max(c.labels.shape[0] for c in chunks)

@@ -7,7 +7,7 @@ import pandas as pd
 import xarray as xr
 
 import zonal_dask as zd
-from zonal_dask.cli import main
+from zonal_dask.cli.main import main
 
 from .reference import assert_tables_close
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
@@ -109,7 +109,7 @@ def test_a_pixel_interleaved_file_is_read_all_bands_at_once(tmp_path, monkeypatc
     them all, so a tile is decoded once, not once per band."""
     import rasterio
 
-    from zonal_dask.raster import open_raster
+    from zonal_dask.io.raster import open_raster
 
     grids = [make_grid((40, 50), "int16", seed=60 + b, nodata=-1.0) for b in range(4)]
     stack = np.stack([g.values for g in grids])
@@ -133,7 +133,7 @@ def test_a_pixel_interleaved_file_is_read_all_bands_at_once(tmp_path, monkeypatc
         with rasterio.open(paths[interleave], "w", **profile) as dst:
             dst.write(stack)
     # chunks of the target size, which would hold one band each
-    monkeypatch.setattr("zonal_dask.raster.TARGET_CHUNK_PIXELS", 16 * 16)
+    monkeypatch.setattr("zonal_dask.io.raster.TARGET_CHUNK_PIXELS", 16 * 16)
     assert open_raster(paths["pixel"], band=None, chunks=16).chunks[0] == (4,)
     assert open_raster(paths["band"], band=None, chunks=16).chunks[0] == (1,) * 4
     frame = zones_frame(voronoi_zones(grids[0], 6, seed=60))

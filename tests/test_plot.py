@@ -11,8 +11,8 @@ import rasterio
 import shapely
 
 import zonal_dask as zd
-from zonal_dask.cli import main
-from zonal_dask.plot import choropleth, raster_units
+from zonal_dask.cli.main import main
+from zonal_dask.io.maps import choropleth, raster_units
 
 from .synth import Grid, zones_frame
 

@@ -3,7 +3,7 @@ every command and code block in it runs.
 
 Blocks are fenced. ``python`` blocks are executed, each on its own, in a
 directory holding the example files the README names; ``sh`` blocks are run
-line by line through ``zonal_dask.cli.main`` (only ``zonal-dask`` commands);
+line by line through ``zonal_dask.cli.main.main`` (only ``zonal-dask`` commands);
 ``text`` blocks show the usage or the summary line and are checked against
 them. A block preceded by ``<!-- not run: REASON -->`` (a cluster address, an
 install) is only checked: Python compiled, shell by ``bash -n``, each
@@ -26,9 +26,9 @@ import pytest
 import rasterio
 
 import zonal_dask as zd
-from zonal_dask.cli import main
-from zonal_dask.options import USAGE, build_parser
-from zonal_dask.stats import markdown_table
+from zonal_dask.cli.main import main
+from zonal_dask.cli.options import USAGE, build_parser
+from zonal_dask.statistics.table import markdown_table
 
 from .synth import make_grid, voronoi_zones, zones_frame
 

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 
 import zonal_dask as zd
-from zonal_dask.cli import main
-from zonal_dask.reproject import TOLERANCE
+from zonal_dask.cli.main import main
+from zonal_dask.zones.reproject import TOLERANCE
 
 from .reference import (
     assert_tables_close,

@@ -15,7 +15,8 @@ import pytest
 import xarray as xr
 
 import zonal_dask as zd
-from zonal_dask import burn, labels
+from zonal_dask.burn import rules
+from zonal_dask.labels import sources
 
 from .reference import assert_tables_close, reference_stats
 from .synth import TRANSFORM, Grid, make_grid, special_zones, voronoi_zones, zones_frame
@@ -292,8 +293,8 @@ def test_a_saved_plan_is_used_without_rasterizing(tmp_path, files, steps, monkey
     def refuse(*args, **kwargs):
         raise AssertionError("rasterized although a zone plan was given")
 
-    monkeypatch.setattr(burn, "burn_claims", refuse)
-    monkeypatch.setattr(labels, "polygon_labels", refuse)
+    monkeypatch.setattr(rules, "burn_claims", refuse)
+    monkeypatch.setattr(sources, "polygon_labels", refuse)
     cube = zd.zonal_series(zd.ZonePlan.load(tmp_path / "plan.zarr"), files, STATS)
     for t, expected in enumerate(steps):
         got = step_table(

@@ -11,8 +11,8 @@ import pytest
 import xarray as xr
 
 import zonal_dask as zd
-from zonal_dask.cli import main
-from zonal_dask.cube import to_long
+from zonal_dask.cli.main import main
+from zonal_dask.series.cube import to_long
 
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
 from .test_series import DATES, GRIDS, stac_catalog, write_steps
@@ -139,12 +139,12 @@ def test_a_failed_append_leaves_the_output_whole(files, tmp_path, monkeypatch):
     out = tmp_path / "lst.zarr"
     series(files[:2], out)
     before = snapshot(out)
-    from zonal_dask import cubeio
+    from zonal_dask.series import cube_store
 
     def fail(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cubeio, "_replace_dir", fail)
+    monkeypatch.setattr(cube_store, "_replace_dir", fail)
     with pytest.raises(zd.OutputError, match="No space left on device"):
         series(files, out, append=True)
     assert snapshot(out) == before

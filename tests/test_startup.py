@@ -12,9 +12,10 @@ from .synth import make_grid, voronoi_zones, zones_frame
 PROBE = """
 import json, sys
 import zonal_dask as zd
-from zonal_dask import claims, kernels
+from zonal_dask.burn import prepare
+from zonal_dask.reduce import moment_kernel
 table = zd.zonal_stats(sys.argv[1], sys.argv[2], ["count", "mean", "std"])
-stats = {"moments": kernels.moments.stats, "burn": claims.burn_claims.stats}
+stats = {"moments": moment_kernel.moments.stats, "burn": prepare.burn_claims.stats}
 print(json.dumps({
     "misses": sum(sum(s.cache_misses.values()) for s in stats.values()),
     "hits": sum(sum(s.cache_hits.values()) for s in stats.values()),

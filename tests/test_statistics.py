@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zonal_dask as zd
-from zonal_dask import labels
+from zonal_dask.labels import sources
 
 from .reference import REFERENCE, assert_tables_close, reference_table
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
@@ -65,7 +65,7 @@ def test_percentiles_are_numpys_exact_answer_across_chunks_and_groups(monkeypatc
     frame = zones_frame(geometries)
     stats = ["median", "p0", "p25", "p33.3", "p100", "percentile_90"]
     # tiny zone groups: every zone's values come from several chunks
-    monkeypatch.setattr("zonal_dask.sources.TARGET_CHUNK_PIXELS", 50)
+    monkeypatch.setattr("zonal_dask.labels.inputs.TARGET_CHUNK_PIXELS", 50)
     actual = zd.zonal_stats(frame, grid.to_dataarray(), stats=stats, chunks=(7, 9))
     for zone in range(len(geometries)):
         mask = zd.rasterize_zones(frame.iloc[[zone]], grid.to_dataarray()).values >= 0
@@ -198,7 +198,7 @@ def test_small_touched_gives_pixel_less_polygons_their_touched_pixels(
     monkeypatch, pieces
 ):
     if pieces:  # every chunk burnt a zone or two at a time
-        monkeypatch.setattr(labels, "sparse_budget", lambda shape: 8)
+        monkeypatch.setattr(sources, "sparse_budget", lambda shape: 8)
     grid = make_grid((37, 53), "float32", seed=49, nodata=-9999.0)
     geometries = overlapping_zones(grid, 49)
     frame = zones_frame(geometries)

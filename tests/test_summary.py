@@ -11,15 +11,15 @@ import rasterio
 import shapely
 
 import zonal_dask as zd
-from zonal_dask.cli import main
-from zonal_dask.raster import grid_chunks, open_raster
-from zonal_dask.summary import (
+from zonal_dask.cli.main import main
+from zonal_dask.cli.summary import (
     Stopwatch,
     peak_memory,
     pixels_read,
     report,
     zones_without_data,
 )
+from zonal_dask.io.raster import grid_chunks, open_raster
 
 from .synth import make_grid, zones_frame
 

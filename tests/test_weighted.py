@@ -507,7 +507,7 @@ def test_zonal_pixels_without_coverage_are_the_centre_rule_pixels():
 
 
 def test_the_command_line_takes_every_option(tmp_path):
-    from zonal_dask.cli import main
+    from zonal_dask.cli.main import main
 
     zones_path = tmp_path / "sides.gpkg"
     sides().to_file(zones_path, engine="pyogrio")

@@ -30,21 +30,21 @@ from .errors import (
     ZonalError,
     ZonesError,
 )
-from .stats import DEFAULT_STATS, STATISTICS
+from .statistics.table import DEFAULT_STATS, STATISTICS
 
 if TYPE_CHECKING:
     from .api import rasterize_zones, zonal_pixels, zonal_stats
-    from .cube import open_cube
-    from .plan import ZonePlan
-    from .timeseries import zonal_series
+    from .labels.plan import ZonePlan
+    from .series.cube import open_cube
+    from .series.zonal_series import zonal_series
 
 _LAZY = {
     "zonal_stats": "api",
     "zonal_pixels": "api",
     "rasterize_zones": "api",
-    "ZonePlan": "plan",
-    "zonal_series": "timeseries",
-    "open_cube": "cube",
+    "ZonePlan": "labels.plan",
+    "zonal_series": "series.zonal_series",
+    "open_cube": "series.cube",
 }
 
 

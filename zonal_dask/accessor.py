@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import xarray as xr
 
 from .errors import OptionError, RasterError
-from .stats import DEFAULT_STATS
+from .statistics.table import DEFAULT_STATS
 
 if (
     TYPE_CHECKING

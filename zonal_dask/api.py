@@ -2,9 +2,9 @@
 
 request -> label source -> graph -> compute -> finish. The route (polygons, a
 label raster, a ``ZonePlan``) decides only which label source the graph
-reads; validation (``request.py``), the graph (``graph.py``), the final step
-(``finalize.py``), the scheduler and the run's process state (``runtime.py``)
-are the same for all.
+reads; validation (``request.py``), the graph (``reduce/graph.py``), the final
+step (``reduce/finalize.py``), the scheduler and the run's process state
+(``run/process_state.py``) are the same for all.
 """
 
 from __future__ import annotations
@@ -19,23 +19,24 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
-from . import cluster
-from .adapters import array_raster, features_frame, is_feature_like
-from .checkpoint import Checkpoint, run_identity
 from .errors import RasterError, source_name
-from .features import finish, finish_lazily, read_features
-from .graph import zonal_graph
-from .label_rasters import label_array
-from .pixels import PixelSpec, pixel_frame
-from .plan import ZonePlan
-from .progress import ProgressLike, reporter
-from .raster import ChunksLike, grid_chunks
+from .io.features import finish, finish_lazily, read_features
+from .io.python_inputs import array_raster, features_frame, is_feature_like
+from .io.raster import ChunksLike, grid_chunks
+from .labels.inputs import Raster, Zones, grid_fields, label_source, route_of
+from .labels.label_raster import label_array
+from .labels.plan import ZonePlan
+from .reduce.graph import zonal_graph
+from .reduce.pixels import PixelSpec, pixel_frame
 from .request import RasterKind, Request
-from .runtime import run_scope
-from .sources import Raster, Zones, grid_fields, label_source, route_of
-from .stats import DEFAULT_STATS, StatsLike
+from .run import scheduler
+from .run.checkpoint import Checkpoint, run_identity
+from .run.process_state import run_scope
+from .run.progress import ProgressLike, reporter
+from .statistics.table import DEFAULT_STATS, StatsLike
 
-# what the engine reads (sources.py), and what the API also takes (adapters.py)
+# what the engine reads (labels/inputs.py), and what the API also takes
+# (io/python_inputs.py)
 ZonesLike: TypeAlias = Zones | gpd.GeoSeries | Mapping[str, Any] | Iterable[Any]
 RasterLike: TypeAlias = Raster | np.ndarray
 
@@ -185,7 +186,7 @@ def zonal_stats(
         again with the same inputs and options computes only the chunks
         missing there; other inputs are refused with a ``CheckpointError``.
         The directory is kept after the run (the command line removes it once
-        its output is written): ``zonal_dask.checkpoint.remove_checkpoint``
+        its output is written): ``zonal_dask.run.checkpoint.remove_checkpoint``
         removes it.
     include_cols
         Columns of the zones to put before the statistics (exactextract's
@@ -288,7 +289,7 @@ def zonal_stats(
             if frame is None and carried is None and not prefix:
                 return lazy
             return finish_lazily(lazy, frame, prefix, name, carried)
-        table = cluster.compute(lazy, report=reporter(request.progress))
+        table = scheduler.compute(lazy, report=reporter(request.progress))
     return finish(table, frame, prefix, name, carried)
 
 

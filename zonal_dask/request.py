@@ -27,10 +27,10 @@ from .errors import (
     ZonalError,
     ZonesError,
 )
-from .progress import ProgressLike, check_progress
-from .raster import ChunksLike, normalize_chunks
-from .reproject import parse_crs
-from .stats import COVERAGE_KINDS, Column, StatsLike, resolve
+from .io.raster import ChunksLike, normalize_chunks
+from .run.progress import ProgressLike, check_progress
+from .statistics.table import COVERAGE_KINDS, Column, StatsLike, resolve
+from .zones.reproject import parse_crs
 
 Route = Literal["polygons", "label raster", "plan"]
 # what the raster was given as: a path or URL, a DataArray, a NumPy array

@@ -1,0 +1,1 @@
+"""Geometry to pixels for one chunk, exactly as GDAL burns each zone."""

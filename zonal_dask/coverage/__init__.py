@@ -1,0 +1,1 @@
+"""Coverage fractions and line lengths per cell, and exactextract's weights."""

@@ -1,0 +1,1 @@
+"""Rasters in, tables and maps out: opening, masks, common grids, writers."""

@@ -1,0 +1,1 @@
+"""Label sources: each chunk's zones as labels and claims, by route."""

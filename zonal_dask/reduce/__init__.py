@@ -1,0 +1,1 @@
+"""The reduction: compiled chunk step, partials, merge tree, finalize."""

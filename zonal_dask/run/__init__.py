@@ -1,0 +1,1 @@
+"""A run's surroundings: scheduler, progress, checkpoints, process state."""

@@ -1,0 +1,324 @@
+"""Which scheduler runs the computation, and its progress bar.
+
+In order: a scheduler address given explicitly (connected to, and
+disconnected after); an active ``distributed.Client``, used as is; the address
+in ``DASK_SCHEDULER_ADDRESS``; a ``LocalCluster`` when asked for (started,
+its dashboard link given to ``echo``, and shut down after); otherwise dask's
+threaded scheduler on all local cores. Threads are the local default because
+the kernels and GDAL's reads release the GIL and no process has to start or
+receive data (``benchmarks/README.md`` has the measurements).
+
+An address is tried with a plain TCP connection first, so a refused port or
+an unknown host is reported at once rather than after the client's timeout.
+The workers of a LocalCluster leave Ctrl-C to the process that started them,
+which shuts them down: one interrupt, one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib.util import find_spec
+from typing import Any
+
+import dask
+import dask.threaded
+
+from ..errors import OptionError, ZonalError
+from .progress import Report, local_progress, wait_with_progress
+
+ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+# the TCP probe's and the client's handshake's limits, in seconds
+PROBE_TIMEOUT = 5.0
+CONNECT_TIMEOUT = "10s"
+
+
+def active_client() -> Any | None:
+    """The current ``distributed.Client``, or None (without importing distributed)."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def local_scheduler() -> Any | None:
+    """``dask.threaded.get`` when that is what dask would pick, else None.
+
+    Given no scheduler, or the name "threads", ``dask.compute`` imports
+    ``distributed`` to look for a client (0.4 s) even when none can exist
+    because ``distributed`` was never imported; handing it the threaded
+    scheduler itself skips that. A configured scheduler or a client wins.
+    """
+    configured = dask.config.get("scheduler", None)
+    if active_client() is None and configured in (None, "threads", "threading"):
+        return dask.threaded.get
+    return None
+
+
+@contextmanager
+def scheduler(
+    address: str | None = None,
+    workers: int | None = None,
+    *,
+    cluster: bool = False,
+    threads_per_worker: int | None = None,
+    memory_limit: str | float | None = None,
+    echo: Callable[[str], Any] | None = None,
+) -> Iterator[Any]:
+    """Make the chosen scheduler dask's default inside the block.
+
+    Parameters
+    ----------
+    address
+        A ``dask.distributed`` scheduler address (``tcp://host:8786``).
+    workers
+        Threads of the local threaded scheduler, or the LocalCluster's worker
+        processes when ``cluster``.
+    cluster
+        Start a ``LocalCluster`` (processes) instead of using threads.
+    threads_per_worker, memory_limit
+        The LocalCluster's worker sizes (memory as ``"4GB"`` or bytes; default:
+        the machine's memory shared between the workers).
+    echo
+        Called with the dashboard's address of a started cluster. No
+        dashboard is served when nobody is told (None) or when bokeh, which
+        draws it, is missing.
+
+    Yields
+    ------
+    distributed.Client or None
+        The client in use, or None for local threads.
+
+    Raises
+    ------
+    OptionError
+        A value out of range, or options that do not go together.
+    ZonalError
+        A scheduler that cannot be reached.
+    """
+    client = None if address else active_client()
+    remote = None
+    if address:
+        remote = f"the scheduler at {address}"
+    elif client is not None:
+        remote = "the active dask client"
+    elif os.environ.get(ADDRESS_VARIABLE):
+        address = os.environ[ADDRESS_VARIABLE]
+        remote = f"the scheduler at {address} (${ADDRESS_VARIABLE})"
+    check_options(
+        remote,
+        workers,
+        cluster=cluster,
+        threads_per_worker=threads_per_worker,
+        memory_limit=memory_limit,
+    )
+    if address:
+        with _connect(address) as connected:
+            yield connected
+        return
+    if client is not None:
+        yield client
+        return
+    if cluster:
+        dashboard = echo is not None and has_dashboard()
+        with _local_cluster(
+            workers, threads_per_worker, memory_limit, dashboard=dashboard
+        ) as started:
+            if echo is not None and dashboard:
+                echo(started.dashboard_link)
+            yield started
+        return
+    with dask.config.set(scheduler="threads", num_workers=workers or os.cpu_count()):
+        yield None
+
+
+def check_options(
+    remote: str | None,
+    workers: int | None,
+    *,
+    cluster: bool = False,
+    threads_per_worker: int | None = None,
+    memory_limit: str | float | None = None,
+) -> None:
+    """Refuse scheduler options out of range, or that would be ignored.
+
+    ``remote`` names the scheduler the run goes to, if not this machine's.
+    """
+    sizes = {"workers": workers, "threads-per-worker": threads_per_worker}
+    for flag, value in sizes.items():
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise OptionError(
+                f"--{flag} must be a whole number of at least 1, not {value}"
+            )
+    if memory_limit is not None:
+        _check_memory(memory_limit)
+    if remote and cluster:
+        raise OptionError(f"--cluster starts a local cluster; the run goes to {remote}")
+    if remote and workers is not None:
+        raise OptionError(f"--workers: the run goes to {remote}, with its own workers")
+    worker_sizes = {
+        "threads-per-worker": threads_per_worker,
+        "memory-limit": memory_limit,
+    }
+    for flag, size in worker_sizes.items():
+        if size is not None and not cluster:
+            raise OptionError(f"--{flag} sizes the workers of --cluster, not given")
+
+
+def _check_memory(limit: str | float) -> None:
+    """A worker's memory: bytes, a size such as ``4GB``, a fraction of the
+    machine's (0 to 1), or ``auto``; 0 means no limit."""
+    if isinstance(limit, str) and limit.strip().lower() == "auto":
+        return
+    try:
+        value = (
+            dask.utils.parse_bytes(limit) if isinstance(limit, str) else float(limit)
+        )
+    except (ValueError, TypeError):
+        value = -1
+    if value < 0:
+        raise OptionError(
+            f"--memory-limit {limit!r}: expected a size such as 4GB, a number of "
+            "bytes, or auto"
+        )
+
+
+def has_dashboard() -> bool:
+    """Whether a started cluster can serve its dashboard (bokeh draws it)."""
+    return find_spec("bokeh") is not None
+
+
+@contextmanager
+def _connect(address: str) -> Iterator[Any]:
+    from distributed import Client
+
+    _probe(address)
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=True)
+    except Exception as err:  # a timeout, or a server that is not a scheduler
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ZonalError(
+            f"cannot reach the dask scheduler at {address} ({reason})"
+        ) from None
+    with client:
+        yield client
+
+
+def _probe(address: str) -> None:
+    """Open and close a TCP connection to a ``tcp://`` or ``tls://`` address,
+    so that a refused port or an unknown host fails at once."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return
+        host, port = parse_host_port(location)
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT):
+            pass
+    except socket.gaierror:
+        reason = "unknown host"
+    except ConnectionRefusedError:
+        reason = "connection refused"
+    except TimeoutError:
+        reason = f"no answer within {PROBE_TIMEOUT:g} s"
+    except (OSError, ValueError, TypeError) as err:
+        reason = str(err) or type(err).__name__
+    else:
+        return
+    raise ZonalError(f"cannot reach the dask scheduler at {address} ({reason})")
+
+
+@contextmanager
+def _local_cluster(
+    workers: int | None,
+    threads_per_worker: int | None,
+    memory_limit: str | float | None,
+    *,
+    dashboard: bool = True,
+) -> Iterator[Any]:
+    """A LocalCluster of worker processes, closed (workers first) on exit."""
+    from distributed import Client, LocalCluster
+
+    from .process_state import gdal_settings
+
+    # each worker process reads blocks once: bound GDAL's cache (run/process_state.py),
+    # and give it the endpoint of AWS_ENDPOINT_URL (io/remote.py); a worker that
+    # is restarted later leaves Ctrl-C to this process too (dask_setup)
+    options: dict[str, Any] = {
+        "processes": True,
+        "env": gdal_settings(),
+        "preload": [__name__],
+        # the processes' own logs (tasks cancelled by Ctrl-C, heartbeats lost
+        # while the cluster shuts down, memory notes) are not the user's: a
+        # failure reaches the command as an error, in one line
+        "silence_logs": logging.CRITICAL,
+    }
+    if not dashboard:
+        options["dashboard_address"] = None
+    if workers:
+        options["n_workers"] = workers
+    if threads_per_worker:
+        options["threads_per_worker"] = threads_per_worker
+    if memory_limit is not None:
+        options["memory_limit"] = memory_limit
+    with _interrupts_ignored():  # the worker processes inherit it
+        local = LocalCluster(**options)
+    with local, Client(local, set_as_default=True) as client:
+        yield client
+
+
+@contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Ignore SIGINT while processes are started: an ignored signal stays
+    ignored in a child, where a handler would be reset."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are not ours to set
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def dask_setup(worker: Any) -> None:
+    """Preload of the LocalCluster's workers: Ctrl-C is for the process that
+    started them (a terminal sends it to the whole process group), and a
+    warning is one line of words, as in that process."""
+    import warnings
+
+    from .faults import show_warning
+
+    warnings.showwarning = show_warning
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
+
+
+def compute(
+    lazy: Any, *, client: Any | None = None, report: Report | None = None
+) -> Any:
+    """Compute ``lazy`` on ``client`` (or the local default), reporting
+    progress to ``report`` (``progress.reporter``)."""
+    configured = dask.config.get("scheduler", None)
+    if client is None and configured in (None, "dask.distributed", "distributed"):
+        client = active_client()
+    if client is not None:
+        return wait_with_progress(client.compute(lazy), report)
+    from .process_state import gdal_scope
+
+    with gdal_scope(), local_progress(report):
+        (result,) = dask.compute(lazy, scheduler=local_scheduler())
+    return result

@@ -1,0 +1,1 @@
+"""Time series: steps in, the vector data cube out."""

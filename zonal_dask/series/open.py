@@ -1,0 +1,290 @@
+"""Opening a series: files, a STAC collection or an xarray cube as time steps.
+
+The inputs ``open_series`` takes:
+
+* a list of raster paths or URLs, or a glob (``lst_*.tif``, sorted); the time
+  comes from ``time_pattern`` (``strftime`` codes matched in each file name,
+  ``%Y-%m-%d``), or is the position in the order given;
+* STAC items (``pystac``: an ItemCollection, a Catalog or Collection, a list
+  of Items, or the path of one as JSON) and an asset key; the time is each
+  item's datetime (or start_datetime);
+* an ``xarray.DataArray`` or ``Dataset`` (Zarr, NetCDF, odc-stac, stackstac)
+  with a time dimension, or the path of a ``.zarr`` or ``.nc`` cube; a
+  Dataset gives several variables at once.
+
+Files and STAC assets are checked from their headers only (read in parallel);
+``series.Series`` says how to read them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import itertools
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import RasterError, SeriesError
+from ..io.raster import ChunksLike, is_remote, open_raster
+from .steps import Series, Step, read_header, show_time, time_dim
+
+CUBE_SUFFIXES = (".zarr", ".nc", ".nc4", ".netcdf")
+STAC_SUFFIXES = (".json", ".geojson")
+# strftime codes a time pattern may hold, and what each matches
+TIME_CODES = {
+    "Y": r"\d{4}",
+    "y": r"\d{2}",
+    "m": r"\d{2}",
+    "d": r"\d{2}",
+    "j": r"\d{3}",
+    "H": r"\d{2}",
+    "M": r"\d{2}",
+    "S": r"\d{2}",
+    "b": r"[A-Za-z]{3}",
+    "%": "%",
+}
+
+
+def open_series(
+    source: Any,
+    *,
+    band: int | None = 1,
+    chunks: ChunksLike = None,
+    time_pattern: str | None = None,
+    asset: str | None = None,
+    variables: Sequence[str] | None = None,
+) -> Series:
+    """Open a series of rasters lazily as time steps (module docstring).
+
+    Raises
+    ------
+    SeriesError
+        No step, a time pattern a file name does not hold, two steps at one
+        time, a STAC item without the asset.
+    RasterError
+        A file that cannot be opened (naming it).
+    """
+    if isinstance(source, xr.DataArray | xr.Dataset) or _is_cube_path(source):
+        return _from_cube(source, band, chunks, variables)
+    if _is_stac(source):
+        steps = _stac_steps(source, asset)
+    else:
+        steps = _file_steps(source, time_pattern)
+    if asset is not None and not _is_stac(source):
+        raise SeriesError("asset= (--asset) names a STAC asset; the input is not STAC")
+    steps = _in_time_order(steps)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        headers = list(pool.map(lambda s: read_header(s.path, chunks), steps))
+    return Series(
+        steps, band=band, headers=headers, kind="stac" if _is_stac(source) else "files"
+    )
+
+
+# -- files ------------------------------------------------------------------
+
+
+def _file_steps(source: Any, time_pattern: str | None) -> list[Step]:
+    if isinstance(source, str | os.PathLike):
+        text = os.fspath(source)
+        paths = sorted(glob.glob(text)) if glob.has_magic(text) else [text]
+        if not paths:
+            raise SeriesError(f"{text}: no file matches")
+    else:
+        paths = [os.fspath(p) for p in source]
+        if not paths:
+            raise SeriesError("no raster given: the series is empty")
+    if time_pattern is None:
+        return [Step(i, os.path.basename(p), p) for i, p in enumerate(paths)]
+    return [Step(parse_time(p, time_pattern), os.path.basename(p), p) for p in paths]
+
+
+def parse_time(path: str, pattern: str) -> np.datetime64:
+    """The time a file name holds, found by ``pattern``'s ``strftime`` codes.
+
+    ``%Y-%m-%d`` finds ``2024-01-31`` anywhere in ``lst_2024-01-31.tif``;
+    ``lst_%Y%j`` finds the year and day of year after ``lst_``.
+    """
+    regex = _pattern_regex(pattern)
+    name = os.path.basename(path)
+    found = re.search(regex, name)
+    if found is None:
+        raise SeriesError(
+            f"{path}: the file name does not hold time pattern {pattern!r}"
+        )
+    try:
+        moment = datetime.datetime.strptime(found.group(0), pattern)
+    except ValueError as err:
+        raise SeriesError(f"{path}: {found.group(0)!r} is not a time ({err})") from None
+    return np.datetime64(moment, "ns")
+
+
+def _pattern_regex(pattern: str) -> str:
+    parts, at = [], 0
+    for code in re.finditer(r"%(.)", pattern):
+        if code.group(1) not in TIME_CODES:
+            raise SeriesError(
+                f"time pattern {pattern!r}: %{code.group(1)} is not one of "
+                + " ".join(f"%{c}" for c in TIME_CODES)
+            )
+        parts += [re.escape(pattern[at : code.start()]), TIME_CODES[code.group(1)]]
+        at = code.end()
+    if at == 0:
+        raise SeriesError(
+            f"time pattern {pattern!r} holds no strftime code (%Y, %m, ...)"
+        )
+    return "".join([*parts, re.escape(pattern[at:])])
+
+
+def _in_time_order(steps: list[Step]) -> list[Step]:
+    ordered = sorted(steps, key=lambda s: s.time)
+    for a, b in itertools.pairwise(ordered):
+        if a.time == b.time:
+            raise SeriesError(
+                f"{a.name} and {b.name}: two steps at time {show_time(a.time)}; "
+                f"mosaic them first (one raster a step)"
+            )
+    return ordered
+
+
+# -- STAC --------------------------------------------------------------------
+
+
+def _is_stac(source: Any) -> bool:
+    if type(source).__module__.split(".")[0] == "pystac":
+        return True
+    if isinstance(source, list | tuple) and source:
+        return type(source[0]).__module__.split(".")[0] == "pystac"
+    return isinstance(source, str | os.PathLike) and os.fspath(source).lower().endswith(
+        STAC_SUFFIXES
+    )
+
+
+def _stac_items(source: Any) -> list:
+    import pystac
+
+    if isinstance(source, str | os.PathLike):
+        path = os.fspath(source)
+        read: Any
+        try:
+            read = pystac.read_file(path)
+        except pystac.STACTypeError:
+            read = pystac.ItemCollection.from_file(path)
+        except Exception as err:  # pystac raises many types for bad JSON
+            raise SeriesError(
+                f"{path}: not a STAC catalog, collection or item collection ({err})"
+            ) from None
+        source = read
+    if isinstance(source, pystac.Item):
+        return [source]
+    if isinstance(source, pystac.Catalog):  # Collections are Catalogs
+        return list(source.get_items(recursive=True))
+    return list(source)
+
+
+def _stac_steps(source: Any, asset: str | None) -> list[Step]:
+    items = _stac_items(source)
+    if not items:
+        raise SeriesError(f"{_name(source)}: no STAC item")
+    keys = sorted({k for item in items for k in item.assets})
+    if asset is None:
+        raise SeriesError(
+            f"{_name(source)}: name the asset to read with asset= (--asset); "
+            f"the items have: {', '.join(keys)}"
+        )
+    steps = []
+    for item in items:
+        if asset not in item.assets:
+            raise SeriesError(
+                f"STAC item {item.id}: no asset {asset!r} (it has: "
+                f"{', '.join(sorted(item.assets))})"
+            )
+        moment = item.datetime or item.common_metadata.start_datetime
+        if moment is None:
+            raise SeriesError(f"STAC item {item.id}: no datetime")
+        time = np.datetime64(moment.replace(tzinfo=None), "ns")
+        steps.append(Step(time, item.id, item.assets[asset].get_absolute_href()))
+    return steps
+
+
+def _name(source: Any) -> str:
+    return (
+        os.fspath(source)
+        if isinstance(source, str | os.PathLike)
+        else type(source).__name__
+    )
+
+
+# -- xarray cubes ------------------------------------------------------------
+
+
+def _is_cube_path(source: Any) -> bool:
+    return isinstance(source, str | os.PathLike) and os.fspath(source).rstrip(
+        "/"
+    ).lower().endswith(CUBE_SUFFIXES)
+
+
+def _open_cube_path(path: str) -> xr.Dataset:
+    if not is_remote(path) and not os.path.exists(path):
+        raise RasterError(f"{path}: no such file")
+    try:
+        if path.rstrip("/").lower().endswith(".zarr"):
+            with warnings.catch_warnings():  # stores with or without .zmetadata
+                warnings.filterwarnings("ignore", "Failed to open Zarr store")
+                return xr.open_zarr(path, decode_coords="all")
+        return xr.open_dataset(path, chunks={}, decode_coords="all")
+    except Exception as err:  # each backend raises its own types
+        raise RasterError(f"{path}: cannot open as a cube ({err})") from None
+
+
+def _from_cube(
+    source: Any, band: int | None, chunks: ChunksLike, variables: Sequence[str] | None
+) -> Series:
+    name = os.fspath(source) if _is_cube_path(source) else type(source).__name__
+    cube = _open_cube_path(name) if _is_cube_path(source) else source
+    if isinstance(cube, xr.DataArray):
+        cube = cube.to_dataset(name=cube.name or "value")
+    found = [str(v) for v, a in cube.data_vars.items() if _is_raster(a)]
+    chosen = list(variables) if variables else found
+    for variable in chosen:
+        if variable not in found:
+            raise SeriesError(
+                f"{name}: no variable {variable!r} with (time, y, x) dimensions; "
+                f"it has: {', '.join(found) or 'none'}"
+            )
+    if not chosen:
+        raise SeriesError(f"{name}: no variable with a time and two spatial dimensions")
+    first = cube[chosen[0]]
+    time = time_dim(first)
+    if any(time_dim(cube[v]) != time for v in chosen):
+        raise SeriesError(
+            f"{name}: the variables do not share the time dimension {time}"
+        )
+    times = (
+        cube[time].to_numpy() if time in cube.coords else np.arange(cube.sizes[time])
+    )
+    steps = [Step(t, f"{name}[{time}={show_time(t)}]") for t in times]
+    if len({*times.tolist()}) != len(times):
+        raise SeriesError(f"{name}: repeated values of {time}")
+    for variable in chosen:  # the spatial checks of a single raster
+        open_raster(cube[variable].isel({time: 0}), band=band, chunks=chunks)
+    order = np.argsort(times, kind="stable")
+    if (order != np.arange(len(order))).any():
+        cube = cube.isel({time: order})
+        steps = [steps[i] for i in order]
+    return Series(steps, band=band, variables=chosen, cube=cube, kind="xarray")
+
+
+def _is_raster(array: xr.DataArray) -> bool:
+    try:
+        y, x = array.rio.y_dim, array.rio.x_dim
+    except Exception:  # rioxarray raises when it finds no spatial dims
+        return False
+    others = [d for d in array.dims if d not in (y, x, "band")]
+    return len(others) == 1

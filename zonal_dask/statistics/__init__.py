@@ -1,0 +1,1 @@
+"""The statistic table: what each statistic reads and how it is finished."""

@@ -1,0 +1,419 @@
+"""The table of statistics: each statistic is one entry, defined here only.
+
+An entry names the partial fields it reads (``reduce/partials.py`` computes them in
+one pass per chunk and combines them in the tree), its finalize step, its
+aliases, whether it is defined under coverage weighting, and its dtype. What a
+run computes, which statistics a route or weighting offers, a checkpoint's
+identity, the command line's ``--stats`` and the README's table all derive
+from ``STATISTICS``. Adding a statistic is adding an entry.
+
+Fields and the finalize step they imply:
+
+* moment fields (``count``, ``nodata``, ``sum``, ``mean``, ``variance``,
+  ``min``, ``max``, the centres ``min_center_x`` ... of the cells holding
+  them), the same weighted by a weights raster (``WEIGHTED_FIELDS``) and zone
+  fields (``outside``): ``finalize(fields)`` gets them as dense arrays over
+  all zones (count 0 and NaN elsewhere for a zone without valid pixels) and
+  returns the column, vectorised;
+* ``classes``: ``finalize(classes)`` gets a ``ClassTable`` (weight per zone
+  and value, and with ``weighted_classes`` the weights raster's sums) and
+  returns a column, or several named by class;
+* ``values``: ``finalize(values, weights)`` gets one zone's valid values
+  (1-D float64, never empty) and None, or under coverage weighting its
+  distinct values (sorted) and their summed weights, and returns a number.
+
+Under coverage weighting (``weighted``) a statistic has exactextract's
+meaning: counts are sums of coverage weights, quantiles are exactextract's
+weighted quantiles of a zone's distinct values (in the raster's type:
+``cast``), ``majority`` takes the largest value on ties.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..errors import StatisticError
+from ..reduce.classes import (
+    ClassTable,
+    extreme_class,
+    per_class,
+    ratio,
+    weighted_quantile,
+)
+
+# exactextract's coverage_weight: what a pixel a polygon touches weighs
+COVERAGE_KINDS = (
+    "fraction",
+    "none",
+    "area_cartesian",
+    "area_spherical_m2",
+    "area_spherical_km2",
+)
+ZONE_FIELDS = ("outside",)
+VALUE_FIELDS = ("classes", "values")
+WEIGHTED_FIELDS = (
+    "weighted_count",
+    "weighted_sum",
+    "weighted_mean",
+    "weighted_variance",
+)
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One statistic: what it reads, how it is finalized, and its properties.
+
+    ``dtype`` is its column's dtype, ``weighted_dtype`` the same under coverage
+    weighting (counts become sums of weights); ``weighted`` says whether it is
+    defined there at all; ``cast`` that it is given in the raster's type
+    there, as exactextract gives it; ``param`` is a quantile's q, ``token`` a
+    digest of a user function.
+    """
+
+    name: str
+    reads: tuple[str, ...]
+    finalize: Callable[..., Any]
+    dtype: str = "float64"
+    weighted: bool = True
+    weighted_dtype: str = "float64"
+    cast: bool = False
+    aliases: tuple[str, ...] = ()
+    doc: str = ""
+    param: float | None = None
+    token: str = ""
+
+    @property
+    def description(self) -> str:
+        """``doc``, or the first paragraph of the finalize step's docstring."""
+        paragraph = (self.finalize.__doc__ or "").strip().split("\n\n")[0]
+        return self.doc or " ".join(line.strip() for line in paragraph.splitlines())
+
+    @property
+    def family(self) -> str:
+        """``values``, ``classes``, or ``moments`` (moment and zone fields)."""
+        for family in VALUE_FIELDS[::-1]:
+            if family in self.reads:
+                return family
+        return "moments"
+
+    @property
+    def needs_weights(self) -> bool:
+        """Whether it reads a weights raster."""
+        return any(f in (*WEIGHTED_FIELDS, "weighted_classes") for f in self.reads)
+
+    @property
+    def identity(self) -> tuple:
+        """What the statistic is, whatever its column is called."""
+        return (self.name, self.family, self.param, self.token)
+
+
+class Column(NamedTuple):
+    """An output column: its name and the statistic it holds."""
+
+    name: str
+    statistic: Statistic
+
+
+Fields = Mapping[str, np.ndarray]
+
+
+def _majority(c: ClassTable) -> np.ndarray:
+    """most frequent value (the smallest on ties; under coverage the largest, as
+    exactextract)"""
+    return extreme_class(c, np.maximum, largest=c.coverage)
+
+
+def _minority(c: ClassTable) -> np.ndarray:
+    """least frequent value (the smallest on ties)"""
+    return extreme_class(c, np.minimum, largest=False)
+
+
+def _variety(c: ClassTable) -> np.ndarray:
+    """number of distinct values"""
+    return np.bincount(c.zone[c.weight > 0], minlength=c.n_zones)
+
+
+def _histogram(c: ClassTable) -> dict[Any, np.ndarray]:
+    """one column per value, named by it: the zone's pixels of that value"""
+    return per_class(c, c.weight, "", share=False)
+
+
+def _frac(c: ClassTable) -> dict[Any, np.ndarray]:
+    """one column per value, `frac_<value>`: its share of the zone's pixels
+    (of its coverage under coverage)"""
+    return per_class(c, c.weight, "frac_", share=True)
+
+
+def _weighted_frac(c: ClassTable) -> dict[Any, np.ndarray]:
+    """one column per value, `weighted_frac_<value>`: its share of the zone's
+    sum of weights"""
+    assert c.weighted is not None
+    return per_class(c, c.weighted, "weighted_frac_", share=True)
+
+
+def _median(values: np.ndarray, weights: np.ndarray | None) -> float:
+    """exact median (numpy.median; under coverage exactextract's weighted median)"""
+    if weights is not None:
+        return weighted_quantile(values, weights, 0.5)
+    return float(np.median(values))
+
+
+def _mad(values: np.ndarray, weights: np.ndarray | None) -> float:
+    """median absolute deviation from the median"""
+    return float(np.median(np.abs(values - np.median(values))))
+
+
+def _quantile(q: float) -> Callable[[np.ndarray, np.ndarray | None], float]:
+    def quantile(values: np.ndarray, weights: np.ndarray | None) -> float:
+        if weights is not None:
+            return weighted_quantile(values, weights, q)
+        return float(np.quantile(values, q))
+
+    return quantile
+
+
+def _field(name: str, doc: str) -> Callable[[Fields], np.ndarray]:
+    """The finalize step of a statistic that is one field as it is."""
+
+    def finalize(f: Fields) -> np.ndarray:
+        return f[name]
+
+    finalize.__doc__ = doc
+    return finalize
+
+
+def _nodata_fraction(f: Fields) -> np.ndarray:
+    """nodata_count / (count + nodata_count)"""
+    return ratio(f["nodata"], f["nodata"] + f["count"])
+
+
+def _range(f: Fields) -> np.ndarray:
+    """max - min"""
+    return f["max"] - f["min"]
+
+
+def _std(f: Fields) -> np.ndarray:
+    """population standard deviation (ddof=0)"""
+    return np.sqrt(f["variance"])
+
+
+def _coefficient_of_variation(f: Fields) -> np.ndarray:
+    """std / mean"""
+    return ratio(np.sqrt(f["variance"]), f["mean"])
+
+
+def _weighted_std(f: Fields) -> np.ndarray:
+    """population standard deviation weighted by the weights raster (x coverage)"""
+    return np.sqrt(f["weighted_variance"])
+
+
+def _centre(field: str) -> Statistic:
+    extreme, axis = field.split("_")[0], field[-1]
+    doc = f"{axis} of the centre of the first cell (row by row) holding the {extreme}"
+    return Statistic(field, (field,), _field(field, doc))
+
+
+_ENTRIES = (
+    # each finalize step's docstring says what the statistic is
+    Statistic(
+        "count",
+        ("count",),
+        _field("count", "valid pixels (with coverage: the sum of their weights)"),
+        dtype="int64",
+    ),
+    Statistic(
+        "nodata_count",
+        ("nodata",),
+        _field("nodata", "pixels of the zone that are nodata or NaN"),
+        dtype="int64",
+        aliases=("nodata",),
+    ),
+    Statistic("nodata_fraction", ("count", "nodata"), _nodata_fraction),
+    Statistic(
+        "outside_fraction",
+        ("outside",),
+        _field("outside", "share of the polygon's area beyond the raster's extent"),
+    ),
+    Statistic("sum", ("sum",), _field("sum", "sum of valid values")),
+    Statistic("mean", ("mean",), _field("mean", "arithmetic mean")),
+    Statistic("min", ("min",), _field("min", "smallest valid value")),
+    Statistic("max", ("max",), _field("max", "largest valid value")),
+    Statistic("range", ("min", "max"), _range),
+    Statistic(
+        "var",
+        ("variance",),
+        _field("variance", "population variance (ddof=0)"),
+        aliases=("variance",),
+    ),
+    Statistic("std", ("variance",), _std, aliases=("stdev",)),
+    Statistic(
+        "coefficient_of_variation", ("variance", "mean"), _coefficient_of_variation
+    ),
+    Statistic("median", ("values",), _median, cast=True),
+    Statistic("mad", ("values",), _mad, weighted=False),
+    Statistic("majority", ("classes",), _majority, aliases=("mode",)),
+    Statistic("minority", ("classes",), _minority),
+    Statistic(
+        "unique",
+        ("classes",),
+        _variety,
+        dtype="int64",
+        weighted_dtype="int64",
+        aliases=("variety",),
+    ),
+    Statistic("histogram", ("classes",), _histogram, dtype="int64"),
+    Statistic("frac", ("classes",), _frac),
+    Statistic("weighted_frac", ("classes", "weighted_classes"), _weighted_frac),
+    Statistic(
+        "weighted_sum",
+        ("weighted_sum",),
+        _field("weighted_sum", "sum of value x weight (x coverage)"),
+    ),
+    Statistic(
+        "weighted_mean",
+        ("weighted_mean",),
+        _field("weighted_mean", "mean weighted by the weights raster (x coverage)"),
+    ),
+    Statistic(
+        "weighted_var",
+        ("weighted_variance",),
+        _field(
+            "weighted_variance",
+            "population variance weighted by the weights raster (x coverage)",
+        ),
+        aliases=("weighted_variance",),
+    ),
+    Statistic(
+        "weighted_std",
+        ("weighted_variance",),
+        _weighted_std,
+        aliases=("weighted_stdev",),
+    ),
+    *(
+        _centre(name)
+        for name in ("min_center_x", "min_center_y", "max_center_x", "max_center_y")
+    ),
+)
+STATISTICS: dict[str, Statistic] = {s.name: s for s in _ENTRIES}
+ALIASES: dict[str, str] = {a: s.name for s in _ENTRIES for a in s.aliases}
+
+DEFAULT_STATS: tuple[str, ...] = ("count", "min", "mean", "max", "std", "sum")
+
+# ``p10``, ``p99.5``, rasterstats' ``percentile_10`` and exactextract's
+# ``quantile(q=0.1)`` (its column: ``quantile_10``): exact, numpy's default
+# (linear) method.
+_PERCENTILE = re.compile(r"^(?:p|percentile_|quantile_)(\d+(?:\.\d+)?)$")
+_QUANTILE = re.compile(r"^quantile\(\s*q\s*=\s*(\d*\.?\d+(?:e-?\d+)?)\s*\)$")
+PATTERNS = "pNN, percentile_NN or quantile_NN (NN in 0..100), quantile(q=F) (F in 0..1)"
+
+StatsLike = str | Iterable[str] | Mapping[str, "str | Callable[[np.ndarray], float]"]
+
+
+def quantile(q: float) -> Statistic:
+    """The exact ``q`` quantile (0 <= q <= 1) of a zone's values."""
+    return Statistic("quantile", ("values",), _quantile(q), cast=True, param=float(q))
+
+
+def function(func: Callable[[np.ndarray], float]) -> Statistic:
+    """A user function of a zone's valid values (1-D float64, never empty)."""
+
+    def apply(values: np.ndarray, weights: np.ndarray | None) -> float:
+        return func(values)
+
+    apply.__wrapped__ = func  # type: ignore[attr-defined]  # its token is func's
+    return Statistic(
+        "function", ("values",), apply, weighted=False, doc="user function"
+    )
+
+
+def lookup(name: str) -> Statistic:
+    """The statistic a name asks for: a name, an alias, or a quantile pattern.
+
+    Raises
+    ------
+    StatisticError
+        If the name is none of these, with the closest valid names.
+    """
+    name = name.strip()
+    if name in STATISTICS or name in ALIASES:
+        return STATISTICS[ALIASES.get(name, name)]
+    percentile, fraction = _PERCENTILE.match(name), _QUANTILE.match(name)
+    if percentile and 0 <= float(percentile.group(1)) <= 100:
+        return quantile(float(percentile.group(1)) / 100)
+    if fraction and 0 <= float(fraction.group(1)) <= 1:
+        return quantile(float(fraction.group(1)))
+    known = [*STATISTICS, *ALIASES]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise StatisticError(
+        f"unknown statistic {name!r}; {hint}valid names: {', '.join(known)}, {PATTERNS}"
+    )
+
+
+def column_name(name: str) -> str:
+    """The column a statistic name gives: the name, or ``quantile_NN``."""
+    fraction = _QUANTILE.match(name.strip())
+    if fraction is None:
+        return name.strip()
+    return f"quantile_{float(fraction.group(1)) * 100:g}"
+
+
+def resolve(stats: StatsLike) -> list[Column]:
+    """The output columns ``stats`` asks for, in order.
+
+    Parameters
+    ----------
+    stats
+        Statistic names, as an iterable or one comma- or space-separated
+        string; ``pNN`` (or ``percentile_NN``, ``quantile(q=F)``) for any
+        quantile. A mapping names output columns: each value is a statistic
+        name or a function of each zone's valid values (a 1-D float64 array,
+        never empty), returning a number.
+
+    Raises
+    ------
+    StatisticError
+        If a name is unknown, a column repeats, or no statistic is given.
+    """
+    if isinstance(stats, Mapping):
+        columns = [
+            Column(str(k), function(v) if callable(v) else lookup(str(v)))
+            for k, v in stats.items()
+        ]
+    else:
+        if isinstance(stats, str):
+            stats = stats.replace(",", " ").split()
+        columns = [Column(column_name(str(s)), lookup(str(s))) for s in stats]
+    if not columns:
+        raise StatisticError(
+            "no statistic requested; valid names: " + ", ".join(STATISTICS)
+        )
+    names = [c.name for c in columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise StatisticError(f"statistic {', '.join(map(repr, repeated))} repeated")
+    return columns
+
+
+def markdown_table() -> str:
+    """The README's table of statistics, from ``STATISTICS``."""
+    lines = [
+        "| statistic | also called | with coverage weights | what it is |",
+        "| --- | --- | --- | --- |",
+    ]
+    for s in _ENTRIES:
+        aliases = ", ".join(f"`{a}`" for a in s.aliases)
+        weighted = "yes" if s.weighted else "no"
+        lines.append(f"| `{s.name}` | {aliases} | {weighted} | {s.description} |")
+    lines.append(
+        "| `pNN` | `percentile_NN`, `quantile_NN`, `quantile(q=F)` | yes | exact "
+        "quantile (numpy's linear method; under coverage exactextract's weighted "
+        "quantile); `quantile(q=0.25)` gives column `quantile_25` |"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Zones: read, validated, reprojected onto the raster's CRS."""
