@@ -302,14 +302,14 @@ def test_api_raises_a_specific_error(base, name):
 def test_cli_exits_non_zero_with_one_line(base, tmp_path, capsys, name):
     case = CASES[name]
     output = base / case.output
-    before = writers.read_text() if writers.exists() else None
+    before = output.read_text() if output.exists() else None
     args = [str(base / case.zones), str(base / case.raster), str(output), *case.cli]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1, err
     assert err.startswith("zonal-dask: error: ")
     assert re.search(case.match, err), err
-    assert (writers.read_text() if writers.exists() else None) == before
+    assert (output.read_text() if output.exists() else None) == before
 
 
 def test_the_error_hierarchy_has_one_root():

@@ -228,7 +228,7 @@ def test_a_masked_label_raster_leaves_masked_pixels_without_a_zone(tmp_path):
     rng = np.random.default_rng(136)
     labels = rng.integers(0, 5, (1, *GRID.shape)).astype("int32")
     mask = rng.random(GRID.shape) > 0.2
-    path = _write_masked(tmp_path / "sources.tif", labels, mask, kind="internal")
+    path = _write_masked(tmp_path / "labels.tif", labels, mask, kind="internal")
     values = make_grid(GRID.shape, "float32", seed=136, nodata=None)
     actual = zd.zonal_stats(path, values.to_dataarray(), ["count", "sum"])
     for zone in actual.index:
@@ -397,7 +397,7 @@ def test_uint64_labels_beyond_2_63(tmp_path):
     rng = np.random.default_rng(141)
     names = np.array([7, 2**63 - 1, 2**63, 2**63 + 5, 2**64 - 1], np.uint64)
     labels = names[rng.integers(0, names.size, GRID.shape)]
-    path = _write(tmp_path / "sources.tif", labels)
+    path = _write(tmp_path / "labels.tif", labels)
     values = make_grid(GRID.shape, "float64", seed=141, nodata=None)
     for chunks in (None, (8, 9)):
         actual = zd.zonal_stats(

@@ -10,17 +10,11 @@ from affine import Affine
 from rasterio import features
 
 import zonal_dask as zd
-from zonal_dask import (
-    burn,
-    chunktasks,
-    finalize,
-    label_rasters,
-    labels,
-    output,
-    partials,
-    raster,
-    runtime,
-)
+from zonal_dask.burn import rules
+from zonal_dask.io import raster, writers
+from zonal_dask.labels import chunk_tasks, label_raster, sources
+from zonal_dask.reduce import finalize, partials
+from zonal_dask.run import process_state
 
 from .reference import assert_tables_close, reference_stats
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
@@ -87,9 +81,9 @@ def test_label_array_has_the_raster_chunks_and_per_polygon_pixels():
 
 def test_each_chunk_gets_only_the_zones_near_it():
     transform = GRID.transform
-    pixel = burn.to_pixel_space(np.array(GEOMETRIES, object), transform)
+    pixel = rules.to_pixel_space(np.array(GEOMETRIES, object), transform)
     chunks = ((10,) * 5, (14,) * 5)
-    tasks = chunktasks.plan_chunks(pixel, chunks, burn.orientation(transform))
+    tasks = chunk_tasks.plan_chunks(pixel, chunks, rules.orientation(transform))
     for t in tasks:
         (r0, c0), (h, w) = t.offset, t.shape
         box = shapely.box(c0, -(r0 + h), c0 + w, -r0)  # north-up: y is -row
@@ -220,9 +214,9 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
             f.write("half")
         raise OSError("disk full")
 
-    monkeypatch.setitem(output._WRITERS, ".csv", broken)
+    monkeypatch.setitem(writers._WRITERS, ".csv", broken)
     with pytest.raises(zd.OutputError, match=r"cannot write \(disk full\); nothing"):
-        output.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+        writers.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -257,7 +251,7 @@ def test_duplicate_zone_ids_are_refused():
 
 
 def test_tables_get_the_usual_file_permissions(tmp_path):
-    table = output.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    table = writers.write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
     probe = tmp_path / "probe"
     probe.write_text("")
     assert table.stat().st_mode & 0o777 == probe.stat().st_mode & 0o777
@@ -265,17 +259,17 @@ def test_tables_get_the_usual_file_permissions(tmp_path):
 
 def _pixel_geometries(geometries: list) -> np.ndarray:
     present = [g for g in geometries if not g.is_empty]
-    return burn.to_pixel_space(np.array(present, object), GRID.transform)
+    return rules.to_pixel_space(np.array(present, object), GRID.transform)
 
 
-def _chunk(geometries: list, **kwargs) -> labels.ChunkLabels:
+def _chunk(geometries: list, **kwargs) -> sources.ChunkLabels:
     pixel = _pixel_geometries(geometries)
-    orient = burn.orientation(GRID.transform)
-    task = chunktasks.ChunkTask.whole(pixel, GRID.shape, orient)
-    return labels.polygon_labels(task, **kwargs)
+    orient = rules.orientation(GRID.transform)
+    task = chunk_tasks.ChunkTask.whole(pixel, GRID.shape, orient)
+    return sources.polygon_labels(task, **kwargs)
 
 
-def _claims(chunk: labels.ChunkLabels) -> set[tuple[int, int]]:
+def _claims(chunk: sources.ChunkLabels) -> set[tuple[int, int]]:
     """Every (pixel, zone) claim of a chunk, whatever its layers."""
     planes, pixels = np.nonzero(chunk.labels.reshape(chunk.labels.shape[0], -1) >= 0)
     zones = chunk.labels.reshape(chunk.labels.shape[0], -1)[planes, pixels]
@@ -291,13 +285,13 @@ def test_deep_overlaps_are_burnt_in_pieces_with_the_same_claims(
     centres = [GRID.transform @ (c, r) for r, c in [(20, 20), (25, 30), (30, 25)]]
     discs = [shapely.Point(xy).buffer(120) for xy in centres]
     geometries = voronoi_zones(GRID, 15, seed=24) + discs * 3
-    monkeypatch.setattr(labels, "sparse_budget", lambda shape: 10**9)
+    monkeypatch.setattr(sources, "sparse_budget", lambda shape: 10**9)
     whole = _chunk(geometries, all_touched=all_touched)  # one piece
-    assert isinstance(whole, labels.ChunkLabels) and whole.extra_pixels.size > 0
-    monkeypatch.setattr(labels, "sparse_budget", lambda shape: 10)
+    assert isinstance(whole, sources.ChunkLabels) and whole.extra_pixels.size > 0
+    monkeypatch.setattr(sources, "sparse_budget", lambda shape: 10)
     pieces = _chunk(geometries, all_touched=all_touched)
-    assert isinstance(pieces, labels.BurntPieces)
-    parts = list(labels.pieces(pieces))
+    assert isinstance(pieces, sources.BurntPieces)
+    parts = list(sources.pieces(pieces))
     assert len(parts) > 3
     # every zone's claims are in one piece, and all pieces hold the same claims
     claims = [_claims(p) for p in parts]
@@ -305,7 +299,7 @@ def test_deep_overlaps_are_burnt_in_pieces_with_the_same_claims(
     assert all(not (a & b) for i, a in enumerate(owners) for b in owners[i + 1 :])
     assert set().union(*claims) == _claims(whole)
     np.testing.assert_array_equal(
-        label_rasters.global_labels(pieces), label_rasters.global_labels(whole)
+        label_raster.global_labels(pieces), label_raster.global_labels(whole)
     )
 
 
@@ -313,7 +307,7 @@ def test_adjacent_zones_are_never_coloured(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("overlap_layers called for a partition")
 
-    monkeypatch.setattr(burn, "overlap_layers", refuse)
+    monkeypatch.setattr(rules, "overlap_layers", refuse)
     chunk = _chunk(voronoi_zones(GRID, 40, seed=25))
     assert chunk.labels.shape[0] == 1 and chunk.extra_pixels.size == 0
 
@@ -326,10 +320,10 @@ def test_gc_paused_nests_across_threads_and_restores_the_thresholds():
     inside = []
 
     def work():
-        with runtime.gc_paused():
+        with process_state.gc_paused():
             inside.append(gc.get_threshold()[0])
 
-    with runtime.gc_paused():
+    with process_state.gc_paused():
         gc.enable()  # as dask's slicing does on its way out: no effect
         threads = [threading.Thread(target=work) for _ in range(4)]
         for t in threads:
@@ -358,7 +352,7 @@ def test_a_chunk_task_pickles_to_the_same_task():
         ],
         dtype=object,
     )
-    task = chunktasks.ChunkTask.whole(geometries, (9, 7), (1, -1), np.arange(5))
+    task = chunk_tasks.ChunkTask.whole(geometries, (9, 7), (1, -1), np.arange(5))
     back = pickle.loads(pickle.dumps(task))
     for a, b in zip(task.geometries, back.geometries, strict=True):
         assert (a is None and b is None) or shapely.equals_exact(a, b, 0)
