@@ -95,7 +95,7 @@ def test_the_statistics_table_is_the_registry():
 def test_a_manual_read_top_down():
     titles = re.findall(r"^## (.+)$", TEXT, flags=re.MULTILINE)
     assert titles == SECTIONS
-    assert len(TEXT.encode()) < 25_000
+    assert len(TEXT.encode()) < 20_000
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b", TEXT), (
         "dated figures go to benchmarks"
     )
