@@ -31,7 +31,7 @@ from .reduce.pixels import PixelSpec, pixel_frame
 from .request import RasterKind, Request
 from .run import scheduler
 from .run.checkpoint import Checkpoint, run_identity
-from .run.process_state import run_scope
+from .run.process_state import planning
 from .run.progress import ProgressLike, reporter
 from .statistics.table import DEFAULT_STATS, StatsLike
 
@@ -249,7 +249,7 @@ def zonal_stats(
         progress=progress,
     )
     zones, raster = cast(Zones, zones), cast(Raster, raster)  # adapted above
-    with run_scope():
+    with planning():
         frame = carried = None
         if request.geometry or request.include_cols:
             columns = [f"{prefix or ''}{c.name}" for c in request.columns]
@@ -285,11 +285,11 @@ def zonal_stats(
             grid=grid_fields(array),
             **_planes(array),
         )
-        if not compute:
-            if frame is None and carried is None and not prefix:
-                return lazy
-            return finish_lazily(lazy, frame, prefix, name, carried)
-        table = scheduler.compute(lazy, report=reporter(request.progress))
+    if not compute:
+        if frame is None and carried is None and not prefix:
+            return lazy
+        return finish_lazily(lazy, frame, prefix, name, carried)
+    table = scheduler.compute(lazy, report=reporter(request.progress))
     return finish(table, frame, prefix, name, carried)
 
 
@@ -353,7 +353,7 @@ def zonal_pixels(
     )
     if band is None:
         raise RasterError("zonal_pixels: one band at a time (band=None is not offered)")
-    with run_scope():
+    with planning():
         inputs = label_source(cast(Zones, zones), raster, request, name)
     array, source = inputs.array, inputs.source
     index = source.index
@@ -411,7 +411,7 @@ def rasterize_zones(
         zones_crs=_crs_text(zones_crs),
         all_touched=all_touched,
     )
-    with run_scope():
+    with planning():
         inputs = label_source(cast(Zones, zones), raster, request, name)
     labels = label_array(inputs.source, grid_chunks(inputs.array))
     array = inputs.array

@@ -35,7 +35,7 @@ from ..reduce.graph import zonal_graph
 from ..reduce.moments import Moments
 from ..request import Request
 from ..run import scheduler
-from ..run.process_state import run_scope
+from ..run.process_state import gc_paused, run_scope
 from ..run.progress import ProgressLike, Report, reporter
 from ..statistics.table import DEFAULT_STATS, StatsLike
 from ..zones.read import read_zones
@@ -177,18 +177,19 @@ def zonal_series(
     elif append or geometry:
         raise StatisticError("append and geometry need an output")
     with run_scope():
-        frame = read_zones(zones, layer) if request.route == "polygons" else None
-        steps = open_series(
-            series,
-            band=band,
-            chunks=request.chunks,
-            time_pattern=time_pattern,
-            asset=asset,
-            variables=variables,
-        )
-        steps.check_values(request.nodata)
-        groups = _grid_groups(steps, zones, plan_per_grid, request)
-        identity = _identity(request, zones, frame, steps)
+        with gc_paused():  # planning: only the computing below runs collected
+            frame = read_zones(zones, layer) if request.route == "polygons" else None
+            steps = open_series(
+                series,
+                band=band,
+                chunks=request.chunks,
+                time_pattern=time_pattern,
+                asset=asset,
+                variables=variables,
+            )
+            steps.check_values(request.nodata)
+            groups = _grid_groups(steps, zones, plan_per_grid, request)
+            identity = _identity(request, zones, frame, steps)
         todo = list(range(len(steps.steps)))
         if writer is not None:
             todo = writer.todo(steps.steps, identity)
@@ -293,7 +294,8 @@ class _GridPlan:
 
         name = source_name(zones)
         given = frame if frame is not None else zones
-        inputs = label_source(given, steps.like(position), request, name)
+        with gc_paused():
+            inputs = label_source(given, steps.like(position), request, name)
         like, source = inputs.array, inputs.source
         if not (isinstance(zones, ZonePlan) and zones.path is not None):
             started = time.perf_counter()
