@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -64,7 +64,7 @@ class Request:
     prefix: str | None = None
     checkpoint: str | None = None
     include_cols: tuple[str, ...] = ()
-    plan_all_touched: bool | None = field(default=None, compare=False)
+    plan: Mapping[str, Any] | None = field(default=None, compare=False)
     raster_kind: RasterKind = field(default="path", compare=False)
     affine: Any = field(default=None, compare=False)
     progress: ProgressLike = field(default=None, compare=False)
@@ -113,6 +113,10 @@ class Request:
                 f"weights must be 'coverage' or a raster (path, URL or DataArray), "
                 f"not {type(weights).__name__}"
             )
+        if route == "plan" and options.get("plan") is not None:
+            options["coverage"] = coverage
+            _take_plan_options(options, options["plan"])
+            coverage = options.pop("coverage")
         request = cls(
             route,
             tuple(columns),
@@ -198,6 +202,20 @@ class Request:
         }
 
 
+def _take_plan_options(options: dict[str, Any], plan: Mapping[str, Any]) -> None:
+    """Give ``options`` the options a ``ZonePlan`` was made with (``plan``);
+    an option left at its default takes the plan's, another must equal it."""
+    defaults = {f.name: f.default for f in fields(Request)}
+    for name, fixed in plan.items():
+        given = options.get(name, defaults[name])
+        if given != defaults[name] and given != fixed:
+            raise PlanError(
+                f"{name}={given!r} needs a ZonePlan made with it; the plan was "
+                f"made with {name}={fixed!r} (a ZonePlan fixed them when it was made)"
+            )
+        options[name] = fixed
+
+
 def _chunks(chunks: ChunksLike) -> tuple[int, int] | None:
     try:
         return normalize_chunks(chunks)
@@ -262,8 +280,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         lambda r: f"coverage={r.coverage!r}",
         lambda r: r.coverage is not None,
-        lambda r: r.route == "polygons",
-        "polygon zones (a label raster or a ZonePlan holds whole pixels)",
+        lambda r: r.route != "label raster",
+        "polygon zones (a label raster holds whole pixels)",
     ),
     Rule(
         lambda r: (
@@ -290,7 +308,7 @@ RULES: tuple[Rule, ...] = (
         lambda r: f"group_by={r.group_by!r}",
         lambda r: r.group_by is not None,
         lambda r: (
-            r.route == "polygons"
+            r.route != "label raster"
             and r.zone_id is None
             and not r.geometry
             and r.small == "nan"
@@ -302,24 +320,16 @@ RULES: tuple[Rule, ...] = (
     Rule(
         lambda r: "small='touched'",
         lambda r: r.small == "touched",
-        lambda r: r.route == "polygons" and r.coverage is None and not r.all_touched,
+        lambda r: (
+            r.route != "label raster" and r.coverage is None and not r.all_touched
+        ),
         "polygon zones, the pixel-centre rule and no coverage weighting",
     ),
     Rule(
         lambda r: "all_touched=True",
-        lambda r: r.all_touched and r.route != "plan",
-        lambda r: r.route == "polygons" and r.coverage is None,
+        lambda r: r.all_touched,
+        lambda r: r.route != "label raster" and r.coverage is None,
         "polygon zones and no coverage weighting",
-    ),
-    Rule(
-        lambda r: f"all_touched={r.all_touched}",
-        lambda r: r.route == "plan" and r.all_touched != r.plan_all_touched,
-        lambda r: False,
-        lambda r: (
-            "a ZonePlan made with it; the plan was made with "
-            f"all_touched={r.plan_all_touched}"
-        ),
-        PlanError,
     ),
     Rule(
         lambda r: "statistic " + _names(r.columns, "outside"),
@@ -345,7 +355,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         lambda r: "zone_id, layer, assume_same_crs and zones_crs",
         lambda r: (
-            r.route != "polygons"
+            r.route == "label raster"
             and (
                 r.zone_id is not None
                 or r.layer is not None
@@ -354,7 +364,7 @@ RULES: tuple[Rule, ...] = (
             )
         ),
         lambda r: False,
-        "polygon zones (a ZonePlan fixed them when it was made)",
+        "polygon zones (a label raster has no columns, layers or CRS of its own)",
         PlanError,
     ),
     Rule(

@@ -163,7 +163,7 @@ def zonal_series(
     request = Request.build(
         route_of(zones),
         stats,
-        plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
+        plan=zones.options if isinstance(zones, ZonePlan) else None,
         **options,
     )
     if request.weights is not None:
