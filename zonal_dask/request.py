@@ -28,6 +28,7 @@ from .errors import (
     ZonesError,
 )
 from .io.raster import ChunksLike, normalize_chunks
+from .parameters import default
 from .run.progress import ProgressLike, check_progress
 from .statistics.table import COVERAGE_KINDS, Column, StatsLike, resolve
 from .zones.reproject import parse_crs
@@ -44,30 +45,31 @@ class Request:
 
     route: Route
     columns: tuple[Column, ...]
-    band: int | None = 1
-    nodata: float | None = None
-    zone_id: str | None = None
-    layer: str | int | None = None
-    assume_same_crs: bool = False
-    zones_crs: str | None = None
-    all_touched: bool = False
-    coverage: str | None = None
-    weights: Any = field(default=None, compare=False)
-    default_value: float | None = None
-    default_weight: float | None = None
-    min_coverage_frac: float | None = None
-    group_by: str | None = None
-    small: str = "nan"
-    chunks: tuple[int, int] | None = None
-    split_every: int = 8
-    geometry: bool = False
-    prefix: str | None = None
-    checkpoint: str | None = None
+    # defaults from the one parameter table (``parameters.py``)
+    band: int | None = default("band")
+    nodata: float | None = default("nodata")
+    zone_id: str | None = default("zone_id")
+    layer: str | int | None = default("layer")
+    assume_same_crs: bool = default("assume_same_crs")
+    zones_crs: str | None = default("zones_crs")
+    all_touched: bool = default("all_touched")
+    coverage: str | None = default("coverage")
+    weights: Any = field(default=default("weights"), compare=False)
+    default_value: float | None = default("default_value")
+    default_weight: float | None = default("default_weight")
+    min_coverage_frac: float | None = default("min_coverage_frac")
+    group_by: str | None = default("group_by")
+    small: str = default("small")
+    chunks: tuple[int, int] | None = default("chunks")
+    split_every: int = default("split_every")
+    geometry: bool = default("geometry")
+    prefix: str | None = default("prefix")
+    checkpoint: str | None = default("checkpoint")
     include_cols: tuple[str, ...] = ()
     plan: Mapping[str, Any] | None = field(default=None, compare=False)
     raster_kind: RasterKind = field(default="path", compare=False)
-    affine: Any = field(default=None, compare=False)
-    progress: ProgressLike = field(default=None, compare=False)
+    affine: Any = field(default=default("affine"), compare=False)
+    progress: ProgressLike = field(default=default("progress"), compare=False)
 
     @classmethod
     def build(
