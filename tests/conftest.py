@@ -7,6 +7,21 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 
+# Tests a developer may skip locally (``pytest -m "not slow"``); ``.ci/run``
+# runs everything. Whole files: clusters of worker processes, notebooks
+# executed in kernels, the peer benchmark; and any test on the shared
+# LocalCluster. Single tests carry ``@pytest.mark.slow`` themselves.
+SLOW_FILES = {"test_distributed.py", "test_notebooks.py", "test_benchmark.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    slow = pytest.mark.slow
+    for item in items:
+        if item.path.name in SLOW_FILES or "local_cluster" in getattr(
+            item, "fixturenames", ()
+        ):
+            item.add_marker(slow)
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:

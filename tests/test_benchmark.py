@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 PEERS = Path(__file__).parent.parent / "benchmarks" / "peers"
+# the peer tools: pip install '.[bench]' (.ci/run installs them)
+for _tool in ("exactextract", "rasterstats", "flox", "xrspatial", "psutil"):
+    pytest.importorskip(_tool, reason="the peer benchmark needs '.[bench]'")
 
 
 @pytest.fixture(scope="module")

@@ -67,6 +67,7 @@ def test_an_unreachable_scheduler_is_one_clear_error_at_once(
         pass
 
 
+@pytest.mark.slow
 def test_the_cli_starts_and_stops_a_local_cluster(tmp_path):
     grid = make_grid((40, 50), seed=4)
     zones = zones_frame(voronoi_zones(grid, 12, seed=4))
@@ -150,6 +151,7 @@ def test_gdal_block_cache_is_bounded_while_computing():
     )  # restored
 
 
+@pytest.mark.slow
 def test_local_cluster_workers_bound_gdal_block_cache():
     import os
 

@@ -194,6 +194,7 @@ def test_a_failed_write_says_nothing_was_written(inputs, tmp_path, capsys, monke
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_local_cluster_is_one_line(inputs, tmp_path):
     """A terminal sends Ctrl-C to the whole process group, workers included."""
     output, checkpoint = tmp_path / "stats.csv", tmp_path / "ck"

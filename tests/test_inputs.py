@@ -64,7 +64,7 @@ def test_small_touched_with_values_statistics_over_several_groups(
     geometries.append(shapely.box(*grid.bounds()).buffer(-grid.transform.a / 3))
     frame = zones_frame(geometries)
     monkeypatch.setattr(
-        "zonal_dask.labels.inputs.TARGET_CHUNK_PIXELS", 40
+        "zonal_dask.labels.build.TARGET_CHUNK_PIXELS", 40
     )  # many groups
     split = []
     if in_pieces:

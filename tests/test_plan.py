@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from affine import Affine
@@ -52,14 +53,30 @@ def test_the_direct_result_is_the_reference(direct):
     assert_tables_close(direct[0], reference_stats(GEOMETRIES, GRID, FRAME.index))
 
 
-def test_the_plan_holds_overlap_claims(rasters):
+def _claims(labels) -> set[tuple[int, int]]:
+    """Every (pixel, global zone) claim of a chunk's labels, in any form."""
+    out = set()
+    for piece in sources.pieces(labels):
+        for layer in piece.labels:
+            flat = layer.reshape(-1)
+            for pixel in np.flatnonzero(flat >= 0):
+                out.add((int(pixel), int(piece.zones[flat[pixel]])))
+        for pixel, zone in zip(piece.extra_pixels, piece.extra_zones, strict=True):
+            out.add((int(pixel), int(piece.zones[zone])))
+    return out
+
+
+def test_the_store_holds_every_claim(rasters, tmp_path):
     plan = zd.ZonePlan(FRAME, like=rasters[0], chunks=CHUNKS)
-    chunks = [
-        sources.polygon_labels(*task[1:]) for task in plan.source().tasks.values()
-    ]
-    # overlaps live in extra layers, shared-edge double claims in extra pixels
-    assert max(c.labels.shape[0] for c in chunks) > 1
-    assert plan.layers == max(c.labels.shape[0] for c in chunks)
+    burnt = {b: task[0](*task[1:]) for b, task in plan.source().tasks.items()}
+    # overlaps and shared-edge double claims: pixels claimed more than once
+    assert sum(c.extra_pixels.size for c in burnt.values()) > 100
+    plan.save(tmp_path / "plan.zarr")
+    stored = {b: task[0](*task[1:]) for b, task in plan.source().tasks.items()}
+    assert stored.keys() == burnt.keys()
+    for block, labels in burnt.items():
+        assert stored[block].labels.shape[0] == 1
+        assert _claims(stored[block]) == _claims(labels)
 
 
 def test_a_saved_plan_equals_the_direct_call_without_rasterizing(
@@ -133,7 +150,7 @@ def test_misuse_is_refused(rasters, tmp_path):
             zd.zonal_stats(plan, rasters[1], **fixed)
     with pytest.raises(zd.PlanError, match="chunks needs"):
         zd.zonal_stats(plan, rasters[1], chunks=8)
-    with pytest.raises(zd.StatisticError, match="coverage='fraction' needs polygon"):
+    with pytest.raises(zd.PlanError, match="coverage='fraction' needs a ZonePlan"):
         zd.zonal_stats(plan, rasters[1], weights="coverage")
     with pytest.raises(zd.PlanError, match="all_touched=False"):
         zd.zonal_stats(plan, rasters[1], all_touched=True)
@@ -144,3 +161,62 @@ def test_misuse_is_refused(rasters, tmp_path):
         zd.ZonePlan.load(tmp_path / "missing.zarr")
     with pytest.raises(zd.PlanError, match="not a zone plan"):
         zd.ZonePlan.load(rasters[0].parent)
+
+
+# every option a direct call takes, a plan takes, and gives the same table
+GROUPED = FRAME.assign(group=[f"g{i % 7}" for i in range(len(FRAME))])
+WEIGHTED = ["count", "sum", "mean", "min", "max", "frac", "majority", "median"]
+PLAN_OPTIONS = [
+    ({"zone_id": "name"}, None),
+    ({"all_touched": True}, None),
+    ({"coverage": "fraction"}, WEIGHTED),
+    ({"coverage": "area_cartesian", "min_coverage_frac": 0.25}, WEIGHTED),
+    ({"group_by": "group"}, None),
+    ({"group_by": "group", "coverage": "fraction"}, WEIGHTED),
+    ({"small": "touched"}, None),
+    ({"layer": "second"}, None),
+    ({"zones_crs": "EPSG:32633", "assume_same_crs": False}, None),
+]
+
+
+@pytest.fixture(scope="module")
+def layered(tmp_path_factory):
+    """A file of two layers: the zones in the second (``layer=``)."""
+    path = tmp_path_factory.mktemp("layers") / "zones.gpkg"
+    GROUPED.iloc[:3].to_file(path, layer="first", engine="pyogrio")
+    GROUPED.to_file(path, layer="second", engine="pyogrio")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("options", "stats"), PLAN_OPTIONS, ids=[",".join(o) for o, _ in PLAN_OPTIONS]
+)
+def test_a_plan_made_with_an_option_equals_the_direct_call(
+    rasters, layered, tmp_path, options, stats
+):
+    zones = layered if "layer" in options else GROUPED
+    stats = stats or ["count", "sum", "mean", "min", "max", "std", "median"]
+    expected = zd.zonal_stats(zones, rasters[1], stats, chunks=CHUNKS, **options)
+    plan = zd.ZonePlan(zones, like=rasters[0], chunks=CHUNKS, **options)
+    pd.testing.assert_frame_equal(
+        zd.zonal_stats(plan, rasters[1], stats), expected, check_exact=True
+    )
+    # repeating the plan's options is allowed, changing them is not
+    pd.testing.assert_frame_equal(
+        zd.zonal_stats(plan, rasters[1], stats, **options), expected
+    )
+    plan.save(tmp_path / "plan.zarr")
+    loaded = zd.ZonePlan.load(tmp_path / "plan.zarr")
+    assert loaded.options == plan.options
+    for used in (plan, loaded):
+        pd.testing.assert_frame_equal(
+            zd.zonal_stats(used, rasters[1], stats), expected, rtol=1e-12, atol=0
+        )
+
+
+def test_a_plan_refuses_a_call_that_changes_its_options(rasters):
+    plan = zd.ZonePlan(GROUPED, like=rasters[0], chunks=CHUNKS, group_by="group")
+    with pytest.raises(zd.PlanError, match="group_by='name' needs a ZonePlan"):
+        zd.zonal_stats(plan, rasters[1], group_by="name")
+    with pytest.raises(zd.PlanError, match="small='touched' needs a ZonePlan"):
+        zd.zonal_stats(plan, rasters[1], small="touched")

@@ -134,7 +134,7 @@ def test_nodata_is_checked_the_same_way_on_every_route(data_dir, tmp_path):
         ("labels", {"weights": "coverage"}, "coverage='fraction' needs polygon"),
         ("labels", {"all_touched": True}, "all_touched=True needs polygon zones"),
         ("labels", {"stats": ["outside_fraction"]}, "needs polygon zones"),
-        ("plan", {"weights": "coverage"}, "coverage='fraction' needs polygon"),
+        ("plan", {"weights": "coverage"}, "coverage='fraction' needs a ZonePlan"),
         ("plan", {"zone_id": "id"}, "a ZonePlan fixed them"),
         ("polygons", {"small": "touched", "weights": "coverage"}, "no coverage"),
         ("polygons", {"stats": ["mad"], "weights": "coverage"}, "unweighted"),

@@ -238,7 +238,7 @@ def test_progress_counts_steps(files, capsys):
     "flags",
     [
         ["--include-cols", "name"],
-        ["--coverage"],
+        ["--weights", "w.tif"],
         ["--group-by", "name"],
         ["--checkpoint", "ckpt"],
         ["--pixels", "p.parquet"],

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from .synth import make_grid, voronoi_zones, zones_frame
 
 PROBE = """
@@ -40,6 +42,7 @@ def _probe(zones, raster) -> dict:
     return json.loads(_python(PROBE, zones, raster).splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_a_second_process_loads_the_kernels_without_compiling(tmp_path):
     grid = make_grid((40, 50), seed=31)
     zones = tmp_path / "zones.gpkg"
@@ -98,6 +101,7 @@ print(json.dumps({k: before[k] == after[k] for k in before}))
 MODULES = RUN + "\nimport json\nprint(json.dumps(list(sys.modules)))"
 
 
+@pytest.mark.slow
 def test_importing_and_running_leave_the_process_state_alone(tmp_path):
     """No environment variable, collector setting, warnings filter or exit hook
     is left changed by importing zonal_dask or by a run, whatever its route."""

@@ -66,7 +66,7 @@ def test_percentiles_are_numpys_exact_answer_across_chunks_and_groups(monkeypatc
     frame = zones_frame(geometries)
     stats = ["median", "p0", "p25", "p33.3", "p100", "percentile_90"]
     # tiny zone groups: every zone's values come from several chunks
-    monkeypatch.setattr("zonal_dask.labels.inputs.TARGET_CHUNK_PIXELS", 50)
+    monkeypatch.setattr("zonal_dask.labels.build.TARGET_CHUNK_PIXELS", 50)
     actual = zd.zonal_stats(frame, grid.to_dataarray(), stats=stats, chunks=(7, 9))
     for zone in range(len(geometries)):
         mask = zd.rasterize_zones(frame.iloc[[zone]], grid.to_dataarray()).values >= 0

@@ -544,9 +544,11 @@ def test_the_command_line_takes_every_option(tmp_path):
     np.testing.assert_allclose(counts, pd.read_csv(out, index_col="fid")["count"])
     assert main(["-q", *argv]) == 1  # exists: refused
     assert main(["-q", *argv, "--overwrite"]) == 0
-    # not offered for a time series (several rasters) yet
+    # a time series (several rasters) takes coverage, not a weights raster
     series = [str(zones_path), dem, dem, str(tmp_path / "s.parquet"), "--coverage"]
-    assert main(["-q", *series]) == 1
+    assert main(["-q", *series]) == 0
+    series = [str(zones_path), dem, dem, str(tmp_path / "w.parquet")]
+    assert main(["-q", *series, "--weights", pop]) == 1
 
 
 def test_weights_on_every_route_and_band():

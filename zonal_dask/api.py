@@ -31,9 +31,10 @@ from .reduce.pixels import PixelSpec, pixel_frame
 from .request import RasterKind, Request
 from .run import scheduler
 from .run.checkpoint import Checkpoint, run_identity
-from .run.process_state import run_scope
+from .run.process_state import planning
 from .run.progress import ProgressLike, reporter
 from .statistics.table import DEFAULT_STATS, StatsLike
+from .zones.reproject import crs_text
 
 # what the engine reads (labels/inputs.py), and what the API also takes
 # (io/python_inputs.py)
@@ -237,19 +238,19 @@ def zonal_stats(
         zone_id=zone_id,
         layer=layer,
         assume_same_crs=assume_same_crs,
-        zones_crs=_crs_text(zones_crs),
+        zones_crs=crs_text(zones_crs),
         all_touched=all_touched,
         small=small,
         split_every=split_every,
         geometry=geometry,
         prefix=prefix,
-        plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
+        plan=zones.options if isinstance(zones, ZonePlan) else None,
         raster_kind=kind,
         affine=affine,
         progress=progress,
     )
     zones, raster = cast(Zones, zones), cast(Raster, raster)  # adapted above
-    with run_scope():
+    with planning():
         frame = carried = None
         if request.geometry or request.include_cols:
             columns = [f"{prefix or ''}{c.name}" for c in request.columns]
@@ -285,11 +286,11 @@ def zonal_stats(
             grid=grid_fields(array),
             **_planes(array),
         )
-        if not compute:
-            if frame is None and carried is None and not prefix:
-                return lazy
-            return finish_lazily(lazy, frame, prefix, name, carried)
-        table = scheduler.compute(lazy, report=reporter(request.progress))
+    if not compute:
+        if frame is None and carried is None and not prefix:
+            return lazy
+        return finish_lazily(lazy, frame, prefix, name, carried)
+    table = scheduler.compute(lazy, report=reporter(request.progress))
     return finish(table, frame, prefix, name, carried)
 
 
@@ -343,17 +344,17 @@ def zonal_pixels(
     """
     options = dict(locals())  # every keyword argument is a Request field
     del options["zones"], options["raster"]
-    options["zones_crs"] = _crs_text(zones_crs)
+    options["zones_crs"] = crs_text(zones_crs)
     zones, options["assume_same_crs"], name = _adapt_zones(zones, assume_same_crs)
     request = Request.build(
         route_of(zones),
         ["count"],
-        plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
+        plan=zones.options if isinstance(zones, ZonePlan) else None,
         **options,
     )
     if band is None:
         raise RasterError("zonal_pixels: one band at a time (band=None is not offered)")
-    with run_scope():
+    with planning():
         inputs = label_source(cast(Zones, zones), raster, request, name)
     array, source = inputs.array, inputs.source
     index = source.index
@@ -408,10 +409,10 @@ def rasterize_zones(
         zone_id=zone_id,
         layer=layer,
         assume_same_crs=assume_same_crs,
-        zones_crs=_crs_text(zones_crs),
+        zones_crs=crs_text(zones_crs),
         all_touched=all_touched,
     )
-    with run_scope():
+    with planning():
         inputs = label_source(cast(Zones, zones), raster, request, name)
     labels = label_array(inputs.source, grid_chunks(inputs.array))
     array = inputs.array
@@ -432,15 +433,6 @@ def _raster_kind(raster: Any) -> RasterKind:
     if isinstance(raster, np.ndarray):
         return "ndarray"
     return "DataArray" if isinstance(raster, xr.DataArray) else "path"
-
-
-def _crs_text(crs: Any) -> str | None:
-    """A CRS option as text a request can hold (pyproj and rasterio CRSs
-    become WKT); checked when the zones are read."""
-    if crs is None or isinstance(crs, str):
-        return crs
-    to_wkt = getattr(crs, "to_wkt", None)
-    return to_wkt() if callable(to_wkt) else str(crs)
 
 
 def _planes(array: xr.DataArray) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -28,6 +28,7 @@ from .errors import (
     ZonesError,
 )
 from .io.raster import ChunksLike, normalize_chunks
+from .parameters import default
 from .run.progress import ProgressLike, check_progress
 from .statistics.table import COVERAGE_KINDS, Column, StatsLike, resolve
 from .zones.reproject import parse_crs
@@ -44,30 +45,31 @@ class Request:
 
     route: Route
     columns: tuple[Column, ...]
-    band: int | None = 1
-    nodata: float | None = None
-    zone_id: str | None = None
-    layer: str | int | None = None
-    assume_same_crs: bool = False
-    zones_crs: str | None = None
-    all_touched: bool = False
-    coverage: str | None = None
-    weights: Any = field(default=None, compare=False)
-    default_value: float | None = None
-    default_weight: float | None = None
-    min_coverage_frac: float | None = None
-    group_by: str | None = None
-    small: str = "nan"
-    chunks: tuple[int, int] | None = None
-    split_every: int = 8
-    geometry: bool = False
-    prefix: str | None = None
-    checkpoint: str | None = None
+    # defaults from the one parameter table (``parameters.py``)
+    band: int | None = default("band")
+    nodata: float | None = default("nodata")
+    zone_id: str | None = default("zone_id")
+    layer: str | int | None = default("layer")
+    assume_same_crs: bool = default("assume_same_crs")
+    zones_crs: str | None = default("zones_crs")
+    all_touched: bool = default("all_touched")
+    coverage: str | None = default("coverage")
+    weights: Any = field(default=default("weights"), compare=False)
+    default_value: float | None = default("default_value")
+    default_weight: float | None = default("default_weight")
+    min_coverage_frac: float | None = default("min_coverage_frac")
+    group_by: str | None = default("group_by")
+    small: str = default("small")
+    chunks: tuple[int, int] | None = default("chunks")
+    split_every: int = default("split_every")
+    geometry: bool = default("geometry")
+    prefix: str | None = default("prefix")
+    checkpoint: str | None = default("checkpoint")
     include_cols: tuple[str, ...] = ()
-    plan_all_touched: bool | None = field(default=None, compare=False)
+    plan: Mapping[str, Any] | None = field(default=None, compare=False)
     raster_kind: RasterKind = field(default="path", compare=False)
-    affine: Any = field(default=None, compare=False)
-    progress: ProgressLike = field(default=None, compare=False)
+    affine: Any = field(default=default("affine"), compare=False)
+    progress: ProgressLike = field(default=default("progress"), compare=False)
 
     @classmethod
     def build(
@@ -113,6 +115,10 @@ class Request:
                 f"weights must be 'coverage' or a raster (path, URL or DataArray), "
                 f"not {type(weights).__name__}"
             )
+        if route == "plan" and options.get("plan") is not None:
+            options["coverage"] = coverage
+            _take_plan_options(options, options["plan"])
+            coverage = options.pop("coverage")
         request = cls(
             route,
             tuple(columns),
@@ -198,6 +204,20 @@ class Request:
         }
 
 
+def _take_plan_options(options: dict[str, Any], plan: Mapping[str, Any]) -> None:
+    """Give ``options`` the options a ``ZonePlan`` was made with (``plan``);
+    an option left at its default takes the plan's, another must equal it."""
+    defaults = {f.name: f.default for f in fields(Request)}
+    for name, fixed in plan.items():
+        given = options.get(name, defaults[name])
+        if given != defaults[name] and given != fixed:
+            raise PlanError(
+                f"{name}={given!r} needs a ZonePlan made with it; the plan was "
+                f"made with {name}={fixed!r} (a ZonePlan fixed them when it was made)"
+            )
+        options[name] = fixed
+
+
 def _chunks(chunks: ChunksLike) -> tuple[int, int] | None:
     try:
         return normalize_chunks(chunks)
@@ -262,8 +282,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         lambda r: f"coverage={r.coverage!r}",
         lambda r: r.coverage is not None,
-        lambda r: r.route == "polygons",
-        "polygon zones (a label raster or a ZonePlan holds whole pixels)",
+        lambda r: r.route != "label raster",
+        "polygon zones (a label raster holds whole pixels)",
     ),
     Rule(
         lambda r: (
@@ -290,7 +310,7 @@ RULES: tuple[Rule, ...] = (
         lambda r: f"group_by={r.group_by!r}",
         lambda r: r.group_by is not None,
         lambda r: (
-            r.route == "polygons"
+            r.route != "label raster"
             and r.zone_id is None
             and not r.geometry
             and r.small == "nan"
@@ -302,24 +322,16 @@ RULES: tuple[Rule, ...] = (
     Rule(
         lambda r: "small='touched'",
         lambda r: r.small == "touched",
-        lambda r: r.route == "polygons" and r.coverage is None and not r.all_touched,
+        lambda r: (
+            r.route != "label raster" and r.coverage is None and not r.all_touched
+        ),
         "polygon zones, the pixel-centre rule and no coverage weighting",
     ),
     Rule(
         lambda r: "all_touched=True",
-        lambda r: r.all_touched and r.route != "plan",
-        lambda r: r.route == "polygons" and r.coverage is None,
+        lambda r: r.all_touched,
+        lambda r: r.route != "label raster" and r.coverage is None,
         "polygon zones and no coverage weighting",
-    ),
-    Rule(
-        lambda r: f"all_touched={r.all_touched}",
-        lambda r: r.route == "plan" and r.all_touched != r.plan_all_touched,
-        lambda r: False,
-        lambda r: (
-            "a ZonePlan made with it; the plan was made with "
-            f"all_touched={r.plan_all_touched}"
-        ),
-        PlanError,
     ),
     Rule(
         lambda r: "statistic " + _names(r.columns, "outside"),
@@ -345,7 +357,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         lambda r: "zone_id, layer, assume_same_crs and zones_crs",
         lambda r: (
-            r.route != "polygons"
+            r.route == "label raster"
             and (
                 r.zone_id is not None
                 or r.layer is not None
@@ -354,7 +366,7 @@ RULES: tuple[Rule, ...] = (
             )
         ),
         lambda r: False,
-        "polygon zones (a ZonePlan fixed them when it was made)",
+        "polygon zones (a label raster has no columns, layers or CRS of its own)",
         PlanError,
     ),
     Rule(

@@ -2,8 +2,8 @@
 
 ``FLAGS`` maps each parameter the command line can give to its flag, passed
 through by name; ``API_ONLY`` names the few only Python can give, with the
-reason (``tests/test_cli_surface.py`` checks that the two cover the function's
-parameters). Help is wrapped at word boundaries; a bad flag is one line.
+reason. Both derive from the one parameter table (``parameters.py``). Help
+is wrapped at word boundaries; a bad flag is one line.
 """
 
 from __future__ import annotations
@@ -13,13 +13,7 @@ import textwrap
 from typing import Any, NamedTuple, NoReturn
 
 from .._version import __version__
-from ..statistics.table import (
-    ALIASES,
-    COVERAGE_KINDS,
-    DEFAULT_STATS,
-    PATTERNS,
-    STATISTICS,
-)
+from ..parameters import PARAMETERS, Parameter
 
 USAGE = """zonal-dask ZONES RASTER OUTPUT [options]
        zonal-dask demo [DIR]"""
@@ -60,205 +54,20 @@ class Flag(NamedTuple):
     options: dict[str, Any]
 
 
-def _band(text: str) -> int | None:
-    if text == "all":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        message = f"expected a number or 'all', got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
+def _flag(parameter: Parameter) -> Flag:
+    assert parameter.flag is not None
+    options = {
+        "default": parameter.default,
+        **parameter.cli,
+        "help": parameter.help.format(default=parameter.default),
+    }
+    return Flag(parameter.name, parameter.flag, options)
 
 
-def _number(text: str) -> float:
-    """A nodata value: an integer exactly (beyond 2**53 too), else a float."""
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-def _names(text: str) -> list[str]:
-    return text.replace(",", " ").split()
-
-
-FLAGS: tuple[Flag, ...] = (
-    Flag(
-        "stats",
-        "--stats",
-        {
-            "metavar": "LIST",
-            "help": f"comma-separated statistics, in column order (default: "
-            f"{','.join(DEFAULT_STATS)}); any of: {', '.join([*STATISTICS, *ALIASES])};"
-            f" {PATTERNS}",
-        },
-    ),
-    Flag(
-        "band",
-        "--band",
-        {
-            "type": _band,
-            "default": 1,
-            "help": "1-based band (default 1), or 'all': one row per zone and band",
-        },
-    ),
-    Flag(
-        "all_touched",
-        "--all-touched",
-        {
-            "action": "store_true",
-            "help": "count every pixel a polygon touches, not only centres inside",
-        },
-    ),
-    Flag(
-        "categorical",
-        "--categorical",
-        {
-            "action": "store_true",
-            "help": "add one column per raster value with the zone's pixel count",
-        },
-    ),
-    Flag(
-        "coverage",
-        "--coverage",
-        {
-            "nargs": "?",
-            "const": "fraction",
-            "choices": COVERAGE_KINDS,
-            "metavar": "KIND",
-            "help": "weight each pixel a polygon touches as exactextract does: by "
-            "the fraction it covers (KIND fraction, the default), 1 (none), or the "
-            "covered area (area_cartesian, area_spherical_m2, area_spherical_km2)",
-        },
-    ),
-    Flag(
-        "weights",
-        "--weights",
-        {
-            "metavar": "RASTER",
-            "help": "a weights raster for the weighted_* statistics (same or "
-            "compatible grid); 'coverage' means --coverage fraction",
-        },
-    ),
-    Flag(
-        "default_value",
-        "--default-value",
-        {"type": float, "help": "value of nodata pixels, which then count"},
-    ),
-    Flag(
-        "default_weight",
-        "--default-weight",
-        {
-            "type": float,
-            "help": "weight of pixels whose weight is nodata or missing "
-            "(else the weighted statistics are NaN)",
-        },
-    ),
-    Flag(
-        "min_coverage_frac",
-        "--min-coverage-frac",
-        {
-            "type": float,
-            "metavar": "F",
-            "help": "with --coverage: pixels covered less than F (0..1) do not count",
-        },
-    ),
-    Flag(
-        "group_by",
-        "--group-by",
-        {
-            "metavar": "FIELD",
-            "help": "features sharing the field's value form one zone (a row per "
-            "value)",
-        },
-    ),
-    Flag(
-        "small",
-        "--small",
-        {
-            "choices": ["nan", "touched"],
-            "default": "nan",
-            "help": "polygons holding no pixel centre: NaN (default) or the pixels "
-            "they touch, flagged in a 'small' column",
-        },
-    ),
-    Flag(
-        "nodata", "--nodata", {"type": _number, "help": "nodata value to use instead"}
-    ),
-    Flag(
-        "zone_id",
-        "--id-field",
-        {"metavar": "FIELD", "help": "field naming the rows (default: the FID)"},
-    ),
-    Flag(
-        "include_cols",
-        "--include-cols",
-        {
-            "metavar": "FIELDS",
-            "type": _names,
-            "help": "comma-separated fields of the zones to write before the "
-            "statistics",
-        },
-    ),
-    Flag("layer", "--layer", {"help": "layer of a vector file that has several"}),
-    Flag(
-        "assume_same_crs",
-        "--assume-same-crs",
-        {
-            "action": "store_true",
-            "help": "accept zones or a raster without a CRS as sharing coordinates",
-        },
-    ),
-    Flag(
-        "zones_crs",
-        "--zones-crs",
-        {
-            "metavar": "CRS",
-            "help": "the zones' true CRS (EPSG:32618, WKT, ...), replacing a wrong "
-            ".prj",
-        },
-    ),
-    Flag("chunks", "--chunks", {"type": int, "help": "chunk size in pixels"}),
-    Flag(
-        "split_every",
-        "--split-every",
-        {
-            "type": int,
-            "default": 8,
-            "metavar": "N",
-            "help": "partial results each merge task combines (default 8)",
-        },
-    ),
-    Flag(
-        "checkpoint",
-        "--checkpoint",
-        {
-            "metavar": "DIR",
-            "help": "save each chunk's results in DIR; a rerun computes only the "
-            "rest; removed once OUTPUT is written",
-        },
-    ),
-    Flag(
-        "geometry",
-        "--geometry",
-        {
-            "action": "store_true",
-            "help": "with a .parquet OUTPUT: write GeoParquet, the polygons with "
-            "their attributes and the statistics",
-        },
-    ),
-    Flag(
-        "prefix",
-        "--prefix",
-        {"help": "text before each statistic's column name, e.g. slope_"},
-    ),
-)
+# derived from the one parameter table (``parameters.py``)
+FLAGS: tuple[Flag, ...] = tuple(_flag(p) for p in PARAMETERS if p.flag is not None)
 # parameters only Python can give, and why
-API_ONLY = {
-    "compute": "the command always computes and writes OUTPUT",
-    "affine": "a NumPy array exists only in Python",
-    "progress": "a bar is drawn on a terminal unless -q",
-}
+API_ONLY = {p.name: p.python_only for p in PARAMETERS if p.flag is None}
 
 
 def _series_arguments(parser: argparse.ArgumentParser) -> None:

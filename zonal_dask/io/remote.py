@@ -8,9 +8,10 @@ server) it takes only from its own variables, ``AWS_S3_ENDPOINT`` (host and
 port), ``AWS_HTTPS`` and ``AWS_VIRTUAL_HOSTING``, while boto3, the AWS CLI and
 most tools read ``AWS_ENDPOINT_URL``. :func:`configure_gdal` derives GDAL's
 variables from ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL`` when GDAL's own
-are not set. A run gives them to GDAL for its duration (``runtime.run_scope``)
-and to the workers of a LocalCluster it starts; importing zonal_dask changes no
-variable. Workers started elsewhere (``dask worker``) call it with ``--preload
+are not set. A run gives them to GDAL for its duration, in the threads that
+plan and compute it (``run/process_state.py``), and to the workers of a
+LocalCluster it starts; importing zonal_dask changes no variable. Workers
+started elsewhere (``dask worker``) call it with ``--preload
 zonal_dask.io.remote``, or are given GDAL's variables directly; a lazy result
 computed later, outside a run, needs GDAL's variables set (or
 ``configure_gdal()`` called) in the process that reads.

@@ -1,11 +1,23 @@
-"""Process state a run changes, always scoped to the run and restored after it.
+"""Process state a run changes, scoped to the run and safe across threads.
 
 Importing zonal_dask changes nothing in the process: no environment variable,
-no exit hook, no warnings filter. A run (``run_scope``) pauses Python's cyclic
-collector, bounds GDAL's block cache, gives GDAL the endpoint settings implied
-by ``AWS_ENDPOINT_URL`` and silences one spurious rasterio warning; all are
-restored when it ends. The
-command line alone may freeze the collector at exit and leave by ``os._exit``.
+no exit hook, no warnings filter. A run changes only what it must, for as long
+as it must, and two runs overlapping in two threads leave the process as they
+found it:
+
+- Python's cyclic collector is paused while a run plans (``planning``), not
+  while it computes; pauses nest across threads (a count) and the last one
+  out restores the thresholds.
+- GDAL's block cache, one per process, is bounded while runs compute
+  (``gdal_scope``), counted the same way, unless the caller chose its size
+  (``GDAL_CACHEMAX`` in the environment or in the calling thread's
+  ``rasterio.Env``): a caller's own choice is never changed.
+- GDAL's endpoint settings implied by ``AWS_ENDPOINT_URL`` are given to the
+  threads that compute, per thread (``task_thread_settings``), never to the
+  whole process.
+
+The command line alone may freeze the collector at exit and leave by
+``os._exit``.
 """
 
 from __future__ import annotations
@@ -15,9 +27,8 @@ import gc
 import os
 import sys
 import threading
-import warnings
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager, nullcontext
 
 # GDAL keeps decoded blocks in a cache of 5% of RAM by default; a pass that
 # reads each block once fills it with blocks nobody reads again: 16000² peaked
@@ -27,6 +38,10 @@ GDAL_CACHE_MB = 16
 _gc_lock = threading.Lock()
 _gc_pauses = 0
 _gc_thresholds = gc.get_threshold()
+
+_cache_lock = threading.Lock()
+_cache_users = 0
+_cache_before: int | None = None  # GDAL's cache size before the first user bounded it
 
 
 @contextmanager
@@ -55,43 +70,110 @@ def gc_paused() -> Iterator[None]:
                 gc.set_threshold(*_gc_thresholds)
 
 
-def gdal_settings() -> dict[str, str]:
-    """GDAL's settings for a run, as environment variables: the bounded block
-    cache (in MB) and the endpoint implied by ``AWS_ENDPOINT_URL``."""
-    from ..io.remote import gdal_options
-
-    return {"GDAL_CACHEMAX": str(GDAL_CACHE_MB), **gdal_options(os.environ)}
-
-
 @contextmanager
-def gdal_scope() -> Iterator[None]:
-    """GDAL's run settings (``gdal_settings``) inside the block, restored after."""
+def endpoint_scope() -> Iterator[None]:
+    """GDAL's endpoint settings (``endpoint_settings``) for this thread inside
+    the block: in a ``rasterio.Env``, whose settings are the thread's own in
+    any thread but the main one, and restored when the block ends."""
     import rasterio
 
-    # rasterio resizes the cache itself when given its size in bytes
-    settings = {**gdal_settings(), "GDAL_CACHEMAX": GDAL_CACHE_MB * 2**20}
-    with rasterio.Env(**settings):
+    settings = endpoint_settings()
+    with rasterio.Env(**settings) if settings else nullcontext():
         yield
 
 
 @contextmanager
-def run_scope() -> Iterator[None]:
-    """The process state of one run: the collector paused, GDAL's settings,
-    and rasterio's "not georeferenced" warning silenced: chunks are burnt in
-    pixel space on purpose, and rasterio now and then says so from a thread.
+def planning() -> Iterator[None]:
+    """The state of planning a run in this thread: zones read, moved to pixel
+    space, split into chunk tasks, the graph built, which is what allocates
+    the many small objects (the collector paused, ``gc_paused``), and the
+    raster opened (GDAL's endpoint settings, ``endpoint_scope``)."""
+    with gc_paused(), endpoint_scope():
+        yield
 
-    Enter it in the thread that starts the run: the warnings filters are the
-    process's, read by every thread, and restored when the run ends.
+
+# a whole run of the command line or of a time series, planning and computing
+# in turn: the endpoint settings; planning and computing add their own
+run_scope = endpoint_scope
+
+
+def caller_chose_cache() -> bool:
+    """Whether the caller set GDAL's block cache size: ``GDAL_CACHEMAX`` in
+    the environment or in this thread's ``rasterio.Env``."""
+    if "GDAL_CACHEMAX" in os.environ:
+        return True
+    from rasterio.env import getenv, hasenv
+
+    return hasenv() and "GDAL_CACHEMAX" in getenv()
+
+
+def endpoint_settings() -> dict[str, str]:
+    """GDAL's endpoint settings implied by ``AWS_ENDPOINT_URL`` (io/remote.py)."""
+    from ..io.remote import gdal_options
+
+    return gdal_options(os.environ)
+
+
+def gdal_settings() -> dict[str, str]:
+    """GDAL's settings for the worker processes a run starts, as environment
+    variables: the bounded block cache (in MB) unless the caller set one, and
+    the endpoint implied by ``AWS_ENDPOINT_URL``."""
+    settings = endpoint_settings()
+    if "GDAL_CACHEMAX" not in os.environ:
+        settings["GDAL_CACHEMAX"] = str(GDAL_CACHE_MB)
+    return settings
+
+
+@contextmanager
+def cache_bounded() -> Iterator[None]:
+    """GDAL's block cache at most ``GDAL_CACHE_MB`` inside the block.
+
+    The cache is the process's, so overlapping runs count themselves in: the
+    first one in bounds it, the last one out restores the size it found.
+    A caller who chose the size (``caller_chose_cache``) keeps it, and so
+    does a cache already smaller than the bound.
     """
-    from rasterio.errors import NotGeoreferencedWarning
+    global _cache_users, _cache_before
+    from rasterio.env import get_gdal_config, set_gdal_config
 
-    with ExitStack() as stack:
-        stack.enter_context(gc_paused())
-        stack.enter_context(gdal_scope())
-        stack.enter_context(warnings.catch_warnings())
-        warnings.filterwarnings(
-            "ignore", category=NotGeoreferencedWarning, module="rasterio.features"
-        )
+    bound = GDAL_CACHE_MB * 2**20
+    with _cache_lock:
+        if _cache_users == 0:
+            size = int(get_gdal_config("GDAL_CACHEMAX"))
+            if size > bound and not caller_chose_cache():
+                _cache_before = size
+                set_gdal_config("GDAL_CACHEMAX", bound)  # GDALSetCacheMax64
+            else:
+                _cache_before = None
+        _cache_users += 1
+    try:
+        yield
+    finally:
+        with _cache_lock:
+            _cache_users -= 1
+            if _cache_users == 0 and _cache_before is not None:
+                set_gdal_config("GDAL_CACHEMAX", _cache_before)
+                _cache_before = None
+
+
+def task_thread_settings(settings: dict[str, str]) -> None:
+    """Give GDAL ``settings`` in this thread only: the initializer of the
+    threads a run computes in (``scheduler.compute``). rasterio sets a
+    thread's own GDAL options in any thread but the main one, which a pool's
+    threads never are; they end with the pool."""
+    from rasterio.env import set_gdal_config
+
+    assert threading.current_thread() is not threading.main_thread()
+    for key, value in settings.items():
+        set_gdal_config(key, value)
+
+
+@contextmanager
+def gdal_scope() -> Iterator[None]:
+    """GDAL's settings for computing in this thread: the block cache bounded
+    (``cache_bounded``) and the endpoint settings in a ``rasterio.Env``,
+    which tasks run in this thread (dask's synchronous scheduler) see."""
+    with cache_bounded(), endpoint_scope():
         yield
 
 

@@ -22,7 +22,8 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from importlib.util import find_spec
 from typing import Any
 
@@ -317,8 +318,25 @@ def compute(
         client = active_client()
     if client is not None:
         return wait_with_progress(client.compute(lazy), report)
-    from .process_state import gdal_scope
+    from .process_state import endpoint_settings, gdal_scope, task_thread_settings
 
-    with gdal_scope(), local_progress(report):
-        (result,) = dask.compute(lazy, scheduler=local_scheduler())
+    get = local_scheduler()
+    settings = endpoint_settings()
+    with ExitStack() as stack:
+        stack.enter_context(gdal_scope())
+        stack.enter_context(local_progress(report))
+        options: dict[str, Any] = {}
+        if get is dask.threaded.get and settings:
+            # the run's own threads, each given GDAL's endpoint settings for
+            # itself: another run's settings, or their end, never reach them
+            workers = dask.config.get("num_workers", None) or os.cpu_count() or 1
+            options["pool"] = stack.enter_context(
+                ThreadPoolExecutor(
+                    workers,
+                    thread_name_prefix="zonal-dask",
+                    initializer=task_thread_settings,
+                    initargs=(settings,),
+                )
+            )
+        (result,) = dask.compute(lazy, scheduler=get, **options)
     return result

@@ -25,17 +25,18 @@ import geopandas as gpd
 import numpy as np
 import xarray as xr
 
-from ..errors import GridError, StatisticError, source_name
+from ..errors import GridError, OptionError, StatisticError, source_name
 from ..io.features import name_columns
 from ..io.raster import MAX_CHUNKS, resolve_nodata
 from ..labels.inputs import grid_fields, route_of
 from ..labels.plan import ZonePlan
 from ..labels.sources import LabelSource, persisted
+from ..parameters import DEFAULTS, SERIES_OPTIONS
 from ..reduce.graph import zonal_graph
 from ..reduce.moments import Moments
 from ..request import Request
 from ..run import scheduler
-from ..run.process_state import run_scope
+from ..run.process_state import gc_paused, run_scope
 from ..run.progress import ProgressLike, Report, reporter
 from ..statistics.table import DEFAULT_STATS, StatsLike
 from ..zones.read import read_zones
@@ -59,22 +60,9 @@ from .steps import Series
 BATCH_BYTES = 256 * 2**20
 
 
-# The options of ``zonal_stats`` a series takes, with the same meaning.
-OPTIONS = (
-    "band",
-    "nodata",
-    "zone_id",
-    "all_touched",
-    "categorical",
-    "weights",
-    "small",
-    "chunks",
-    "split_every",
-    "prefix",
-    "layer",
-    "assume_same_crs",
-    "zones_crs",
-)
+# The options of ``zonal_stats`` a series takes, with the same meaning: from
+# the one parameter table (``parameters.py``).
+OPTIONS = SERIES_OPTIONS
 
 
 def zonal_series(
@@ -144,8 +132,9 @@ def zonal_series(
         called with ``(fraction, message)``, as for ``zonal_stats``.
     **options
         ``band``, ``nodata``, ``zone_id``, ``all_touched``, ``categorical``,
-        ``weights``, ``small``, ``chunks``, ``split_every``, ``prefix``,
-        ``layer``, ``assume_same_crs``, ``zones_crs``: as for ``zonal_stats``.
+        ``coverage``, ``default_value``, ``min_coverage_frac``, ``small``,
+        ``chunks``, ``split_every``, ``prefix``, ``layer``,
+        ``assume_same_crs``, ``zones_crs``: as for ``zonal_stats``.
         ``band=None`` keeps every band (a ``band`` dimension); a nodata value
         differing between files is refused unless ``nodata`` is given.
 
@@ -157,17 +146,19 @@ def zonal_series(
         zone names and each step's ``source`` as coordinates. With
         ``output``: the times of the steps written (empty when none was new).
     """
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise TypeError(f"zonal_series() got an unexpected keyword {unknown[0]!r}")
+    for name in sorted(set(options) - set(OPTIONS)):
+        if name not in DEFAULTS:
+            raise TypeError(f"zonal_series() got an unexpected keyword {name!r}")
+        raise OptionError(
+            f"zonal_series: {name} is not offered for a time series; it takes "
+            + ", ".join(OPTIONS)
+        )
     request = Request.build(
         route_of(zones),
         stats,
-        plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
+        plan=zones.options if isinstance(zones, ZonePlan) else None,
         **options,
     )
-    if request.weights is not None:
-        raise StatisticError("zonal_series: a weights raster is not offered")
     band, layer = request.band, request.layer
     writer = None
     if output is not None:
@@ -177,18 +168,19 @@ def zonal_series(
     elif append or geometry:
         raise StatisticError("append and geometry need an output")
     with run_scope():
-        frame = read_zones(zones, layer) if request.route == "polygons" else None
-        steps = open_series(
-            series,
-            band=band,
-            chunks=request.chunks,
-            time_pattern=time_pattern,
-            asset=asset,
-            variables=variables,
-        )
-        steps.check_values(request.nodata)
-        groups = _grid_groups(steps, zones, plan_per_grid, request)
-        identity = _identity(request, zones, frame, steps)
+        with gc_paused():  # planning: only the computing below runs collected
+            frame = read_zones(zones, layer) if request.route == "polygons" else None
+            steps = open_series(
+                series,
+                band=band,
+                chunks=request.chunks,
+                time_pattern=time_pattern,
+                asset=asset,
+                variables=variables,
+            )
+            steps.check_values(request.nodata)
+            groups = _grid_groups(steps, zones, plan_per_grid, request)
+            identity = _identity(request, zones, frame, steps)
         todo = list(range(len(steps.steps)))
         if writer is not None:
             todo = writer.todo(steps.steps, identity)
@@ -293,7 +285,8 @@ class _GridPlan:
 
         name = source_name(zones)
         given = frame if frame is not None else zones
-        inputs = label_source(given, steps.like(position), request, name)
+        with gc_paused():
+            inputs = label_source(given, steps.like(position), request, name)
         like, source = inputs.array, inputs.source
         if not (isinstance(zones, ZonePlan) and zones.path is not None):
             started = time.perf_counter()

@@ -66,6 +66,15 @@ def crs_name(crs: CRS) -> str:
     return ":".join(code) if code else crs.name
 
 
+def crs_text(crs: Any) -> str | None:
+    """A CRS option as text a request can hold (pyproj and rasterio CRSs
+    become WKT); checked when the zones are read."""
+    if crs is None or isinstance(crs, str):
+        return crs
+    to_wkt = getattr(crs, "to_wkt", None)
+    return to_wkt() if callable(to_wkt) else str(crs)
+
+
 def parse_crs(value: Any, name: str) -> CRS:
     """A CRS from anything pyproj reads (``"EPSG:4326"``, WKT, PROJ), or a
     ``CRSError`` naming the option."""

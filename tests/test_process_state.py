@@ -1,0 +1,144 @@
+"""Process state of a run: scoped to the run and safe across threads.
+
+Two runs overlapping in two threads, a caller's own GDAL cache size, the
+collector while computing, GDAL's endpoint settings in the threads that
+compute, and no warnings filter left behind.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor of the synthetic rasters)
+from rasterio.env import get_gdal_config
+
+import zonal_dask as zd
+from zonal_dask.run import process_state
+
+from .synth import make_grid, voronoi_zones, zones_frame
+
+BOUND = process_state.GDAL_CACHE_MB * 2**20
+WAIT = 60  # seconds: only a broken run waits that long
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    grid = make_grid((40, 50), seed=7)
+    return zones_frame(voronoi_zones(grid, 4, seed=7)), grid.to_dataarray()
+
+
+def _run_seeing(small_run, seen, first_call=None):
+    """A run whose custom statistic records what the computing thread sees."""
+    zones, raster = small_run
+    called = []
+
+    def look(values):
+        if not called:
+            called.append(True)
+            if first_call is not None:
+                first_call()
+        seen.append(
+            {
+                "cache": get_gdal_config("GDAL_CACHEMAX"),
+                "gc": gc.get_threshold()[0],
+                "endpoint": get_gdal_config("AWS_S3_ENDPOINT"),
+            }
+        )
+        return float(np.size(values))
+
+    return zd.zonal_stats(zones, raster, {"look": look, "count": "count"})
+
+
+def test_two_runs_overlapping_in_threads_leave_the_process_as_found(small_run):
+    before = (get_gdal_config("GDAL_CACHEMAX"), gc.get_threshold(), warnings.filters[:])
+    assert before[0] > BOUND  # GDAL's default: 5% of RAM
+    a_inside, b_inside, a_done = threading.Event(), threading.Event(), threading.Event()
+    seen_a: list[dict] = []
+    seen_b: list[dict] = []
+    errors: list[BaseException] = []
+
+    def first_a():
+        a_inside.set()
+        assert b_inside.wait(WAIT)
+
+    def first_b():
+        b_inside.set()
+        assert a_done.wait(WAIT)  # b computes on after a has ended
+
+    def run(seen, first):
+        try:
+            _run_seeing(small_run, seen, first)
+        except BaseException as error:  # reported by the test thread
+            errors.append(error)
+            a_inside.set(), b_inside.set(), a_done.set()
+
+    a = threading.Thread(target=run, args=(seen_a, first_a))
+    b = threading.Thread(target=run, args=(seen_b, first_b))
+    a.start()
+    assert a_inside.wait(WAIT)
+    b.start()
+    a.join(WAIT)
+    a_done.set()
+    b.join(WAIT)
+    assert not errors, errors
+    assert seen_a and seen_b
+    # bounded while either computes, b's bound outlives a's end
+    assert {s["cache"] for s in seen_a + seen_b} == {BOUND}
+    # collecting while computing: the collector pauses only for planning
+    assert all(s["gc"] > 0 for s in seen_a + seen_b)
+    after = (get_gdal_config("GDAL_CACHEMAX"), gc.get_threshold(), warnings.filters[:])
+    assert after == before
+
+
+def test_a_callers_own_cache_size_is_kept_while_and_after_a_run(small_run):
+    seen: list[dict] = []
+    mine = 1_260_000_000
+    with rasterio.Env(GDAL_CACHEMAX=mine):
+        _run_seeing(small_run, seen)
+        assert get_gdal_config("GDAL_CACHEMAX") == mine
+    assert seen and {s["cache"] for s in seen} == {mine}
+
+
+def test_a_cache_size_from_the_environment_is_kept(small_run, monkeypatch):
+    current = get_gdal_config("GDAL_CACHEMAX")
+    monkeypatch.setenv("GDAL_CACHEMAX", "1200")
+    seen: list[dict] = []
+    _run_seeing(small_run, seen)
+    assert seen and {s["cache"] for s in seen} == {current}
+    assert get_gdal_config("GDAL_CACHEMAX") == current
+    assert process_state.gdal_settings().get("GDAL_CACHEMAX") is None
+
+
+def test_endpoint_settings_reach_the_computing_threads_of_a_run_in_a_thread(
+    small_run, monkeypatch
+):
+    # a run started from a thread: GDAL options set there are that thread's
+    # own, so its computing threads must be given them
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    seen: list[dict] = []
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            _run_seeing(small_run, seen)
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(WAIT)
+    assert not errors, errors
+    assert seen and {s["endpoint"] for s in seen} == {"127.0.0.1:1"}
+    assert get_gdal_config("AWS_S3_ENDPOINT") is None  # nothing left behind
+
+
+def test_planning_pauses_the_collector_and_restores_it():
+    thresholds = gc.get_threshold()
+    with process_state.planning():
+        assert gc.get_threshold()[0] == 0
+    assert gc.get_threshold() == thresholds
