@@ -145,6 +145,16 @@ def moments(
             acc[z, 0] = total_weight
             # Neumaier's compensated sum: integer sums stay exact up to 2**53.
             wx = w * x
+            if w != 1.0 and abs(x) < 1e290 and w < 1e290:
+                # the product's rounding error, exactly (Dekker's split), into
+                # the compensation: a weighted mean exact under cancellation
+                split = 134217729.0 * x
+                xh = split - (split - x)
+                xl = x - xh
+                split = 134217729.0 * w
+                wh = split - (split - w)
+                wl = w - wh
+                acc[z, 5] += ((wh * xh - wx) + wh * xl + wl * xh) + wl * xl
             total = acc[z, 4]
             t = total + wx
             if abs(total) >= abs(wx):

@@ -308,8 +308,13 @@ def dense_moments(moments: Moments, n_zones: int) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         infinite = np.where(posinf > 0, np.inf, 0.0) + np.where(neginf > 0, -np.inf, 0)
         has = count > 0
-        mean = spread(np.where(moments.weight > 0, moments.shift + moments.mean, 0), 0)
+        shifted = np.where(moments.weight > 0, moments.shift + moments.mean, 0)
+        shifted = spread(shifted, 0.0)
         total = spread(moments.sum + moments.carry, 0.0)
+        # the compensated sum over the weight: exact when values cancel
+        # (1e12 and -1e12 plus unit noise), where the running mean is not;
+        # the shifted mean only where the sum overflows
+        mean = np.where(np.isfinite(total), total / finite, shifted)
         variance = spread(moments.m2, np.nan) / finite
         # finite values further apart than the largest float (1e308 and
         # -1e308): deviations from the shift overflow, so the mean is the
