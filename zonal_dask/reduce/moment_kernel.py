@@ -112,16 +112,17 @@ def moments(
     """
     by_pixel = pixel_weights.size > 0
     sets = 2 if by_pixel else 1
-    acc = np.zeros((n_zones, sets, 17), np.float64)
+    acc = np.zeros((n_zones * sets, 17), np.float64)
     for z in range(n_zones):
+        row = z * sets
         for s in range(sets):
-            acc[z, s, 8] = np.nan
+            acc[row + s, 8] = np.nan
             if shifts.size > 0:
-                acc[z, s, 8] = shifts[z, s]
-            acc[z, s, 13] = np.inf
-            acc[z, s, 14] = -np.inf
-            acc[z, s, 15] = -1.0
-            acc[z, s, 16] = -1.0
+                acc[row + s, 8] = shifts[z, s]
+            acc[row + s, 13] = np.inf
+            acc[row + s, 14] = -np.inf
+            acc[row + s, 15] = -1.0
+            acc[row + s, 16] = -1.0
     positions = (options & 1) != 0
     higher = (options & 2) != 0
     invalid_column = 3 if (options & 4) != 0 else 4
@@ -152,46 +153,47 @@ def moments(
                     w = extra_weights[i]
                     if not w > 0.0:
                         continue
+            row = z * sets
             raw = flat_values[pixel]
             x = np.float64(raw)
             pw = flat_pixel_weights[pixel] if by_pixel else 1.0
             # nodata is compared in the raster's dtype: exact for int64 too
             if x != x or (has_nodata and raw == nodata):
                 for s in range(sets):
-                    acc[z, s, invalid_column] += w
+                    acc[row + s, invalid_column] += w
                 continue
-            if x <= acc[z, 0, 13] or x >= acc[z, 0, 14]:
+            if x <= acc[row, 13] or x >= acc[row, 14]:
                 if positions:
                     at = float(
                         (row0 + pixel // n_cols) * grid_width + col0 + pixel % n_cols
                     )
-                    low, high = acc[z, 0, 13], acc[z, 0, 14]
-                    if x < low or (x == low and at < acc[z, 0, 15]):
-                        acc[z, 0, 13] = x
-                        acc[z, 0, 15] = at
-                    if x > high or (x == high and at < acc[z, 0, 16]):
-                        acc[z, 0, 14] = x
-                        acc[z, 0, 16] = at
+                    low, high = acc[row, 13], acc[row, 14]
+                    if x < low or (x == low and at < acc[row, 15]):
+                        acc[row, 13] = x
+                        acc[row, 15] = at
+                    if x > high or (x == high and at < acc[row, 16]):
+                        acc[row, 14] = x
+                        acc[row, 16] = at
                 else:
-                    acc[z, 0, 13] = min(acc[z, 0, 13], x)
-                    acc[z, 0, 14] = max(acc[z, 0, 14], x)
+                    acc[row, 13] = min(acc[row, 13], x)
+                    acc[row, 14] = max(acc[row, 14], x)
             for s in range(sets):
                 ws = w
                 if s == 1:
                     if pw != pw:
-                        acc[z, 1, 5] += w
+                        acc[row + 1, 5] += w
                         break
                     ws = w * pw
                     if ws == 0.0:
                         break
                 if np.isinf(x):
-                    acc[z, s, 1 if x > 0 else 2] += ws
+                    acc[row + s, 1 if x > 0 else 2] += ws
                     continue
-                shift = acc[z, s, 8]
+                shift = acc[row + s, 8]
                 if shift != shift:
                     shift = x
-                    acc[z, s, 8] = x
-                acc[z, s, 0] += ws
+                    acc[row + s, 8] = x
+                acc[row + s, 0] += ws
                 # Neumaier's compensated sum: integer sums stay exact up to
                 # 2**53, and a weighted product's rounding error (Dekker's
                 # split) is compensated too: means exact under cancellation
@@ -203,29 +205,30 @@ def moments(
                     split = 134217729.0 * ws
                     wh = split - (split - ws)
                     wl = ws - wh
-                    acc[z, s, 7] += ((wh * xh - wx) + wh * xl + wl * xh) + wl * xl
-                total = acc[z, s, 6]
+                    acc[row + s, 7] += ((wh * xh - wx) + wh * xl + wl * xh) + wl * xl
+                total = acc[row + s, 6]
                 t = total + wx
                 if abs(total) >= abs(wx):
-                    acc[z, s, 7] += (total - t) + wx
+                    acc[row + s, 7] += (total - t) + wx
                 else:
-                    acc[z, s, 7] += (wx - t) + total
-                acc[z, s, 6] = t
+                    acc[row + s, 7] += (wx - t) + total
+                acc[row + s, 6] = t
                 # power sums of the shifted value: no division per pixel
                 y = x - shift
                 wy = ws * y
-                acc[z, s, 9] += wy
+                acc[row + s, 9] += wy
                 wyy = wy * y
-                acc[z, s, 10] += wyy
+                acc[row + s, 10] += wyy
                 if higher:
                     wyyy = wyy * y
-                    acc[z, s, 11] += wyyy
-                    acc[z, s, 12] += wyyy * y
+                    acc[row + s, 11] += wyyy
+                    acc[row + s, 12] += wyyy * y
     for z in range(n_zones):
+        row = z * sets
         for s in range(sets):
             # an overflowed sum is inf, whatever its compensation says
-            if not np.isfinite(acc[z, s, 6]):
-                acc[z, s, 7] = 0.0
-            if acc[z, s, 8] != acc[z, s, 8]:
-                acc[z, s, 8] = 0.0
-    return acc
+            if not np.isfinite(acc[row + s, 6]):
+                acc[row + s, 7] = 0.0
+            if acc[row + s, 8] != acc[row + s, 8]:
+                acc[row + s, 8] = 0.0
+    return acc.reshape(n_zones, sets, 17)
