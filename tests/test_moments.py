@@ -176,3 +176,35 @@ def test_default_value_nan_counts_nodata_as_exactextract(tmp_path, chunks):
         np.testing.assert_allclose(
             ours[mine][some], theirs[op][some], rtol=1e-9, equal_nan=True, err_msg=op
         )
+
+
+def test_central_moments_are_summed_again_when_the_shift_is_far_from_the_mean():
+    # the kernel sums powers of value - (first value): a first claim of tiny
+    # weight far from the others leaves M2 to cancellation (about 1e12 times
+    # eps); the chunk step sums the zone again around its mean
+    from fractions import Fraction
+
+    from zonal_dask.labels.sources import ChunkLabels
+
+    rng = np.random.default_rng(11)
+    values = 1e6 + rng.normal(0, 1, (12, 10))
+    values[0, 0] = 0.0
+    weights = np.ones(values.size)
+    weights[0] = 1e-9
+    labels = ChunkLabels(
+        np.full((1, 12, 10), -1, np.int32),
+        np.arange(values.size, dtype=np.int64),
+        np.zeros(values.size, np.int32),
+        np.array([0], np.int64),
+        weights,
+    )
+    higher = moments_module.moment_kernel.HIGHER
+    found, _ = moments_module.chunk_moments(values, labels, None, options=higher)
+    exact_w = [Fraction(float(w)) for w in weights]
+    exact_x = [Fraction(float(x)) for x in values.ravel()]
+    mean = sum(w * x for w, x in zip(exact_w, exact_x, strict=True)) / sum(exact_w)
+    for p in (2, 4):
+        exact = float(
+            sum(w * (x - mean) ** p for w, x in zip(exact_w, exact_x, strict=True))
+        )
+        np.testing.assert_allclose(found.field(f"m{p}")[0], exact, rtol=1e-12)
