@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from zonal_dask.io import raster, writers
 from zonal_dask.labels import chunk_tasks, label_raster, sources
 from zonal_dask.reduce import finalize, partials
 from zonal_dask.run import process_state
+from zonal_dask.statistics.fields import PARTIAL_FIELDS
 from zonal_dask.statistics.table import resolve
 
 from .reference import assert_tables_close, reference_stats
@@ -111,26 +114,36 @@ def test_chunks_no_zone_meets_are_never_read(tmp_path):
     assert len(reads) <= 3  # the chunk task and its block (through getitem)
 
 
+def _exact_deviations(values):
+    exact = [Fraction(float(v)) for v in values]
+    mean = sum(exact) / len(exact)
+    return np.array([v - mean for v in exact], dtype=object)
+
+
+def _power_sum(deviations, p):
+    return float(sum(d**p for d in deviations))
+
+
 def partial(zone, values):
     values = np.asarray(values, float)
     shift = values[0]
-    return partials.Moments(
-        zone=np.array([zone]),
-        weight=np.array([float(values.size)]),
-        posinf=np.array([0.0]),
-        neginf=np.array([0.0]),
-        nodata=np.array([1.0]),
-        sum=np.array([values.sum()]),
-        carry=np.array([0.0]),
-        shift=np.array([shift]),
-        mean=np.array([(values - shift).mean()]),
-        m2=np.array([((values - values.mean()) ** 2).sum()]),
-        min=np.array([values.min()]),
-        max=np.array([values.max()]),
-        undefined=np.array([0.0]),
-        min_at=np.array([float(zone)]),
-        max_at=np.array([float(zone)]),
+    fields = {f.name: f.fill for f in PARTIAL_FIELDS}
+    deviations = _exact_deviations(values)
+    fields.update(
+        weight=float(values.size),
+        nodata=1.0,
+        sum=values.sum(),
+        shift=shift,
+        mean=(values - shift).mean(),
+        m2=_power_sum(deviations, 2),
+        m3=_power_sum(deviations, 3),
+        m4=_power_sum(deviations, 4),
+        min=values.min(),
+        max=values.max(),
+        min_at=float(zone),
+        max_at=float(zone),
     )
+    return partials.Moments(np.array([zone]), np.array([list(fields.values())]))
 
 
 def test_merge_is_chan_and_ignores_empty_parts():
@@ -147,13 +160,16 @@ def test_merge_is_chan_and_ignores_empty_parts():
     )
     assert merged.zone.tolist() == [2, 4]
     both = np.concatenate([pieces[0], pieces[2], pieces[3]])
-    assert merged.weight.tolist() == [1, both.size]
-    assert merged.nodata.tolist() == [1, 3]
-    mean = merged.shift[1] + merged.mean[1]
+    assert merged.field("weight").tolist() == [1, both.size]
+    assert merged.field("nodata").tolist() == [1, 3]
+    mean = merged.field("shift")[1] + merged.field("mean")[1]
     np.testing.assert_allclose(mean, both.mean(), rtol=1e-15)
-    m2 = ((both - both.mean()) ** 2).sum()
-    np.testing.assert_allclose(merged.m2[1], m2, rtol=1e-9)
-    assert merged.min[1] == both.min() and merged.max[1] == both.max()
+    deviations = _exact_deviations(both)
+    for p in (2, 3, 4):  # Chan's and Pébay's formulas over four parts
+        expected = _power_sum(deviations, p)
+        np.testing.assert_allclose(merged.field(f"m{p}")[1], expected, rtol=1e-9)
+    assert merged.field("min")[1] == both.min()
+    assert merged.field("max")[1] == both.max()
 
 
 def test_finalize_gives_every_zone_a_row():

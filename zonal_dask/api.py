@@ -140,7 +140,9 @@ def zonal_stats(
         ``coverage="fraction"`` (the older spelling).
     default_value
         The value of nodata and NaN pixels, which then count, instead of being
-        left out.
+        left out. NaN (float rasters only) counts them as NaN values, as
+        exactextract: their zones' sum, mean and moments are NaN, min and max
+        those of the other values; order and class statistics are refused.
     default_weight
         The weight of pixels whose weight is nodata, NaN or beyond the weights
         raster. Without it, such a pixel makes its zone's weighted statistics

@@ -13,13 +13,15 @@ from typing import Any, NamedTuple, TypeAlias
 
 import dask.array as da
 import geopandas as gpd
+import numpy as np
 import xarray as xr
 
-from ..errors import StatisticError, source_name
+from ..errors import NodataError, StatisticError, source_name
 from ..io.common_grid import CommonGrid, on_common_grid
 from ..io.raster import (
     check_nodata,
     is_label_raster,
+    is_nan,
     open_label_raster,
     open_raster,
     resolve_nodata,
@@ -45,6 +47,28 @@ class Inputs(NamedTuple):
     grid: CommonGrid = CommonGrid()
 
 
+def check_default_value(request: Request, dtype: Any, raster_name: str) -> None:
+    """Refuse a ``default_value`` no pixel of ``dtype`` can hold (NaN, 2.5 for
+    an integer raster); NaN on a float raster counts the pixels with value
+    NaN, as exactextract: statistics of a zone's values or classes would
+    then have no meaning, and are refused."""
+    value = request.default_value
+    if is_nan(value) and np.dtype(dtype).kind != "f":
+        raise NodataError(
+            f"{raster_name}: default_value {value!r} is not a value of dtype {dtype}"
+        )
+    if is_nan(value):
+        sorted_out = [
+            c.name for c in request.columns if c.statistic.family != "moments"
+        ]
+        if sorted_out:
+            raise NodataError(
+                f"{raster_name}: default_value nan with {', '.join(sorted_out)}: "
+                f"NaN values have no order nor class; give a number instead"
+            )
+    check_nodata(value, dtype, raster_name, "default_value")
+
+
 def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> Inputs:
     """Open the raster (and the weights raster: both on their common grid) and
     give the zones' labels as a source, by route."""
@@ -57,7 +81,7 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
         )
     nodata = resolve_nodata(request.nodata, array, raster_name)
     if request.default_value is not None:
-        check_nodata(request.default_value, array.dtype, raster_name, "default_value")
+        check_default_value(request, array.dtype, raster_name)
     weights, grid = None, CommonGrid(width=int(array.shape[-1]))
     if request.weights is not None:
         array, weights, grid = on_common_grid(

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..statistics.fields import CENTRE_FIELDS
 from ..statistics.table import ClassTable, Column
 from .moments import Moments, dense_moments
 from .partials import (
@@ -134,7 +135,9 @@ def table(
         return {n: np.concatenate([b[n] for b in blocks], axis=1) for n in blocks[0]}
 
     fields = dense_fields(merged)
-    fields.update(centres(fields, layout.transform, layout.width))
+    reads = {f for c in layout.columns for f in c.statistic.reads}
+    if reads & set(CENTRE_FIELDS):  # only when asked: positions cost a pass
+        fields.update(centres(fields, layout.transform, layout.width))
     if weighted_roots is not None and any(r is not None for r in weighted_roots):
         weighted = dense_fields(merged_roots(weighted_roots))
         fields.update(weighted_fields(weighted, fields["count"]))

@@ -27,7 +27,8 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..labels.sources import Block, LabelSource
-from ..statistics.table import WEIGHTED_FIELDS, Column
+from ..statistics.fields import WEIGHTED_FIELDS, kernel_options
+from ..statistics.table import Column
 from .finalize import Layout, table, values_step
 from .partials import (
     ChunkSpec,
@@ -95,11 +96,14 @@ def zonal_graph(
     columns = list(columns)
     families = {c.statistic.family for c in columns}
     reads = {f for c in columns for f in c.statistic.reads}
+    positions, higher = kernel_options(reads)
     needs = Needs(
         classes="classes" in families,
         values="values" in families,
         weighted=bool(reads & set(WEIGHTED_FIELDS)),
         weighted_classes="weighted_classes" in reads,
+        positions=positions,
+        higher=higher,
     )
     if (needs.weighted or needs.weighted_classes) and weights is None:
         raise ValueError("weighted statistics need a weights array")

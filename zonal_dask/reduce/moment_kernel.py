@@ -1,26 +1,57 @@
 """Compiled per-chunk kernels, and nothing else.
 
 One sweep over a chunk's claims (pixel, zone, weight) accumulates, for each
-zone present in the chunk: the weight of its finite, +inf, -inf and invalid
-(nodata or NaN) pixels, a compensated weighted sum of the finite values,
-West's weighted running mean and M2, the minimum and the maximum, all in
-float64 whatever the raster's dtype. A claim of the label layers weighs 1; a
-sparse claim weighs its coverage fraction when the label source gives one, else
-1, so the unweighted statistics are the weighted ones with unit weights, bit
-for bit.
+zone present in the chunk, the columns ``COLUMNS`` names: the weight of its
+finite, +inf, -inf and invalid (nodata or NaN) pixels, a compensated
+weighted sum of the finite values, the weighted power sums of the finite
+values shifted by the zone's reference value (its first finite value in the
+chunk, or one given), the minimum and the maximum (and, when asked, where
+they first are), all in float64 whatever the raster's dtype. A claim of the
+label layers weighs 1; a sparse claim weighs its coverage fraction when the
+label source gives one, else 1, so the unweighted statistics are the
+weighted ones with unit weights, bit for bit. With a weights raster the same
+pass fills a second set of columns, each claim weighing its weight times the
+pixel's.
 
-The running mean is taken of values shifted by the zone's first finite value
-in the chunk: shifted values are exact and small, so M2 keeps full precision
-even for values near 1e8 with unit spread, where the running mean's own
-rounding would not. Infinite values take part in min and max only; the final
-step gives sum, mean and std the values numpy gives when infinities are
-present. The kernels release the GIL, so dask's threads run them in parallel.
+No division per pixel: the power sums of shifted values are only added; the
+central moments are derived from them once per zone (``reduce/moments.py``),
+which checks that the shift was close enough to the mean to lose no
+precision and otherwise runs the pass again with the mean as the shift.
+Infinite values take part in min and max only; the final step gives sum,
+mean and std the values numpy gives when infinities are present. The
+kernels release the GIL, so dask's threads run them in parallel.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+# the kernel's columns, in order; "s1".."s4" are the weighted power sums of
+# value - shift, from which the central moments are derived
+COLUMNS = (
+    "weight",
+    "posinf",
+    "neginf",
+    "nan",
+    "nodata",
+    "undefined",
+    "sum",
+    "carry",
+    "shift",
+    "s1",
+    "s2",
+    "s3",
+    "s4",
+    "min",
+    "max",
+    "min_at",
+    "max_at",
+)
+# options: bits of the kernel's ``options`` argument
+POSITIONS = 1  # track where the extremes first are
+HIGHER = 2  # the third and fourth power sums
+NAN_VALUES = 4  # invalid pixels count, as NaN values (default_value=NaN)
 
 
 @njit(cache=True, nogil=True)
@@ -35,8 +66,10 @@ def moments(
     has_nodata,
     pixel_weights,
     origin,
+    shifts,
+    options,
 ):  # pragma: no cover - numba
-    """Per-zone weighted moments of one chunk.
+    """Per-zone weighted power sums of one chunk.
 
     Parameters
     ----------
@@ -60,35 +93,45 @@ def moments(
     origin : 1-D int64 (row, col, width)
         The chunk's first pixel in the grid and the grid's width: positions
         are ``row * width + col`` in the grid.
+    shifts : 2-D float64 (zones, sets)
+        Each zone's shift per set of columns; NaN (or an empty array) for
+        its first finite value.
+    options : int
+        ``POSITIONS | HIGHER | NAN_VALUES``, as asked.
 
     Returns
     -------
-    weight, posinf, neginf, invalid, total, carry, shift, mean, m2, low, high,
-    undefined, low_at, high_at
-        1-D arrays over the local zones: the weights of the finite, +inf,
-        -inf and invalid pixels; the weighted sum of the finite values as a
-        float and the rounding error it carries (Neumaier's compensation, 0
-        once the sum overflows), kept apart so that sums of several chunks
-        lose nothing either; the shift; the weighted mean of ``value -
-        shift`` and its M2; the minimum and maximum of the valid values (+inf
-        and -inf where a zone has none); the weight of the valid claims whose
-        pixel weight is undefined; the grid position (float64) of the first
-        pixel in row-major order holding the minimum and the maximum (-1 for
-        none).
+    3-D float64 array (zones, sets, COLUMNS)
+        Set 0 weighs claims by their own weight, set 1 (with a weights
+        raster only) by their weight times the pixel's. ``carry`` is the
+        rounding error ``sum`` misses (Neumaier's compensation, products'
+        errors included; 0 once the sum overflows); ``min``/``max`` are +inf
+        and -inf for a zone without valid values, ``min_at``/``max_at`` the
+        grid position (float64) of the first pixel in row-major order
+        holding them, -1 for none or when not asked; set 1 holds no extremes.
     """
-    # one row per zone: the fields of one zone share a cache line
-    acc = np.zeros((n_zones, 10), np.float64)
-    low = np.full(n_zones, np.inf)
-    high = np.full(n_zones, -np.inf)
-    low_at = np.full(n_zones, -1.0)
-    high_at = np.full(n_zones, -1.0)
+    by_pixel = pixel_weights.size > 0
+    sets = 2 if by_pixel else 1
+    acc = np.zeros((n_zones * sets, 17), np.float64)
+    for z in range(n_zones):
+        row = z * sets
+        for s in range(sets):
+            acc[row + s, 8] = np.nan
+            if shifts.size > 0:
+                acc[row + s, 8] = shifts[z, s]
+            acc[row + s, 13] = np.inf
+            acc[row + s, 14] = -np.inf
+            acc[row + s, 15] = -1.0
+            acc[row + s, 16] = -1.0
+    positions = (options & 1) != 0
+    higher = (options & 2) != 0
+    invalid_column = 3 if (options & 4) != 0 else 4
     flat_values = values.ravel()
     n_pixels = flat_values.size
     n_cols = values.shape[1]
     n_layers = labels.shape[0]
     flat_labels = labels.reshape(n_layers, n_pixels)
     weighted = extra_weights.size > 0
-    by_pixel = pixel_weights.size > 0
     flat_pixel_weights = pixel_weights.ravel()
     row0, col0, grid_width = origin[0], origin[1], origin[2]
     # One loop body for the layers' pixels and, last, the sparse claims: the
@@ -110,68 +153,82 @@ def moments(
                     w = extra_weights[i]
                     if not w > 0.0:
                         continue
+            row = z * sets
             raw = flat_values[pixel]
             x = np.float64(raw)
-            # row: weight, posinf, neginf, invalid, sum, compensation, shift,
-            # mean, m2, undefined
+            pw = flat_pixel_weights[pixel] if by_pixel else 1.0
             # nodata is compared in the raster's dtype: exact for int64 too
             if x != x or (has_nodata and raw == nodata):
-                acc[z, 3] += w
+                for s in range(sets):
+                    acc[row + s, invalid_column] += w
                 continue
-            if x <= low[z] or x >= high[z]:
-                at = float(
-                    (row0 + pixel // n_cols) * grid_width + col0 + pixel % n_cols
-                )
-                if x < low[z] or (x == low[z] and at < low_at[z]):
-                    low[z] = x
-                    low_at[z] = at
-                if x > high[z] or (x == high[z] and at < high_at[z]):
-                    high[z] = x
-                    high_at[z] = at
-            if by_pixel:
-                pw = flat_pixel_weights[pixel]
-                if pw != pw:
-                    acc[z, 9] += w
+            if x <= acc[row, 13] or x >= acc[row, 14]:
+                if positions:
+                    at = float(
+                        (row0 + pixel // n_cols) * grid_width + col0 + pixel % n_cols
+                    )
+                    low, high = acc[row, 13], acc[row, 14]
+                    if x < low or (x == low and at < acc[row, 15]):
+                        acc[row, 13] = x
+                        acc[row, 15] = at
+                    if x > high or (x == high and at < acc[row, 16]):
+                        acc[row, 14] = x
+                        acc[row, 16] = at
+                else:
+                    acc[row, 13] = min(acc[row, 13], x)
+                    acc[row, 14] = max(acc[row, 14], x)
+            for s in range(sets):
+                ws = w
+                if s == 1:
+                    if pw != pw:
+                        acc[row + 1, 5] += w
+                        break
+                    ws = w * pw
+                    if ws == 0.0:
+                        break
+                if np.isinf(x):
+                    acc[row + s, 1 if x > 0 else 2] += ws
                     continue
-                w *= pw
-            if w == 0.0:
-                continue
-            if np.isinf(x):
-                acc[z, 1 if x > 0 else 2] += w
-                continue
-            if acc[z, 0] == 0.0:
-                acc[z, 6] = x
-            total_weight = acc[z, 0] + w
-            acc[z, 0] = total_weight
-            # Neumaier's compensated sum: integer sums stay exact up to 2**53.
-            wx = w * x
-            total = acc[z, 4]
-            t = total + wx
-            if abs(total) >= abs(wx):
-                acc[z, 5] += (total - t) + wx
-            else:
-                acc[z, 5] += (wx - t) + total
-            acc[z, 4] = t
-            # West's weighted update; with w = 1 exactly Welford's
-            y = x - acc[z, 6]
-            delta = y - acc[z, 7]
-            acc[z, 7] += delta * w / total_weight
-            acc[z, 8] += w * delta * (y - acc[z, 7])
-    # an overflowed sum is inf, whatever its compensation says (inf - inf)
-    carry = np.where(np.isfinite(acc[:, 4]), acc[:, 5], 0.0)
-    return (
-        acc[:, 0].copy(),
-        acc[:, 1].copy(),
-        acc[:, 2].copy(),
-        acc[:, 3].copy(),
-        acc[:, 4].copy(),
-        carry,
-        acc[:, 6].copy(),
-        acc[:, 7].copy(),
-        acc[:, 8].copy(),
-        low,
-        high,
-        acc[:, 9].copy(),
-        low_at,
-        high_at,
-    )
+                shift = acc[row + s, 8]
+                if shift != shift:
+                    shift = x
+                    acc[row + s, 8] = x
+                acc[row + s, 0] += ws
+                # Neumaier's compensated sum: integer sums stay exact up to
+                # 2**53, and a weighted product's rounding error (Dekker's
+                # split) is compensated too: means exact under cancellation
+                wx = ws * x
+                if ws != 1.0 and abs(x) < 1e290 and ws < 1e290:
+                    split = 134217729.0 * x
+                    xh = split - (split - x)
+                    xl = x - xh
+                    split = 134217729.0 * ws
+                    wh = split - (split - ws)
+                    wl = ws - wh
+                    acc[row + s, 7] += ((wh * xh - wx) + wh * xl + wl * xh) + wl * xl
+                total = acc[row + s, 6]
+                t = total + wx
+                if abs(total) >= abs(wx):
+                    acc[row + s, 7] += (total - t) + wx
+                else:
+                    acc[row + s, 7] += (wx - t) + total
+                acc[row + s, 6] = t
+                # power sums of the shifted value: no division per pixel
+                y = x - shift
+                wy = ws * y
+                acc[row + s, 9] += wy
+                wyy = wy * y
+                acc[row + s, 10] += wyy
+                if higher:
+                    wyyy = wyy * y
+                    acc[row + s, 11] += wyyy
+                    acc[row + s, 12] += wyyy * y
+    for z in range(n_zones):
+        row = z * sets
+        for s in range(sets):
+            # an overflowed sum is inf, whatever its compensation says
+            if not np.isfinite(acc[row + s, 6]):
+                acc[row + s, 7] = 0.0
+            if acc[row + s, 8] != acc[row + s, 8]:
+                acc[row + s, 8] = 0.0
+    return acc.reshape(n_zones, sets, 17)

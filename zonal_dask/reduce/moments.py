@@ -1,10 +1,13 @@
 """The moments family: per-zone weighted moments of a chunk, and their merge.
 
-``chunk_moments`` runs the compiled kernel (``moment_kernel.moments``) over a block
-and keeps the zones present; ``merge`` combines any number of partials
-exactly (sums, Chan's formula for the weighted M2, the first position of an
-extreme); ``dense_moments`` spreads them over all zones with numpy's answers
-for infinities. ``reduce/partials.py`` holds the chunk step that calls them.
+``chunk_moments`` runs the compiled kernel (``moment_kernel.moments``) over a
+block, derives the central moments from its power sums, and keeps the zones
+present; ``merge`` combines any number of partials exactly, field by field
+as ``statistics/fields.PARTIAL_FIELDS`` declares (sums, Neumaier's
+compensated sum, the binomial translation of central moments, the first
+position of an extreme); ``dense_moments`` spreads them over all zones with
+numpy's answers for infinities. ``reduce/partials.py`` holds the chunk step
+that calls them.
 """
 
 from __future__ import annotations
@@ -18,63 +21,49 @@ import numpy as np
 from ..burn import rules as burn_rules
 from ..io.raster import is_nan
 from ..labels.sources import ChunkLabels
+from ..statistics.fields import INDEX, PARTIAL_FIELDS
 from . import moment_kernel
 
-MOMENT_FIELDS = (
-    "count",
-    "nodata",
-    "sum",
-    "mean",
-    "variance",
-    "min",
-    "max",
-    "undefined",
-    "min_at",
-    "max_at",
-)
+N_FIELDS = len(PARTIAL_FIELDS)
+# the kernel's power sums become the central moments of the same order
+_CENTRAL = {"s1": "mean", "s2": "m2", "s3": "m3", "s4": "m4"}
+if [_CENTRAL.get(c, c) for c in moment_kernel.COLUMNS] != list(INDEX):
+    raise ImportError(
+        "moment_kernel.COLUMNS and statistics/fields.PARTIAL_FIELDS differ: "
+        f"{moment_kernel.COLUMNS} vs {tuple(INDEX)}"
+    )
+_W, _SHIFT, _MEAN = INDEX["weight"], INDEX["shift"], INDEX["mean"]
+_S1, _S2, _S3, _S4 = (INDEX[_CENTRAL[s]] for s in ("s1", "s2", "s3", "s4"))
+# a zone whose power sums exceed its central moments this many times loses
+# more than about log10(TOL) digits to cancellation: it is summed again
+# around its mean
+_TOL = 64.0
 
 
 class Moments(NamedTuple):
     """Per-zone moments of some pixels, for the zones present only.
 
-    ``zone`` is sorted and unique (int64 global zone index); the other fields
-    are float64 and aligned with it: the weights (pixel counts, when
-    unweighted) of the finite, +inf, -inf and invalid (nodata or NaN) pixels;
-    the weighted ``sum`` of the finite values and the rounding error it
-    ``carry``-s (their sum is the sum: 1e308 - 1e308 + 3 stays 3 across
-    chunks); ``shift`` (one of the zone's
-    finite values), ``mean`` (the weighted mean of the finite values minus
-    ``shift``) and ``m2`` (their weighted squared deviations from it);
-    ``min`` and ``max`` of the valid values; ``undefined``, the weight of
-    the valid pixels whose weight (in a weights raster) is undefined;
-    ``min_at`` and ``max_at``, the grid position (``row * width + col``) of
-    the first pixel in row-major order holding the minimum and the maximum.
-    The shift keeps the deviations in Chan's merge exact for values near 1e8.
+    ``zone`` is sorted and unique (int64 global zone index); ``data`` is
+    float64 of shape ``(zones, N_FIELDS)`` (``(zones, N_FIELDS, k)`` for a
+    block of ``k`` planes), one column per partial field of
+    ``statistics/fields.PARTIAL_FIELDS``, in that order: ``field(name)``
+    reads one.
     """
 
     zone: np.ndarray
-    weight: np.ndarray
-    posinf: np.ndarray
-    neginf: np.ndarray
-    nodata: np.ndarray
-    sum: np.ndarray
-    carry: np.ndarray
-    shift: np.ndarray
-    mean: np.ndarray
-    m2: np.ndarray
-    min: np.ndarray
-    max: np.ndarray
-    undefined: np.ndarray
-    min_at: np.ndarray
-    max_at: np.ndarray
+    data: np.ndarray
+
+    def field(self, name: str) -> np.ndarray:
+        return self.data[:, INDEX[name]]
 
     @classmethod
     def empty(cls, k: int | None = None) -> Moments:
-        shape = (0,) if k is None else (0, k)
-        return cls(np.empty(0, np.int64), *[np.empty(shape)] * 14)
+        shape = (0, N_FIELDS) if k is None else (0, N_FIELDS, k)
+        return cls(np.empty(0, np.int64), np.empty(shape))
 
 
 _NO_PIXEL_WEIGHTS = np.empty((0, 0))
+_NO_SHIFTS = np.empty((0, 0))
 
 
 def chunk_moments(
@@ -83,64 +72,107 @@ def chunk_moments(
     nodata: float | None,
     weights: np.ndarray | None = None,
     origin: tuple[int, int, int] = (0, 0, 0),
-) -> Moments:
+    options: int = 0,
+) -> tuple[Moments, Moments | None]:
     """One pass of the compiled kernel over a 2-D block, or each plane of a 3-D one.
 
-    A 3-D block ``(k, rows, cols)`` gives fields of shape ``(zones, k)``;
-    every plane shares the labels. ``weights`` (a 2-D float64 block, NaN
-    where undefined) multiplies every claim's weight.
+    A 3-D block ``(k, rows, cols)`` gives data of shape ``(zones, N_FIELDS,
+    k)``; every plane shares the labels. ``weights`` (a 2-D float64 block,
+    NaN where undefined) gives, from the same pass, the moments weighted by
+    it too (else None). ``options``: ``moment_kernel.POSITIONS | HIGHER |
+    NAN_VALUES``.
     """
     has_nodata, nodata_value = nodata_in_dtype(nodata, values.dtype)
     planes = values if values.ndim == 3 else values[np.newaxis]
     pixel_weights = _NO_PIXEL_WEIGHTS
     if weights is not None:
         pixel_weights = np.ascontiguousarray(weights, dtype=np.float64)
-    per_plane = [
-        moment_kernel.moments(
-            np.ascontiguousarray(plane),
-            labels.labels,
-            labels.extra_pixels,
-            labels.extra_zones,
-            labels.extra_weights,
-            len(labels.zones),
-            nodata_value,
-            has_nodata,
-            pixel_weights,
-            np.asarray(origin, np.int64),
-        )
-        for plane in planes
-    ]
-    exact = weights is None and labels.unweighted
-    if values.dtype.kind in "iu" and values.dtype.itemsize == 8 and exact:
-        per_plane = [
-            _exact_integer_sum(p, plane, labels, has_nodata, nodata_value)
-            for p, plane in zip(per_plane, planes, strict=True)
-        ]
-    fields = [np.stack(f, axis=1) for f in zip(*per_plane, strict=True)]
-    weight, posinf, neginf, invalid = fields[:4]
-    seen = weight + posinf + neginf + invalid + fields[11]
-    keep = (seen.sum(axis=1) > 0) | (fields[12] >= 0).any(axis=1)
-    order = np.argsort(labels.zones[keep], kind="stable")
-    fields = [f[keep][order] for f in fields]
+    at = np.asarray(origin, np.int64)
+    per_plane = []
+    for plane in planes:
+        plane = np.ascontiguousarray(plane)
+
+        def sweep(shifts: np.ndarray, plane: np.ndarray = plane) -> np.ndarray:
+            return moment_kernel.moments(
+                plane,
+                labels.labels,
+                labels.extra_pixels,
+                labels.extra_zones,
+                labels.extra_weights,
+                len(labels.zones),
+                nodata_value,
+                has_nodata,
+                pixel_weights,
+                at,
+                shifts,
+                options,
+            )
+
+        higher = bool(options & moment_kernel.HIGHER)
+        data, ill = _central(sweep(_NO_SHIFTS), higher)
+        if ill.any():  # summed again around the mean: exact central moments
+            shifts = np.where(ill, data[..., _SHIFT] + data[..., _MEAN], np.nan)
+            data, _ = _central(sweep(shifts), higher)
+        if values.dtype.kind in "iu" and values.dtype.itemsize == 8:
+            if labels.unweighted:
+                data[:, 0] = _exact_integer_sum(
+                    data[:, 0], plane, labels, has_nodata, nodata_value
+                )
+        if data.shape[1] == 2:  # the weighted set: the extremes of the values
+            extremes = [INDEX[n] for n in ("min", "max", "min_at", "max_at")]
+            data[:, 1, extremes] = data[:, 0, extremes]
+        per_plane.append(data)
+    data = np.stack(per_plane, axis=-1)  # (zones, sets, fields, planes)
+    seen = data[:, :, [INDEX[n] for n in _SEEN]].sum(axis=(1, 2, 3)) > 0
+    order = np.argsort(labels.zones[seen], kind="stable")
+    zone, data = labels.zones[seen][order], data[seen][order]
     if values.ndim == 2:
-        fields = [f[:, 0] for f in fields]
-    return Moments(labels.zones[keep][order], *fields)
+        data = data[..., 0]
+    sets = [
+        Moments(zone, np.ascontiguousarray(data[:, s])) for s in range(data.shape[1])
+    ]
+    return sets[0], (sets[1] if weights is not None else None)
+
+
+_SEEN = ("weight", "posinf", "neginf", "nan", "nodata", "undefined")
+
+
+def _central(raw: np.ndarray, higher: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's columns with its power sums of ``value - shift`` turned
+    into the mean of ``value - shift`` and the central moments, and which
+    (zone, set) lost precision to cancellation (a shift far from the mean)."""
+    data = raw.copy()
+    w = raw[..., _W]
+    s1, s2, s3, s4 = (raw[..., i] for i in (_S1, _S2, _S3, _S4))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        m = np.where(w > 0, s1 / np.where(w > 0, w, 1.0), 0.0)
+        m2 = s2 - m * s1
+        m3 = s3 - 3 * m * s2 + 2 * w * m**3
+        m4 = s4 - 4 * m * s3 + 6 * m * m * s2 - 3 * w * m**4
+        ill = np.isfinite(s2) & (s2 > _TOL * m2)
+        if higher:
+            ill |= np.isfinite(s4) & (s4 > _TOL * m4)
+    data[..., _S1] = m
+    data[..., _S2] = np.maximum(m2, 0.0)
+    data[..., _S3] = m3 if higher else 0.0
+    data[..., _S4] = np.maximum(m4, 0.0) if higher else 0.0
+    return data, ill & (w > 0)
 
 
 def _exact_integer_sum(
-    fields: tuple,
+    data: np.ndarray,
     plane: np.ndarray,
     labels: ChunkLabels,
     has_nodata: bool,
     nodata: np.generic,
-) -> tuple:
-    """The kernel's fields of a 64-bit integer plane, with each zone's sum
+) -> np.ndarray:
+    """The fields (zones, N_FIELDS) of a 64-bit integer plane, with each zone's sum
     recomputed exactly when a value is beyond 2**53 (the kernel adds values
     converted to float64, which drops their low bits: 2**62 + 1 and -2**62
     would sum to 0): the float64 nearest the exact sum, and what it misses as
     its carry."""
     if not plane.size or max(abs(int(plane.min())), abs(int(plane.max()))) <= 2**53:
-        return fields
+        return data
     valid = ~(plane == nodata) if has_nodata else np.ones(plane.shape, bool)
     flat, n = plane.reshape(-1), len(labels.zones)
     zone = [labels.extra_zones[valid.reshape(-1)[labels.extra_pixels]]]
@@ -164,7 +196,9 @@ def _exact_integer_sum(
     ]
     high = np.array([float(e) for e in exact])
     carry = np.array([float(e - int(h)) for e, h in zip(exact, high, strict=True)])
-    return (*fields[:4], high, carry, *fields[6:])
+    data[:, INDEX["sum"]] = high
+    data[:, INDEX["carry"]] = carry
+    return data
 
 
 def nodata_in_dtype(nodata: float | None, dtype: np.dtype) -> tuple[bool, np.generic]:
@@ -200,61 +234,81 @@ def valid_pixels(values: np.ndarray, nodata: float | None) -> np.ndarray:
 
 
 def merge(parts: Sequence[Moments | None]) -> Moments:
-    """The combine step for moments (Chan et al. for the weighted M2)."""
+    """The combine step for moments: each partial field merged as
+    ``statistics/fields.PARTIAL_FIELDS`` declares, exactly."""
     found = [p for p in parts if p is not None and len(p.zone)]
     if len(found) <= 1:
         return found[0] if found else Moments.empty()
-    if found[0].weight.ndim == 2:  # bands or time steps: merge each column
-        columns = [
-            merge([Moments(p.zone, *(f[:, c] for f in p[1:])) for p in found])
-            for c in range(found[0].weight.shape[1])
+    if found[0].data.ndim == 3:  # bands or time steps: merge each plane
+        planes = [
+            merge([Moments(p.zone, p.data[..., c]) for p in found])
+            for c in range(found[0].data.shape[2])
         ]
-        fields = zip(*(c[1:] for c in columns), strict=True)
-        return Moments(columns[0].zone, *(np.stack(f, axis=1) for f in fields))
-    cat = Moments(*(np.concatenate(f) for f in zip(*found, strict=True)))
-    order = np.argsort(cat.zone, kind="stable")
-    cat = Moments(*(a[order] for a in cat))
-    new = np.diff(cat.zone, prepend=-1) != 0
+        return Moments(planes[0].zone, np.stack([p.data for p in planes], axis=-1))
+    zone = np.concatenate([p.zone for p in found])
+    order = np.argsort(zone, kind="stable")
+    zone, data = zone[order], np.concatenate([p.data for p in found])[order]
+    new = np.diff(zone, prepend=-1) != 0
     starts = np.flatnonzero(new)
     group = np.cumsum(new) - 1
-    weight = np.add.reduceat(cat.weight, starts)
-    # shift of each group: the first finite part's, so deviations stay small
-    has = cat.weight > 0
+    out = np.empty((starts.size, N_FIELDS))
+    by_kind: dict[str, list[int]] = {}
+    for i, f in enumerate(PARTIAL_FIELDS):
+        by_kind.setdefault(f.merge, []).append(i)
+    for kind, reduce in (("add", np.add), ("min", np.minimum), ("max", np.maximum)):
+        columns = by_kind.get(kind, [])
+        out[:, columns] = reduce.reduceat(data[:, columns], starts, axis=0)
+    (s,), (c,) = by_kind["compensated"], by_kind["carry"]
+    out[:, s], out[:, c] = _add_sums(data[:, s], data[:, c], starts)
+    _merge_central(data, out, group, starts)
+    for i in by_kind.get("first", []):
+        of = INDEX[PARTIAL_FIELDS[i].of]
+        out[:, i] = _first_at(data[:, of], data[:, i], out[:, of], group, starts)
+    return Moments(zone[starts], out)
+
+
+def _merge_central(
+    data: np.ndarray, out: np.ndarray, group: np.ndarray, starts: np.ndarray
+) -> None:
+    """The shift and central moments of each group of parts, into ``out``.
+
+    The shift is the first part's with finite values, so deviations stay
+    small; each part's central moments are translated to the group's mean by
+    the binomial expansion (for order 2, Chan et al.; for 3 and 4, Pébay's
+    formulas, over any number of parts):
+    ``M_p = sum_i sum_j C(p, j) e_i**j M_{p-j, i}``, with ``M_0 = weight``,
+    ``M_1 = 0`` and ``e_i`` part i's mean minus the group's.
+    """
+    weight = data[:, _W]
+    has = weight > 0
     first = np.full(starts.size, -1)
     hit = np.flatnonzero(has)
     _, at = np.unique(group[hit], return_index=True)
     first[group[hit[at]]] = hit[at]
-    shift = np.where(first >= 0, cat.shift[np.maximum(first, 0)], 0.0)
+    shift = np.where(first >= 0, data[np.maximum(first, 0), _SHIFT], 0.0)
+    central = sorted(
+        (f.order, INDEX[f.name]) for f in PARTIAL_FIELDS if f.merge == "central"
+    )
+    column = dict(central)
     # values further apart than the largest float overflow here: dense_moments
     # then takes the mean from the sum and the variance as infinite
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        relative = np.where(has, (cat.shift - shift[group]) + cat.mean, 0.0)
-        mean = np.add.reduceat(cat.weight * relative, starts) / weight
-        deviation = np.where(has, relative - np.nan_to_num(mean)[group], 0.0)
-        m2 = np.add.reduceat(cat.m2 + cat.weight * deviation * deviation, starts)
-    low = np.minimum.reduceat(cat.min, starts)
-    high = np.maximum.reduceat(cat.max, starts)
-    return Moments(
-        zone=cat.zone[starts],
-        weight=weight,
-        posinf=np.add.reduceat(cat.posinf, starts),
-        neginf=np.add.reduceat(cat.neginf, starts),
-        nodata=np.add.reduceat(cat.nodata, starts),
-        **_add_sums(cat.sum, cat.carry, starts),
-        shift=shift,
-        mean=np.nan_to_num(mean),
-        m2=m2,
-        min=low,
-        max=high,
-        undefined=np.add.reduceat(cat.undefined, starts),
-        min_at=_first_at(cat.min, cat.min_at, low, group, starts),
-        max_at=_first_at(cat.max, cat.max_at, high, group, starts),
-    )
+        relative = np.where(has, (data[:, _SHIFT] - shift[group]) + data[:, _MEAN], 0)
+        total = np.add.reduceat(weight, starts)
+        mean = np.nan_to_num(np.add.reduceat(weight * relative, starts) / total)
+        e = np.where(has, relative - mean[group], 0.0)
+        for p, i in central[1:]:
+            term = data[:, i] + weight * e**p
+            for j in range(1, p - 1):
+                term = term + math.comb(p, j) * e**j * data[:, column[p - j]]
+            out[:, i] = np.add.reduceat(term, starts)
+    out[:, _SHIFT] = shift
+    out[:, _MEAN] = mean
 
 
 def _add_sums(
     total: np.ndarray, carry: np.ndarray, starts: np.ndarray
-) -> dict[str, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Each group's sum of ``total``, as a float and the error it carries:
     Neumaier's compensated sum, one part of every group at a time."""
     sizes = np.diff(np.append(starts, total.size))
@@ -271,7 +325,7 @@ def _add_sums(
             error[g] += np.where(big, (out[g] - s) + x, (x - s) + out[g])
             out[g] = s
     # past the largest float the sum is ±inf (or NaN), and carries nothing
-    return {"sum": out, "carry": np.where(np.isfinite(out), error, 0.0)}
+    return out, np.where(np.isfinite(out), error, 0.0)
 
 
 def _first_at(
@@ -288,48 +342,63 @@ def _first_at(
 
 
 def dense_moments(moments: Moments, n_zones: int) -> dict[str, np.ndarray]:
-    """The moment fields over all zones, with numpy's answers for infinities.
+    """The dense fields (``statistics/fields.DENSE_FIELDS``) over all zones,
+    with numpy's answers for infinities.
 
     Arrays have shape ``(n_zones,)``, or ``(n_zones, k)`` for ``k`` planes;
-    zones absent from ``moments`` get count 0 and NaN elsewhere.
+    zones absent from ``moments`` get count 0 and NaN elsewhere. A value
+    counted as NaN (``default_value=NaN``) makes the sum, the mean and the
+    central moments NaN, and is no minimum or maximum (as exactextract).
     """
     z = moments.zone
-    shape = (n_zones, *moments.weight.shape[1:])
+    shape = (n_zones, *moments.data.shape[2:])
 
     def spread(field: np.ndarray, fill: float) -> np.ndarray:
         out = np.full(shape, fill, dtype=np.float64)
         out[z] = field
         return out
 
-    finite, posinf, neginf = (
-        spread(f, 0.0) for f in (moments.weight, moments.posinf, moments.neginf)
+    def part(name: str, fill: float = 0.0) -> np.ndarray:
+        return spread(moments.field(name), fill)
+
+    finite, posinf, neginf, nan = (
+        part(n) for n in ("weight", "posinf", "neginf", "nan")
     )
-    count = finite + posinf + neginf
+    count = finite + posinf + neginf + nan
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         infinite = np.where(posinf > 0, np.inf, 0.0) + np.where(neginf > 0, -np.inf, 0)
-        has = count > 0
-        mean = spread(np.where(moments.weight > 0, moments.shift + moments.mean, 0), 0)
-        total = spread(moments.sum + moments.carry, 0.0)
-        variance = spread(moments.m2, np.nan) / finite
-        # finite values further apart than the largest float (1e308 and
-        # -1e308): deviations from the shift overflow, so the mean is the
-        # compensated sum's, and the variance is beyond any float
-        apart = (finite == count) & np.isinf(
-            spread(moments.max, np.nan) - spread(moments.min, np.nan)
+        infinite = infinite + np.where(nan > 0, np.nan, 0.0)
+        has, valued = count > 0, finite + posinf + neginf > 0
+        shifted = part("shift") + part("mean")
+        total = part("sum") + part("carry")
+        # the compensated sum over the weight: exact when values cancel
+        # (1e12 and -1e12 plus unit noise), where a running mean is not; the
+        # shifted mean only where the sum overflows
+        mean = np.where(np.isfinite(total), total / finite, shifted)
+        mean = np.where(finite > 0, mean, 0.0)
+        variance, moment3, moment4 = (
+            part(n, np.nan) / finite for n in ("m2", "m3", "m4")
         )
+        # finite values further apart than the largest float (1e308 and
+        # -1e308): deviations from the shift overflow, so the variance is
+        # beyond any float
+        apart = (finite == count) & np.isinf(part("max", np.nan) - part("min", np.nan))
         mean = np.where(apart, total / finite, mean)
         variance = np.where(apart, np.inf, variance)
+        pure = has & (finite == count)
         return {
             "count": count,
-            "nodata": spread(moments.nodata, 0.0),
+            "nodata": part("nodata"),
             "sum": np.where(has, total + infinite, np.nan),
             "mean": np.where(has, mean + infinite, np.nan),
-            "variance": np.where(has & (finite == count), variance, np.nan),
-            "min": np.where(has, spread(moments.min, np.nan), np.nan),
-            "max": np.where(has, spread(moments.max, np.nan), np.nan),
-            "undefined": spread(moments.undefined, 0.0),
-            "min_at": np.where(has, spread(moments.min_at, -1.0), -1.0),
-            "max_at": np.where(has, spread(moments.max_at, -1.0), -1.0),
+            "variance": np.where(pure, variance, np.nan),
+            "moment3": np.where(pure & ~apart, moment3, np.nan),
+            "moment4": np.where(pure & ~apart, moment4, np.nan),
+            "min": np.where(valued, part("min", np.nan), np.nan),
+            "max": np.where(valued, part("max", np.nan), np.nan),
+            "undefined": part("undefined"),
+            "min_at": np.where(valued, part("min_at", -1.0), -1.0),
+            "max_at": np.where(valued, part("max_at", -1.0), -1.0),
         }
 
 
@@ -355,5 +424,7 @@ def warm_up(dtype: np.dtype) -> None:
         has_nodata,
         _NO_PIXEL_WEIGHTS,
         origin,
+        _NO_SHIFTS,
+        0,
     )
     burn_rules.warm_up()

@@ -4,13 +4,14 @@ Three families of partial results, each with its chunk step and its combine
 step, in the manner of ``dask.array.reduction``; ``statistics/table.py`` names, for each
 statistic, the fields it reads:
 
-* ``moments``: per zone, the weights of its valid and invalid pixels, the
-  weighted sum, a shifted weighted mean and M2, the minimum and the maximum
-  and where they first are (``moments.Moments``, from the compiled kernel);
-  combined exactly by addition and Chan's formula. Its dense fields:
-  ``count``, ``nodata``, ``sum``, ``mean``, ``variance``, ``min``, ``max``,
-  ``min_at``, ``max_at``. With a weights raster, a second set of moments
-  weighs each pixel by its weight too (``ChunkResult.weighted``).
+* ``moments``: per zone, the partial fields ``statistics/fields.py``
+  declares: the weights of its valid and invalid pixels, the compensated
+  weighted sum, the central moments around a shift, the minimum and the
+  maximum and, when asked, where they first are (``moments.Moments``, from
+  the compiled kernel); combined exactly, field by field. Its dense fields:
+  ``statistics/fields.DENSE_FIELDS``. With a weights raster, the same pass
+  gives a second set of moments weighing each pixel by its weight too
+  (``ChunkResult.weighted``).
 * ``classes``: per (zone, value), the weight of its pixels, and with a
   weights raster the weights' sum (``Classes``); combined by addition. For
   class rasters: memory grows with zones x classes.
@@ -31,15 +32,16 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..io.raster import is_nan
 from ..labels.sources import ChunkLabels, Labels, pieces
+from ..statistics.fields import PARTIAL_FIELDS, layout_digest
+from . import moment_kernel
 from .moments import (
     Moments,
     chunk_moments,
     merge,
     valid_pixels,
 )
-
-FAMILIES = ("moments", "classes", "values")
 
 
 class Classes(NamedTuple):
@@ -74,12 +76,14 @@ class ZoneValues(NamedTuple):
 class Needs:
     """What a chunk step computes beyond the moments: the classes (with their
     weights-raster sums), the values, the moments weighted by the weights
-    raster."""
+    raster, the extremes' positions, the third and fourth moments."""
 
     classes: bool = False
     values: bool = False
     weighted: bool = False
     weighted_classes: bool = False
+    positions: bool = False
+    higher: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,8 @@ class ChunkSpec:
     """What a chunk step needs besides its blocks.
 
     ``nodata`` is the value left out (NaN always is); ``default_value``, when
-    given, replaces every nodata or NaN value, which then counts; ``groups``
+    given, replaces every nodata or NaN value, which then counts (NaN: counts
+    as a NaN value, as exactextract, on a float raster); ``groups``
     gives, for each of the chunk's zones, the zone group its values go to, or
     a number of groups to spread zones over by id (needed when
     ``needs.values``); a 3-D block holds planes ``planes[0]``, ... of
@@ -113,6 +118,17 @@ class ChunkResult(NamedTuple):
     weighted: Moments | None = None
 
 
+# what a checkpoint's format is derived from: the partial fields and the
+# partials' types, so that any change to them makes old checkpoints refused
+LAYOUT = layout_digest(
+    PARTIAL_FIELDS,
+    *(
+        f"{kind.__name__}{kind._fields}"
+        for kind in (Moments, Classes, ZoneValues, ChunkResult, ChunkLabels)
+    ),
+)
+
+
 def chunk_step(
     values: np.ndarray,
     labels: Labels,
@@ -127,15 +143,21 @@ def chunk_step(
     """
     values = np.ascontiguousarray(values)
     nodata = spec.nodata
-    if spec.default_value is not None:
+    needs = spec.needs
+    options = moment_kernel.POSITIONS if needs.positions else 0
+    options |= moment_kernel.HIGHER if needs.higher else 0
+    if spec.default_value is not None and is_nan(spec.default_value):
+        # refused for integer rasters before any work (labels/inputs.py)
+        options |= moment_kernel.NAN_VALUES
+    elif spec.default_value is not None:
         fill = np.asarray(spec.default_value).astype(values.dtype)
         values, nodata = np.where(valid_pixels(values, nodata), values, fill), None
     results = [
-        _piece_step(values, piece, weights, nodata, spec) for piece in pieces(labels)
+        _piece_step(values, piece, weights, nodata, spec, options)
+        for piece in pieces(labels)
     ]
     if len(results) == 1:
         return results[0]
-    needs = spec.needs
     by_group = None
     if needs.values:
         found = {g for r in results for g in (r.values or {})}
@@ -154,13 +176,13 @@ def _piece_step(
     weights: np.ndarray | None,
     nodata: float | None,
     spec: ChunkSpec,
+    options: int,
 ) -> ChunkResult:
     needs = spec.needs
-    moments = chunk_moments(values, labels, nodata, None, spec.origin)
-    weighted = None
-    if needs.weighted:
-        assert weights is not None
-        weighted = chunk_moments(values, labels, nodata, weights, spec.origin)
+    pixel_weights = weights if needs.weighted else None
+    moments, weighted = chunk_moments(
+        values, labels, nodata, pixel_weights, spec.origin, options
+    )
     if not (needs.classes or needs.values):
         return ChunkResult(moments, None, None, weighted)
     planes = values if values.ndim == 3 else values[np.newaxis]

@@ -34,9 +34,12 @@ import xarray as xr
 from dask.base import tokenize
 
 from ..errors import CheckpointError
+from ..reduce.partials import LAYOUT
 
 MANIFEST = "checkpoint.json"
-FORMAT = 3
+# derived from the partial fields' registry and the partials' types: a
+# checkpoint of another layout is refused, never misread
+FORMAT = LAYOUT
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,12 @@ class Checkpoint:
             differ = sorted(
                 k for k in {*stored, *identity} if stored.get(k) != identity.get(k)
             )
+            if "format" in differ:
+                raise CheckpointError(
+                    f"{directory}: checkpoint written by another version of "
+                    f"zonal_dask (its partial results are laid out differently); "
+                    f"delete it to compute again"
+                )
             if differ:
                 raise CheckpointError(
                     f"{directory}: checkpoint of another run (differs in "

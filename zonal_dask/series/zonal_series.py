@@ -33,7 +33,7 @@ from ..labels.plan import ZonePlan
 from ..labels.sources import LabelSource, persisted
 from ..parameters import DEFAULTS, SERIES_OPTIONS
 from ..reduce.graph import zonal_graph
-from ..reduce.moments import Moments
+from ..reduce.moments import N_FIELDS
 from ..request import Request
 from ..run import scheduler
 from ..run.process_state import gc_paused, run_scope
@@ -369,7 +369,7 @@ def _batch_size(source: LabelSource, n_zones: int, n_columns: int) -> int:
     """Steps per batch: the graph under ``MAX_CHUNKS`` chunk tasks, the batch's
     table (and the moment fields beside it) under ``BATCH_BYTES``."""
     chunks = max(1, len(source.tasks))
-    per_step = max(1, n_zones) * (n_columns + len(Moments._fields)) * 8
+    per_step = max(1, n_zones) * (n_columns + N_FIELDS + 1) * 8
     return max(1, min(MAX_CHUNKS // chunks, BATCH_BYTES // per_step))
 
 

@@ -10,9 +10,11 @@ from ``STATISTICS``. Adding a statistic is adding an entry.
 Fields and the finalize step they imply:
 
 * moment fields (``count``, ``nodata``, ``sum``, ``mean``, ``variance``,
-  ``min``, ``max``, the centres ``min_center_x`` ... of the cells holding
-  them), the same weighted by a weights raster (``WEIGHTED_FIELDS``) and zone
-  fields (``outside``): ``finalize(fields)`` gets them as dense arrays over
+  ``moment3``, ``moment4``, ``min``, ``max``, the centres ``min_center_x``
+  ... of the cells holding them), the same weighted by a weights raster
+  (``WEIGHTED_FIELDS``) and zone fields (``outside``), all declared in
+  ``statistics/fields.py`` (an entry reading any other name fails at
+  import): ``finalize(fields)`` gets them as dense arrays over
   all zones (count 0 and NaN elsewhere for a zone without valid pixels) and
   returns the column, vectorised;
 * ``classes``: ``finalize(classes)`` gets a ``ClassTable`` (weight per zone
@@ -46,6 +48,7 @@ from ..reduce.classes import (
     ratio,
     weighted_quantile,
 )
+from . import fields as declared
 
 # exactextract's coverage_weight: what a pixel a polygon touches weighs
 COVERAGE_KINDS = (
@@ -55,14 +58,9 @@ COVERAGE_KINDS = (
     "area_spherical_m2",
     "area_spherical_km2",
 )
-ZONE_FIELDS = ("outside",)
+ZONE_FIELDS = declared.ZONE_FIELDS
 VALUE_FIELDS = ("classes", "values")
-WEIGHTED_FIELDS = (
-    "weighted_count",
-    "weighted_sum",
-    "weighted_mean",
-    "weighted_variance",
-)
+WEIGHTED_FIELDS = tuple(declared.WEIGHTED_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -87,6 +85,9 @@ class Statistic:
     doc: str = ""
     param: float | None = None
     token: str = ""
+
+    def __post_init__(self) -> None:
+        declared.check_reads(self.name, self.reads)
 
     @property
     def description(self) -> str:
@@ -208,6 +209,25 @@ def _coefficient_of_variation(f: Fields) -> np.ndarray:
     return ratio(np.sqrt(f["variance"]), f["mean"])
 
 
+def _skewness(f: Fields) -> np.ndarray:
+    """population skewness m3 / m2**1.5 (scipy.stats.skew's default)
+
+    NaN when the values are all equal; defined without coverage weighting
+    only (exactextract has none to compare with)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(f["variance"] > 0, f["moment3"] / f["variance"] ** 1.5, np.nan)
+
+
+def _kurtosis(f: Fields) -> np.ndarray:
+    """population excess kurtosis m4 / m2**2 - 3 (scipy.stats.kurtosis's default)
+
+    NaN when the values are all equal."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(
+            f["variance"] > 0, f["moment4"] / f["variance"] ** 2 - 3, np.nan
+        )
+
+
 def _weighted_std(f: Fields) -> np.ndarray:
     """population standard deviation weighted by the weights raster (x coverage)"""
     return np.sqrt(f["weighted_variance"])
@@ -255,6 +275,8 @@ _ENTRIES = (
     Statistic(
         "coefficient_of_variation", ("variance", "mean"), _coefficient_of_variation
     ),
+    Statistic("skewness", ("variance", "moment3"), _skewness, weighted=False),
+    Statistic("kurtosis", ("variance", "moment4"), _kurtosis, weighted=False),
     Statistic("median", ("values",), _median, cast=True),
     Statistic("mad", ("values",), _mad, weighted=False),
     Statistic("majority", ("classes",), _majority, aliases=("mode",)),

@@ -1,0 +1,210 @@
+"""The moments: declared partial fields, skewness and kurtosis, the kernel's
+shifted power sums, and ``default_value=NaN``.
+
+References: scipy.stats for skewness and kurtosis, exact rational arithmetic
+(``statistics.pstdev`` sums fractions) for the spread, exactextract for
+``default_value=NaN``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import numpy as np
+import pytest
+import scipy.stats
+
+import zonal_dask as zd
+from zonal_dask.reduce import moments as moments_module
+from zonal_dask.run.checkpoint import FORMAT, MANIFEST, Checkpoint
+from zonal_dask.statistics import fields
+from zonal_dask.statistics.table import Statistic
+
+from .reference import polygon_values
+from .synth import Grid, make_grid, voronoi_zones, zones_frame
+
+CHUNKINGS = [(61, 83), 7, (5, 23), (61, 3)]
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+@pytest.mark.parametrize("loc", [100.0, 1e8])
+def test_skewness_and_kurtosis_are_scipys_on_any_chunking(chunks, loc):
+    grid = make_grid(dtype="float64", seed=81, loc=loc, scale=3.0)
+    values = grid.values.copy()
+    # skewed: squares of the noise; some nodata
+    values = np.where(values == grid.nodata, values, loc + (values - loc) ** 2)
+    grid = Grid(values, nodata=grid.nodata)
+    geometries = voronoi_zones(grid, 9, seed=81)
+    table = zd.zonal_stats(
+        zones_frame(geometries),
+        grid.to_dataarray(),
+        ["skewness", "kurtosis", "std"],
+        chunks=chunks,
+        split_every=2,
+    )
+    found = [polygon_values(g, grid, grid.nodata) for g in geometries]
+    skew = [scipy.stats.skew(v) if v.size else np.nan for v in found]
+    kurt = [scipy.stats.kurtosis(v) if v.size else np.nan for v in found]
+    assert np.isfinite(skew).sum() >= 5
+    # scipy's own two-pass float64 loses digits at 1e8: compare to 1e-6 there
+    rtol = 1e-9 if loc < 1e3 else 1e-6
+    np.testing.assert_allclose(table["skewness"], skew, rtol=rtol, equal_nan=True)
+    np.testing.assert_allclose(table["kurtosis"], kurt, rtol=rtol, equal_nan=True)
+
+
+def test_skewness_of_equal_values_is_nan_as_scipy():
+    grid = Grid(np.full((6, 7), 4.0), nodata=None)
+    table = zd.zonal_stats(
+        zones_frame(voronoi_zones(grid, 3, seed=1)),
+        grid.to_dataarray(),
+        ["skewness", "kurtosis"],
+    )
+    with pytest.warns(RuntimeWarning):
+        assert np.isnan(scipy.stats.skew(np.full(5, 4.0)))
+    assert table.isna().all().all()
+
+
+def test_skewness_under_coverage_is_refused_naming_it():
+    grid = make_grid((8, 9), "float64", seed=2)
+    with pytest.raises(zd.StatisticError, match="skewness"):
+        zd.zonal_stats(
+            zones_frame(voronoi_zones(grid, 3, seed=2)),
+            grid.to_dataarray(),
+            ["mean", "skewness"],
+            coverage="fraction",
+        )
+
+
+@pytest.mark.parametrize("chunks", [(40, 40), 9])
+def test_std_is_exact_when_the_first_value_is_far_from_the_mean(chunks):
+    # the kernel sums powers of value - first value: a first value 1e6 away
+    # from unit-spread values would leave M2 to cancellation; it is summed
+    # again around the mean
+    rng = np.random.default_rng(7)
+    values = 1e6 + rng.normal(0, 1, (40, 40))
+    values[::9, ::9] = 0.0  # each chunk's first pixel, and more: outliers
+    grid = Grid(values, nodata=None)
+    geometries = voronoi_zones(grid, 6, seed=7)
+    table = zd.zonal_stats(
+        zones_frame(geometries), grid.to_dataarray(), ["std"], chunks=chunks
+    )
+    exact = [
+        statistics.pstdev(polygon_values(g, grid, None).tolist()) for g in geometries
+    ]
+    np.testing.assert_allclose(table["std"], exact, rtol=1e-12)
+
+
+def test_a_statistic_reading_an_unknown_field_fails_when_declared():
+    with pytest.raises(ValueError, match="varaince"):
+        Statistic("typo", ("varaince",), lambda f: f["varaince"])
+
+
+def test_positions_and_higher_moments_only_when_asked():
+    assert fields.kernel_options(["mean", "variance", "count"]) == (False, False)
+    assert fields.kernel_options(["min_center_x"]) == (True, False)
+    assert fields.kernel_options(["variance", "moment4"]) == (False, True)
+
+
+def test_the_kernels_columns_are_the_declared_fields():
+    names = [f.name for f in fields.PARTIAL_FIELDS]
+    assert moments_module.N_FIELDS == len(names) == len(set(names))
+    assert fields.layout_digest(fields.PARTIAL_FIELDS[:-1]) != fields.layout_digest()
+
+
+def test_a_checkpoint_of_another_layout_is_refused_clearly(tmp_path):
+    directory = tmp_path / "run"
+    directory.mkdir()
+    identity = {"format": FORMAT, "zones": "z"}
+    (directory / MANIFEST).write_text(json.dumps({**identity, "format": 3}))
+    with pytest.raises(zd.CheckpointError, match="another version of zonal_dask"):
+        Checkpoint.open(directory, identity)
+
+
+# default_value=NaN ---------------------------------------------------------
+
+
+def test_default_value_nan_is_refused_for_integer_rasters():
+    grid = make_grid((8, 9), "int16", seed=3, nodata=-1)
+    with pytest.raises(zd.NodataError, match="default_value nan"):
+        zd.zonal_stats(
+            zones_frame(voronoi_zones(grid, 3, seed=3)),
+            grid.to_dataarray(),
+            ["count", "mean"],
+            default_value=float("nan"),
+        )
+
+
+def test_default_value_nan_with_order_statistics_is_refused():
+    grid = make_grid((8, 9), "float32", seed=3)
+    with pytest.raises(zd.NodataError, match="median"):
+        zd.zonal_stats(
+            zones_frame(voronoi_zones(grid, 3, seed=3)),
+            grid.to_dataarray(),
+            ["count", "median"],
+            default_value=float("nan"),
+        )
+
+
+@pytest.mark.parametrize("chunks", [None, 5])
+def test_default_value_nan_counts_nodata_as_exactextract(tmp_path, chunks):
+    exactextract = pytest.importorskip("exactextract")
+    grid = make_grid(
+        (21, 25), "float64", seed=4, nodata_fraction=0.1, nan_fraction=0.05
+    )
+    path = grid.write(tmp_path / "values.tif")
+    geometries = voronoi_zones(grid, 6, seed=4)
+    frame = zones_frame(geometries)
+    ops = ["count", "sum", "mean", "min", "max", "stdev", "variance"]
+    theirs = exactextract.exact_extract(
+        str(path), frame, [f"{op}(default_value=nan)" for op in ops], output="pandas"
+    )
+    theirs.columns = ops
+    ours = zd.zonal_stats(
+        frame,
+        path,
+        ["count", "sum", "mean", "min", "max", "std", "var"],
+        coverage="fraction",
+        default_value=float("nan"),
+        chunks=chunks,
+    )
+    assert theirs["mean"].isna().sum() >= 3  # zones holding nodata pixels
+    # a zone of no pixel: exactextract's sum is 0, ours NaN (as without)
+    some = theirs["count"].to_numpy() > 0
+    assert not some.all()
+    for mine, op in zip(ours.columns, ops, strict=True):
+        np.testing.assert_allclose(
+            ours[mine][some], theirs[op][some], rtol=1e-9, equal_nan=True, err_msg=op
+        )
+
+
+def test_central_moments_are_summed_again_when_the_shift_is_far_from_the_mean():
+    # the kernel sums powers of value - (first value): a first claim of tiny
+    # weight far from the others leaves M2 to cancellation (about 1e12 times
+    # eps); the chunk step sums the zone again around its mean
+    from fractions import Fraction
+
+    from zonal_dask.labels.sources import ChunkLabels
+
+    rng = np.random.default_rng(11)
+    values = 1e6 + rng.normal(0, 1, (12, 10))
+    values[0, 0] = 0.0
+    weights = np.ones(values.size)
+    weights[0] = 1e-9
+    labels = ChunkLabels(
+        np.full((1, 12, 10), -1, np.int32),
+        np.arange(values.size, dtype=np.int64),
+        np.zeros(values.size, np.int32),
+        np.array([0], np.int64),
+        weights,
+    )
+    higher = moments_module.moment_kernel.HIGHER
+    found, _ = moments_module.chunk_moments(values, labels, None, options=higher)
+    exact_w = [Fraction(float(w)) for w in weights]
+    exact_x = [Fraction(float(x)) for x in values.ravel()]
+    mean = sum(w * x for w, x in zip(exact_w, exact_x, strict=True)) / sum(exact_w)
+    for p in (2, 4):
+        exact = float(
+            sum(w * (x - mean) ** p for w, x in zip(exact_w, exact_x, strict=True))
+        )
+        np.testing.assert_allclose(found.field(f"m{p}")[0], exact, rtol=1e-12)
