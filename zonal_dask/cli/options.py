@@ -82,6 +82,10 @@ def _names(text: str) -> list[str]:
     return text.replace(",", " ").split()
 
 
+def _times(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 FLAGS: tuple[Flag, ...] = (
     Flag(
         "stats",
@@ -270,7 +274,15 @@ def _series_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-pattern",
         metavar="PATTERN",
         help="strftime codes finding each file's time in its name, e.g. %%Y-%%m-%%d "
-        "(default: the files' order)",
+        "(%%m, %%d read month1 as month01); default: the files' order, a glob's "
+        "natural order (month2 before month10)",
+    )
+    group.add_argument(
+        "--times",
+        metavar="LIST",
+        type=_times,
+        help="comma-separated times of the files, one each in the order given, "
+        "e.g. 2024-01,2024-02",
     )
     group.add_argument("--asset", help="the STAC asset to read from each item")
     group.add_argument(

@@ -31,7 +31,7 @@ def is_series(args: argparse.Namespace) -> bool:
         return True
     if Path(args.output).suffix.lower() in (".zarr", ".nc"):
         return True
-    options = (args.time_pattern, args.asset, args.variable, args.batch)
+    options = (args.time_pattern, args.times, args.asset, args.variable, args.batch)
     return any(o is not None for o in options) or args.append or args.plan_per_grid
 
 
@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             source,
             **{k: v for k, v in options.items() if v is not None},
             time_pattern=args.time_pattern,
+            times=args.times,
             asset=args.asset,
             variables=args.variable,
             plan_per_grid=args.plan_per_grid,

@@ -13,10 +13,11 @@ the chunks and the batch, never the number of steps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ from ..run.process_state import run_scope
 from ..run.progress import ProgressLike, Report, reporter
 from ..statistics.table import DEFAULT_STATS, StatsLike
 from ..zones.read import read_zones
+from ..zones.reproject import parse_crs
 from .cube import (
     FORMAT,
     IDENTITY,
@@ -52,7 +54,7 @@ from .cube import (
 )
 from .cube_store import Output
 from .open import open_series
-from .steps import Series
+from .steps import Series, continue_positions
 
 # A batch's dense table (zones x steps x columns, float64, and the moment
 # fields beside it) stays about under this.
@@ -83,6 +85,7 @@ def zonal_series(
     stats: StatsLike = DEFAULT_STATS,
     *,
     time_pattern: str | None = None,
+    times: Sequence[Any] | None = None,
     asset: str | None = None,
     variables: Sequence[str] | None = None,
     plan_per_grid: bool = False,
@@ -116,7 +119,12 @@ def zonal_series(
         As for ``zonal_stats``.
     time_pattern
         ``strftime`` codes finding each file's time in its name
-        (``"%Y-%m-%d"``); without it, a file's time is its position.
+        (``"%Y-%m-%d"``; ``month%m`` reads ``month1`` and ``month12``);
+        without it or ``times``, a file's time is its position in the list,
+        or in a glob's natural order (``month2`` before ``month10``).
+    times
+        The files' times, one per file in the order given (a glob's natural
+        order): dates (anything ``pandas.Timestamp`` reads) or integers.
     asset
         The STAC asset to read from each item.
     variables
@@ -178,6 +186,9 @@ def zonal_series(
         raise StatisticError("append and geometry need an output")
     with run_scope():
         frame = read_zones(zones, layer) if request.route == "polygons" else None
+        if frame is not None and request.zones_crs is not None:  # the cube's CRS
+            crs = parse_crs(request.zones_crs, "zones_crs")
+            frame = frame.set_crs(crs, allow_override=True)
         steps = open_series(
             series,
             band=band,
@@ -185,8 +196,11 @@ def zonal_series(
             time_pattern=time_pattern,
             asset=asset,
             variables=variables,
+            times=times,
         )
         steps.check_values(request.nodata)
+        if writer is not None and writer.existing is not None:
+            steps = _after_output(steps, writer, time_pattern, times)
         groups = _grid_groups(steps, zones, plan_per_grid, request)
         identity = _identity(request, zones, frame, steps)
         todo = list(range(len(steps.steps)))
@@ -196,7 +210,7 @@ def zonal_series(
         plans: dict[int, _GridPlan] = {}
         batches = []
         bar = _Steps(reporter(progress), len(todo))
-        with bar:
+        with _discarded_on_failure(writer), bar:
             at = 0
             while at < len(todo):  # in time order: batches never mix grids
                 g = grid_of[todo[at]]
@@ -222,12 +236,34 @@ def zonal_series(
                 else:
                     writer.add(cube)
         if writer is not None:
-            try:
+            with _discarded_on_failure(writer):
                 writer.commit(identity)
-            finally:
-                writer.discard()
+            writer.discard()
             return [steps.steps[p].time for p in todo]
     return concat(batches)
+
+
+@contextlib.contextmanager
+def _discarded_on_failure(writer: Output | None) -> Iterator[None]:
+    """Remove what ``writer`` staged when the run fails: nothing half-written."""
+    try:
+        yield
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+
+
+def _after_output(
+    steps: Series, writer: Output, time_pattern: str | None, times: Any
+) -> Series:
+    """Files timed by position, numbered after the steps the output holds."""
+    assert writer.existing is not None
+    if steps.kind != "files" or time_pattern is not None or times is not None:
+        return steps
+    old = writer.existing
+    known = dict(zip([str(n) for n in old.sources], list(old.times), strict=True))
+    return continue_positions(steps, known, str(writer.path))
 
 
 def _grid_groups(
@@ -312,7 +348,7 @@ class _GridPlan:
         }
         n_zones = 0 if source.index is None else len(source.index)
         batch = _batch_size(source, n_zones, len(request.columns) * len(variables))
-        return cls(like, source, _zones(frame, source), nodata, batch)
+        return cls(like, source, _zones(frame, source, like.rio.crs), nodata, batch)
 
     def run(
         self,
@@ -365,11 +401,13 @@ def _band_coords(steps: Series, variable: str | None, count: int) -> np.ndarray:
     return np.arange(1, count + 1)
 
 
-def _zones(frame: gpd.GeoDataFrame | None, source: LabelSource) -> Zones:
-    """The cube's zones: names and polygons, or (a label raster) the values found."""
+def _zones(frame: gpd.GeoDataFrame | None, source: LabelSource, crs: Any) -> Zones:
+    """The cube's zones: names and polygons (in the raster's CRS ``crs`` when
+    they declare none: ``assume_same_crs``), or (a label raster) the values
+    found."""
     if frame is None or source.index is None:
         return Zones(source.index)
-    return Zones(source.index, frame.geometry.to_numpy(), frame.crs)
+    return Zones(source.index, frame.geometry.to_numpy(), frame.crs or crs)
 
 
 def _batch_size(source: LabelSource, n_zones: int, n_columns: int) -> int:
