@@ -238,7 +238,6 @@ def test_progress_counts_steps(files, capsys):
     "flags",
     [
         ["--include-cols", "name"],
-        ["--coverage"],
         ["--group-by", "name"],
         ["--checkpoint", "ckpt"],
         ["--pixels", "p.parquet"],

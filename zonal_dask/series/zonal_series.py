@@ -1,14 +1,15 @@
 """``zonal_series``: the same zones over many time steps, through the one engine.
 
-request -> series (``series/steps.py``) -> one label source per grid, its labels
-made once and kept (the implicit zone plan) -> the steps in batches, each
-batch one ``graph.zonal_graph`` over a ``(steps, y, x)`` array whose planes
-share each chunk's labels -> a batch of the cube (``series/cube.py``) -> staged in
-the output, committed at the end (``series/cube_store.py``).
+request -> series (``series/steps.py``) -> one plan per grid
+(``series/grid_plan.py``): the labels, coverage fractions and weights made
+once and kept -> the steps in batches, each batch one ``graph.zonal_graph``
+over a ``(steps, y, x)`` array whose planes share each chunk's labels -> a
+batch of the cube (``series/cube.py``) -> staged in the output, committed at
+the end (``series/cube_store.py``).
 
 A batch holds as many steps as keep the graph under about ``MAX_CHUNKS``
-chunk tasks and the batch's table under ``BATCH_BYTES``, so memory follows
-the chunks and the batch, never the number of steps.
+chunk tasks and the batch's table under ``grid_plan.BATCH_BYTES``, so memory
+follows the chunks and the batch, never the number of steps.
 """
 
 from __future__ import annotations
@@ -16,26 +17,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import dask
 import geopandas as gpd
-import numpy as np
 import xarray as xr
 
-from ..errors import GridError, StatisticError, source_name
-from ..io.features import name_columns
-from ..io.raster import MAX_CHUNKS, resolve_nodata
-from ..labels.inputs import grid_fields, route_of
+from ..errors import GridError, StatisticError
+from ..labels.inputs import route_of
 from ..labels.plan import ZonePlan
-from ..labels.sources import LabelSource, persisted
-from ..reduce.graph import zonal_graph
-from ..reduce.moments import Moments
 from ..request import Request
-from ..run import scheduler
 from ..run.process_state import run_scope
 from ..run.progress import ProgressLike, Report, reporter
 from ..statistics.table import DEFAULT_STATS, StatsLike
@@ -44,22 +35,14 @@ from ..zones.reproject import parse_crs
 from .cube import (
     FORMAT,
     IDENTITY,
-    PLANE,
     VERSION,
-    Zones,
-    batch_cube,
     concat,
-    with_zones,
     zones_identity,
 )
 from .cube_store import Output
+from .grid_plan import GridPlan
 from .open import open_series
 from .steps import Series, continue_positions
-
-# A batch's dense table (zones x steps x columns, float64, and the moment
-# fields beside it) stays about under this.
-BATCH_BYTES = 256 * 2**20
-
 
 # The options of ``zonal_stats`` a series takes, with the same meaning.
 OPTIONS = (
@@ -68,7 +51,11 @@ OPTIONS = (
     "zone_id",
     "all_touched",
     "categorical",
+    "coverage",
     "weights",
+    "default_value",
+    "default_weight",
+    "min_coverage_frac",
     "small",
     "chunks",
     "split_every",
@@ -152,8 +139,12 @@ def zonal_series(
         called with ``(fraction, message)``, as for ``zonal_stats``.
     **options
         ``band``, ``nodata``, ``zone_id``, ``all_touched``, ``categorical``,
-        ``weights``, ``small``, ``chunks``, ``split_every``, ``prefix``,
-        ``layer``, ``assume_same_crs``, ``zones_crs``: as for ``zonal_stats``.
+        ``coverage``, ``weights``, ``default_value``, ``default_weight``,
+        ``min_coverage_frac``, ``small``, ``chunks``, ``split_every``,
+        ``prefix``, ``layer``, ``assume_same_crs``, ``zones_crs``: as for
+        ``zonal_stats``. With ``coverage`` or ``weights``, the coverage
+        fractions (or areas) and the weights raster's cells are computed once
+        per grid and kept for every step.
         ``band=None`` keeps every band (a ``band`` dimension); a nodata value
         differing between files is refused unless ``nodata`` is given.
 
@@ -174,8 +165,6 @@ def zonal_series(
         plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
         **options,
     )
-    if request.weights is not None:
-        raise StatisticError("zonal_series: a weights raster is not offered")
     band, layer = request.band, request.layer
     writer = None
     if output is not None:
@@ -207,7 +196,7 @@ def zonal_series(
         if writer is not None:
             todo = writer.todo(steps.steps, identity)
         grid_of = {p: g for g, members in enumerate(groups) for p in members}
-        plans: dict[int, _GridPlan] = {}
+        plans: dict[int, GridPlan] = {}
         batches = []
         bar = _Steps(reporter(progress), len(todo))
         with _discarded_on_failure(writer), bar:
@@ -215,8 +204,8 @@ def zonal_series(
             while at < len(todo):  # in time order: batches never mix grids
                 g = grid_of[todo[at]]
                 if g not in plans:
-                    plans[g] = _GridPlan.make(
-                        zones, frame, steps, todo[at], request, bar
+                    plans[g] = GridPlan.make(
+                        zones, frame, steps, todo[at], request, bar.note
                     )
                 plan = plans[g]
                 chosen = [todo[at]]
@@ -301,121 +290,6 @@ def _identity(
         "kind": steps.kind,
     }
     return json.loads(json.dumps(identity))
-
-
-@dataclass
-class _GridPlan:
-    """One grid's zone plan: its raster, kept labels, zones and nodata."""
-
-    like: xr.DataArray
-    source: LabelSource
-    zones: Zones
-    nodata: dict[str | None, float | None]
-    batch: int
-
-    @classmethod
-    def make(
-        cls,
-        zones: Any,
-        frame: gpd.GeoDataFrame | None,
-        steps: Series,
-        position: int,
-        request: Request,
-        bar: _Steps,
-    ) -> _GridPlan:
-        """Plan the zones on the grid of the step at ``position``; make and keep
-        their labels (a stored ``ZonePlan`` is read instead)."""
-        from ..labels.inputs import label_source
-
-        name = source_name(zones)
-        given = frame if frame is not None else zones
-        inputs = label_source(given, steps.like(position), request, name)
-        like, source = inputs.array, inputs.source
-        if not (isinstance(zones, ZonePlan) and zones.path is not None):
-            started = time.perf_counter()
-            source = persisted(source)
-            bar.note(f"zones planned in {time.perf_counter() - started:.1f} s")
-        variables: list[str | None] = (
-            list(steps.variables) if steps.variables else [None]
-        )
-        nodata = {
-            v: resolve_nodata(
-                request.nodata,
-                like if v is None or steps.cube is None else steps.cube[v],
-                source_name(steps.like(position, v)),
-            )
-            for v in variables
-        }
-        n_zones = 0 if source.index is None else len(source.index)
-        batch = _batch_size(source, n_zones, len(request.columns) * len(variables))
-        return cls(like, source, _zones(frame, source, like.rio.crs), nodata, batch)
-
-    def run(
-        self,
-        steps: Series,
-        chosen: list[int],
-        request: Request,
-        report: Report | None = None,
-    ) -> xr.Dataset:
-        """The cube of the steps at ``chosen``: one graph per variable."""
-        variables = list(self.nodata)
-        lazies, bands = [], None
-        for variable in variables:
-            values = steps.values(chosen, self.like, variable)
-            if values.ndim == 4:  # (step, band) pairs as planes
-                bands = _band_coords(steps, variable, values.shape[1])
-                values = values.reshape((-1, *values.shape[2:]), merge_chunks=False)
-            lazies.append(
-                zonal_graph(
-                    values,
-                    self.source,
-                    request.columns,
-                    self.nodata[variable],
-                    split_every=request.split_every,
-                    plane_dim=PLANE,
-                    plane_coords=np.arange(values.shape[0]),
-                    default_value=request.default_value,
-                    grid=grid_fields(self.like),
-                )
-            )
-        tables = scheduler.compute(dask.delayed(list)(lazies), report=report)
-        parts = []
-        for variable, table in zip(variables, tables, strict=True):
-            cube = batch_cube(
-                table,
-                steps.times[chosen],
-                [steps.steps[p].name for p in chosen],
-                bands,
-            )
-            named = "" if len(variables) == 1 else f"{variable}_"
-            parts.append(name_columns(cube, (request.prefix or "") + named))
-        merged = xr.merge(parts, compat="override", join="exact")
-        return with_zones(merged, self.zones)
-
-
-def _band_coords(steps: Series, variable: str | None, count: int) -> np.ndarray:
-    if steps.cube is not None:
-        array = steps.cube[variable or steps.variables[0]]  # type: ignore[index]
-        if "band" in array.coords:
-            return array["band"].to_numpy()
-    return np.arange(1, count + 1)
-
-
-def _zones(frame: gpd.GeoDataFrame | None, source: LabelSource, crs: Any) -> Zones:
-    """The cube's zones: names and polygons (in the raster's CRS ``crs`` when
-    they declare none: ``assume_same_crs``), or (a label raster) the values
-    found."""
-    if frame is None or source.index is None:
-        return Zones(source.index)
-    return Zones(source.index, frame.geometry.to_numpy(), frame.crs or crs)
-
-
-def _batch_size(source: LabelSource, n_zones: int, n_columns: int) -> int:
-    """Steps per batch: the graph under ``MAX_CHUNKS`` chunk tasks, the batch's
-    table (and the moment fields beside it) under ``BATCH_BYTES``."""
-    chunks = max(1, len(source.tasks))
-    per_step = max(1, n_zones) * (n_columns + len(Moments._fields)) * 8
-    return max(1, min(MAX_CHUNKS // chunks, BATCH_BYTES // per_step))
 
 
 class _Steps:
