@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import OutputError, ZonalError
+from ..errors import NoOverlapWarning, OutputError, ZonalError
 from ..run.process_state import run_scope
 from ..statistics.table import DEFAULT_STATS
 from .options import HelpFormatter, Parser, build_parser, scheduler_for, zonal_options
@@ -39,7 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _warnings_in_words():
             if argv[:1] == ["demo"]:
                 return _demo(argv[1:])
-            return _run(build_parser().parse_args(argv))
+            args = build_parser().parse_args(argv)
+            with warnings.catch_warnings():
+                warnings.simplefilter(
+                    "error" if args.strict else "always", NoOverlapWarning
+                )
+                return _run(args)
     except SystemExit as done:  # argparse: --help, --version, a bad flag
         return done.code if isinstance(done.code, int) else 2
     except ZonalError as err:

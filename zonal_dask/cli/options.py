@@ -394,6 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("--overwrite", action="store_true", help="replace OUTPUT")
     out.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1) where a warning is due: no zone meets the raster",
+    )
+    out.add_argument(
         "--pixels",
         metavar="OUT.parquet",
         help="also write every (zone, pixel) with its value, coverage, weight, "
