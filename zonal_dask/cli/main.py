@@ -112,11 +112,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.pixels is not None:
         check_output(Path(args.pixels), overwrite=args.overwrite)
     map_stat = _map_stat(args, names)
+    class_names = _class_names(args)
+    prefix = args.prefix or ""
     if args.band is None and (features or map_stat is not None):
         raise OutputError(
             "--band all writes a table (a row per zone and band), not features or a map"
         )
-    prefix = args.prefix or ""
     echo = None if args.quiet else _echo_dashboard
     with (
         failures_reported(output, args.checkpoint),
@@ -137,6 +138,10 @@ def _run(args: argparse.Namespace) -> int:
         long = result.to_dataframe().rename_axis(index={"zone": result.zone.long_name})
         carried = list(args.include_cols or ())  # coordinates: first, as in a table
         result = long[[*carried, *(c for c in long.columns if c not in carried)]]
+    if class_names:
+        from ..io.class_names import name_classes
+
+        result = name_classes(result, class_names, prefix)
     columns = result.attrs.get(STAT_COLUMNS, list(result.columns))
     if features:
         write_features(result, output, overwrite=args.overwrite)
@@ -229,6 +234,23 @@ def _map_stat(args: argparse.Namespace, stats: list[str]) -> str | None:
             f"({','.join(stats)})"
         )
     return str(stat)
+
+
+def _class_names(args: argparse.Namespace) -> dict[Any, str]:
+    """The raster's class names with --class-names (else none), read before
+    computing: a raster without any is refused."""
+    if not args.class_names:
+        return {}
+    from ..errors import RasterError
+    from ..io.class_names import read_class_names
+
+    names = read_class_names(args.raster, args.band or 1)
+    if not names:
+        raise RasterError(
+            f"{args.raster}: --class-names: no class names found (no .vat.dbf "
+            f"attribute table, no GDAL category names in its .aux.xml)"
+        )
+    return names
 
 
 def _table(

@@ -394,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("--overwrite", action="store_true", help="replace OUTPUT")
     out.add_argument(
+        "--class-names",
+        action="store_true",
+        help="name the class columns and the majority/minority values by the "
+        "raster's attribute table (.vat.dbf) or GDAL category names",
+    )
+    out.add_argument(
         "--strict",
         action="store_true",
         help="fail (exit 1) where a warning is due: no zone meets the raster",

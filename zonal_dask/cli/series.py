@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         for name, given in (
             ("--map", args.map),
             ("--pixels", args.pixels),
+            ("--class-names", args.class_names),
             ("--categorical with --band all", args.categorical and args.band is None),
         )
         if given
