@@ -151,16 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         write_table(layout, output, overwrite=args.overwrite)
     stopwatch.lap("write")
     if map_stat is not None:
-        from ..io.maps import choropleth
-
-        choropleth(
-            result,
-            prefix + map_stat,
-            raster=args.raster,
-            band=args.band,
-            path=args.map,
-            overwrite=args.overwrite,
-        )
+        _draw_map(args, result, prefix + map_stat, columns)
         stopwatch.lap("map")
     if args.checkpoint:
         remove_checkpoint(args.checkpoint)
@@ -170,6 +161,25 @@ def _run(args: argparse.Namespace) -> int:
         table = result[stats].set_axis(shown, axis=1)
         _summary(args, lazy, table, names, stopwatch, loaded)
     return 0
+
+
+def _draw_map(
+    args: argparse.Namespace, features: Any, column: str, columns: list[Any]
+) -> None:
+    """--map: a picture of ``column``, or an HTML page (every statistic in
+    each zone's tooltip)."""
+    from ..io.maps import HTML_SUFFIXES, choropleth, interactive_map
+
+    common = {"raster": args.raster, "band": args.band, "overwrite": args.overwrite}
+    if Path(args.map).suffix.lower() in HTML_SUFFIXES:
+        ids = [c for c in [args.zone_id or features.index.name] if c is not None]
+        carried = [
+            str(c) for c in [*ids, *(args.include_cols or ())] if c not in columns
+        ]
+        tooltip = [*dict.fromkeys(carried), *(str(c) for c in columns)]
+        interactive_map(features, column, tooltip=tooltip, path=args.map, **common)
+    else:
+        choropleth(features, column, path=args.map, **common)
 
 
 def _echo_dashboard(link: str) -> None:

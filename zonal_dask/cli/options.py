@@ -411,7 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
         "cell id and centre, as a partitioned Parquet directory",
     )
     out.add_argument(
-        "--map", metavar="FILE.png", help="also draw a map of one statistic"
+        "--map",
+        metavar="FILE.png|FILE.html",
+        help="also draw a map of one statistic; .html: an interactive map, every "
+        "statistic in each zone's tooltip",
     )
     out.add_argument(
         "--map-stat",
