@@ -177,3 +177,12 @@ def test_the_command_line_takes_times(months, tmp_path, capsys):
     table = pd.read_parquet(out)
     assert table["source"].unique().tolist() == [months[1].name, months[2].name]
     assert str(table["time"].iloc[0]).startswith("2024-01-01")
+
+
+def test_zones_without_a_crs_take_the_raster_s_in_a_cube(months, tmp_path):
+    bare = FRAME.set_crs(None, allow_override=True)
+    out = tmp_path / "lst.zarr"
+    zd.zonal_series(bare, [months[1]], STATS, assume_same_crs=True, output=out)
+    cube = zd.open_cube(out)
+    assert cube.xindexes["zone"].crs.to_epsg() == 32633
+    assert_steps(cube.load(), [months[1]])

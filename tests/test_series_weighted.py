@@ -113,3 +113,20 @@ def test_the_fractions_and_weights_are_made_once(files, tmp_path, monkeypatch):
         FRAME, files[:1], ["weighted_mean"], weights=path, coverage="fraction"
     )
     assert len(made) == per_grid  # four steps in four batches: no more than one
+
+
+def test_the_command_line_weights_a_series(files, tmp_path):
+    from zonal_dask.cli.main import main
+
+    zones, out = tmp_path / "zones.gpkg", tmp_path / "w.parquet"
+    FRAME.to_file(zones)
+    path = WEIGHTS.write(tmp_path / "w.tif")
+    args = [str(zones), *map(str, files), str(out), "-q", "--stats", "weighted_mean"]
+    assert main([*args, "--coverage", "--weights", str(path)]) == 0
+    table = pd.read_parquet(out)
+    for f in files:
+        expected = zd.zonal_stats(
+            FRAME, f, ["weighted_mean"], coverage="fraction", weights=path
+        )
+        got = table[table["source"] == f.name]["weighted_mean"].to_numpy()
+        np.testing.assert_allclose(got, expected["weighted_mean"].to_numpy(), 1e-12)
