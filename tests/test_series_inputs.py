@@ -160,6 +160,10 @@ def test_a_new_file_before_the_output_s_last_is_refused(months, tmp_path):
     zd.zonal_series(FRAME, [months[1]], STATS, times=["2024-01-01"], output=dated)
     with pytest.raises(SeriesError, match="its steps have dates"):
         zd.zonal_series(FRAME, [months[2]], STATS, output=dated, append=True)
+    with pytest.raises(SeriesError, match="numbered by position, the new ones"):
+        zd.zonal_series(
+            FRAME, [months[11]], STATS, times=["2024-11-01"], output=out, append=True
+        )
 
 
 def test_zonal_stats_given_a_list_of_rasters_points_to_zonal_series(months):

@@ -21,9 +21,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import xarray as xr
 
-from ..errors import GridError, StatisticError
+from ..errors import GridError, SeriesError, StatisticError
 from ..labels.inputs import route_of
 from ..labels.plan import ZonePlan
 from ..request import Request
@@ -246,11 +247,22 @@ def _discarded_on_failure(writer: Output | None) -> Iterator[None]:
 def _after_output(
     steps: Series, writer: Output, time_pattern: str | None, times: Any
 ) -> Series:
-    """Files timed by position, numbered after the steps the output holds."""
+    """Files timed by position, numbered after the steps the output holds;
+    dated steps for an output numbered by position (or the reverse) refused."""
     assert writer.existing is not None
-    if steps.kind != "files" or time_pattern is not None or times is not None:
-        return steps
     old = writer.existing
+    if steps.kind != "files" or time_pattern is not None or times is not None:
+        dated = np.issubdtype(np.asarray(old.times).dtype, np.datetime64)
+        if (
+            len(old.times)
+            and not dated
+            and all(isinstance(s.time, np.datetime64) for s in steps.steps)
+        ):
+            raise SeriesError(
+                f"{writer.path}: its steps are numbered by position, the new ones "
+                f"have dates; write another output"
+            )
+        return steps
     known = dict(zip([str(n) for n in old.sources], list(old.times), strict=True))
     return continue_positions(steps, known, str(writer.path))
 
