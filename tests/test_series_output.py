@@ -238,10 +238,10 @@ def test_progress_counts_steps(files, capsys):
     "flags",
     [
         ["--include-cols", "name"],
-        ["--weights", "w.tif"],
         ["--group-by", "name"],
         ["--checkpoint", "ckpt"],
         ["--pixels", "p.parquet"],
+        ["--class-names"],
     ],
 )
 def test_options_a_series_does_not_take_are_one_line(files, tmp_path, capsys, flags):

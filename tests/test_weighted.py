@@ -544,11 +544,14 @@ def test_the_command_line_takes_every_option(tmp_path):
     np.testing.assert_allclose(counts, pd.read_csv(out, index_col="fid")["count"])
     assert main(["-q", *argv]) == 1  # exists: refused
     assert main(["-q", *argv, "--overwrite"]) == 0
-    # a time series (several rasters) takes coverage, not a weights raster
+    # a time series (several rasters) takes it too, each step as one raster
     series = [str(zones_path), dem, dem, str(tmp_path / "s.parquet"), "--coverage"]
     assert main(["-q", *series]) == 0
-    series = [str(zones_path), dem, dem, str(tmp_path / "w.parquet")]
-    assert main(["-q", *series, "--weights", pop]) == 1
+    steps = pd.read_parquet(tmp_path / "s.parquet")
+    alone = pd.read_csv(out, index_col="fid")["count"].to_numpy()
+    for t in (0, 1):
+        got = steps[steps["time"] == t]["count"].to_numpy()
+        np.testing.assert_allclose(got, alone, rtol=1e-12)
 
 
 def test_weights_on_every_route_and_band():

@@ -432,6 +432,12 @@ def _adapt_zones(zones: Any, assume_same_crs: bool) -> tuple[Any, bool, str]:
 
 
 def _raster_kind(raster: Any) -> RasterKind:
+    if isinstance(raster, list | tuple):
+        raise RasterError(
+            f"zonal_stats takes one raster, not a {type(raster).__name__} of "
+            f"{len(raster)}: for the same zones over several rasters (time steps) "
+            f"use zonal_dask.zonal_series(zones, rasters, ...)"
+        )
     if isinstance(raster, np.ndarray):
         return "ndarray"
     return "DataArray" if isinstance(raster, xr.DataArray) else "path"

@@ -90,3 +90,9 @@ class ComputeError(ZonalError):
 
 class IdFieldError(ZonesError):
     """The id field is missing or repeats a value."""
+
+
+class NoOverlapWarning(ZonalError, UserWarning):
+    """No zone meets the raster: every row is empty (count 0, NaN), most often
+    because a CRS is wrong. A warning; an error under ``--strict`` (or a
+    ``warnings`` filter set to ``"error"``)."""

@@ -164,6 +164,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         "grid); 'coverage' means --coverage fraction",
         "--weights",
         {"metavar": "RASTER"},
+        series=True,
     ),
     Parameter(
         "default_value",
@@ -180,6 +181,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         "statistics are NaN)",
         "--default-weight",
         {"type": float},
+        series=True,
     ),
     Parameter(
         "min_coverage_frac",

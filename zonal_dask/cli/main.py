@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import OutputError, ZonalError
+from ..errors import NoOverlapWarning, OutputError, ZonalError
 from ..run.process_state import run_scope
 from ..statistics.table import DEFAULT_STATS
 from .options import HelpFormatter, Parser, build_parser, scheduler_for, zonal_options
@@ -39,7 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _warnings_in_words():
             if argv[:1] == ["demo"]:
                 return _demo(argv[1:])
-            return _run(build_parser().parse_args(argv))
+            args = build_parser().parse_args(argv)
+            with warnings.catch_warnings():
+                warnings.simplefilter(
+                    "error" if args.strict else "always", NoOverlapWarning
+                )
+                return _run(args)
     except SystemExit as done:  # argparse: --help, --version, a bad flag
         return done.code if isinstance(done.code, int) else 2
     except ZonalError as err:
@@ -107,11 +112,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.pixels is not None:
         check_output(Path(args.pixels), overwrite=args.overwrite)
     map_stat = _map_stat(args, names)
+    class_names = _class_names(args)
+    prefix = args.prefix or ""
     if args.band is None and (features or map_stat is not None):
         raise OutputError(
             "--band all writes a table (a row per zone and band), not features or a map"
         )
-    prefix = args.prefix or ""
     echo = None if args.quiet else _echo_dashboard
     with (
         failures_reported(output, args.checkpoint),
@@ -132,6 +138,10 @@ def _run(args: argparse.Namespace) -> int:
         long = result.to_dataframe().rename_axis(index={"zone": result.zone.long_name})
         carried = list(args.include_cols or ())  # coordinates: first, as in a table
         result = long[[*carried, *(c for c in long.columns if c not in carried)]]
+    if class_names:
+        from ..io.class_names import name_classes
+
+        result = name_classes(result, class_names, prefix)
     columns = result.attrs.get(STAT_COLUMNS, list(result.columns))
     if features:
         write_features(result, output, overwrite=args.overwrite)
@@ -141,16 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         write_table(layout, output, overwrite=args.overwrite)
     stopwatch.lap("write")
     if map_stat is not None:
-        from ..io.maps import choropleth
-
-        choropleth(
-            result,
-            prefix + map_stat,
-            raster=args.raster,
-            band=args.band,
-            path=args.map,
-            overwrite=args.overwrite,
-        )
+        _draw_map(args, result, prefix + map_stat, columns)
         stopwatch.lap("map")
     if args.checkpoint:
         remove_checkpoint(args.checkpoint)
@@ -160,6 +161,25 @@ def _run(args: argparse.Namespace) -> int:
         table = result[stats].set_axis(shown, axis=1)
         _summary(args, lazy, table, names, stopwatch, loaded)
     return 0
+
+
+def _draw_map(
+    args: argparse.Namespace, features: Any, column: str, columns: list[Any]
+) -> None:
+    """--map: a picture of ``column``, or an HTML page (every statistic in
+    each zone's tooltip)."""
+    from ..io.maps import HTML_SUFFIXES, choropleth, interactive_map
+
+    common = {"raster": args.raster, "band": args.band, "overwrite": args.overwrite}
+    if Path(args.map).suffix.lower() in HTML_SUFFIXES:
+        ids = [c for c in [args.zone_id or features.index.name] if c is not None]
+        carried = [
+            str(c) for c in [*ids, *(args.include_cols or ())] if c not in columns
+        ]
+        tooltip = [*dict.fromkeys(carried), *(str(c) for c in columns)]
+        interactive_map(features, column, tooltip=tooltip, path=args.map, **common)
+    else:
+        choropleth(features, column, path=args.map, **common)
 
 
 def _echo_dashboard(link: str) -> None:
@@ -224,6 +244,23 @@ def _map_stat(args: argparse.Namespace, stats: list[str]) -> str | None:
             f"({','.join(stats)})"
         )
     return str(stat)
+
+
+def _class_names(args: argparse.Namespace) -> dict[Any, str]:
+    """The raster's class names with --class-names (else none), read before
+    computing: a raster without any is refused."""
+    if not args.class_names:
+        return {}
+    from ..errors import RasterError
+    from ..io.class_names import read_class_names
+
+    names = read_class_names(args.raster, args.band or 1)
+    if not names:
+        raise RasterError(
+            f"{args.raster}: --class-names: no class names found (no .vat.dbf "
+            f"attribute table, no GDAL category names in its .aux.xml)"
+        )
+    return names
 
 
 def _table(

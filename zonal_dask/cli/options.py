@@ -70,6 +70,10 @@ FLAGS: tuple[Flag, ...] = tuple(_flag(p) for p in PARAMETERS if p.flag is not No
 API_ONLY = {p.name: p.python_only for p in PARAMETERS if p.flag is None}
 
 
+def _times(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def _series_arguments(parser: argparse.ArgumentParser) -> None:
     """The time series options (``cli/series.py``), in a group of their own."""
     group = parser.add_argument_group(
@@ -79,7 +83,15 @@ def _series_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-pattern",
         metavar="PATTERN",
         help="strftime codes finding each file's time in its name, e.g. %%Y-%%m-%%d "
-        "(default: the files' order)",
+        "(%%m, %%d read month1 as month01); default: the files' order, a glob's "
+        "natural order (month2 before month10)",
+    )
+    group.add_argument(
+        "--times",
+        metavar="LIST",
+        type=_times,
+        help="comma-separated times of the files, one each in the order given, "
+        "e.g. 2024-01,2024-02",
     )
     group.add_argument("--asset", help="the STAC asset to read from each item")
     group.add_argument(
@@ -191,13 +203,27 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("--overwrite", action="store_true", help="replace OUTPUT")
     out.add_argument(
+        "--class-names",
+        action="store_true",
+        help="name the class columns and the majority/minority values by the "
+        "raster's attribute table (.vat.dbf) or GDAL category names",
+    )
+    out.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1) where a warning is due: no zone meets the raster",
+    )
+    out.add_argument(
         "--pixels",
         metavar="OUT.parquet",
         help="also write every (zone, pixel) with its value, coverage, weight, "
         "cell id and centre, as a partitioned Parquet directory",
     )
     out.add_argument(
-        "--map", metavar="FILE.png", help="also draw a map of one statistic"
+        "--map",
+        metavar="FILE.png|FILE.html",
+        help="also draw a map of one statistic; .html: an interactive map, every "
+        "statistic in each zone's tooltip",
     )
     out.add_argument(
         "--map-stat",

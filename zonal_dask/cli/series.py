@@ -31,7 +31,7 @@ def is_series(args: argparse.Namespace) -> bool:
         return True
     if Path(args.output).suffix.lower() in (".zarr", ".nc"):
         return True
-    options = (args.time_pattern, args.asset, args.variable, args.batch)
+    options = (args.time_pattern, args.times, args.asset, args.variable, args.batch)
     return any(o is not None for o in options) or args.append or args.plan_per_grid
 
 
@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         for name, given in (
             ("--map", args.map),
             ("--pixels", args.pixels),
+            ("--class-names", args.class_names),
             ("--categorical with --band all", args.categorical and args.band is None),
         )
         if given
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             source,
             **{k: v for k, v in options.items() if v is not None},
             time_pattern=args.time_pattern,
+            times=args.times,
             asset=args.asset,
             variables=args.variable,
             plan_per_grid=args.plan_per_grid,

@@ -1,10 +1,12 @@
 """A quick-look map: one statistic as a choropleth of the zones.
 
-matplotlib is an optional dependency (``pip install matplotlib``, or the
-``plot`` extra from a clone: ``pip install '.[plot]'``), imported only when a
-map is drawn. Figures are drawn on matplotlib's Agg
-canvas directly, never through pyplot's global state, so drawing a map
-changes nothing in the caller's matplotlib session.
+``choropleth`` draws a picture (PNG, SVG, PDF ...) with matplotlib;
+``interactive_map`` writes one HTML file (geopandas' ``explore``: folium and
+Leaflet) in which each zone's tooltip shows every statistic. Both are in the
+``plot`` extra (``pip install 'zonal-dask[plot]'``), imported only when a map
+is drawn. Figures are drawn on matplotlib's Agg canvas directly, never through
+pyplot's global state, so drawing a map changes nothing in the caller's
+matplotlib session.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+HTML_SUFFIXES = (".html", ".htm")
 NO_DATA_STYLE: dict[str, Any] = {
     "facecolor": "white",
     "edgecolor": "0.45",
@@ -145,6 +148,99 @@ def choropleth(
     return figure
 
 
+def require_folium() -> None:
+    """Raise a one-line ``OutputError`` if what ``interactive_map`` needs is
+    not installed."""
+    for module in ("folium", "mapclassify", "matplotlib"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise OutputError(
+                f"an interactive map needs {module}: pip install folium mapclassify "
+                f"matplotlib (the plot extra)"
+            ) from None
+
+
+def interactive_map(
+    features: gpd.GeoDataFrame,
+    column: str,
+    *,
+    tooltip: list[str] | None = None,
+    raster: str | os.PathLike[str] | xr.DataArray | None = None,
+    band: int = 1,
+    units: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    cmap: str = "viridis",
+) -> Any:
+    """One statistic of the zones as an interactive choropleth (a Leaflet map
+    in one HTML file, the zones and their values inside it), every statistic
+    in each zone's tooltip.
+
+    Zones whose value is NaN (no valid pixel) are white, "no data" in the
+    legend. The page loads Leaflet and the OpenStreetMap background from the
+    web, as geopandas' ``explore`` does.
+
+    Parameters
+    ----------
+    features
+        Zones with the statistics as columns, in a known CRS (the result of
+        ``zonal_stats(..., geometry=True)``).
+    column
+        The column to colour by.
+    tooltip
+        The columns each zone's tooltip shows, the index's name among them if
+        wanted (default: the index when it is named, then every column but
+        the geometry).
+    raster, band, units
+        As for ``choropleth``: the legend's units.
+    path
+        If given, the page is written there (``.html``), atomically.
+    overwrite
+        Replace ``path`` if it exists.
+    cmap
+        A matplotlib colour map.
+
+    Returns
+    -------
+    folium.Map
+    """
+    require_folium()
+    if column not in features.columns:
+        raise OutputError(
+            f"no column {column!r} to map; columns are: "
+            + ", ".join(c for c in features.columns if c != features.geometry.name)
+        )
+    if features.crs is None:
+        raise OutputError("an interactive map needs zones with a CRS")
+    if units is None and raster is not None:
+        units = raster_units(raster, band)
+    index = features.index.name
+    index = None if index is None or index in features.columns else str(index)
+    geometry = features.geometry.name
+    fields = list(
+        tooltip or [*([index] if index else []), *features.columns.drop(geometry)]
+    )
+    shown = features.reset_index() if index in fields else features
+    caption = f"{column} ({units})" if units else column
+    if features[column].isna().all():  # nothing to colour: every zone "no data"
+        page = shown.explore(color="white", tooltip=fields)
+    else:
+        page = shown.explore(
+            column=column,
+            cmap=cmap,
+            tooltip=fields,
+            legend_kwds={"caption": caption},
+            missing_kwds={"color": "white", "label": "no data"},
+        )
+    if path is not None:
+        check_map_path(path, overwrite=overwrite)
+        replace_atomically(
+            Path(path), lambda tmp: page.save(str(tmp)), overwrite=overwrite
+        )
+    return page
+
+
 def save(
     figure: Figure, path: str | os.PathLike[str], *, overwrite: bool = False
 ) -> Path:
@@ -157,12 +253,17 @@ def save(
 
 
 def check_map_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> str:
-    """Refuse a map path before anything is computed: no matplotlib, a format
-    matplotlib cannot write, an existing file. Returns the format."""
+    """Refuse a map path before anything is computed: no matplotlib (no
+    folium for ``.html``), a format matplotlib cannot write, an existing file.
+    Returns the format."""
+    path = Path(path)
+    if path.suffix.lower() in HTML_SUFFIXES:
+        require_folium()
+        check_output(path, overwrite=overwrite)
+        return "html"
     require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     supported = FigureCanvasAgg.get_supported_filetypes()
     if fmt not in supported:

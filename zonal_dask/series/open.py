@@ -2,9 +2,12 @@
 
 The inputs ``open_series`` takes:
 
-* a list of raster paths or URLs, or a glob (``lst_*.tif``, sorted); the time
-  comes from ``time_pattern`` (``strftime`` codes matched in each file name,
-  ``%Y-%m-%d``), or is the position in the order given;
+* a list of raster paths or URLs, or a glob (``lst_*.tif``, in natural order:
+  ``month2`` before ``month10``); the time comes from ``time_pattern``
+  (``strftime`` codes matched in each file name, ``%Y-%m-%d``; ``%m``, ``%d``
+  and the clock codes also match unpadded numbers where a separator follows),
+  from ``times`` (one per file, in the order given), or is the position in the
+  order given;
 * STAC items (``pystac``: an ItemCollection, a Catalog or Collection, a list
   of Items, or the path of one as JSON) and an asset key; the time is each
   item's datetime (or start_datetime);
@@ -50,6 +53,10 @@ TIME_CODES = {
     "b": r"[A-Za-z]{3}",
     "%": "%",
 }
+# what the codes strptime also reads unpadded match when no code is next to
+# them (``month1``); ``%Y%m%d`` stays padded: ``2024111`` is Jan 11 or Nov 1
+UNPADDED = {"m": r"\d{1,2}", "d": r"\d{1,2}", "j": r"\d{1,3}", "H": r"\d{1,2}"}
+UNPADDED |= {"M": r"\d{1,2}", "S": r"\d{1,2}"}
 
 
 def open_series(
@@ -60,6 +67,7 @@ def open_series(
     time_pattern: str | None = None,
     asset: str | None = None,
     variables: Sequence[str] | None = None,
+    times: Sequence[Any] | None = None,
 ) -> Series:
     """Open a series of rasters lazily as time steps (module docstring).
 
@@ -67,16 +75,29 @@ def open_series(
     ------
     SeriesError
         No step, a time pattern a file name does not hold, two steps at one
-        time, a STAC item without the asset.
+        time, a glob whose order is ambiguous, times not one per file, a STAC
+        item without the asset.
     RasterError
         A file that cannot be opened (naming it).
     """
+    files = not (
+        isinstance(source, xr.DataArray | xr.Dataset)
+        or _is_cube_path(source)
+        or _is_stac(source)
+    )
+    if times is not None and not files:
+        raise SeriesError(
+            "times= (--times) gives the times of files; STAC items and cubes "
+            "carry their own"
+        )
+    if times is not None and time_pattern is not None:
+        raise SeriesError("give times= (--times) or time_pattern=, not both")
     if isinstance(source, xr.DataArray | xr.Dataset) or _is_cube_path(source):
         return _from_cube(source, band, chunks, variables)
     if _is_stac(source):
         steps = _stac_steps(source, asset)
     else:
-        steps = _file_steps(source, time_pattern)
+        steps = _file_steps(source, time_pattern, times)
     if asset is not None and not _is_stac(source):
         raise SeriesError("asset= (--asset) names a STAC asset; the input is not STAC")
     steps = _in_time_order(steps)
@@ -90,19 +111,86 @@ def open_series(
 # -- files ------------------------------------------------------------------
 
 
-def _file_steps(source: Any, time_pattern: str | None) -> list[Step]:
+def _file_steps(
+    source: Any, time_pattern: str | None, times: Sequence[Any] | None
+) -> list[Step]:
     if isinstance(source, str | os.PathLike):
         text = os.fspath(source)
-        paths = sorted(glob.glob(text)) if glob.has_magic(text) else [text]
+        paths = glob.glob(text) if glob.has_magic(text) else [text]
         if not paths:
             raise SeriesError(f"{text}: no file matches")
+        paths = natural_order(paths, text, by_position=time_pattern is None)
     else:
         paths = [os.fspath(p) for p in source]
         if not paths:
             raise SeriesError("no raster given: the series is empty")
+    if times is not None:
+        return [
+            Step(t, os.path.basename(p), p)
+            for t, p in zip(given_times(times, len(paths)), paths, strict=True)
+        ]
     if time_pattern is None:
         return [Step(i, os.path.basename(p), p) for i, p in enumerate(paths)]
     return [Step(parse_time(p, time_pattern), os.path.basename(p), p) for p in paths]
+
+
+def natural_order(paths: list[str], glob_text: str, by_position: bool) -> list[str]:
+    """A glob's files in natural order (``month2`` before ``month10``): the
+    numbers in the names compared as numbers.
+
+    When the files' times are their positions (``by_position``), an order
+    the names do not settle is refused: two names equal but for the padding
+    of a number (``month1``, ``month01``), or names differing by more than
+    their numbers (``lst_jan``, ``lst_feb``: alphabetical is not time order).
+    """
+
+    def key(path: str) -> tuple:
+        parts = re.split(r"(\d+)", os.path.basename(path))
+        return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+
+    ordered = sorted(paths, key=lambda p: (key(p), p))
+    if not by_position:
+        return ordered
+    hint = "give time_pattern= (--time-pattern), times= (--times) or the files "
+    hint += "in time order"
+    for a, b in itertools.pairwise(ordered):
+        if key(a) == key(b):
+            raise SeriesError(
+                f"{glob_text}: {os.path.basename(a)} and {os.path.basename(b)} "
+                f"hold the same numbers: their order is ambiguous; {hint}"
+            )
+    words = {tuple(key(p)[0::2]) for p in ordered}
+    if len(words) > 1:
+        a, b = (os.path.basename(p) for p in ordered[:2])
+        raise SeriesError(
+            f"{glob_text}: the names differ by more than numbers ({a}, {b}, ...): "
+            f"their order is ambiguous; {hint}"
+        )
+    return ordered
+
+
+def given_times(times: Sequence[Any], count: int) -> list[Any]:
+    """``times`` (integers, or anything ``pandas.to_datetime`` reads) as the
+    steps' times, one per file."""
+    import pandas as pd
+
+    times = list(times)
+    if len(times) != count:
+        raise SeriesError(
+            f"times= (--times): {len(times)} times for {count} files; give one per file"
+        )
+    if all(isinstance(t, int | np.integer) for t in times):
+        return [int(t) for t in times]
+    parsed = []
+    for t in times:
+        try:
+            moment = pd.Timestamp(t)
+        except (ValueError, TypeError):
+            moment = pd.NaT
+        if moment is pd.NaT or isinstance(t, bool):
+            raise SeriesError(f"times= (--times): {t!r} is not a time")
+        parsed.append(np.datetime64(moment.tz_localize(None), "ns"))
+    return parsed
 
 
 def parse_time(path: str, pattern: str) -> np.datetime64:
@@ -128,12 +216,21 @@ def parse_time(path: str, pattern: str) -> np.datetime64:
 def _pattern_regex(pattern: str) -> str:
     parts, at = [], 0
     for code in re.finditer(r"%(.)", pattern):
-        if code.group(1) not in TIME_CODES:
+        letter = code.group(1)
+        if letter not in TIME_CODES:
             raise SeriesError(
-                f"time pattern {pattern!r}: %{code.group(1)} is not one of "
+                f"time pattern {pattern!r}: %{letter} is not one of "
                 + " ".join(f"%{c}" for c in TIME_CODES)
             )
-        parts += [re.escape(pattern[at : code.start()]), TIME_CODES[code.group(1)]]
+        after = pattern[code.end() : code.end() + 2]
+        code_follows = after.startswith("%") and after != "%%"
+        code_before = code.start() == at and at > 0  # right after another code
+        delimited = not (code_follows or code_before or after[:1].isdigit())
+        if letter in UNPADDED and delimited:
+            matched = UNPADDED[letter] + r"(?!\d)"
+        else:
+            matched = TIME_CODES[letter]
+        parts += [re.escape(pattern[at : code.start()]), matched]
         at = code.end()
     if at == 0:
         raise SeriesError(

@@ -260,3 +260,39 @@ def time_dim(array: xr.DataArray) -> str:
     y, x = array.rio.y_dim, array.rio.x_dim
     (time,) = (d for d in array.dims if d not in (y, x, "band"))
     return str(time)
+
+
+def continue_positions(series: Series, known: dict[str, Any], output: str) -> Series:
+    """Files whose times are their positions, numbered after an output's
+    steps: a file the output holds keeps its step, a new one follows the last.
+
+    ``known`` maps the output's step names to their times. A new file given
+    before one the output holds is refused: appending adds later steps.
+    """
+    if any(not isinstance(t, int | np.integer) for t in known.values()):
+        raise SeriesError(
+            f"{output}: its steps have dates; give the new files' times "
+            f"(time_pattern=, --time-pattern, or times=, --times)"
+        )
+    following = max((int(t) for t in known.values()), default=-1) + 1
+    steps, new = [], None
+    for step in series.steps:
+        if step.name in known:
+            if new is not None:
+                raise SeriesError(
+                    f"{output}: the new file {new} comes before {step.name}, which "
+                    f"the output holds; appending adds later steps only"
+                )
+            steps.append(Step(int(known[step.name]), step.name, step.path))
+        else:
+            new = new or step.name
+            steps.append(Step(following, step.name, step.path))
+            following += 1
+    order = sorted(range(len(steps)), key=lambda i: steps[i].time)
+    headers = [series.headers[i] for i in order] if series.headers else []
+    return Series(
+        [steps[i] for i in order],
+        band=series.band,
+        headers=headers,
+        kind=series.kind,
+    )

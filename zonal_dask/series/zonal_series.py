@@ -1,64 +1,50 @@
 """``zonal_series``: the same zones over many time steps, through the one engine.
 
-request -> series (``series/steps.py``) -> one label source per grid, its labels
-made once and kept (the implicit zone plan) -> the steps in batches, each
-batch one ``graph.zonal_graph`` over a ``(steps, y, x)`` array whose planes
-share each chunk's labels -> a batch of the cube (``series/cube.py``) -> staged in
-the output, committed at the end (``series/cube_store.py``).
+request -> series (``series/steps.py``) -> one plan per grid
+(``series/grid_plan.py``): the labels, coverage fractions and weights made
+once and kept -> the steps in batches, each batch one ``graph.zonal_graph``
+over a ``(steps, y, x)`` array whose planes share each chunk's labels -> a
+batch of the cube (``series/cube.py``) -> staged in the output, committed at
+the end (``series/cube_store.py``).
 
 A batch holds as many steps as keep the graph under about ``MAX_CHUNKS``
-chunk tasks and the batch's table under ``BATCH_BYTES``, so memory follows
-the chunks and the batch, never the number of steps.
+chunk tasks and the batch's table under ``grid_plan.BATCH_BYTES``, so memory
+follows the chunks and the batch, never the number of steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-import dask
 import geopandas as gpd
 import numpy as np
 import xarray as xr
 
-from ..errors import GridError, OptionError, StatisticError, source_name
-from ..io.features import name_columns
-from ..io.raster import MAX_CHUNKS, resolve_nodata
-from ..labels.inputs import grid_fields, route_of
+from ..errors import GridError, OptionError, SeriesError, StatisticError
+from ..labels.inputs import route_of
 from ..labels.plan import ZonePlan
-from ..labels.sources import LabelSource, persisted
 from ..parameters import DEFAULTS, SERIES_OPTIONS
-from ..reduce.graph import zonal_graph
-from ..reduce.moments import N_FIELDS
 from ..request import Request
-from ..run import scheduler
 from ..run.process_state import gc_paused, run_scope
 from ..run.progress import ProgressLike, Report, reporter
 from ..statistics.table import DEFAULT_STATS, StatsLike
 from ..zones.read import read_zones
+from ..zones.reproject import parse_crs
 from .cube import (
     FORMAT,
     IDENTITY,
-    PLANE,
     VERSION,
-    Zones,
-    batch_cube,
     concat,
-    with_zones,
     zones_identity,
 )
 from .cube_store import Output
+from .grid_plan import GridPlan
 from .open import open_series
-from .steps import Series
-
-# A batch's dense table (zones x steps x columns, float64, and the moment
-# fields beside it) stays about under this.
-BATCH_BYTES = 256 * 2**20
-
+from .steps import Series, continue_positions
 
 # The options of ``zonal_stats`` a series takes, with the same meaning: from
 # the one parameter table (``parameters.py``).
@@ -71,6 +57,7 @@ def zonal_series(
     stats: StatsLike = DEFAULT_STATS,
     *,
     time_pattern: str | None = None,
+    times: Sequence[Any] | None = None,
     asset: str | None = None,
     variables: Sequence[str] | None = None,
     plan_per_grid: bool = False,
@@ -104,7 +91,12 @@ def zonal_series(
         As for ``zonal_stats``.
     time_pattern
         ``strftime`` codes finding each file's time in its name
-        (``"%Y-%m-%d"``); without it, a file's time is its position.
+        (``"%Y-%m-%d"``; ``month%m`` reads ``month1`` and ``month12``);
+        without it or ``times``, a file's time is its position in the list,
+        or in a glob's natural order (``month2`` before ``month10``).
+    times
+        The files' times, one per file in the order given (a glob's natural
+        order): dates (anything ``pandas.Timestamp`` reads) or integers.
     asset
         The STAC asset to read from each item.
     variables
@@ -132,9 +124,12 @@ def zonal_series(
         called with ``(fraction, message)``, as for ``zonal_stats``.
     **options
         ``band``, ``nodata``, ``zone_id``, ``all_touched``, ``categorical``,
-        ``coverage``, ``default_value``, ``min_coverage_frac``, ``small``,
-        ``chunks``, ``split_every``, ``prefix``, ``layer``,
-        ``assume_same_crs``, ``zones_crs``: as for ``zonal_stats``.
+        ``coverage``, ``weights``, ``default_value``, ``default_weight``,
+        ``min_coverage_frac``, ``small``, ``chunks``, ``split_every``,
+        ``prefix``, ``layer``, ``assume_same_crs``, ``zones_crs``: as for
+        ``zonal_stats``. With ``coverage`` or ``weights``, the coverage
+        fractions (or areas) and the weights raster's cells are computed once
+        per grid and kept for every step.
         ``band=None`` keeps every band (a ``band`` dimension); a nodata value
         differing between files is refused unless ``nodata`` is given.
 
@@ -170,6 +165,9 @@ def zonal_series(
     with run_scope():
         with gc_paused():  # planning: only the computing below runs collected
             frame = read_zones(zones, layer) if request.route == "polygons" else None
+            if frame is not None and request.zones_crs is not None:  # the cube's CRS
+                crs = parse_crs(request.zones_crs, "zones_crs")
+                frame = frame.set_crs(crs, allow_override=True)
             steps = open_series(
                 series,
                 band=band,
@@ -177,24 +175,27 @@ def zonal_series(
                 time_pattern=time_pattern,
                 asset=asset,
                 variables=variables,
+                times=times,
             )
             steps.check_values(request.nodata)
+            if writer is not None and writer.existing is not None:
+                steps = _after_output(steps, writer, time_pattern, times)
             groups = _grid_groups(steps, zones, plan_per_grid, request)
             identity = _identity(request, zones, frame, steps)
         todo = list(range(len(steps.steps)))
         if writer is not None:
             todo = writer.todo(steps.steps, identity)
         grid_of = {p: g for g, members in enumerate(groups) for p in members}
-        plans: dict[int, _GridPlan] = {}
+        plans: dict[int, GridPlan] = {}
         batches = []
         bar = _Steps(reporter(progress), len(todo))
-        with bar:
+        with _discarded_on_failure(writer), bar:
             at = 0
             while at < len(todo):  # in time order: batches never mix grids
                 g = grid_of[todo[at]]
                 if g not in plans:
-                    plans[g] = _GridPlan.make(
-                        zones, frame, steps, todo[at], request, bar
+                    plans[g] = GridPlan.make(
+                        zones, frame, steps, todo[at], request, bar.note
                     )
                 plan = plans[g]
                 chosen = [todo[at]]
@@ -214,12 +215,45 @@ def zonal_series(
                 else:
                     writer.add(cube)
         if writer is not None:
-            try:
+            with _discarded_on_failure(writer):
                 writer.commit(identity)
-            finally:
-                writer.discard()
+            writer.discard()
             return [steps.steps[p].time for p in todo]
     return concat(batches)
+
+
+@contextlib.contextmanager
+def _discarded_on_failure(writer: Output | None) -> Iterator[None]:
+    """Remove what ``writer`` staged when the run fails: nothing half-written."""
+    try:
+        yield
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+
+
+def _after_output(
+    steps: Series, writer: Output, time_pattern: str | None, times: Any
+) -> Series:
+    """Files timed by position, numbered after the steps the output holds;
+    dated steps for an output numbered by position (or the reverse) refused."""
+    assert writer.existing is not None
+    old = writer.existing
+    if steps.kind != "files" or time_pattern is not None or times is not None:
+        dated = np.issubdtype(np.asarray(old.times).dtype, np.datetime64)
+        if (
+            len(old.times)
+            and not dated
+            and all(isinstance(s.time, np.datetime64) for s in steps.steps)
+        ):
+            raise SeriesError(
+                f"{writer.path}: its steps are numbered by position, the new ones "
+                f"have dates; write another output"
+            )
+        return steps
+    known = dict(zip([str(n) for n in old.sources], list(old.times), strict=True))
+    return continue_positions(steps, known, str(writer.path))
 
 
 def _grid_groups(
@@ -257,120 +291,6 @@ def _identity(
         "kind": steps.kind,
     }
     return json.loads(json.dumps(identity))
-
-
-@dataclass
-class _GridPlan:
-    """One grid's zone plan: its raster, kept labels, zones and nodata."""
-
-    like: xr.DataArray
-    source: LabelSource
-    zones: Zones
-    nodata: dict[str | None, float | None]
-    batch: int
-
-    @classmethod
-    def make(
-        cls,
-        zones: Any,
-        frame: gpd.GeoDataFrame | None,
-        steps: Series,
-        position: int,
-        request: Request,
-        bar: _Steps,
-    ) -> _GridPlan:
-        """Plan the zones on the grid of the step at ``position``; make and keep
-        their labels (a stored ``ZonePlan`` is read instead)."""
-        from ..labels.inputs import label_source
-
-        name = source_name(zones)
-        given = frame if frame is not None else zones
-        with gc_paused():
-            inputs = label_source(given, steps.like(position), request, name)
-        like, source = inputs.array, inputs.source
-        if not (isinstance(zones, ZonePlan) and zones.path is not None):
-            started = time.perf_counter()
-            source = persisted(source)
-            bar.note(f"zones planned in {time.perf_counter() - started:.1f} s")
-        variables: list[str | None] = (
-            list(steps.variables) if steps.variables else [None]
-        )
-        nodata = {
-            v: resolve_nodata(
-                request.nodata,
-                like if v is None or steps.cube is None else steps.cube[v],
-                source_name(steps.like(position, v)),
-            )
-            for v in variables
-        }
-        n_zones = 0 if source.index is None else len(source.index)
-        batch = _batch_size(source, n_zones, len(request.columns) * len(variables))
-        return cls(like, source, _zones(frame, source), nodata, batch)
-
-    def run(
-        self,
-        steps: Series,
-        chosen: list[int],
-        request: Request,
-        report: Report | None = None,
-    ) -> xr.Dataset:
-        """The cube of the steps at ``chosen``: one graph per variable."""
-        variables = list(self.nodata)
-        lazies, bands = [], None
-        for variable in variables:
-            values = steps.values(chosen, self.like, variable)
-            if values.ndim == 4:  # (step, band) pairs as planes
-                bands = _band_coords(steps, variable, values.shape[1])
-                values = values.reshape((-1, *values.shape[2:]), merge_chunks=False)
-            lazies.append(
-                zonal_graph(
-                    values,
-                    self.source,
-                    request.columns,
-                    self.nodata[variable],
-                    split_every=request.split_every,
-                    plane_dim=PLANE,
-                    plane_coords=np.arange(values.shape[0]),
-                    default_value=request.default_value,
-                    grid=grid_fields(self.like),
-                )
-            )
-        tables = scheduler.compute(dask.delayed(list)(lazies), report=report)
-        parts = []
-        for variable, table in zip(variables, tables, strict=True):
-            cube = batch_cube(
-                table,
-                steps.times[chosen],
-                [steps.steps[p].name for p in chosen],
-                bands,
-            )
-            named = "" if len(variables) == 1 else f"{variable}_"
-            parts.append(name_columns(cube, (request.prefix or "") + named))
-        merged = xr.merge(parts, compat="override", join="exact")
-        return with_zones(merged, self.zones)
-
-
-def _band_coords(steps: Series, variable: str | None, count: int) -> np.ndarray:
-    if steps.cube is not None:
-        array = steps.cube[variable or steps.variables[0]]  # type: ignore[index]
-        if "band" in array.coords:
-            return array["band"].to_numpy()
-    return np.arange(1, count + 1)
-
-
-def _zones(frame: gpd.GeoDataFrame | None, source: LabelSource) -> Zones:
-    """The cube's zones: names and polygons, or (a label raster) the values found."""
-    if frame is None or source.index is None:
-        return Zones(source.index)
-    return Zones(source.index, frame.geometry.to_numpy(), frame.crs)
-
-
-def _batch_size(source: LabelSource, n_zones: int, n_columns: int) -> int:
-    """Steps per batch: the graph under ``MAX_CHUNKS`` chunk tasks, the batch's
-    table (and the moment fields beside it) under ``BATCH_BYTES``."""
-    chunks = max(1, len(source.tasks))
-    per_step = max(1, n_zones) * (n_columns + N_FIELDS + 1) * 8
-    return max(1, min(MAX_CHUNKS // chunks, BATCH_BYTES // per_step))
 
 
 class _Steps:

@@ -28,6 +28,7 @@ from ..errors import (
     GeometryTypeError,
     IdFieldError,
     LayerError,
+    NoOverlapWarning,
     ZonesError,
     plain,
 )
@@ -273,6 +274,15 @@ class PixelZones:
             self.geometries, shapely.box(xs[0], ys[0], xs[1], ys[1])
         )
 
+    def any_meets(self) -> bool:
+        """Whether any zone's bounding box meets the raster (a zone none of
+        whose box does holds no pixel under any rule)."""
+        xs = sorted((0, self.orient[0] * self.shape[1]))
+        ys = sorted((0, self.orient[1] * self.shape[0]))
+        b = shapely.bounds(self.geometries)  # NaN for None and empty
+        meets = (b[:, 0] <= xs[1]) & (b[:, 2] >= xs[0])
+        return bool((meets & (b[:, 1] <= ys[1]) & (b[:, 3] >= ys[0])).any())
+
     def areas_inside(self, scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
         """Size of each zone inside the raster (0 for none): the area of a
         polygon in pixels, the length of a line in pixels scaled by ``scale``,
@@ -352,12 +362,39 @@ def zones_on_grid(
         assume_same_crs=assume_same_crs,
         group_by=group_by,
     )
+    declared, bounds = frame.crs, frame.geometry.total_bounds  # NaN: all empty
     del frame  # only the pixel-space copy is needed from here: free the rest
     pixel = to_pixel_space(geometries, transform)
     del geometries
     release_freed_memory()
     pixel_size = (abs(transform.a), abs(transform.e))
-    return PixelZones(pixel, index, shape, orientation(transform), pixel_size, outside)
+    zones = PixelZones(pixel, index, shape, orientation(transform), pixel_size, outside)
+    if np.isfinite(bounds).all() and not zones.any_meets():
+        warn_no_overlap(source, (declared, bounds), raster, array)
+    return zones
+
+
+def warn_no_overlap(
+    source: str, extent: tuple[Any, np.ndarray], raster: str, array: xr.DataArray
+) -> None:
+    """Say in one line that no zone meets the raster, naming both extents and
+    CRSs (``NoOverlapWarning``)."""
+
+    def named(crs: Any) -> str:
+        return "no CRS" if not crs else crs_name(CRS.from_user_input(crs))
+
+    def shown(bounds: Any) -> str:
+        return "(" + ", ".join(f"{float(b):.6g}" for b in bounds) + ")"
+
+    warnings.warn(
+        NoOverlapWarning(
+            f"no zone of {source} meets {raster}: the zones' extent "
+            f"{shown(extent[1])} in {named(extent[0])}, the raster's "
+            f"{shown(array.rio.bounds())} in {named(array.rio.crs)}; every row is "
+            f"empty (a wrong CRS? zones_crs=, --zones-crs)"
+        ),
+        stacklevel=2,
+    )
 
 
 def raster_target(
