@@ -133,11 +133,12 @@ def test_a_series_option_means_what_it_means_for_zonal_stats(steps, options):
         np.testing.assert_allclose(got, direct.to_numpy(), rtol=1e-12)
 
 
-@pytest.mark.parametrize("weights", ["coverage", "weights.tif"])
-def test_a_series_refuses_weights_in_one_line(steps, weights):
+@pytest.mark.parametrize("option", [{"group_by": "name"}, {"checkpoint": "ck"}])
+def test_a_series_refuses_what_it_does_not_offer_in_one_line(steps, option):
     frame, paths = steps
-    with pytest.raises(zd.OptionError, match="weights is not offered for a time"):
-        zd.zonal_series(frame, paths, ["mean"], weights=weights)
+    name = next(iter(option))
+    with pytest.raises(zd.OptionError, match=f"{name} is not offered for a time"):
+        zd.zonal_series(frame, paths, ["mean"], **option)
 
 
 def test_a_series_refuses_an_unknown_keyword_as_python_does(steps):
