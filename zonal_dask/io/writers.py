@@ -24,9 +24,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import OutputError
-
-# an undefined statistic (a zone without valid pixels) in a text table
-EMPTY = ""
+from .text_table import write_delimited
 
 TABLE_FORMATS = (".txt", ".tsv", ".csv", ".parquet")
 # Formats that carry the features: GDAL driver for each (None: GeoParquet).
@@ -89,11 +87,11 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
 def _write_tsv(table: pd.DataFrame, tmp: str) -> None:
     if not _numbered(table):
         table = table.reset_index()[[*table.columns, *table.index.names]]
-    table.to_csv(tmp, sep="\t", index=False, na_rep=EMPTY)
+    write_delimited(table, tmp, sep="\t", index=False)
 
 
 def _write_csv(table: pd.DataFrame, tmp: str) -> None:
-    table.to_csv(tmp, index=not _numbered(table), na_rep=EMPTY)
+    write_delimited(table, tmp, sep=",", index=not _numbered(table))
 
 
 def _numbered(table: pd.DataFrame) -> bool:
