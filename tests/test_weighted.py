@@ -495,6 +495,41 @@ def test_zonal_pixels_are_exactextracts_cells(values, weights, coverage_weight):
     np.testing.assert_allclose(by_zone["x"], stats["sum"], rtol=1e-9)
 
 
+def nested_boxes(depth: int) -> gpd.GeoDataFrame:
+    """``depth`` boxes one inside the other, off the pixel edges."""
+    boxes = [shapely.box(3.3 + i, 4.6 + i, 55.2 - i, 50.7 - i) for i in range(depth)]
+    return gpd.GeoDataFrame(geometry=boxes, crs="EPSG:32633")
+
+
+@pytest.mark.parametrize("depth", [3, 8])
+@pytest.mark.parametrize("coverage", [None, "fraction"])
+def test_zonal_pixels_of_nested_zones_are_exactextracts_cells(depth, coverage):
+    # 32² chunks under 3 or more layers: burnt in pieces (``BurntPieces``)
+    raster = wr.Raster(
+        np.random.default_rng(depth).normal(size=(60, 70)), Affine(1, 0, 0, 0, -1, 60)
+    )
+    frame = nested_boxes(depth)
+    table = zd.zonal_pixels(frame, dataarray(raster), chunks=32, coverage=coverage)
+    table = table.compute().rename(columns={"fid": "zone"})
+    cells = wr.exactextract_pixels(frame, raster, coverage_weight="fraction")
+    if coverage is None:  # the centre rule: exactextract's cells centred inside
+        polygons = frame.geometry.values[cells["zone"].to_numpy(int)]
+        inside = shapely.contains_xy(polygons, cells["center_x"], cells["center_y"])
+        cells = cells[inside].assign(coverage=np.float32(1))
+    table, cells = (
+        t.astype({"zone": int}).sort_values(["zone", "cell_id"], ignore_index=True)
+        for t in (table, cells)
+    )
+    assert table["zone"].value_counts().sort_index().tolist() == (
+        cells["zone"].value_counts().sort_index().tolist()
+    )
+    np.testing.assert_array_equal(table["cell_id"], cells["cell_id"])
+    np.testing.assert_array_equal(table["values"], cells["values"])
+    np.testing.assert_allclose(table["coverage"], cells["coverage"], atol=1e-7)
+    for axis in ("center_x", "center_y"):
+        np.testing.assert_allclose(table[axis], cells[axis], rtol=0, atol=1e-9)
+
+
 def test_zonal_pixels_without_coverage_are_the_centre_rule_pixels():
     frame = zones(shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)).assign(g=[5, 6])
     table = zd.zonal_pixels(frame, dataarray(wr.Raster(V, UNIT)), zone_id="g")
