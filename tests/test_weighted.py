@@ -530,6 +530,32 @@ def test_zonal_pixels_of_nested_zones_are_exactextracts_cells(depth, coverage):
         np.testing.assert_allclose(table[axis], cells[axis], rtol=0, atol=1e-9)
 
 
+def test_zonal_pixels_list_the_touched_pixels_small_zones_take():
+    values = np.arange(60 * 70, dtype=float).reshape(60, 70)
+    raster = dataarray(wr.Raster(values, Affine(1, 0, 0, 0, -1, 60)))
+    frame = gpd.GeoDataFrame(
+        geometry=[
+            shapely.box(3.3, 4.6, 30.2, 20.7),
+            shapely.box(10.1, 10.1, 10.3, 10.4),  # inside one pixel
+            shapely.box(31.9, 26.5, 32.1, 29.5),  # between centres, over 4 chunks
+            # one centre in one chunk, touching the next: no stand-in there
+            shapely.box(31.2, 31.2, 32.4, 31.8),
+        ],
+        crs="EPSG:32633",
+    )
+    options = {"small": "touched", "chunks": 32}
+    stats = zd.zonal_stats(frame, raster, ["count", "sum"], **options)
+    assert stats["small"].tolist() == [False, True, True, False]
+    table = zd.zonal_pixels(frame, raster, **options).compute()
+    by_zone = table.groupby("fid")["values"].agg(["count", "sum"])
+    np.testing.assert_array_equal(by_zone["count"], stats["count"])
+    np.testing.assert_array_equal(by_zone["sum"], stats["sum"])
+    touched = zd.zonal_pixels(frame, raster, all_touched=True, chunks=32).compute()
+    for zone in (1, 2):
+        cells = table.loc[table["fid"] == zone, "cell_id"]
+        assert sorted(cells) == sorted(touched.loc[touched["fid"] == zone, "cell_id"])
+
+
 def test_zonal_pixels_without_coverage_are_the_centre_rule_pixels():
     frame = zones(shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)).assign(g=[5, 6])
     table = zd.zonal_pixels(frame, dataarray(wr.Raster(V, UNIT)), zone_id="g")

@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
-from .errors import RasterError, source_name
+from .errors import source_name
 from .io.features import finish, finish_lazily, read_features
 from .io.python_inputs import array_raster, features_frame, is_feature_like
 from .io.raster import ChunksLike, grid_chunks
@@ -321,13 +321,16 @@ def zonal_pixels(
     layer: str | int | None = None,
     assume_same_crs: bool = False,
     zones_crs: Any = None,
+    small: str = "nan",
 ) -> Any:
     """Every pixel of every zone, as a long table: one row per (zone, pixel).
 
     The rows are the pixels the statistics of ``zonal_stats`` with the same
     options read: a pixel counts in as many zones as claim it, nodata and NaN
-    pixels are left out (unless ``default_value``). Parameters as in
-    ``zonal_stats``.
+    pixels are left out (unless ``default_value``); with ``small="touched"``
+    a zone that claims no pixel has the rows of the pixels it touches (which
+    zones those are is computed first, a pass over the raster that counts).
+    Parameters as in ``zonal_stats``.
 
     Returns
     -------
@@ -351,11 +354,22 @@ def zonal_pixels(
         plan_all_touched=zones.all_touched if isinstance(zones, ZonePlan) else None,
         **options,
     )
-    if band is None:
-        raise RasterError("zonal_pixels: one band at a time (band=None is not offered)")
     with run_scope():
         inputs = label_source(cast(Zones, zones), raster, request, name)
-    array, source = inputs.array, inputs.source
+        array, source = inputs.array, inputs.source
+        small_zones = None
+        if source.fallback:  # the zones that take their stand-ins, as finalized
+            lazy = zonal_graph(
+                array.data,
+                source,
+                request.columns,
+                inputs.nodata,
+                weights=inputs.weights,
+                default_value=request.default_value,
+                grid=grid_fields(array),
+                **_planes(array),
+            )
+            small_zones = scheduler.compute(lazy)["small"].to_numpy(bool)
     index = source.index
     spec = PixelSpec(
         column="zone" if index is None else str(index.name),
@@ -368,7 +382,7 @@ def zonal_pixels(
         dtype=str(array.dtype),
         weighted=inputs.weights is not None,
     )
-    return pixel_frame(array.data, source, spec, inputs.weights)
+    return pixel_frame(array.data, source, spec, inputs.weights, small_zones)
 
 
 def rasterize_zones(
