@@ -79,7 +79,8 @@ def test_ctrl_c_leaves_no_output_and_the_rerun_resumes(inputs, expected, tmp_pat
     _, err = process.communicate(timeout=WAIT)
     assert process.returncode == 130
     assert err.splitlines()[-1].startswith(
-        f"zonal-dask: interrupted; no output written ({output} untouched); "
+        "zonal-dask: interrupted while computing; "
+        f"no output written ({output} untouched); "
     )
     assert "chunks saved in" in err and "rerun to resume" in err
     assert not output.exists()
@@ -224,7 +225,8 @@ def test_ctrl_c_on_a_local_cluster_is_one_line(inputs, tmp_path):
     _, err = process.communicate(timeout=WAIT)
     assert process.returncode == 130
     assert err.splitlines() == [
-        f"zonal-dask: interrupted; no output written ({output} untouched); "
+        "zonal-dask: interrupted while computing; "
+        f"no output written ({output} untouched); "
         + err.split("untouched); ", 1)[1].strip()
     ]
     assert "Traceback" not in err and not output.exists()

@@ -321,7 +321,7 @@ def test_incompatible_weights_are_a_grid_error_naming_both(tmp_path):
         ({"coverage": "fraction", "min_coverage_frac": 2}, "between 0 and 1"),
         ({"coverage": "fraction", "stats": ["mad"]}, "'mad' needs unweighted"),
         ({"weights": "coverage", "coverage": "none"}, "means coverage='fraction'"),
-        ({"group_by": "g", "zone_id": "g"}, "group_by='g' needs"),
+        ({"group_by": "g", "zone_id": "g"}, "group_by='g' with zone_id='g' needs"),
     ],
 )
 def test_options_that_do_not_go_together(kwargs, message):

@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
-from .errors import source_name
+from .errors import RasterError, source_name
 from .io.features import finish, finish_lazily, read_features
 from .io.python_inputs import array_raster, features_frame, is_feature_like
 from .io.raster import ChunksLike, grid_chunks
@@ -346,6 +346,8 @@ def zonal_pixels(
     """
     options = dict(locals())  # every keyword argument is a Request field
     del options["zones"], options["raster"]
+    if band is None:
+        raise RasterError("zonal_pixels: one band at a time (band=None is not offered)")
     options["zones_crs"] = _crs_text(zones_crs)
     zones, options["assume_same_crs"], name = _adapt_zones(zones, assume_same_crs)
     request = Request.build(
