@@ -247,9 +247,10 @@ def _unweighted(request: Request) -> list[str]:
     return [c.name for c in request.columns if not c.statistic.weighted]
 
 
-def _beside_groups(request: Request) -> tuple[str, str] | tuple[()]:
+def _beside_groups(request: Request) -> tuple[str, str]:
     """The first option given that cannot go with ``group_by`` (whose rows
-    are groups of features), and what it would need instead; () if none."""
+    are groups of features), and what it would need instead; ("", "") if
+    none."""
     r = request
     if r.zone_id is not None:
         return f"zone_id={r.zone_id!r}", "rows named by zone_id: the rows are groups"
@@ -262,7 +263,7 @@ def _beside_groups(request: Request) -> tuple[str, str] | tuple[()]:
             f"include_cols={', '.join(r.include_cols)}",
             "one feature a row: a group's features may hold different values",
         )
-    return ()
+    return "", ""
 
 
 def _names(columns: tuple[Column, ...], field_name: str) -> str:
@@ -313,7 +314,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         lambda r: f"group_by={r.group_by!r} with {_beside_groups(r)[0]}",
-        lambda r: r.group_by is not None and bool(_beside_groups(r)),
+        lambda r: r.group_by is not None and bool(_beside_groups(r)[0]),
         lambda r: False,
         lambda r: _beside_groups(r)[1],
         ZonesError,
