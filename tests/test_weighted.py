@@ -556,6 +556,31 @@ def test_zonal_pixels_list_the_touched_pixels_small_zones_take():
         assert sorted(cells) == sorted(touched.loc[touched["fid"] == zone, "cell_id"])
 
 
+def test_the_command_lists_the_pixels_its_small_zones_take(tmp_path):
+    from zonal_dask.cli.main import main
+
+    values = np.arange(60 * 70, dtype=np.float32).reshape(60, 70)
+    raster = dataarray(wr.Raster(values, Affine(1, 0, 0, 0, -1, 60)))
+    raster.rio.to_raster(tmp_path / "grid.tif")
+    zones = gpd.GeoDataFrame(
+        geometry=[
+            shapely.box(3.3, 4.6, 30.2, 20.7),
+            shapely.box(10.1, 10.1, 10.3, 10.4),
+        ],
+        crs="EPSG:32633",
+    )
+    zones.to_file(tmp_path / "zones.gpkg", engine="pyogrio")
+    output, pixels = tmp_path / "stats.csv", tmp_path / "pixels.parquet"
+    args = [str(tmp_path / n) for n in ("zones.gpkg", "grid.tif")]
+    flags = ["--small", "touched", "--pixels", str(pixels), "--stats", "count,sum"]
+    assert main([*args, str(output), *flags, "-q"]) == 0
+    table = pd.read_csv(output, index_col="fid")
+    listed = pd.read_parquet(pixels).groupby("fid")["values"].agg(["count", "sum"])
+    assert table["small"].tolist() == [False, True]
+    np.testing.assert_array_equal(listed["count"], table["count"])
+    np.testing.assert_array_equal(listed["sum"], table["sum"])
+
+
 def test_zonal_pixels_without_coverage_are_the_centre_rule_pixels():
     frame = zones(shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)).assign(g=[5, 6])
     table = zd.zonal_pixels(frame, dataarray(wr.Raster(V, UNIT)), zone_id="g")
