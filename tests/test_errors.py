@@ -461,3 +461,103 @@ def test_unwritable_output_directory(base, tmp_path):
         args = [str(base / "zones.gpkg"), str(base / "grid.tif"), str(out)]
         assert main(args) == 1
         assert not out.exists()
+
+
+# options and outputs of the command that cannot go together: refused before any
+# work, in one line naming what was given ({out}: the run's directory)
+REFUSED_TOGETHER = {
+    "band all with pixels": (
+        "out.csv",
+        ["--band", "all", "--pixels", "{out}/p.parquet"],
+        "--band all cannot go with --pixels",
+    ),
+    "pixels are the output": (
+        "p.parquet",
+        ["--pixels", "{out}/p.parquet"],
+        "--pixels .*p.parquet and OUTPUT .*p.parquet are the same path",
+    ),
+    "GeoJSON of zones without a CRS code": (
+        "out.geojson",
+        ["--pixels", "{out}/p.parquet"],
+        "out.geojson: GeoJSON can only name a CRS by its code",
+    ),
+    "group_by with include_cols": (
+        "out.csv",
+        ["--group-by", "name", "--include-cols", "name"],
+        "group_by='name' with include_cols=name needs one feature a row",
+    ),
+    "group_by with a feature output": (
+        "out.gpkg",
+        ["--group-by", "name"],
+        "--group-by cannot go with a .gpkg OUTPUT: a group of features has no single",
+    ),
+    "group_by with a map": (
+        "out.csv",
+        ["--group-by", "name", "--map", "{out}/m.png"],
+        "--group-by cannot go with --map",
+    ),
+    "band all with a feature output": (
+        "out.fgb",
+        ["--band", "all"],
+        "--band all cannot go with a .fgb OUTPUT",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", REFUSED_TOGETHER)
+def test_options_that_cannot_go_together_are_refused_before_any_work(
+    base, tmp_path, capsys, monkeypatch, name
+):
+    from pyproj import CRS as ProjCRS
+
+    from zonal_dask import api
+
+    output, flags, message = REFUSED_TOGETHER[name]
+    zones = base / "zones.gpkg"
+    if "GeoJSON" in name:  # a transverse Mercator of its own: no EPSG code
+        custom = ProjCRS.from_proj4(
+            "+proj=tmerc +lon_0=15.001 +k=0.9996 +x_0=500000 +ellps=WGS84 +units=m"
+        )
+        zones = tmp_path / "custom.gpkg"
+        zones_frame(GEOMETRIES).to_crs(custom).to_file(zones, engine="pyogrio")
+    run = tmp_path / "run"
+    run.mkdir()
+
+    def work(*args, **kwargs):
+        raise AssertionError("work started before the refusal")
+
+    monkeypatch.setattr(api, "zonal_stats", work)
+    monkeypatch.setattr(api, "zonal_pixels", work)
+    args = [str(zones), str(base / "grid.tif"), str(run / output)]
+    assert main(args + [f.format(out=run) for f in flags]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert re.search(message, err), err
+    assert list(run.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"include_cols": "name"}, "with include_cols=name needs one feature a row"),
+        ({"zone_id": "name"}, "with zone_id='name' needs rows named by zone_id"),
+        ({"geometry": True}, "with geometry=True needs one polygon a row"),
+        ({"small": "touched"}, "with small='touched' needs rows of single polygons"),
+    ],
+)
+def test_group_by_names_the_option_given_that_cannot_go_with_it(base, kwargs, message):
+    with pytest.raises(zd.ZonesError, match=f"^group_by='name' {message}"):
+        zd.zonal_stats(
+            base / "zones.gpkg", base / "grid.tif", group_by="name", **kwargs
+        )
+
+
+def test_zonal_pixels_refuses_all_bands_before_any_work(base, monkeypatch):
+    from zonal_dask import api
+
+    def work(*args, **kwargs):
+        raise AssertionError("work started before the refusal")
+
+    monkeypatch.setattr(api, "label_source", work)
+    with pytest.raises(zd.RasterError, match="one band at a time"):
+        zd.zonal_pixels(base / "zones.gpkg", base / "grid.tif", band=None)

@@ -79,7 +79,8 @@ def test_ctrl_c_leaves_no_output_and_the_rerun_resumes(inputs, expected, tmp_pat
     _, err = process.communicate(timeout=WAIT)
     assert process.returncode == 130
     assert err.splitlines()[-1].startswith(
-        f"zonal-dask: interrupted; no output written ({output} untouched); "
+        "zonal-dask: interrupted while computing; "
+        f"no output written ({output} untouched); "
     )
     assert "chunks saved in" in err and "rerun to resume" in err
     assert not output.exists()
@@ -225,7 +226,8 @@ def test_ctrl_c_on_a_local_cluster_is_one_line(inputs, tmp_path):
     _, err = process.communicate(timeout=WAIT)
     assert process.returncode == 130
     assert err.splitlines() == [
-        f"zonal-dask: interrupted; no output written ({output} untouched); "
+        "zonal-dask: interrupted while computing; "
+        f"no output written ({output} untouched); "
         + err.split("untouched); ", 1)[1].strip()
     ]
     assert "Traceback" not in err and not output.exists()
@@ -294,3 +296,73 @@ def test_two_runs_racing_for_one_output(inputs, expected, tmp_path):
     table = pd.read_parquet(output)  # one run's table, whole (other chunks)
     pd.testing.assert_frame_equal(table, expected, check_exact=False, rtol=1e-12)
     assert [p.name for p in tmp_path.iterdir()] == ["stats.parquet"]
+
+
+# Ctrl-C at each stage of the command, raised in-process where the stage calls
+# into the package: (what is patched, the stage the line names)
+STAGES = {
+    "options": ("zonal_dask.cli.main.zonal_options", "checking the options"),
+    "zones": ("zonal_dask.api.zonal_stats", "reading the zones and planning"),
+    "compute": ("zonal_dask.run.scheduler.compute", "computing"),
+    "pixels": ("zonal_dask.io.writers.write_pixels", "writing the pixels to {pixels}"),
+    "table": ("zonal_dask.io.writers.write_delimited", "writing {output}"),
+    "map": ("zonal_dask.io.maps.choropleth", "drawing the map {map}"),
+}
+
+
+@pytest.fixture(scope="module")
+def small_inputs(tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("small")
+    grid = make_grid((64, 64), seed=92)
+    zones = d / "zones.gpkg"
+    zones_frame(voronoi_zones(grid, 5, seed=92)).to_file(zones, engine="pyogrio")
+    return zones, grid.write(d / "grid.tif")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_ctrl_c_at_any_stage_is_one_line_and_leaves_nothing(
+    small_inputs, tmp_path, capsys, monkeypatch, stage
+):
+    target, doing = STAGES[stage]
+    paths = {
+        n: tmp_path / f
+        for n, f in [("output", "stats.csv"), ("pixels", "p.parquet"), ("map", "m.png")]
+    }
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, interrupt)
+    zones, raster = small_inputs
+    args = [str(zones), str(raster), str(paths["output"]), "-q"]
+    code = main([*args, "--pixels", str(paths["pixels"]), "--map", str(paths["map"])])
+    assert code == 130
+    err = capsys.readouterr().err
+    published = stage in ("table", "map")  # the pixels, then the table, were out
+    left = f"no output written ({paths['output']} untouched)"
+    if stage == "options":
+        left = "no output written"
+    elif stage == "table":
+        left = f"no output written (this run's {paths['pixels']} removed)"
+    elif stage == "map":
+        removed = f"{paths['pixels']}, {paths['output']}"
+        left = f"no output written (this run's {removed} removed)"
+    assert published or "removed" not in err
+    expected = f"zonal-dask: interrupted while {doing.format(**paths)}; {left}\n"
+    assert err == expected
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_once_everything_is_written_says_so(
+    small_inputs, tmp_path, capsys, monkeypatch
+):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("zonal_dask.cli.main._summary", interrupt)
+    output = tmp_path / "stats.csv"
+    assert main([*map(str, small_inputs), str(output)]) == 130
+    assert capsys.readouterr().err == (
+        f"zonal-dask: interrupted after {output} was written (it is complete)\n"
+    )
+    assert output.exists()

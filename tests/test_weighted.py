@@ -321,7 +321,7 @@ def test_incompatible_weights_are_a_grid_error_naming_both(tmp_path):
         ({"coverage": "fraction", "min_coverage_frac": 2}, "between 0 and 1"),
         ({"coverage": "fraction", "stats": ["mad"]}, "'mad' needs unweighted"),
         ({"weights": "coverage", "coverage": "none"}, "means coverage='fraction'"),
-        ({"group_by": "g", "zone_id": "g"}, "group_by='g' needs"),
+        ({"group_by": "g", "zone_id": "g"}, "group_by='g' with zone_id='g' needs"),
     ],
 )
 def test_options_that_do_not_go_together(kwargs, message):
@@ -493,6 +493,92 @@ def test_zonal_pixels_are_exactextracts_cells(values, weights, coverage_weight):
     by_zone = table.assign(c=c, x=table["values"] * c).groupby("name")[["c", "x"]].sum()
     np.testing.assert_allclose(by_zone["c"], stats["count"], rtol=1e-9)
     np.testing.assert_allclose(by_zone["x"], stats["sum"], rtol=1e-9)
+
+
+def nested_boxes(depth: int) -> gpd.GeoDataFrame:
+    """``depth`` boxes one inside the other, off the pixel edges."""
+    boxes = [shapely.box(3.3 + i, 4.6 + i, 55.2 - i, 50.7 - i) for i in range(depth)]
+    return gpd.GeoDataFrame(geometry=boxes, crs="EPSG:32633")
+
+
+@pytest.mark.parametrize("depth", [3, 8])
+@pytest.mark.parametrize("coverage", [None, "fraction"])
+def test_zonal_pixels_of_nested_zones_are_exactextracts_cells(depth, coverage):
+    # 32² chunks under 3 or more layers: burnt in pieces (``BurntPieces``)
+    raster = wr.Raster(
+        np.random.default_rng(depth).normal(size=(60, 70)), Affine(1, 0, 0, 0, -1, 60)
+    )
+    frame = nested_boxes(depth)
+    table = zd.zonal_pixels(frame, dataarray(raster), chunks=32, coverage=coverage)
+    table = table.compute().rename(columns={"fid": "zone"})
+    cells = wr.exactextract_pixels(frame, raster, coverage_weight="fraction")
+    if coverage is None:  # the centre rule: exactextract's cells centred inside
+        polygons = frame.geometry.values[cells["zone"].to_numpy(int)]
+        inside = shapely.contains_xy(polygons, cells["center_x"], cells["center_y"])
+        cells = cells[inside].assign(coverage=np.float32(1))
+    table, cells = (
+        t.astype({"zone": int}).sort_values(["zone", "cell_id"], ignore_index=True)
+        for t in (table, cells)
+    )
+    assert table["zone"].value_counts().sort_index().tolist() == (
+        cells["zone"].value_counts().sort_index().tolist()
+    )
+    np.testing.assert_array_equal(table["cell_id"], cells["cell_id"])
+    np.testing.assert_array_equal(table["values"], cells["values"])
+    np.testing.assert_allclose(table["coverage"], cells["coverage"], atol=1e-7)
+    for axis in ("center_x", "center_y"):
+        np.testing.assert_allclose(table[axis], cells[axis], rtol=0, atol=1e-9)
+
+
+def test_zonal_pixels_list_the_touched_pixels_small_zones_take():
+    values = np.arange(60 * 70, dtype=float).reshape(60, 70)
+    raster = dataarray(wr.Raster(values, Affine(1, 0, 0, 0, -1, 60)))
+    frame = gpd.GeoDataFrame(
+        geometry=[
+            shapely.box(3.3, 4.6, 30.2, 20.7),
+            shapely.box(10.1, 10.1, 10.3, 10.4),  # inside one pixel
+            shapely.box(31.9, 26.5, 32.1, 29.5),  # between centres, over 4 chunks
+            # one centre in one chunk, touching the next: no stand-in there
+            shapely.box(31.2, 31.2, 32.4, 31.8),
+        ],
+        crs="EPSG:32633",
+    )
+    options = {"small": "touched", "chunks": 32}
+    stats = zd.zonal_stats(frame, raster, ["count", "sum"], **options)
+    assert stats["small"].tolist() == [False, True, True, False]
+    table = zd.zonal_pixels(frame, raster, **options).compute()
+    by_zone = table.groupby("fid")["values"].agg(["count", "sum"])
+    np.testing.assert_array_equal(by_zone["count"], stats["count"])
+    np.testing.assert_array_equal(by_zone["sum"], stats["sum"])
+    touched = zd.zonal_pixels(frame, raster, all_touched=True, chunks=32).compute()
+    for zone in (1, 2):
+        cells = table.loc[table["fid"] == zone, "cell_id"]
+        assert sorted(cells) == sorted(touched.loc[touched["fid"] == zone, "cell_id"])
+
+
+def test_the_command_lists_the_pixels_its_small_zones_take(tmp_path):
+    from zonal_dask.cli.main import main
+
+    values = np.arange(60 * 70, dtype=np.float32).reshape(60, 70)
+    raster = dataarray(wr.Raster(values, Affine(1, 0, 0, 0, -1, 60)))
+    raster.rio.to_raster(tmp_path / "grid.tif")
+    zones = gpd.GeoDataFrame(
+        geometry=[
+            shapely.box(3.3, 4.6, 30.2, 20.7),
+            shapely.box(10.1, 10.1, 10.3, 10.4),
+        ],
+        crs="EPSG:32633",
+    )
+    zones.to_file(tmp_path / "zones.gpkg", engine="pyogrio")
+    output, pixels = tmp_path / "stats.csv", tmp_path / "pixels.parquet"
+    args = [str(tmp_path / n) for n in ("zones.gpkg", "grid.tif")]
+    flags = ["--small", "touched", "--pixels", str(pixels), "--stats", "count,sum"]
+    assert main([*args, str(output), *flags, "-q"]) == 0
+    table = pd.read_csv(output, index_col="fid")
+    listed = pd.read_parquet(pixels).groupby("fid")["values"].agg(["count", "sum"])
+    assert table["small"].tolist() == [False, True]
+    np.testing.assert_array_equal(listed["count"], table["count"])
+    np.testing.assert_array_equal(listed["sum"], table["sum"])
 
 
 def test_zonal_pixels_without_coverage_are_the_centre_rule_pixels():

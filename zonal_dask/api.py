@@ -324,13 +324,16 @@ def zonal_pixels(
     layer: str | int | None = None,
     assume_same_crs: bool = False,
     zones_crs: Any = None,
+    small: str = "nan",
 ) -> Any:
     """Every pixel of every zone, as a long table: one row per (zone, pixel).
 
     The rows are the pixels the statistics of ``zonal_stats`` with the same
     options read: a pixel counts in as many zones as claim it, nodata and NaN
-    pixels are left out (unless ``default_value``). Parameters as in
-    ``zonal_stats``.
+    pixels are left out (unless ``default_value``); with ``small="touched"``
+    a zone that claims no pixel has the rows of the pixels it touches (which
+    zones those are is computed first, a pass over the raster that counts).
+    Parameters as in ``zonal_stats``.
 
     Returns
     -------
@@ -346,6 +349,8 @@ def zonal_pixels(
     """
     options = dict(locals())  # every keyword argument is a Request field
     del options["zones"], options["raster"]
+    if band is None:
+        raise RasterError("zonal_pixels: one band at a time (band=None is not offered)")
     options["zones_crs"] = crs_text(zones_crs)
     zones, options["assume_same_crs"], name = _adapt_zones(zones, assume_same_crs)
     request = Request.build(
@@ -354,11 +359,24 @@ def zonal_pixels(
         plan=zones.options if isinstance(zones, ZonePlan) else None,
         **options,
     )
-    if band is None:
-        raise RasterError("zonal_pixels: one band at a time (band=None is not offered)")
     with planning():
         inputs = label_source(cast(Zones, zones), raster, request, name)
-    array, source = inputs.array, inputs.source
+        array, source = inputs.array, inputs.source
+        fallback = None
+        if source.fallback:  # the zones that take their stand-ins, as finalized
+            fallback = zonal_graph(
+                array.data,
+                source,
+                request.columns,
+                inputs.nodata,
+                weights=inputs.weights,
+                default_value=request.default_value,
+                grid=grid_fields(array),
+                **_planes(array),
+            )
+    small_zones = None
+    if fallback is not None:
+        small_zones = scheduler.compute(fallback)["small"].to_numpy(bool)
     index = source.index
     spec = PixelSpec(
         column="zone" if index is None else str(index.name),
@@ -371,7 +389,7 @@ def zonal_pixels(
         dtype=str(array.dtype),
         weighted=inputs.weights is not None,
     )
-    return pixel_frame(array.data, source, spec, inputs.weights)
+    return pixel_frame(array.data, source, spec, inputs.weights, small_zones)
 
 
 def rasterize_zones(

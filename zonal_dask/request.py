@@ -267,6 +267,25 @@ def _unweighted(request: Request) -> list[str]:
     return [c.name for c in request.columns if not c.statistic.weighted]
 
 
+def _beside_groups(request: Request) -> tuple[str, str]:
+    """The first option given that cannot go with ``group_by`` (whose rows
+    are groups of features), and what it would need instead; ("", "") if
+    none."""
+    r = request
+    if r.zone_id is not None:
+        return f"zone_id={r.zone_id!r}", "rows named by zone_id: the rows are groups"
+    if r.geometry:
+        return "geometry=True", "one polygon a row: a group has several"
+    if r.small != "nan":
+        return f"small={r.small!r}", "rows of single polygons: a group has several"
+    if r.include_cols:
+        return (
+            f"include_cols={', '.join(r.include_cols)}",
+            "one feature a row: a group's features may hold different values",
+        )
+    return "", ""
+
+
 def _names(columns: tuple[Column, ...], field_name: str) -> str:
     return ", ".join(repr(c.name) for c in columns if field_name in c.statistic.reads)
 
@@ -309,14 +328,15 @@ RULES: tuple[Rule, ...] = (
     Rule(
         lambda r: f"group_by={r.group_by!r}",
         lambda r: r.group_by is not None,
-        lambda r: (
-            r.route != "label raster"
-            and r.zone_id is None
-            and not r.geometry
-            and r.small == "nan"
-        ),
-        "polygon zones, and neither zone_id, geometry=True nor small='touched' "
-        "(the rows are the groups)",
+        lambda r: r.route != "label raster",
+        "polygon zones (a label raster has no columns)",
+        ZonesError,
+    ),
+    Rule(
+        lambda r: f"group_by={r.group_by!r} with {_beside_groups(r)[0]}",
+        lambda r: r.group_by is not None and bool(_beside_groups(r)[0]),
+        lambda r: False,
+        lambda r: _beside_groups(r)[1],
         ZonesError,
     ),
     Rule(

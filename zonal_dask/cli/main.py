@@ -18,10 +18,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NoOverlapWarning, OutputError, ZonalError
+from ..errors import NoOverlapWarning, OptionError, OutputError, ZonalError
+from ..run.faults import Stage
 from ..run.process_state import run_scope
 from ..statistics.table import DEFAULT_STATS
-from .options import HelpFormatter, Parser, build_parser, scheduler_for, zonal_options
+from .options import (
+    HelpFormatter,
+    Parser,
+    build_parser,
+    refused_together,
+    scheduler_for,
+    zonal_options,
+)
 from .series import is_series
 
 if TYPE_CHECKING:
@@ -35,6 +43,7 @@ CLASSIC_COLUMNS = ["min", "mean", "max", "std", "sum"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 on success)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    stage = Stage()
     try:
         with _warnings_in_words():
             if argv[:1] == ["demo"]:
@@ -44,14 +53,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warnings.simplefilter(
                     "error" if args.strict else "always", NoOverlapWarning
                 )
-                return _run(args)
+                return _run(args, stage)
     except SystemExit as done:  # argparse: --help, --version, a bad flag
         return done.code if isinstance(done.code, int) else 2
     except ZonalError as err:
         print(f"zonal-dask: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as err:
-        print(f"zonal-dask: {err or 'interrupted; no output written'}", file=sys.stderr)
+        print(f"zonal-dask: {stage.interrupted(err)}", file=sys.stderr)
         return 130
 
 
@@ -83,7 +92,8 @@ def _warnings_in_words() -> Iterator[None]:
 
 
 @run_scope()
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, stage: Stage) -> int:
+    stage.doing = "checking the options"
     import xarray as xr
 
     from ..api import request_for, zonal_pixels, zonal_stats
@@ -98,13 +108,17 @@ def _run(args: argparse.Namespace) -> int:
     if is_series(args):
         from .series import run
 
+        stage.doing = "computing the series"
         return run(args)
     (args.raster,) = args.raster
     stopwatch = Stopwatch()
     options = zonal_options(args)
     options["stats"] = options["stats"] or list(DEFAULT_STATS)
-    output = Path(args.output)
+    output = stage.output = Path(args.output)
     features = _writes_features(output, args.geometry)
+    refusal = refused_together(args, features)
+    if refusal is not None:
+        raise OptionError(refusal)
     options["geometry"] = features or args.map is not None
     request = request_for(args.zones, **options)  # refuses bad options, reads nothing
     names = [c.name for c in request.columns]
@@ -113,27 +127,30 @@ def _run(args: argparse.Namespace) -> int:
         check_output(Path(args.pixels), overwrite=args.overwrite)
     map_stat = _map_stat(args, names)
     class_names = _class_names(args)
+    if features:
+        _check_zones_crs(output, args.zones, args.layer)
     prefix = args.prefix or ""
-    if args.band is None and (features or map_stat is not None):
-        raise OutputError(
-            "--band all writes a table (a row per zone and band), not features or a map"
-        )
     echo = None if args.quiet else _echo_dashboard
     with (
         failures_reported(output, args.checkpoint),
         scheduler_for(args, echo) as client,
     ):
+        stage.doing = "reading the zones and planning"
         lazy = zonal_stats(args.zones, args.raster, compute=False, **options)
         # the chunks the checkpoint holds intact (opening it removed the others)
         loaded = saved_blocks(args.checkpoint) if args.checkpoint else frozenset()
         stopwatch.lap("planning")
         report = Bar() if sys.stderr.isatty() and not args.quiet else None
+        stage.doing = "computing"
         result = compute(lazy, client=client, report=report)
         stopwatch.lap("compute")
         if args.pixels is not None:
+            stage.doing = f"writing the pixels to {args.pixels}"
             pixels = zonal_pixels(args.zones, args.raster, **_pixel_options(options))
             write_pixels(pixels, args.pixels, overwrite=args.overwrite, client=client)
+            stage.published.append(Path(args.pixels))
             stopwatch.lap("pixels")
+    stage.doing = f"writing {output}"
     if isinstance(result, xr.Dataset):  # --band all: the long table
         long = result.to_dataframe().rename_axis(index={"zone": result.zone.long_name})
         carried = list(args.include_cols or ())  # coordinates: first, as in a table
@@ -149,10 +166,13 @@ def _run(args: argparse.Namespace) -> int:
         table = _table(result, columns, args.zone_id, args.include_cols)
         layout = _layout(table, output, args.stats, prefix)
         write_table(layout, output, overwrite=args.overwrite)
+    stage.published.append(output)
     stopwatch.lap("write")
     if map_stat is not None:
+        stage.doing = f"drawing the map {args.map}"
         _draw_map(args, result, prefix + map_stat, columns)
         stopwatch.lap("map")
+    stage.doing = None  # all written: an interruption now loses nothing
     if args.checkpoint:
         remove_checkpoint(args.checkpoint)
     if not args.quiet:
@@ -226,6 +246,22 @@ def _writes_features(output: Path, geometry: bool) -> bool:
             f"{output}: --geometry needs a .parquet, .gpkg, .geojson or .fgb output"
         )
     return suffix in FEATURE_FORMATS and (geometry or suffix != ".parquet")
+
+
+def _check_zones_crs(output: Path, zones: str, layer: str | int | None) -> None:
+    """Refuse, before any work, features OUTPUT cannot hold in the zones' CRS
+    (read from the zones file's header; other zones are checked as written)."""
+    from ..io.writers import check_feature_crs
+
+    if output.suffix.lower() != ".geojson" or not os.path.isfile(zones):
+        return
+    import pyogrio
+
+    try:
+        crs = pyogrio.read_info(zones, layer=layer)["crs"]
+    except Exception:  # reading the zones will say what is wrong
+        return
+    check_feature_crs(output, crs)
 
 
 def _map_stat(args: argparse.Namespace, stats: list[str]) -> str | None:

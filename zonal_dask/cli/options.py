@@ -9,6 +9,7 @@ is wrapped at word boundaries; a bad flag is one line.
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 from typing import Any, NamedTuple, NoReturn
 
@@ -131,6 +132,61 @@ def scheduler_for(args: argparse.Namespace, echo: Any = None) -> Any:
 def zonal_options(args: argparse.Namespace) -> dict[str, Any]:
     """The ``zonal_stats`` options the command line sets, by parameter name."""
     return {flag.param: getattr(args, flag.param) for flag in FLAGS}
+
+
+def refused_together(args: argparse.Namespace, features: bool) -> str | None:
+    """The first of the command's outputs and flags that cannot go together,
+    in one line naming those given (None when all go together); checked
+    before anything is read or computed. ``features``: OUTPUT gets the
+    polygons (a .gpkg, .geojson or .fgb OUTPUT, or --geometry)."""
+    output = f"a {os.path.splitext(args.output)[1]} OUTPUT"
+    if args.geometry:
+        output = "--geometry"
+    pixels = args.pixels is not None
+    if pixels and _same_path(args.pixels, args.output):
+        return f"--pixels {args.pixels} and OUTPUT {args.output} are the same path"
+    if pixels and args.map is not None and _same_path(args.pixels, args.map):
+        return f"--pixels {args.pixels} and --map {args.map} are the same path"
+    pairs = (
+        (
+            args.band is None and pixels,
+            "--band all",
+            "--pixels",
+            "the pixel listing holds one band",
+        ),
+        (
+            args.band is None and features,
+            "--band all",
+            output,
+            "a row per zone and band is a table, not features",
+        ),
+        (
+            args.band is None and args.map is not None,
+            "--band all",
+            "--map",
+            "a map shows one band",
+        ),
+        (
+            args.group_by is not None and features,
+            "--group-by",
+            output,
+            "a group of features has no single polygon; write a table",
+        ),
+        (
+            args.group_by is not None and args.map is not None,
+            "--group-by",
+            "--map",
+            "a group of features has no single polygon to draw",
+        ),
+    )
+    for refused, first, second, why in pairs:
+        if refused:
+            return f"{first} cannot go with {second}: {why}"
+    return None
+
+
+def _same_path(a: str, b: str) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

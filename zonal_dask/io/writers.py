@@ -24,9 +24,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import OutputError
-
-# an undefined statistic (a zone without valid pixels) in a text table
-EMPTY = ""
+from .text_table import write_delimited
 
 TABLE_FORMATS = (".txt", ".tsv", ".csv", ".parquet")
 # Formats that carry the features: GDAL driver for each (None: GeoParquet).
@@ -89,11 +87,11 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
 def _write_tsv(table: pd.DataFrame, tmp: str) -> None:
     if not _numbered(table):
         table = table.reset_index()[[*table.columns, *table.index.names]]
-    table.to_csv(tmp, sep="\t", index=False, na_rep=EMPTY)
+    write_delimited(table, tmp, sep="\t", index=False)
 
 
 def _write_csv(table: pd.DataFrame, tmp: str) -> None:
-    table.to_csv(tmp, index=not _numbered(table), na_rep=EMPTY)
+    write_delimited(table, tmp, sep=",", index=not _numbered(table))
 
 
 def _numbered(table: pd.DataFrame) -> bool:
@@ -134,11 +132,7 @@ def write_features(
     path = Path(path)
     driver = FEATURE_FORMATS[_suffix(path, FEATURE_FORMATS, "cannot write features to")]
     frame = named_by_text(frame)
-    if driver == "GeoJSON" and frame.crs and not frame.crs.to_authority():
-        raise OutputError(
-            f"{path}: GeoJSON can only name a CRS by its code, and the zones' CRS "
-            f"has none; write .gpkg, .fgb or .parquet instead"
-        )
+    check_feature_crs(path, frame.crs)
 
     def write(tmp: str) -> None:
         if driver is None:
@@ -165,6 +159,20 @@ def write_features(
             raise _failed_write(tmp, f"{fids.num_rows} of {len(frame)} features")
 
     return replace_atomically(path, write, overwrite=overwrite)
+
+
+def check_feature_crs(path: str | os.PathLike[str], crs: Any) -> None:
+    """Refuse features in ``crs`` (anything ``pyproj.CRS`` takes, or None)
+    that the format of ``path`` cannot name: GeoJSON names a CRS by its code."""
+    if Path(path).suffix.lower() != ".geojson" or crs is None:
+        return
+    from pyproj import CRS
+
+    if not CRS.from_user_input(crs).to_authority():
+        raise OutputError(
+            f"{path}: GeoJSON can only name a CRS by its code, and the zones' CRS "
+            f"has none; write .gpkg, .fgb or .parquet instead"
+        )
 
 
 def _failed_write(tmp: str, reason: object) -> OSError:

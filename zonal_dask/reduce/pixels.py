@@ -6,11 +6,17 @@ per chunk, made by the chunk's label task and its value (and weights) block,
 so a pixel claimed by two zones gives two rows, and a zone's rows are spread
 over the partitions of the chunks it meets. Nothing is gathered: the table is
 a dask DataFrame written or reduced partition by partition.
+
+A chunk overlapped many layers deep comes in pieces (``BurntPieces``), read
+one after the other. Under ``small="touched"`` the chunk's labels also hold
+the all-touched stand-ins of zones that claim none of its pixels; a zone's
+stand-in rows are kept only where the zone claims no pixel anywhere, as
+finalizing decides for the statistics.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dask.array as da
@@ -21,7 +27,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..io.common_grid import CommonGrid
-from ..labels.sources import ChunkLabels, LabelSource
+from ..labels.sources import Labels, LabelSource, pieces
 from .moments import valid_pixels
 from .partials import valid_claims
 
@@ -30,10 +36,12 @@ COLUMNS = ("values", "coverage", "weights", "cell_id", "center_x", "center_y")
 
 @dataclass(frozen=True)
 class PixelSpec:
-    """What a chunk's rows need besides its blocks: the zone column's name
-    and the names of the chunk's zones (None: the zone numbers are the
-    names), the chunk's first cell, the grid's transform, how the grid maps to
-    the value raster's cells, nodata and ``default_value``."""
+    """What a chunk's rows need besides its blocks: the zone column's name,
+    the chunk's zones (sorted) and their names (None: the zone numbers are
+    the names), the chunk's first cell, the grid's transform, how the grid
+    maps to the value raster's cells, nodata and ``default_value``; under
+    ``small="touched"``, the number of zones and the chunk's zones that take
+    their stand-ins."""
 
     column: str
     names: pd.Index | None
@@ -44,6 +52,8 @@ class PixelSpec:
     default_value: float | None
     dtype: str
     weighted: bool
+    zones: np.ndarray | None = None
+    stand_ins: tuple[int, np.ndarray] | None = None
 
 
 def meta(spec: PixelSpec, zone_dtype: Any) -> pd.DataFrame:
@@ -64,7 +74,7 @@ def meta(spec: PixelSpec, zone_dtype: Any) -> pd.DataFrame:
 
 def chunk_pixels(
     values: np.ndarray,
-    labels: ChunkLabels,
+    labels: Labels,
     weights: np.ndarray | None,
     spec: PixelSpec,
 ) -> pd.DataFrame:
@@ -73,18 +83,25 @@ def chunk_pixels(
     if spec.default_value is not None:
         fill = np.asarray(spec.default_value).astype(values.dtype)
         values, nodata = np.where(valid_pixels(values, nodata), values, fill), None
-    zone, _, coverage, pixel = valid_claims(values, labels, nodata)
+    zones, coverages, pixels = [], [], []
+    for piece in pieces(labels):
+        zone, _, coverage, pixel = valid_claims(values, piece, nodata)
+        zones.append(zone)
+        coverages.append(np.ones(zone.size) if coverage is None else coverage)
+        pixels.append(pixel)
+    zone, coverage, pixel = (np.concatenate(a) for a in (zones, coverages, pixels))
+    if spec.stand_ins is not None:
+        zone, kept = _stand_ins_taken(zone, *spec.stand_ins)
+        coverage, pixel = coverage[kept], pixel[kept]
     order = np.lexsort((pixel, zone))
     zone, pixel = zone[order], pixel[order]
-    if coverage is None:
-        coverage = np.ones(zone.size)
     row, col = np.divmod(pixel, values.shape[1])
     row, col = row + spec.origin[0], col + spec.origin[1]
     a, _, c, _, e, f = spec.transform
-    if spec.names is None:
+    if spec.names is None or spec.zones is None:
         names: Any = zone
     else:
-        names = spec.names[np.searchsorted(labels.zones, zone)]
+        names = spec.names[np.searchsorted(spec.zones, zone)]
     table: dict[str, Any] = {
         spec.column: names,
         "values": values.reshape(-1)[pixel],
@@ -99,15 +116,29 @@ def chunk_pixels(
     return pd.DataFrame(table)
 
 
+def _stand_ins_taken(
+    zone: np.ndarray, n_zones: int, small: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The claims' zones, stand-ins (``n_zones + z``) renamed ``z``, and which
+    claims are kept: every zone's own, and the stand-ins of ``small`` zones."""
+    stand_in = zone >= n_zones
+    own = np.where(stand_in, zone - n_zones, zone)
+    kept = ~stand_in | np.isin(own, small)
+    return own[kept], kept
+
+
 def pixel_frame(
     values: da.Array,
     source: LabelSource,
     spec: PixelSpec,
     weights: da.Array | None = None,
+    small: np.ndarray | None = None,
 ) -> Any:
     """The long table as a dask DataFrame, one partition per chunk with zones.
 
-    ``spec.names`` is ignored: each partition gets its own zones' names.
+    ``spec.names`` and ``spec.zones`` are ignored: each partition gets its
+    own zones. ``small`` (with a source that has stand-ins, bool per zone)
+    marks the zones whose rows are their stand-ins' (``small="touched"``).
     """
     import dask.dataframe as dd
 
@@ -122,20 +153,23 @@ def pixel_frame(
     col_edges = np.cumsum((0, *values.chunks[1]))
     dsk: dict = {}
     keys: list[tuple] = []
+    if source.fallback and (index is None or small is None):
+        raise ValueError("stand-ins need the zones' index and which zones are small")
     for block, label_task in sorted(source.tasks.items()):
-        names = None
+        names = zones = stand_ins = None
         if index is not None and source.zones is not None:
-            names = index[source.zones[block]]
-        block_spec = PixelSpec(
-            spec.column,
-            names,
-            (int(row_edges[block[0]]), int(col_edges[block[1]])),
-            spec.transform,
-            spec.grid,
-            spec.nodata,
-            spec.default_value,
-            spec.dtype,
-            spec.weighted,
+            zones = np.unique(source.zones[block])
+            if source.fallback:
+                zones = zones[zones < len(index)]
+                assert small is not None
+                stand_ins = (len(index), zones[small[zones]])
+            names = index[zones]
+        block_spec = replace(
+            spec,
+            names=names,
+            origin=(int(row_edges[block[0]]), int(col_edges[block[1]])),
+            zones=zones,
+            stand_ins=stand_ins,
         )
         block_weights = None if weights is None else (weights.name, *block)
         key = (name, len(keys))

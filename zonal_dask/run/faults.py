@@ -11,10 +11,12 @@ LocalCluster it starts.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,41 @@ def show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during the computation, with what was left behind."""
+    """Ctrl-C during the computation; its text says what was left behind."""
+
+
+@dataclass
+class Stage:
+    """What the command is doing (None: it has written everything), the
+    output it writes, and what it has published so far, for the one line
+    Ctrl-C prints (``interrupted``)."""
+
+    doing: str | None = "starting"
+    output: Path | None = None
+    published: list[Path] = field(default_factory=list)
+
+    def interrupted(self, err: KeyboardInterrupt) -> str:
+        """The line saying what Ctrl-C interrupted and what is left; a run
+        stopped before its end removes what it had published, so that its
+        outputs are all there or none is."""
+        if self.doing is None:
+            return f"interrupted after {self.output} was written (it is complete)"
+        removed = []
+        for path in self.published:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(str(path))
+        if removed:
+            left = f"no output written (this run's {', '.join(removed)} removed)"
+        elif isinstance(err, Interrupted):
+            left = str(err)
+        elif self.output is not None:
+            left = _left(self.output, None)
+        else:
+            left = "no output written"
+        return f"interrupted while {self.doing}; {left}"
 
 
 @contextmanager
@@ -44,7 +80,7 @@ def failures_reported(output: Path, checkpoint: str | None = None) -> Iterator[N
     try:
         yield
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted; {_left(output, checkpoint)}") from None
+        raise Interrupted(_left(output, checkpoint)) from None
     except ZonalError:
         raise
     except _FAILURES + _distributed_errors() as err:
