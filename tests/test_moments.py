@@ -65,15 +65,37 @@ def test_skewness_of_equal_values_is_nan_as_scipy():
     assert table.isna().all().all()
 
 
-def test_skewness_under_coverage_is_refused_naming_it():
-    grid = make_grid((8, 9), "float64", seed=2)
-    with pytest.raises(zd.StatisticError, match="skewness"):
-        zd.zonal_stats(
-            zones_frame(voronoi_zones(grid, 3, seed=2)),
-            grid.to_dataarray(),
-            ["mean", "skewness"],
-            coverage="fraction",
+@pytest.mark.parametrize("chunks", [None, 4])
+def test_skewness_and_kurtosis_under_coverage_are_the_weighted_moments(
+    tmp_path, chunks
+):
+    # exactextract's cells (coverage fractions and values) as the reference
+    exactextract = pytest.importorskip("exactextract")
+    grid = make_grid((21, 25), "float64", seed=4, nodata_fraction=0.1)
+    path = grid.write(tmp_path / "values.tif")
+    frame = zones_frame(voronoi_zones(grid, 6, seed=4))
+    cells = exactextract.exact_extract(
+        str(path), frame, ["coverage", "values"], output="pandas"
+    )
+    expected = []
+    for coverage, values in zip(cells["coverage"], cells["values"], strict=True):
+        c, x = np.asarray(coverage), np.asarray(values)
+        c, x = c[x != grid.nodata], x[x != grid.nodata]
+        if not c.sum():
+            expected.append((np.nan, np.nan))
+            continue
+        mean = (c * x).sum() / c.sum()
+        m2, m3, m4 = ((c * (x - mean) ** p).sum() / c.sum() for p in (2, 3, 4))
+        expected.append(
+            (m3 / m2**1.5, m4 / m2**2 - 3)
+            if np.unique(x).size > 1
+            else (np.nan,) * 2  # one value: NaN, as scipy
         )
+    ours = zd.zonal_stats(
+        frame, path, ["skewness", "kurtosis"], coverage="fraction", chunks=chunks
+    )
+    assert np.isfinite(ours.to_numpy()).sum() >= 8
+    np.testing.assert_allclose(ours.to_numpy(), expected, rtol=1e-9, equal_nan=True)
 
 
 @pytest.mark.parametrize("chunks", [(40, 40), 9])

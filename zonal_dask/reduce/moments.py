@@ -23,6 +23,7 @@ from ..io.raster import is_nan
 from ..labels.sources import ChunkLabels
 from ..statistics.fields import INDEX, PARTIAL_FIELDS
 from . import moment_kernel
+from .integer_sums import exact_integer_sum
 
 N_FIELDS = len(PARTIAL_FIELDS)
 # the kernel's power sums become the central moments of the same order
@@ -34,10 +35,13 @@ if [_CENTRAL.get(c, c) for c in moment_kernel.COLUMNS] != list(INDEX):
     )
 _W, _SHIFT, _MEAN = INDEX["weight"], INDEX["shift"], INDEX["mean"]
 _S1, _S2, _S3, _S4 = (INDEX[_CENTRAL[s]] for s in ("s1", "s2", "s3", "s4"))
-# a zone whose power sums exceed its central moments this many times loses
-# more than about log10(TOL) digits to cancellation: it is summed again
-# around its mean
-_TOL = 64.0
+# a zone whose power sums of order 2 (4) exceed its central moments this
+# many times loses more than about log10 of it of its 16 digits to
+# cancellation: the chunk is summed again around such zones' means. With
+# unit weights S2 / M2 = 1 + z**2 (z: the shift's distance from the mean in
+# standard deviations) and S4 / M4 about 1 + 2 z**2 + z**4 / 3: a threshold
+# of 64 on S4 made one zone in 3,000 of normal data pay a second pass
+_TOL2, _TOL4 = 1e3, 1e5
 
 
 class Moments(NamedTuple):
@@ -115,7 +119,7 @@ def chunk_moments(
             data, _ = _central(sweep(shifts), higher)
         if values.dtype.kind in "iu" and values.dtype.itemsize == 8:
             if labels.unweighted:
-                data[:, 0] = _exact_integer_sum(
+                data[:, 0] = exact_integer_sum(
                     data[:, 0], plane, labels, has_nodata, nodata_value
                 )
         if data.shape[1] == 2:  # the weighted set: the extremes of the values
@@ -149,56 +153,14 @@ def _central(raw: np.ndarray, higher: bool) -> tuple[np.ndarray, np.ndarray]:
         m2 = s2 - m * s1
         m3 = s3 - 3 * m * s2 + 2 * w * m**3
         m4 = s4 - 4 * m * s3 + 6 * m * m * s2 - 3 * w * m**4
-        ill = np.isfinite(s2) & (s2 > _TOL * m2)
+        ill = np.isfinite(s2) & (s2 > _TOL2 * m2)
         if higher:
-            ill |= np.isfinite(s4) & (s4 > _TOL * m4)
+            ill |= np.isfinite(s4) & (s4 > _TOL4 * m4)
     data[..., _S1] = m
     data[..., _S2] = np.maximum(m2, 0.0)
     data[..., _S3] = m3 if higher else 0.0
     data[..., _S4] = np.maximum(m4, 0.0) if higher else 0.0
     return data, ill & (w > 0)
-
-
-def _exact_integer_sum(
-    data: np.ndarray,
-    plane: np.ndarray,
-    labels: ChunkLabels,
-    has_nodata: bool,
-    nodata: np.generic,
-) -> np.ndarray:
-    """The fields (zones, N_FIELDS) of a 64-bit integer plane, with each zone's sum
-    recomputed exactly when a value is beyond 2**53 (the kernel adds values
-    converted to float64, which drops their low bits: 2**62 + 1 and -2**62
-    would sum to 0): the float64 nearest the exact sum, and what it misses as
-    its carry."""
-    if not plane.size or max(abs(int(plane.min())), abs(int(plane.max()))) <= 2**53:
-        return data
-    valid = ~(plane == nodata) if has_nodata else np.ones(plane.shape, bool)
-    flat, n = plane.reshape(-1), len(labels.zones)
-    zone = [labels.extra_zones[valid.reshape(-1)[labels.extra_pixels]]]
-    pixel = [labels.extra_pixels[valid.reshape(-1)[labels.extra_pixels]]]
-    for layer in labels.labels:
-        claimed = np.flatnonzero((layer.reshape(-1) >= 0) & valid.reshape(-1))
-        zone.append(layer.reshape(-1)[claimed])
-        pixel.append(claimed)
-    zones, values = np.concatenate(zone), flat[np.concatenate(pixel)]
-    # three 21-bit limbs, each summed exactly in float64 (< 2**53 for any chunk
-    # under 2**31 pixels), then joined as Python integers
-    limbs = [(values >> shift) & (2**21 - 1) for shift in (0, 21)]
-    limbs.append(values >> 42)
-    sums = [
-        np.bincount(zones, weights=limb.astype(np.float64), minlength=n)
-        for limb in limbs
-    ]
-    exact = [
-        int(s0) + (int(s1) << 21) + (int(s2) << 42)
-        for s0, s1, s2 in zip(*sums, strict=True)
-    ]
-    high = np.array([float(e) for e in exact])
-    carry = np.array([float(e - int(h)) for e, h in zip(exact, high, strict=True)])
-    data[:, INDEX["sum"]] = high
-    data[:, INDEX["carry"]] = carry
-    return data
 
 
 def nodata_in_dtype(nodata: float | None, dtype: np.dtype) -> tuple[bool, np.generic]:

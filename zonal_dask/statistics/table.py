@@ -212,8 +212,9 @@ def _coefficient_of_variation(f: Fields) -> np.ndarray:
 def _skewness(f: Fields) -> np.ndarray:
     """population skewness m3 / m2**1.5 (scipy.stats.skew's default)
 
-    NaN when the values are all equal; defined without coverage weighting
-    only (exactextract has none to compare with)."""
+    Under coverage, the weighted moments: sum(w (x - mean)**3) / sum(w) over
+    the same of the squares to the power 1.5. NaN when the values are all
+    equal."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(f["variance"] > 0, f["moment3"] / f["variance"] ** 1.5, np.nan)
 
@@ -221,7 +222,8 @@ def _skewness(f: Fields) -> np.ndarray:
 def _kurtosis(f: Fields) -> np.ndarray:
     """population excess kurtosis m4 / m2**2 - 3 (scipy.stats.kurtosis's default)
 
-    NaN when the values are all equal."""
+    Under coverage, of the weighted moments. NaN when the values are all
+    equal."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(
             f["variance"] > 0, f["moment4"] / f["variance"] ** 2 - 3, np.nan
@@ -275,8 +277,8 @@ _ENTRIES = (
     Statistic(
         "coefficient_of_variation", ("variance", "mean"), _coefficient_of_variation
     ),
-    Statistic("skewness", ("variance", "moment3"), _skewness, weighted=False),
-    Statistic("kurtosis", ("variance", "moment4"), _kurtosis, weighted=False),
+    Statistic("skewness", ("variance", "moment3"), _skewness),
+    Statistic("kurtosis", ("variance", "moment4"), _kurtosis),
     Statistic("median", ("values",), _median, cast=True),
     Statistic("mad", ("values",), _mad, weighted=False),
     Statistic("majority", ("classes",), _majority, aliases=("mode",)),
