@@ -48,6 +48,7 @@ def zonal_stats(
     *,
     band: int | None = 1,
     nodata: float | None = None,
+    raw: bool = False,
     zone_id: str | None = None,
     all_touched: bool = False,
     categorical: bool = False,
@@ -109,7 +110,14 @@ def zonal_stats(
         then an ``xarray.Dataset`` with dimensions (zone, band or time), and
         ``to_dataframe()`` gives the long table.
     nodata
-        Value to treat as nodata instead of the raster's own.
+        Value to treat as nodata instead of the raster's own (a stored value,
+        before any scale and offset).
+    raw
+        Summarise the stored values of a raster declaring a scale or an offset
+        (GDAL's metadata; a DataArray's ``scale_factor``/``add_offset``
+        attributes). By default they are applied as exactextract, GDAL and
+        rioxarray's ``mask_and_scale`` do: ``stored * scale + offset``, in
+        float64, the weights raster's too.
     zone_id
         Column naming the rows (its values must be unique). By default the
         rows are named by the data source's FID, or a GeoDataFrame's index.
@@ -234,6 +242,7 @@ def zonal_stats(
         include_cols=include_cols,
         band=band,
         nodata=nodata,
+        raw=raw,
         zone_id=zone_id,
         layer=layer,
         assume_same_crs=assume_same_crs,
@@ -309,6 +318,7 @@ def zonal_pixels(
     *,
     band: int = 1,
     nodata: float | None = None,
+    raw: bool = False,
     zone_id: str | None = None,
     all_touched: bool = False,
     coverage: str | None = None,

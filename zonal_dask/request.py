@@ -46,6 +46,7 @@ class Request:
     columns: tuple[Column, ...]
     band: int | None = 1
     nodata: float | None = None
+    raw: bool = False
     zone_id: str | None = None
     layer: str | int | None = None
     assume_same_crs: bool = False
@@ -185,6 +186,7 @@ class Request:
             "statistics": sorted({repr(c.statistic.identity) for c in self.columns}),
             "band": self.band,
             "nodata": repr(self.nodata),
+            "raw": self.raw,
             "zone_id": self.zone_id,
             "layer": self.layer,
             "all_touched": self.all_touched,

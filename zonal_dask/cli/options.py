@@ -186,6 +186,15 @@ FLAGS: tuple[Flag, ...] = (
         "nodata", "--nodata", {"type": _number, "help": "nodata value to use instead"}
     ),
     Flag(
+        "raw",
+        "--raw",
+        {
+            "action": "store_true",
+            "help": "summarise stored values, not applying the raster's declared "
+            "scale and offset",
+        },
+    ),
+    Flag(
         "zone_id",
         "--id-field",
         {"metavar": "FIELD", "help": "field naming the rows (default: the FID)"},

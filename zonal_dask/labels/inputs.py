@@ -63,10 +63,15 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
     give the zones' labels as a source, by route."""
     raster_name = source_name(raster)
     if isinstance(zones, ZonePlan):
-        array, source = zones.open(raster, request.band), zones.source()
+        array = zones.open(raster, request.band, nodata=request.nodata, raw=request.raw)
+        source = zones.source()
     else:
         array = open_raster(
-            raster, band=request.band, chunks=request.chunks, nodata=request.nodata
+            raster,
+            band=request.band,
+            chunks=request.chunks,
+            nodata=request.nodata,
+            raw=request.raw,
         )
     nodata = resolve_nodata(request.nodata, array, raster_name)
     if request.default_value is not None:
@@ -75,7 +80,7 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
     if request.weights is not None:
         array, weights, grid = on_common_grid(
             array,
-            open_raster(request.weights, band=1),
+            open_raster(request.weights, band=1, raw=request.raw),
             values_name=raster_name,
             weights_name=source_name(request.weights),
             default_weight=request.default_weight,

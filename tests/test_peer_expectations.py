@@ -1,0 +1,165 @@
+"""What a user of exactextract, rasterstats or rioxarray expects where
+zonal_dask once answered otherwise (issue 22): each checked against the peer
+itself or an independent numpy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import rioxarray
+
+import zonal_dask as zd
+from zonal_dask.cli.main import main
+
+from .reference import assert_tables_close, reference_stats
+from .synth import Grid, make_grid, voronoi_zones, zones_frame
+
+exactextract = pytest.importorskip("exactextract")
+
+# -- scale and offset ---------------------------------------------------------
+
+STORED = make_grid((37, 45), "int16", seed=221, nodata=0, loc=300, scale=90)
+SCALED_ZONES = voronoi_zones(STORED, 9, seed=221)
+
+
+def _scaled_file(tmp_path, scales=(2.0,), offsets=(-1.0,), grid=STORED):
+    path = grid.write(tmp_path / "scaled.tif")
+    if len(scales) > 1:  # a band stack: the second band stores the same values
+        with rasterio.open(path) as src:
+            profile = src.profile
+        profile.update(count=len(scales))
+        with rasterio.open(path, "w", **profile) as dst:
+            for b in range(len(scales)):
+                dst.write(grid.values, b + 1)
+    with rasterio.open(path, "r+") as dst:
+        dst.scales, dst.offsets = scales, offsets
+    return path
+
+
+def _decoded(path, band=1) -> Grid:
+    """rioxarray's ``mask_and_scale`` reading: the reference's values."""
+    array = rioxarray.open_rasterio(path, mask_and_scale=True).isel(band=band - 1)
+    return Grid(np.asarray(array.values, np.float64), STORED.transform, None)
+
+
+@pytest.mark.parametrize("chunks", [None, (8, 11)])
+def test_scale_and_offset_applied_as_rioxarray_mask_and_scale(tmp_path, chunks):
+    path = _scaled_file(tmp_path)
+    frame = zones_frame(SCALED_ZONES)
+    expected = reference_stats(frame.geometry, _decoded(path), frame.index)
+    actual = zd.zonal_stats(frame, path, chunks=chunks)
+    assert_tables_close(actual, expected)
+    # nodata (a stored 0) is left out, not counted as the value -1
+    assert (actual["min"] != -1).all()
+
+
+def test_scale_and_offset_as_exactextract_applies_them(tmp_path):
+    path = _scaled_file(tmp_path)
+    frame = zones_frame(SCALED_ZONES)
+    stats = ["count", "sum", "mean", "min", "max", "majority"]
+    theirs = exactextract.exact_extract(path, frame, stats, output="pandas")
+    ours = zd.zonal_stats(frame, path, stats, coverage="fraction")
+    for stat in stats:
+        np.testing.assert_allclose(
+            ours[stat].to_numpy(float), theirs[stat].to_numpy(float), rtol=1e-9
+        )
+
+
+def test_raw_keeps_the_stored_values(tmp_path):
+    path = _scaled_file(tmp_path)
+    frame = zones_frame(SCALED_ZONES)
+    expected = reference_stats(frame.geometry, STORED, frame.index)
+    assert_tables_close(zd.zonal_stats(frame, path, raw=True), expected)
+    out_raw, out = tmp_path / "raw.csv", tmp_path / "scaled.csv"
+    zones = tmp_path / "zones.gpkg"
+    frame.to_file(zones)
+    assert main([str(zones), str(path), str(out_raw), "--raw", "-q"]) == 0
+    assert main([str(zones), str(path), str(out), "-q"]) == 0
+    raw_mean = pd.read_csv(out_raw)["mean"].to_numpy()
+    np.testing.assert_allclose(raw_mean, expected["mean"].to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(
+        pd.read_csv(out)["mean"].to_numpy(), 2 * raw_mean - 1, rtol=1e-9
+    )
+
+
+def test_a_nodata_override_is_a_stored_value(tmp_path):
+    path = _scaled_file(tmp_path)
+    frame = zones_frame(SCALED_ZONES)
+    stored = int(STORED.values[STORED.values != 0][0])
+    expected = reference_stats(
+        frame.geometry,
+        Grid(np.where(STORED.values == stored, np.nan, 2.0 * STORED.values - 1)),
+        frame.index,
+        nodata=np.nan,
+    )
+    actual = zd.zonal_stats(frame, path, nodata=stored)
+    assert_tables_close(actual, expected)
+    # the stored 0 counts now, as -1; the stored `stored` does not
+    assert (actual["min"] == -1).any()
+
+
+def test_each_band_with_its_own_scale(tmp_path):
+    path = _scaled_file(tmp_path, scales=(2.0, 0.5), offsets=(-1.0, 10.0))
+    frame = zones_frame(SCALED_ZONES)
+    every = zd.zonal_stats(frame, path, ["mean", "max"], band=None, chunks=(8, 11))
+    for band, (scale, offset) in enumerate([(2.0, -1.0), (0.5, 10.0)], start=1):
+        expected = reference_stats(frame.geometry, _decoded(path, band), frame.index)
+        one = zd.zonal_stats(frame, path, ["mean", "max"], band=band)
+        np.testing.assert_allclose(one["mean"], expected["mean"], rtol=1e-9)
+        np.testing.assert_allclose(
+            every["mean"].sel(band=band).to_numpy(), expected["mean"], rtol=1e-9
+        )
+        np.testing.assert_allclose(
+            every["max"].sel(band=band).to_numpy(), expected["max"], rtol=1e-9
+        )
+        stored_max = reference_stats(frame.geometry, STORED, frame.index)["max"]
+        np.testing.assert_allclose(one["max"], stored_max * scale + offset)
+        # rioxarray's undecoded stack carries per-band `scales` and `offsets`
+        with pytest.warns(UserWarning, match="differ across bands"):
+            stack = rioxarray.open_rasterio(path)
+        taken = zd.zonal_stats(frame, stack, ["mean", "max"], band=band)
+        np.testing.assert_allclose(taken["mean"], expected["mean"], rtol=1e-9)
+
+
+def test_a_dataarray_declaring_scale_factor_is_decoded(tmp_path):
+    path = _scaled_file(tmp_path)
+    frame = zones_frame(SCALED_ZONES)
+    undecoded = rioxarray.open_rasterio(path)  # scale_factor in its attributes
+    assert undecoded.attrs["scale_factor"] == 2.0
+    expected = reference_stats(frame.geometry, _decoded(path), frame.index)
+    assert_tables_close(zd.zonal_stats(frame, undecoded), expected)
+    # decoded by rioxarray already: nothing left to apply
+    decoded = rioxarray.open_rasterio(path, mask_and_scale=True)
+    assert_tables_close(zd.zonal_stats(frame, decoded), expected, rtol=1e-6)
+    raw = zd.zonal_stats(frame, undecoded, raw=True)
+    assert_tables_close(raw, reference_stats(frame.geometry, STORED, frame.index))
+
+
+def test_a_scaled_weights_raster_as_exactextract(tmp_path):
+    path = STORED.write(tmp_path / "values.tif")
+    weights = make_grid((37, 45), "uint8", seed=222, nodata=None, loc=50, scale=20)
+    wpath = _scaled_file(tmp_path, scales=(0.25,), offsets=(3.0,), grid=weights)
+    frame = zones_frame(SCALED_ZONES)
+    stats = ["weighted_mean", "weighted_sum"]
+    theirs = exactextract.exact_extract(
+        path, frame, stats, weights=wpath, output="pandas"
+    )
+    ours = zd.zonal_stats(frame, path, stats, weights=wpath, coverage="fraction")
+    for stat in stats:
+        np.testing.assert_allclose(ours[stat], theirs[stat], rtol=1e-9)
+
+
+def test_a_plan_applies_the_scale_too(tmp_path):
+    path = _scaled_file(tmp_path)
+    frame = zones_frame(SCALED_ZONES)
+    plan = zd.ZonePlan(frame, like=path)
+    expected = reference_stats(frame.geometry, _decoded(path), frame.index)
+    assert_tables_close(zd.zonal_stats(plan, path), expected)
+
+
+def test_a_series_of_scaled_files_is_refused_not_summarised_raw(tmp_path):
+    path = _scaled_file(tmp_path)
+    with pytest.raises(zd.SeriesError, match=r"declares scale.*does not apply"):
+        zd.zonal_series(zones_frame(SCALED_ZONES), [path], ["mean"])
