@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 import rasterio
 import rioxarray
+import shapely
+from affine import Affine
 
 import zonal_dask as zd
 from zonal_dask.cli.main import main
@@ -163,3 +165,62 @@ def test_a_series_of_scaled_files_is_refused_not_summarised_raw(tmp_path):
     path = _scaled_file(tmp_path)
     with pytest.raises(zd.SeriesError, match=r"declares scale.*does not apply"):
         zd.zonal_series(zones_frame(SCALED_ZONES), [path], ["mean"])
+
+
+# -- weights beside zones off the value raster --------------------------------
+
+
+def test_weights_with_no_zone_on_the_value_raster_give_nan_rows(tmp_path):
+    """A zone outside the value raster but inside the weights raster gets the
+    row it gets beside zones that meet the raster (it raised KeyError
+    'weighted_mean' alone); the zone on the raster is exactextract's."""
+    values = Grid(
+        np.arange(16, dtype="float32").reshape(4, 4), Affine(1, 0, 0, 0, -1, 4)
+    )
+    weights = Grid(
+        np.linspace(0.5, 2, 64, dtype="float32").reshape(8, 8),
+        Affine(1, 0, 0, 0, -1, 8),
+    )
+    vpath = values.write(tmp_path / "v.tif", blocksize=None)
+    wpath = weights.write(tmp_path / "w.tif", blocksize=None)
+    stats = ["count", "mean", "weighted_mean", "weighted_sum", "weighted_stdev"]
+    off = zones_frame([shapely.box(1, 5, 3, 7)])
+    both = zones_frame([shapely.box(1, 5, 3, 7), shapely.box(0.5, 0.5, 2.5, 2.5)])
+    for coverage in (None, "fraction"):
+        alone = zd.zonal_stats(off, vpath, stats, weights=wpath, coverage=coverage)
+        beside = zd.zonal_stats(both, vpath, stats, weights=wpath, coverage=coverage)
+        pd.testing.assert_frame_equal(alone, beside.iloc[:1])
+        assert alone["count"].iloc[0] == 0
+        assert alone[stats[1:]].isna().all(axis=None)
+    theirs = exactextract.exact_extract(
+        vpath, both, stats, weights=wpath, output="pandas"
+    )
+    np.testing.assert_allclose(beside.iloc[1], theirs.iloc[1], rtol=1e-9)
+
+
+def test_weights_that_miss_the_value_raster_weigh_as_missing(tmp_path):
+    """A weights raster wholly beside the value raster (it raised
+    ZeroDivisionError in dask's pad): every weight is missing, so the
+    weighted statistics are NaN, or weigh default_weight everywhere, as a
+    weights raster of that constant on the value raster's grid does in
+    exactextract."""
+    values = make_grid((12, 10), "float32", seed=223, nodata=-9999.0)
+    beside = Grid(
+        np.ones((12, 10), "float32"), values.transform * Affine.translation(30, 0)
+    )
+    constant = Grid(np.full((12, 10), 3.0, "float32"), values.transform)
+    vpath = values.write(tmp_path / "v.tif", blocksize=None)
+    bpath = beside.write(tmp_path / "beside.tif", blocksize=None)
+    cpath = constant.write(tmp_path / "constant.tif", blocksize=None)
+    frame = zones_frame(voronoi_zones(values, 4, seed=223))
+    stats = ["count", "mean", "weighted_mean", "weighted_sum"]
+    missing = zd.zonal_stats(frame, vpath, stats, weights=bpath, coverage="fraction")
+    assert missing[["weighted_mean", "weighted_sum"]].isna().all(axis=None)
+    assert (missing["count"] > 0).all()
+    ours = zd.zonal_stats(
+        frame, vpath, stats, weights=bpath, coverage="fraction", default_weight=3
+    )
+    theirs = exactextract.exact_extract(
+        vpath, frame, stats, weights=cpath, output="pandas"
+    )
+    np.testing.assert_allclose(ours.to_numpy(float), theirs.to_numpy(float), rtol=1e-9)

@@ -228,6 +228,8 @@ def _place(data: da.Array, start: tuple[int, int], shape: tuple[int, int]) -> da
     data = data[max(0, -r0) :, max(0, -c0) :]
     r0, c0 = max(r0, 0), max(c0, 0)
     data = data[: max(0, shape[0] - r0), : max(0, shape[1] - c0)]
+    if 0 in data.shape:  # the weights do not reach the grid at all
+        return da.full(shape, np.nan, dtype=data.dtype)
     pad = (
         (min(r0, shape[0]), max(0, shape[0] - r0 - data.shape[0])),
         (min(c0, shape[1]), max(0, shape[1] - c0 - data.shape[1])),

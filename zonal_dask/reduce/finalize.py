@@ -135,7 +135,7 @@ def table(
 
     fields = dense_fields(merged)
     fields.update(centres(fields, layout.transform, layout.width))
-    if weighted_roots is not None and any(r is not None for r in weighted_roots):
+    if weighted_roots is not None:  # weighted statistics asked, chunks or none
         weighted = dense_fields(merged_roots(weighted_roots))
         fields.update(weighted_fields(weighted, fields["count"]))
     for name, per_zone in layout.fields.items():
