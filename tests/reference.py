@@ -129,7 +129,8 @@ def assert_tables_close(actual: pd.DataFrame, expected: pd.DataFrame, rtol=1e-9)
         a, e = actual[column].to_numpy(), expected[column].to_numpy()
         if column == "count":
             np.testing.assert_array_equal(a, e, err_msg=column)
-        else:
+        else:  # an integer raster's min, max, majority are nullable integers
+            a = actual[column].to_numpy(np.float64, na_value=np.nan)
             np.testing.assert_allclose(
                 a, e, rtol=rtol, atol=0, equal_nan=True, err_msg=column
             )

@@ -224,3 +224,77 @@ def test_weights_that_miss_the_value_raster_weigh_as_missing(tmp_path):
         vpath, frame, stats, weights=cpath, output="pandas"
     )
     np.testing.assert_allclose(ours.to_numpy(float), theirs.to_numpy(float), rtol=1e-9)
+
+
+# -- integer rasters keep their type where a statistic is a pixel value --------
+
+PIXEL_STATS = ["min", "max", "majority", "minority"]
+
+
+@pytest.mark.parametrize("dtype", ["int32", "uint8", "int16"])
+def test_pixel_values_of_integer_rasters_stay_integers(tmp_path, dtype):
+    grid = make_grid((29, 33), dtype, seed=224, nodata=0, loc=60, scale=25)
+    path = grid.write(tmp_path / "classes.tif")
+    cells = voronoi_zones(grid, 6, seed=224)
+    frame = zones_frame([*cells, shapely.box(0, 0, 1, 1)])  # the last: no pixel
+    stats = ["count", *PIXEL_STATS, "median", "p30", "mean"]
+    ours = zd.zonal_stats(frame, path, stats, chunks=(8, 11))
+    nullable = pd.api.types.pandas_dtype(dtype.replace("u", "U").replace("i", "I"))
+    for stat in PIXEL_STATS:
+        assert ours[stat].dtype == nullable, stat
+        assert ours[stat].isna().iloc[-1]
+    # unweighted median and quantiles interpolate: not pixel values
+    assert ours["median"].dtype == ours["p30"].dtype == np.float64
+    expected = reference_stats(frame.geometry, grid, frame.index)
+    for stat in ("min", "max"):
+        np.testing.assert_array_equal(
+            ours[stat].to_numpy(float, na_value=np.nan), expected[stat]
+        )
+    # under coverage, as exactextract gives them (its features hold integers)
+    weighted = zd.zonal_stats(frame, path, stats, coverage="fraction")
+    features = exactextract.exact_extract(
+        path, frame, [*PIXEL_STATS, "median", "quantile(q=0.3)"]
+    )
+    for stat in [*PIXEL_STATS, "median", "p30"]:
+        assert weighted[stat].dtype == nullable, stat
+        theirs = [
+            f["properties"]["quantile_30" if stat == "p30" else stat] for f in features
+        ]
+        assert all(isinstance(v, int) for v in theirs[:-1])
+        assert weighted[stat].tolist() == [*theirs[:-1], pd.NA]
+
+
+def test_integer_statistics_in_text_tables(tmp_path):
+    grid = make_grid((29, 33), "int32", seed=225, nodata=-1, loc=21, scale=0.3)
+    path = grid.write(tmp_path / "classes.tif")
+    zones = tmp_path / "zones.gpkg"
+    zones_frame([*voronoi_zones(grid, 3, seed=225), shapely.box(0, 0, 1, 1)]).to_file(
+        zones
+    )
+    for suffix in (".csv", ".txt", ".parquet"):
+        out = tmp_path / f"out{suffix}"
+        args = [str(zones), str(path), str(out), "--stats", "min,majority,mean", "-q"]
+        assert main(args) == 0
+        if suffix == ".parquet":
+            table = pd.read_parquet(out)
+            assert str(table["majority"].dtype) == "Int32"
+            continue
+        rows = out.read_text().splitlines()
+        sep = "," if suffix == ".csv" else "\t"
+        header = rows[0].split(sep)
+        majority = [r.split(sep)[header.index("majority")] for r in rows[1:]]
+        assert majority[:-1] == ["21"] * 3 and majority[-1] == ""
+
+
+def test_wide_integers_and_planes_stay_float(tmp_path):
+    """int64 partials are float64 (exact to 2**53), and xarray has no nullable
+    integers: those keep float64 with NaN."""
+    grid = make_grid((29, 33), "int64", seed=226, nodata=0)
+    frame = zones_frame(voronoi_zones(grid, 3, seed=226))
+    assert (
+        zd.zonal_stats(frame, grid.write(tmp_path / "a.tif"), ["max"])["max"].dtype
+        == np.float64
+    )
+    small = make_grid((29, 33), "uint8", seed=226, nodata=0)
+    planes = zd.zonal_stats(frame, small.write(tmp_path / "b.tif"), ["max"], band=None)
+    assert planes["max"].dtype == np.float64

@@ -170,13 +170,39 @@ def table(
     if layout.fallback:
         data = _take_fallback(data, fields, len(index), k)
     if layout.planes is None:
-        frame = pd.DataFrame({n: v[:, 0] for n, v in data.items()}, index=index)
+        columns = {n: v[:, 0] for n, v in data.items()}
+        frame = pd.DataFrame(pixel_typed(columns, layout), index=index)
         return frame.sort_index() if layout.unsigned else frame
     dim, coords = layout.planes
     variables = {str(n): (("zone", dim), v) for n, v in data.items()}
     dataset = xr.Dataset(variables, coords={"zone": index.to_numpy(), dim: coords})
     dataset["zone"].attrs["long_name"] = index.name
     return dataset.sortby("zone") if layout.unsigned else dataset
+
+
+def pixel_typed(columns: dict[Any, np.ndarray], layout: Layout) -> dict[Any, Any]:
+    """``columns`` (of a DataFrame) with the statistics that are pixel values
+    of an integer raster in its integer type, nullable (``Int32``, ``UInt8``:
+    missing where NaN), as exactextract keeps them: ``min``, ``max``,
+    ``majority``, ``minority``, and under coverage the median and quantiles.
+
+    64-bit integers stay float64: the partials hold them as float64, exact
+    only to 2**53. So do a Dataset's (xarray has no nullable integers).
+    """
+    dtype = np.dtype(layout.dtype or "float64")
+    if dtype.kind not in "iu" or dtype.itemsize > 4:
+        return columns
+    typed = dict(columns)
+    for column in layout.columns:
+        statistic = column.statistic
+        if column.name in typed and (
+            statistic.pixel or (statistic.cast and layout.weighted)
+        ):
+            values = typed[column.name]
+            missing = np.isnan(values)
+            exact = np.where(missing, 0, values).astype(dtype)
+            typed[column.name] = pd.arrays.IntegerArray(exact, missing)
+    return typed
 
 
 def centres(

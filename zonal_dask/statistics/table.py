@@ -72,8 +72,10 @@ class Statistic:
     ``dtype`` is its column's dtype, ``weighted_dtype`` the same under coverage
     weighting (counts become sums of weights); ``weighted`` says whether it is
     defined there at all; ``cast`` that it is given in the raster's type
-    there, as exactextract gives it; ``param`` is a quantile's q, ``token`` a
-    digest of a user function.
+    there, as exactextract gives it; ``pixel`` that it is one of the zone's
+    pixel values (an integer raster's keeps its integer type, as
+    exactextract's); ``param`` is a quantile's q, ``token`` a digest of a user
+    function.
     """
 
     name: str
@@ -83,6 +85,7 @@ class Statistic:
     weighted: bool = True
     weighted_dtype: str = "float64"
     cast: bool = False
+    pixel: bool = False
     aliases: tuple[str, ...] = ()
     doc: str = ""
     param: float | None = None
@@ -242,8 +245,8 @@ _ENTRIES = (
     ),
     Statistic("sum", ("sum",), _field("sum", "sum of valid values")),
     Statistic("mean", ("mean",), _field("mean", "arithmetic mean")),
-    Statistic("min", ("min",), _field("min", "smallest valid value")),
-    Statistic("max", ("max",), _field("max", "largest valid value")),
+    Statistic("min", ("min",), _field("min", "smallest valid value"), pixel=True),
+    Statistic("max", ("max",), _field("max", "largest valid value"), pixel=True),
     Statistic("range", ("min", "max"), _range),
     Statistic(
         "var",
@@ -257,8 +260,8 @@ _ENTRIES = (
     ),
     Statistic("median", ("values",), _median, cast=True),
     Statistic("mad", ("values",), _mad, weighted=False),
-    Statistic("majority", ("classes",), _majority, aliases=("mode",)),
-    Statistic("minority", ("classes",), _minority),
+    Statistic("majority", ("classes",), _majority, pixel=True, aliases=("mode",)),
+    Statistic("minority", ("classes",), _minority, pixel=True),
     Statistic(
         "unique",
         ("classes",),
