@@ -298,3 +298,52 @@ def test_wide_integers_and_planes_stay_float(tmp_path):
     small = make_grid((29, 33), "uint8", seed=226, nodata=0)
     planes = zd.zonal_stats(frame, small.write(tmp_path / "b.tif"), ["max"], band=None)
     assert planes["max"].dtype == np.float64
+
+
+# -- geometry collections ------------------------------------------------------
+
+
+def test_geometry_collections_are_their_parts_by_dimension(tmp_path):
+    """What gpd.overlay and make_valid give: a collection of polygons is the
+    zone of their union, of lines a MultiLineString, of points a MultiPoint;
+    each row equal to the row of that geometry given directly, and under
+    coverage to exactextract's."""
+    grid = make_grid((40, 50), "float32", seed=227)
+    path = grid.write(tmp_path / "v.tif")
+    t = grid.transform
+    a = shapely.box(*(t @ (3.2, 30.5)), *(t @ (20.7, 4.1)))
+    b = shapely.box(*(t @ (15.3, 35.2)), *(t @ (41.6, 12.9)))  # overlaps a
+    line = shapely.LineString([t @ (2.5, 2.5), t @ (30.5, 38.5)])
+    line2 = shapely.LineString([t @ (40.5, 2.5), t @ (44.5, 30.5)])
+    points = [shapely.Point(t @ (5.5, 5.5)), shapely.Point(t @ (9.5, 30.5))]
+    nested = shapely.GeometryCollection([a, shapely.GeometryCollection([b])])
+    collections = [
+        nested,
+        shapely.GeometryCollection([line, line2]),
+        shapely.GeometryCollection(points),
+        shapely.GeometryCollection([shapely.Polygon(), a]),
+        shapely.GeometryCollection(),
+    ]
+    direct = [
+        shapely.union_all([a, b]),
+        shapely.MultiLineString([line, line2]),
+        shapely.MultiPoint(points),
+        a,
+        None,
+    ]
+    stats = ["count", "sum", "mean", "min", "max"]
+    ours = zd.zonal_stats(zones_frame(collections), path, stats, chunks=(16, 16))
+    expected = zd.zonal_stats(zones_frame(direct), path, stats, chunks=(16, 16))
+    pd.testing.assert_frame_equal(ours, expected)
+    assert (
+        ours["count"].iloc[0]
+        == reference_stats([direct[0]], grid, ours.index[:1])["count"].iloc[0]
+    )
+    polygonal = zones_frame([nested, collections[3]])
+    theirs = exactextract.exact_extract(
+        path, zones_frame([direct[0], a]), stats, output="pandas"
+    )
+    weighted = zd.zonal_stats(polygonal, path, stats, coverage="fraction")
+    np.testing.assert_allclose(
+        weighted.to_numpy(float), theirs.to_numpy(float), rtol=1e-9
+    )

@@ -15,6 +15,7 @@ from zonal_dask.io import raster, writers
 from zonal_dask.labels import chunk_tasks, label_raster, sources
 from zonal_dask.reduce import finalize, partials
 from zonal_dask.run import process_state
+from zonal_dask.statistics.table import resolve
 
 from .reference import assert_tables_close, reference_stats
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
@@ -157,7 +158,7 @@ def test_merge_is_chan_and_ignores_empty_parts():
 
 def test_finalize_gives_every_zone_a_row():
     layout = finalize.Layout(
-        zd.stats.resolve([*zd.DEFAULT_STATS, "nodata_count"]),
+        resolve([*zd.DEFAULT_STATS, "nodata_count"]),
         pd.Index([10, 20, 30], name="fid"),
     )
     table = finalize.table([partial(1, [2.0, 4.0])], [1], None, [], layout)
@@ -173,7 +174,7 @@ def test_unknown_and_repeated_statistics_fail_before_any_work():
     with pytest.raises(zd.StatisticError, match="valid names: count, nodata_count"):
         zd.zonal_stats("does-not-exist.shp", "nor-this.tif", stats=["mean", "q42"])
     with pytest.raises(zd.StatisticError, match="repeated"):
-        zd.stats.resolve("mean,mean")
+        resolve("mean,mean")
 
 
 def test_rotated_rasters_are_refused():
@@ -237,10 +238,11 @@ def test_invalid_geometries_are_repaired_with_a_warning():
     assert_tables_close(table, expected)
 
 
-def test_collections_are_refused_with_their_type():
+def test_collections_of_mixed_dimensions_are_refused_naming_the_feature():
     point = shapely.Point(GRID.transform @ (5, 5))
     collection = shapely.GeometryCollection([point, point.buffer(30)])
-    with pytest.raises(zd.ZonesError, match="found GeometryCollection"):
+    match = "feature 0 is a GeometryCollection of points and polygons"
+    with pytest.raises(zd.ZonesError, match=match):
         zd.zonal_stats(zones_frame([collection]), GRID.to_dataarray())
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import zonal_dask as zd
 from zonal_dask.labels import sources
+from zonal_dask.statistics.table import resolve
 
 from .reference import REFERENCE, assert_tables_close, reference_table
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
@@ -174,10 +175,10 @@ def test_range_var_and_nodata_fraction_on_a_hand_made_grid():
 
 def test_unknown_statistics_list_the_valid_ones():
     with pytest.raises(zd.StatisticError, match="pNN"):
-        zd.stats.resolve(["p101"])
+        resolve(["p101"])
     with pytest.raises(zd.StatisticError, match="unknown statistic 'modal'"):
-        zd.stats.resolve({"x": "modal"})
-    assert [s.name for s in zd.stats.resolve("p10 percentile_5")] == [
+        resolve({"x": "modal"})
+    assert [s.name for s in resolve("p10 percentile_5")] == [
         "p10",
         "percentile_5",
     ]
@@ -319,4 +320,4 @@ def test_exactextract_names_are_the_same_statistics():
 
 def test_a_mistyped_name_gets_a_suggestion():
     with pytest.raises(zd.StatisticError, match="did you mean 'median'"):
-        zd.stats.resolve(["meidan"])
+        resolve(["meidan"])
