@@ -347,3 +347,25 @@ def test_geometry_collections_are_their_parts_by_dimension(tmp_path):
     np.testing.assert_allclose(
         weighted.to_numpy(float), theirs.to_numpy(float), rtol=1e-9
     )
+
+
+# -- every misspelt statistic reported at once ---------------------------------
+
+
+def test_every_misspelt_statistic_is_reported_at_once(tmp_path):
+    frame = zones_frame(SCALED_ZONES)
+    path = STORED.write(tmp_path / "v.tif")
+    expected = (
+        r"unknown statistics 'meen' \(did you mean 'mean'\?\), 'mxa' \(did you "
+        r"mean 'max'\?\), 'zzzzzz'; valid names: count"
+    )
+    for stats in (
+        ["meen", "count", "mxa", "zzzzzz", "p90"],
+        "meen,count mxa zzzzzz",
+        {"a": "meen", "b": np.nanmax, "c": "mxa", "d": "zzzzzz"},
+    ):
+        with pytest.raises(zd.StatisticError, match=expected):
+            zd.zonal_stats(frame, path, stats)
+    out = tmp_path / "out.csv"
+    bad = main([str(tmp_path / "z.gpkg"), str(path), str(out), "--stats", "meen,mxa"])
+    assert bad != 0 and not out.exists()

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -351,12 +351,33 @@ def lookup(name: str) -> Statistic:
         return quantile(float(percentile.group(1)) / 100)
     if fraction and 0 <= float(fraction.group(1)) <= 1:
         return quantile(float(fraction.group(1)))
+    raise _unknown([name])
+
+
+def _unknown(names: Sequence[str]) -> StatisticError:
+    """One error naming every unknown name, each with its closest valid one."""
     known = [*STATISTICS, *ALIASES]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise StatisticError(
-        f"unknown statistic {name!r}; {hint}valid names: {', '.join(known)}, {PATTERNS}"
+    told = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=1)
+        told.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    what = "statistic" if len(names) == 1 else "statistics"
+    return StatisticError(
+        f"unknown {what} {', '.join(told)}; valid names: {', '.join(known)}, {PATTERNS}"
     )
+
+
+def _lookup_all(names: Sequence[str]) -> list[Statistic]:
+    """``lookup`` of each name; every unknown one reported at once."""
+    found, unknown = [], []
+    for name in names:
+        try:
+            found.append(lookup(name))
+        except StatisticError:
+            unknown.append(name.strip())
+    if unknown:
+        raise _unknown(unknown)
+    return found
 
 
 def column_name(name: str) -> str:
@@ -385,14 +406,20 @@ def resolve(stats: StatsLike) -> list[Column]:
         If a name is unknown, a column repeats, or no statistic is given.
     """
     if isinstance(stats, Mapping):
+        named = [str(v) for v in stats.values() if not callable(v)]
+        statistics = iter(_lookup_all(named))
         columns = [
-            Column(str(k), function(v) if callable(v) else lookup(str(v)))
+            Column(str(k), function(v) if callable(v) else next(statistics))
             for k, v in stats.items()
         ]
     else:
         if isinstance(stats, str):
             stats = stats.replace(",", " ").split()
-        columns = [Column(column_name(str(s)), lookup(str(s))) for s in stats]
+        names = [str(s) for s in stats]
+        columns = [
+            Column(column_name(n), s)
+            for n, s in zip(names, _lookup_all(names), strict=True)
+        ]
     if not columns:
         raise StatisticError(
             "no statistic requested; valid names: " + ", ".join(STATISTICS)
