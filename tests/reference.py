@@ -168,7 +168,6 @@ REFERENCE = {
     "p99.5": lambda v, bad, g, grid: np.percentile(v, 99.5),
     "majority": lambda v, bad, g, grid: _mode(v, np.max),
     "minority": lambda v, bad, g, grid: _mode(v, np.min),
-    "unique": lambda v, bad, g, grid: np.unique(v).size,
     "variety": lambda v, bad, g, grid: np.unique(v).size,
 }
 ALWAYS_DEFINED = {"count", "nodata_count", "unique", "variety"}

@@ -11,8 +11,8 @@ arguments (``mean(coverage_weight=none)``) are zonal_dask's call options.
 
 The deliberate differences (``docs/comparisons.md``): an empty zone's ``sum``
 is NaN here (exactextract: 0); a raster without a CRS is refused (so these
-rasters carry one); exactextract's ``unique`` and ``frac`` arrays are the
-``frac_<value>`` columns here.
+rasters carry one); exactextract's ``frac`` array is the ``frac_<value>``
+columns here.
 """
 
 from __future__ import annotations
@@ -135,10 +135,11 @@ def test_frac(tmp_path):
             strict=True,
         )
     )
-    ours = zd.zonal_stats(zones, raster, ["frac"], coverage="fraction")
+    ours = zd.zonal_stats(zones, raster, ["unique", "frac"], coverage="fraction")
     for value, share in {1: 1 / 16, 2: 1 / 8, 5: 1 / 4, 9: 1 / 16}.items():
         assert theirs[value] == share
         assert ours[f"frac_{value}"].iloc[0] == share
+    assert sorted(theirs) == ours["unique"].iloc[0].tolist() == list(range(1, 10))
 
 
 @pytest.mark.parametrize(

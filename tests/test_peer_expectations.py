@@ -4,6 +4,9 @@ itself or an independent numpy reference."""
 
 from __future__ import annotations
 
+import json
+
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +18,7 @@ from affine import Affine
 import zonal_dask as zd
 from zonal_dask.cli.main import main
 
-from .reference import assert_tables_close, reference_stats
+from .reference import assert_tables_close, centres_inside, reference_stats
 from .synth import Grid, make_grid, voronoi_zones, zones_frame
 
 exactextract = pytest.importorskip("exactextract")
@@ -369,3 +372,54 @@ def test_every_misspelt_statistic_is_reported_at_once(tmp_path):
     out = tmp_path / "out.csv"
     bad = main([str(tmp_path / "z.gpkg"), str(path), str(out), "--stats", "meen,mxa"])
     assert bad != 0 and not out.exists()
+
+
+# -- unique: the values, as exactextract; variety: how many ---------------------
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "float32"])
+def test_unique_is_the_values_and_variety_their_number(tmp_path, dtype):
+    grid = make_grid((29, 33), dtype, seed=228, nodata=0, loc=20, scale=3)
+    path = grid.write(tmp_path / "classes.tif")
+    frame = zones_frame([*voronoi_zones(grid, 5, seed=228), shapely.box(0, 0, 1, 1)])
+    ours = zd.zonal_stats(frame, path, ["unique", "variety"], chunks=(8, 11))
+    inside = [
+        np.unique(grid.values[centres_inside(g, frame.crs, grid) & (grid.values != 0)])
+        for g in frame.geometry
+    ]
+    for got, want in zip(ours["unique"], inside, strict=True):
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got, want)
+    assert ours["variety"].tolist() == [len(v) for v in inside]
+    assert ours["unique"].iloc[-1].size == 0
+    # under coverage: exactextract's values (it lists them unordered)
+    weighted = zd.zonal_stats(frame, path, ["unique", "variety"], coverage="fraction")
+    theirs = exactextract.exact_extract(path, frame, ["unique", "variety"])
+    for got, feature in zip(weighted["unique"], theirs, strict=True):
+        np.testing.assert_array_equal(got, np.sort(feature["properties"]["unique"]))
+    assert weighted["variety"].tolist() == [f["properties"]["variety"] for f in theirs]
+
+
+def test_unique_in_text_tables_and_parquet(tmp_path):
+    grid = make_grid((29, 33), "uint8", seed=229, nodata=0, loc=20, scale=2)
+    path = grid.write(tmp_path / "classes.tif")
+    frame = zones_frame([*voronoi_zones(grid, 3, seed=229), shapely.box(0, 0, 1, 1)])
+    zones = tmp_path / "zones.gpkg"
+    frame.to_file(zones)
+    expected = zd.zonal_stats(frame, path, ["unique"])["unique"]
+    for suffix in (".csv", ".txt", ".gpkg"):
+        out = tmp_path / f"out{suffix}"
+        assert main([str(zones), str(path), str(out), "--stats", "unique", "-q"]) == 0
+        table = (
+            gpd.read_file(out)
+            if suffix == ".gpkg"
+            else pd.read_csv(out, sep="," if suffix == ".csv" else "\t")
+        )
+        assert [json.loads(v) for v in table["unique"]] == [
+            v.tolist() for v in expected
+        ]
+    out = tmp_path / "out.parquet"
+    assert main([str(zones), str(path), str(out), "--stats", "unique", "-q"]) == 0
+    assert pd.read_parquet(out)["unique"].map(list).tolist() == [
+        v.tolist() for v in expected
+    ]

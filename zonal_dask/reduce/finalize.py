@@ -184,25 +184,37 @@ def pixel_typed(columns: dict[Any, np.ndarray], layout: Layout) -> dict[Any, Any
     """``columns`` (of a DataFrame) with the statistics that are pixel values
     of an integer raster in its integer type, nullable (``Int32``, ``UInt8``:
     missing where NaN), as exactextract keeps them: ``min``, ``max``,
-    ``majority``, ``minority``, and under coverage the median and quantiles.
+    ``majority``, ``minority``, and under coverage the median and quantiles;
+    ``unique``'s arrays in the raster's type.
 
     64-bit integers stay float64: the partials hold them as float64, exact
     only to 2**53. So do a Dataset's (xarray has no nullable integers).
     """
     dtype = np.dtype(layout.dtype or "float64")
-    if dtype.kind not in "iu" or dtype.itemsize > 4:
+    if dtype.kind in "iu" and dtype.itemsize > 4:
         return columns
     typed = dict(columns)
     for column in layout.columns:
         statistic = column.statistic
-        if column.name in typed and (
-            statistic.pixel or (statistic.cast and layout.weighted)
+        if column.name in typed and statistic.dtype == "object":
+            typed[column.name] = _arrays_as(typed[column.name], dtype)
+        elif (
+            dtype.kind in "iu"
+            and column.name in typed
+            and (statistic.pixel or (statistic.cast and layout.weighted))
         ):
             values = typed[column.name]
             missing = np.isnan(values)
             exact = np.where(missing, 0, values).astype(dtype)
             typed[column.name] = pd.arrays.IntegerArray(exact, missing)
     return typed
+
+
+def _arrays_as(cells: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    out = np.empty(cells.size, dtype=object)
+    for i, cell in enumerate(cells):
+        out[i] = np.asarray(cell).astype(dtype)
+    return out
 
 
 def centres(

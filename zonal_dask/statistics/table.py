@@ -41,6 +41,7 @@ import numpy as np
 from ..errors import StatisticError
 from ..reduce.classes import (
     ClassTable,
+    distinct_values,
     extreme_class,
     per_class,
     ratio,
@@ -140,6 +141,11 @@ def _minority(c: ClassTable) -> np.ndarray:
 def _variety(c: ClassTable) -> np.ndarray:
     """number of distinct values"""
     return np.bincount(c.zone[c.weight > 0], minlength=c.n_zones)
+
+
+def _unique(c: ClassTable) -> np.ndarray:
+    """the distinct values, ascending (an array per zone)"""
+    return distinct_values(c)
 
 
 def _histogram(c: ClassTable) -> dict[Any, np.ndarray]:
@@ -262,13 +268,14 @@ _ENTRIES = (
     Statistic("mad", ("values",), _mad, weighted=False),
     Statistic("majority", ("classes",), _majority, pixel=True, aliases=("mode",)),
     Statistic("minority", ("classes",), _minority, pixel=True),
+    Statistic("variety", ("classes",), _variety, dtype="int64", weighted_dtype="int64"),
     Statistic(
         "unique",
         ("classes",),
-        _variety,
-        dtype="int64",
-        weighted_dtype="int64",
-        aliases=("variety",),
+        _unique,
+        dtype="object",
+        weighted_dtype="object",
+        pixel=True,
     ),
     Statistic("histogram", ("classes",), _histogram, dtype="int64"),
     Statistic("frac", ("classes",), _frac),
