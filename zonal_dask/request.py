@@ -29,6 +29,7 @@ from .errors import (
 )
 from .io.raster import ChunksLike, normalize_chunks
 from .run.progress import ProgressLike, check_progress
+from .statistics.operations import parse_operations
 from .statistics.table import COVERAGE_KINDS, Column, StatsLike, resolve
 from .zones.reproject import parse_crs
 
@@ -97,9 +98,18 @@ class Request:
             A subclass naming the option at fault: an unknown statistic or
             value, or options that do not go together.
         """
+        stats, carried = parse_operations(stats)
         columns = resolve(stats)
         if categorical and "histogram" not in {c.statistic.name for c in columns}:
             columns.append(Column("histogram", resolve(["histogram"])[0].statistic))
+        for option, value in carried.items():  # exactextract's op(arguments)
+            given = options.get(option)
+            if given is not None and given != value:
+                raise StatisticError(
+                    f"the operations' {option}={value!r} and {option}={given!r} "
+                    f"of the call disagree"
+                )
+            options[option] = value
         coverage = options.pop("coverage", None)
         if isinstance(weights, str) and weights == "coverage":
             if coverage not in (None, "fraction"):
