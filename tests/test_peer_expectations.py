@@ -474,3 +474,9 @@ def test_operations_with_different_arguments_are_refused(tmp_path):
         zd.zonal_stats(
             frame, path, ["mean(coverage_weight=none)"], coverage="area_cartesian"
         )
+
+
+def test_a_series_refuses_unique_arrays_before_reading(tmp_path):
+    path = STORED.write(tmp_path / "v.tif")
+    with pytest.raises(zd.StatisticError, match="unique gives an array per zone"):
+        zd.zonal_series(zones_frame(SCALED_ZONES), [path, path], ["unique", "mean"])
