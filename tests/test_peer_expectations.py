@@ -480,3 +480,56 @@ def test_a_series_refuses_unique_arrays_before_reading(tmp_path):
     path = STORED.write(tmp_path / "v.tif")
     with pytest.raises(zd.StatisticError, match="unique gives an array per zone"):
         zd.zonal_series(zones_frame(SCALED_ZONES), [path, path], ["unique", "mean"])
+
+
+# -- grid_compat_tol ---------------------------------------------------------------
+
+
+def test_grid_compat_tol_as_exactextract(tmp_path):
+    """Weights whose origin is 0.004 of a cell off the values': refused at
+    exactextract's default tolerance (0.001) by both, taken with 0.01 by both.
+    zonal_dask then places the weights on the value raster's grid: the numbers
+    are those of the same weights georeferenced exactly there, and
+    exactextract's (its common grid keeps part of the offset) are within it."""
+    values = make_grid((20, 24), "float32", seed=232, nodata=-9999.0)
+    a, e = values.transform.a, values.transform.e
+    weights = np.linspace(1, 3, 44 * 52, dtype="float32").reshape(44, 52)
+    stats = ["count", "mean", "weighted_mean"]
+    paths = {}
+    for name, offset in (("aligned", -1.0), ("shifted", -1.004)):
+        origin = values.transform * Affine.translation(offset, -1)
+        grid = Grid(weights, Affine(a / 2, 0, origin.c, 0, e / 2, origin.f))
+        paths[name] = str(grid.write(tmp_path / f"{name}.tif"))
+    vpath = values.write(tmp_path / "v.tif")
+    frame = zones_frame(voronoi_zones(values, 4, seed=232))
+    with pytest.raises(RuntimeError):
+        exactextract.exact_extract(vpath, frame, stats, weights=paths["shifted"])
+    with pytest.raises(zd.GridError, match="not compatible"):
+        zd.zonal_stats(
+            frame, vpath, stats, weights=paths["shifted"], coverage="fraction"
+        )
+    ours = zd.zonal_stats(
+        frame,
+        vpath,
+        stats,
+        weights=paths["shifted"],
+        coverage="fraction",
+        grid_compat_tol=0.01,
+    )
+    aligned = zd.zonal_stats(
+        frame, vpath, stats, weights=paths["aligned"], coverage="fraction"
+    )
+    pd.testing.assert_frame_equal(ours, aligned)
+    theirs = exactextract.exact_extract(
+        vpath,
+        frame,
+        stats,
+        weights=paths["shifted"],
+        grid_compat_tol=0.01,
+        output="pandas",
+    )
+    np.testing.assert_allclose(ours.to_numpy(float), theirs.to_numpy(float), rtol=1e-3)
+    with pytest.raises(zd.StatisticError, match="grid_compat_tol must be"):
+        zd.zonal_stats(
+            frame, vpath, stats, weights=paths["shifted"], grid_compat_tol=0.5
+        )

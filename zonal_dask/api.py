@@ -57,6 +57,7 @@ def zonal_stats(
     default_value: float | None = None,
     default_weight: float | None = None,
     min_coverage_frac: float | None = None,
+    grid_compat_tol: float | None = None,
     group_by: str | None = None,
     small: str = "nan",
     chunks: ChunksLike = None,
@@ -158,6 +159,11 @@ def zonal_stats(
     min_coverage_frac
         With coverage weighting, pixels covered less than this fraction (0 to
         1) do not count.
+    grid_compat_tol
+        With a weights raster on another grid: how far (a share of the finer
+        cell) the cell sizes may be from whole multiples of each other and the
+        origins from whole cells apart, as exactextract's ``grid_compat_tol``
+        (None: its default, 0.001).
     group_by
         A column of the zones: the features sharing a value form one zone (a
         row named by the value, sorted), with the numbers of the dissolved
@@ -239,6 +245,7 @@ def zonal_stats(
         default_value=default_value,
         default_weight=default_weight,
         min_coverage_frac=min_coverage_frac,
+        grid_compat_tol=grid_compat_tol,
         group_by=group_by,
         chunks=chunks,
         checkpoint=checkpoint,

@@ -58,6 +58,7 @@ class Request:
     default_value: float | None = None
     default_weight: float | None = None
     min_coverage_frac: float | None = None
+    grid_compat_tol: float | None = None
     group_by: str | None = None
     small: str = "nan"
     chunks: tuple[int, int] | None = None
@@ -166,6 +167,12 @@ class Request:
                 "default_weight must be finite and at least 0, not "
                 f"{self.default_weight!r}"
             )
+        tol = self.grid_compat_tol
+        if tol is not None and not (_is_number(tol) and 0 <= tol < 0.5):
+            raise StatisticError(
+                "grid_compat_tol must be a number from 0 to below 0.5 (a share of "
+                f"a cell), not {self.grid_compat_tol!r}"
+            )
         if self.zones_crs is not None:
             parse_crs(self.zones_crs, "zones_crs")
         if self.split_every < 2:
@@ -204,6 +211,7 @@ class Request:
             "default_value": repr(self.default_value),
             "default_weight": repr(self.default_weight),
             "min_coverage_frac": repr(self.min_coverage_frac),
+            "grid_compat_tol": repr(self.grid_compat_tol),
             "group_by": self.group_by,
             "small": self.small,
             "chunks": self.chunks,

@@ -164,6 +164,16 @@ FLAGS: tuple[Flag, ...] = (
         },
     ),
     Flag(
+        "grid_compat_tol",
+        "--grid-compat-tol",
+        {
+            "type": float,
+            "metavar": "T",
+            "help": "with --weights: how far (a share of a cell) the grids may be "
+            "from aligned (default 0.001)",
+        },
+    ),
+    Flag(
         "group_by",
         "--group-by",
         {

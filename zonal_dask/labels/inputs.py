@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..coverage.weights import CoverageRule
 from ..errors import CRSError, source_name
-from ..io.common_grid import CommonGrid, on_common_grid
+from ..io.common_grid import TOLERANCE, CommonGrid, on_common_grid
 from ..io.raster import (
     TARGET_CHUNK_PIXELS,
     check_nodata,
@@ -87,6 +87,11 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
             default_value=request.default_value,
             chunks=request.chunks,
             same_grid=request.route != "polygons",
+            tolerance=(
+                TOLERANCE
+                if request.grid_compat_tol is None
+                else request.grid_compat_tol
+            ),
         )
     if isinstance(zones, ZonePlan):
         return Inputs(array, source, nodata, weights, grid)
