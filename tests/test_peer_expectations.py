@@ -5,6 +5,7 @@ itself or an independent numpy reference."""
 from __future__ import annotations
 
 import json
+import math
 
 import geopandas as gpd
 import numpy as np
@@ -533,3 +534,54 @@ def test_grid_compat_tol_as_exactextract(tmp_path):
         zd.zonal_stats(
             frame, vpath, stats, weights=paths["shifted"], grid_compat_tol=0.5
         )
+
+
+# -- custom functions of (values, coverage) ------------------------------------------
+
+
+def _coverage_weighted_mean(values, coverage):
+    return float(np.sum(values * coverage) / np.sum(coverage))
+
+
+def _summary_text(values, coverage):
+    return f"{values.size} cells, {np.sum(coverage):.6f} covered"
+
+
+def test_functions_of_values_and_coverage_as_exactextract(tmp_path):
+    # no nodata: exactextract passes nodata cells masked, with their coverage
+    grid = make_grid((29, 33), "float32", seed=233, nodata=None)
+    path = grid.write(tmp_path / "v.tif")
+    frame = zones_frame([*voronoi_zones(grid, 5, seed=233), shapely.box(0, 0, 1, 1)])
+    functions = {"wmean": _coverage_weighted_mean, "text": _summary_text}
+    theirs = exactextract.exact_extract(
+        path, frame.iloc[:-1], [*functions.values(), "mean"], output="pandas"
+    )
+    for chunks in (None, (8, 11)):
+        ours = zd.zonal_stats(
+            frame,
+            path,
+            {**functions, "mean": "mean"},
+            coverage="fraction",
+            chunks=chunks,
+        )
+        np.testing.assert_allclose(
+            ours["wmean"].iloc[:-1].astype(float),
+            theirs["_coverage_weighted_mean"],
+            rtol=1e-9,
+        )
+        np.testing.assert_allclose(
+            ours["wmean"].iloc[:-1].astype(float), ours["mean"].iloc[:-1], rtol=1e-9
+        )
+        assert ours["text"].iloc[:-1].tolist() == theirs["_summary_text"].tolist()
+        assert math.isnan(ours["wmean"].iloc[-1])  # no cell: NaN, as other stats
+    # without coverage weighting every cell weighs 1
+    plain = zd.zonal_stats(
+        frame, path, {"wmean": _coverage_weighted_mean, "mean": "mean"}
+    )
+    np.testing.assert_allclose(
+        plain["wmean"].iloc[:-1].astype(float), plain["mean"].iloc[:-1], rtol=1e-9
+    )
+    with pytest.raises(
+        zd.StatisticError, match="takes \\(values, coverage, weights\\)"
+    ):
+        zd.zonal_stats(frame, path, {"f": lambda v, c, w: 0}, coverage="fraction")

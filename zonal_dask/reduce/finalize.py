@@ -65,24 +65,36 @@ def values_step(results: Sequence[ChunkResult], group: int, layout: Layout) -> V
     zones, starts = np.unique(gathered.zone, return_index=True)
     bounds = np.append(starts, gathered.zone.size)
     columns = [c for c in layout.columns if c.statistic.family == "values"]
-    out = {c.name: np.empty(zones.size) for c in columns}
+    out = {c.name: np.empty(zones.size, dtype=c.statistic.dtype) for c in columns}
     weight = gathered.weight
     if layout.weighted and weight is None:  # weighted statistics, unit weights
         weight = np.ones(gathered.value.size)
     for i in range(zones.size):
         part = slice(bounds[i], bounds[i + 1])
-        values, weights = gathered.value[part], None
+        cells = gathered.value[part], None if weight is None else weight[part]
+        values, weights = cells
         if weight is not None:
             # weighted statistics read distinct values and their summed
             # weights: sorted once per zone, not once per statistic
             values, inverse = np.unique(values, return_inverse=True)
             weights = np.bincount(inverse, weights=weight[part])
         for c in columns:
-            out[c.name][i] = c.statistic.finalize(values, weights)
+            if c.statistic.cells:
+                out[c.name][i] = c.statistic.finalize(*_in_value_order(*cells))
+            else:
+                out[c.name][i] = c.statistic.finalize(values, weights)
     for c in columns:
         if layout.weighted and c.statistic.cast and layout.dtype is not None:
             out[c.name] = as_raster_type(out[c.name], np.dtype(layout.dtype))
     return zones, out
+
+
+def _in_value_order(
+    values: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A zone's cells by value then weight: the same order for any chunking."""
+    order = np.lexsort((values,) if weights is None else (weights, values))
+    return values[order], None if weights is None else weights[order]
 
 
 def as_raster_type(column: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -160,7 +172,7 @@ def table(
         elif statistic.family == "classes":
             result = statistic.finalize(class_table)
         else:
-            result = np.full(n_rows * k, np.nan)
+            result = np.full(n_rows * k, np.nan, dtype=statistic.dtype)
             for zones, found_values in groups:
                 result[row_of(zones)] = found_values[column.name]
         dtype = statistic.weighted_dtype if layout.weighted else statistic.dtype
@@ -196,7 +208,7 @@ def pixel_typed(columns: dict[Any, np.ndarray], layout: Layout) -> dict[Any, Any
     typed = dict(columns)
     for column in layout.columns:
         statistic = column.statistic
-        if column.name in typed and statistic.dtype == "object":
+        if column.name in typed and statistic.pixel and statistic.dtype == "object":
             typed[column.name] = _arrays_as(typed[column.name], dtype)
         elif (
             dtype.kind in "iu"

@@ -31,6 +31,7 @@ weighted quantiles of a zone's distinct values (in the raster's type:
 from __future__ import annotations
 
 import difflib
+import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,8 +76,9 @@ class Statistic:
     defined there at all; ``cast`` that it is given in the raster's type
     there, as exactextract gives it; ``pixel`` that it is one of the zone's
     pixel values (an integer raster's keeps its integer type, as
-    exactextract's); ``param`` is a quantile's q, ``token`` a digest of a user
-    function.
+    exactextract's); ``cells`` that it reads each cell's value and weight, not
+    the distinct values' summed weights; ``param`` is a quantile's q,
+    ``token`` a digest of a user function.
     """
 
     name: str
@@ -87,6 +89,7 @@ class Statistic:
     weighted_dtype: str = "float64"
     cast: bool = False
     pixel: bool = False
+    cells: bool = False
     aliases: tuple[str, ...] = ()
     doc: str = ""
     param: float | None = None
@@ -330,8 +333,33 @@ def quantile(q: float) -> Statistic:
     return Statistic("quantile", ("values",), _quantile(q), cast=True, param=float(q))
 
 
-def function(func: Callable[[np.ndarray], float]) -> Statistic:
-    """A user function of a zone's valid values (1-D float64, never empty)."""
+def function(func: Callable[..., Any]) -> Statistic:
+    """A user function of a zone's valid values (1-D float64, never empty);
+    one of ``(values, coverage)`` (exactextract's custom operations) gets each
+    of its cells' value and weight (1 without coverage weighting), in
+    ascending value order whatever the chunking, and may return any object."""
+    arity = _positional_arguments(func)
+    if arity == 3:
+        raise StatisticError(
+            f"function {getattr(func, '__name__', func)!r} takes (values, "
+            f"coverage, weights): a weights raster's values are not given to "
+            f"functions; weighted_* statistics are"
+        )
+    if arity == 2:
+
+        def cells(values: np.ndarray, weights: np.ndarray | None) -> Any:
+            return func(values, np.ones(values.size) if weights is None else weights)
+
+        cells.__wrapped__ = func  # type: ignore[attr-defined]
+        return Statistic(
+            "function",
+            ("values",),
+            cells,
+            dtype="object",
+            weighted_dtype="object",
+            cells=True,
+            doc="user function of values and coverage",
+        )
 
     def apply(values: np.ndarray, weights: np.ndarray | None) -> float:
         return func(values)
@@ -340,6 +368,17 @@ def function(func: Callable[[np.ndarray], float]) -> Statistic:
     return Statistic(
         "function", ("values",), apply, weighted=False, doc="user function"
     )
+
+
+def _positional_arguments(func: Callable[..., Any]) -> int:
+    """How many positional arguments ``func`` takes without defaults (1 for
+    what cannot be inspected, such as numpy's ufuncs)."""
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in kinds and p.default is p.empty for p in parameters)
 
 
 def lookup(name: str) -> Statistic:
