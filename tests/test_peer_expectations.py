@@ -585,3 +585,18 @@ def test_functions_of_values_and_coverage_as_exactextract(tmp_path):
         zd.StatisticError, match="takes \\(values, coverage, weights\\)"
     ):
         zd.zonal_stats(frame, path, {"f": lambda v, c, w: 0}, coverage="fraction")
+
+
+def test_a_label_raster_declaring_a_scale_keeps_its_labels(tmp_path):
+    values = make_grid((20, 24), "float32", seed=234, nodata=None)
+    labels = Grid(np.repeat(np.arange(4, dtype="int16"), 120).reshape(20, 24))
+    vpath = values.write(tmp_path / "v.tif")
+    lpath = _scaled_file(tmp_path, scales=(2.0,), offsets=(-1.0,), grid=labels)
+    table = zd.zonal_stats(lpath, vpath, ["count", "mean"])
+    assert table.index.tolist() == [0, 1, 2, 3]
+    for label in range(4):
+        inside = labels.values == label
+        assert table.loc[label, "count"] == inside.sum()
+        np.testing.assert_allclose(
+            table.loc[label, "mean"], values.values[inside].mean(dtype=np.float64)
+        )

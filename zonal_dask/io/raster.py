@@ -229,7 +229,7 @@ def open_label_raster(
     labels are then float64, exact up to 2**53).
     """
     source = "label DataArray" if isinstance(zones, xr.DataArray) else os.fspath(zones)
-    labels = open_raster(zones, band=1)
+    labels = open_raster(zones, band=1, raw=True)  # labels as stored
     stored = labels.dtype
     if not isinstance(zones, xr.DataArray):
         with rasterio.open(source) as src:
