@@ -152,8 +152,8 @@ def test_statistics_options_from_the_command_line(data_dir, tmp_path):
             {"weights": "coverage", "stats": ["count", "mean"]},
         ),
         "quantiles": (
-            ["--stats", "median,p10,majority,unique"],
-            {"stats": ["median", "p10", "majority", "unique"]},
+            ["--stats", "median,p10,majority,variety"],
+            {"stats": ["median", "p10", "majority", "variety"]},
         ),
         "small": (
             ["--small", "touched", "--stats", "count"],

@@ -170,11 +170,11 @@ CASES = {
     "raster without CRS": Case(
         raster="nocrs.tif", error=zd.CRSError, match="nocrs.tif: no CRS"
     ),
-    "a geometry collection": Case(
+    "a geometry collection of lines and polygons": Case(
         zones="collection.gpkg",
         error=zd.GeometryTypeError,
-        match=r"collection.gpkg: zones must be polygons, lines or points \(split "
-        r"collections into parts\), found GeometryCollection",
+        match=r"collection.gpkg: feature 1 is a GeometryCollection of lines and "
+        r"polygons; keep the parts",
     ),
     "rotated transform": Case(
         raster="rotated.tif",

@@ -239,16 +239,6 @@ def test_a_masked_label_raster_leaves_masked_pixels_without_a_zone(tmp_path):
         )
 
 
-def test_scale_and_offset_are_reported_not_applied(tmp_path):
-    path = GRID.write(tmp_path / "scaled.tif")
-    with rasterio.open(path, "r+") as dst:
-        dst.scales, dst.offsets = (0.5,), (10.0,)
-    frame = zones_frame(voronoi_zones(GRID, 3, seed=137))
-    with pytest.warns(UserWarning, match="declares scale 0.5 and offset 10; the"):
-        actual = zd.zonal_stats(frame, path)
-    assert_tables_close(actual, reference_stats(frame.geometry, GRID, frame.index))
-
-
 # -- DataArrays as xarray and NetCDF hand them over ----------------------------
 
 

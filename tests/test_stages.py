@@ -254,10 +254,11 @@ def test_invalid_geometries_are_repaired_with_a_warning():
     assert_tables_close(table, expected)
 
 
-def test_collections_are_refused_with_their_type():
+def test_collections_of_mixed_dimensions_are_refused_naming_the_feature():
     point = shapely.Point(GRID.transform @ (5, 5))
     collection = shapely.GeometryCollection([point, point.buffer(30)])
-    with pytest.raises(zd.ZonesError, match="found GeometryCollection"):
+    match = "feature 0 is a GeometryCollection of points and polygons"
+    with pytest.raises(zd.ZonesError, match=match):
         zd.zonal_stats(zones_frame([collection]), GRID.to_dataarray())
 
 

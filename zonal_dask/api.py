@@ -49,6 +49,7 @@ def zonal_stats(
     *,
     band: int | None = 1,
     nodata: float | None = None,
+    raw: bool = False,
     zone_id: str | None = None,
     all_touched: bool = False,
     categorical: bool = False,
@@ -57,6 +58,7 @@ def zonal_stats(
     default_value: float | None = None,
     default_weight: float | None = None,
     min_coverage_frac: float | None = None,
+    grid_compat_tol: float | None = None,
     group_by: str | None = None,
     small: str = "nan",
     chunks: ChunksLike = None,
@@ -103,14 +105,26 @@ def zonal_stats(
         Names from ``zonal_dask.STATISTICS`` (or their aliases) and quantiles
         (``p90``, ``percentile_90``, ``quantile(q=0.9)``), in the order of the
         output columns; or a mapping from column name to a statistic name or a
-        function of a zone's valid values (1-D float64).
+        function of a zone's valid values (1-D float64), or of ``(values,
+        coverage)`` (exactextract's custom operations: each cell's value and
+        weight, in ascending value order; any result). exactextract's
+        ``"total=sum"`` names a column, and its operation arguments
+        (``"mean(coverage_weight=none)"``) set the call's options when every
+        operation carries the same.
     band
         1-based band to summarise; None for every band of a multi-band file,
         or to keep a DataArray's extra dimension (time, say): the result is
         then an ``xarray.Dataset`` with dimensions (zone, band or time), and
         ``to_dataframe()`` gives the long table.
     nodata
-        Value to treat as nodata instead of the raster's own.
+        Value to treat as nodata instead of the raster's own (a stored value,
+        before any scale and offset).
+    raw
+        Summarise the stored values of a raster declaring a scale or an offset
+        (GDAL's metadata; a DataArray's ``scale_factor``/``add_offset``
+        attributes). By default they are applied as exactextract, GDAL and
+        rioxarray's ``mask_and_scale`` do: ``stored * scale + offset``, in
+        float64, the weights raster's too.
     zone_id
         Column naming the rows (its values must be unique). By default the
         rows are named by the data source's FID, or a GeoDataFrame's index.
@@ -150,6 +164,11 @@ def zonal_stats(
     min_coverage_frac
         With coverage weighting, pixels covered less than this fraction (0 to
         1) do not count.
+    grid_compat_tol
+        With a weights raster on another grid: how far (a share of the finer
+        cell) the cell sizes may be from whole multiples of each other and the
+        origins from whole cells apart, as exactextract's ``grid_compat_tol``
+        (None: its default, 0.001).
     group_by
         A column of the zones: the features sharing a value form one zone (a
         row named by the value, sorted), with the numbers of the dissolved
@@ -231,12 +250,14 @@ def zonal_stats(
         default_value=default_value,
         default_weight=default_weight,
         min_coverage_frac=min_coverage_frac,
+        grid_compat_tol=grid_compat_tol,
         group_by=group_by,
         chunks=chunks,
         checkpoint=checkpoint,
         include_cols=include_cols,
         band=band,
         nodata=nodata,
+        raw=raw,
         zone_id=zone_id,
         layer=layer,
         assume_same_crs=assume_same_crs,
@@ -312,6 +333,7 @@ def zonal_pixels(
     *,
     band: int = 1,
     nodata: float | None = None,
+    raw: bool = False,
     zone_id: str | None = None,
     all_touched: bool = False,
     coverage: str | None = None,

@@ -119,6 +119,13 @@ PARAMETERS: tuple[Parameter, ...] = (
         series=True,
     ),
     Parameter(
+        "raw",
+        False,
+        "summarise stored values, not applying the raster's declared scale and offset",
+        "--raw",
+        {"action": "store_true"},
+    ),
+    Parameter(
         "zone_id",
         None,
         "field naming the rows (default: the FID)",
@@ -190,6 +197,14 @@ PARAMETERS: tuple[Parameter, ...] = (
         "--min-coverage-frac",
         {"type": float, "metavar": "F"},
         series=True,
+    ),
+    Parameter(
+        "grid_compat_tol",
+        None,
+        "with --weights: how far (a share of a cell) the grids may be from "
+        "aligned (default 0.001)",
+        "--grid-compat-tol",
+        {"type": float, "metavar": "T"},
     ),
     Parameter(
         "group_by",

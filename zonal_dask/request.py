@@ -30,6 +30,7 @@ from .errors import (
 from .io.raster import ChunksLike, normalize_chunks
 from .parameters import default
 from .run.progress import ProgressLike, check_progress
+from .statistics.operations import parse_operations
 from .statistics.table import COVERAGE_KINDS, Column, StatsLike, resolve
 from .zones.reproject import parse_crs
 
@@ -48,6 +49,7 @@ class Request:
     # defaults from the one parameter table (``parameters.py``)
     band: int | None = default("band")
     nodata: float | None = default("nodata")
+    raw: bool = default("raw")
     zone_id: str | None = default("zone_id")
     layer: str | int | None = default("layer")
     assume_same_crs: bool = default("assume_same_crs")
@@ -58,6 +60,7 @@ class Request:
     default_value: float | None = default("default_value")
     default_weight: float | None = default("default_weight")
     min_coverage_frac: float | None = default("min_coverage_frac")
+    grid_compat_tol: float | None = default("grid_compat_tol")
     group_by: str | None = default("group_by")
     small: str = default("small")
     chunks: tuple[int, int] | None = default("chunks")
@@ -98,9 +101,18 @@ class Request:
             A subclass naming the option at fault: an unknown statistic or
             value, or options that do not go together.
         """
+        stats, carried = parse_operations(stats)
         columns = resolve(stats)
         if categorical and "histogram" not in {c.statistic.name for c in columns}:
             columns.append(Column("histogram", resolve(["histogram"])[0].statistic))
+        for option, value in carried.items():  # exactextract's op(arguments)
+            given = options.get(option)
+            if given is not None and given != value:
+                raise StatisticError(
+                    f"the operations' {option}={value!r} and {option}={given!r} "
+                    f"of the call disagree"
+                )
+            options[option] = value
         coverage = options.pop("coverage", None)
         if isinstance(weights, str) and weights == "coverage":
             if coverage not in (None, "fraction"):
@@ -161,6 +173,12 @@ class Request:
                 "default_weight must be finite and at least 0, not "
                 f"{self.default_weight!r}"
             )
+        tol = self.grid_compat_tol
+        if tol is not None and not (_is_number(tol) and 0 <= tol < 0.5):
+            raise StatisticError(
+                "grid_compat_tol must be a number from 0 to below 0.5 (a share of "
+                f"a cell), not {self.grid_compat_tol!r}"
+            )
         if self.zones_crs is not None:
             parse_crs(self.zones_crs, "zones_crs")
         if self.split_every < 2:
@@ -191,6 +209,7 @@ class Request:
             "statistics": sorted({repr(c.statistic.identity) for c in self.columns}),
             "band": self.band,
             "nodata": repr(self.nodata),
+            "raw": self.raw,
             "zone_id": self.zone_id,
             "layer": self.layer,
             "all_touched": self.all_touched,
@@ -198,6 +217,7 @@ class Request:
             "default_value": repr(self.default_value),
             "default_weight": repr(self.default_weight),
             "min_coverage_frac": repr(self.min_coverage_frac),
+            "grid_compat_tol": repr(self.grid_compat_tol),
             "group_by": self.group_by,
             "small": self.small,
             "chunks": self.chunks,

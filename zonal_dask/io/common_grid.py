@@ -61,20 +61,24 @@ def _describe(grid: Grid, name: str) -> str:
     )
 
 
-def _ratio(coarse: float, fine: float) -> int | None:
+def _ratio(coarse: float, fine: float, tolerance: float = TOLERANCE) -> int | None:
     ratio = coarse / fine
     whole = round(ratio)
-    return whole if whole >= 1 and abs(ratio - whole) <= TOLERANCE else None
+    return whole if whole >= 1 and abs(ratio - whole) <= tolerance else None
 
 
-def _cells(offset: float, cell: float) -> int | None:
+def _cells(offset: float, cell: float, tolerance: float = TOLERANCE) -> int | None:
     steps = offset / cell
     whole = round(steps)
-    return whole if abs(steps - whole) <= TOLERANCE else None
+    return whole if abs(steps - whole) <= tolerance else None
 
 
 def compatible(
-    values: Grid, weights: Grid, values_name: str, weights_name: str
+    values: Grid,
+    weights: Grid,
+    values_name: str,
+    weights_name: str,
+    tolerance: float = TOLERANCE,
 ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """Check two grids as exactextract does; give what the common grid needs.
 
@@ -97,11 +101,12 @@ def compatible(
     if np.sign(v.a) != np.sign(w.a) or np.sign(v.e) != np.sign(w.e):
         raise GridError(f"the grids' axes point different ways: {both}")
     fine = (min(abs(v.e), abs(w.e)), min(abs(v.a), abs(w.a)))
-    factor_v = (_ratio(abs(v.e), fine[0]), _ratio(abs(v.a), fine[1]))
-    factor_w = (_ratio(abs(w.e), fine[0]), _ratio(abs(w.a), fine[1]))
+    tol = tolerance
+    factor_v = (_ratio(abs(v.e), fine[0], tol), _ratio(abs(v.a), fine[1], tol))
+    factor_w = (_ratio(abs(w.e), fine[0], tol), _ratio(abs(w.a), fine[1], tol))
     start = (
-        _cells(w.f - v.f, v.e / (factor_v[0] or 1)),
-        _cells(w.c - v.c, v.a / (factor_v[1] or 1)),
+        _cells(w.f - v.f, v.e / (factor_v[0] or 1), tol),
+        _cells(w.c - v.c, v.a / (factor_v[1] or 1), tol),
     )
     if None in (*factor_v, *factor_w, *start):
         raise GridError(
@@ -121,11 +126,14 @@ def on_common_grid(
     default_value: float | None = None,
     chunks: tuple[int, int] | None = None,
     same_grid: bool = False,
+    tolerance: float = TOLERANCE,
 ) -> tuple[xr.DataArray, da.Array, CommonGrid]:
     """The value raster and the weights on their common grid, chunked alike.
 
     ``same_grid`` refuses a common grid finer than the value raster's (label
-    rasters and zone plans hold the value raster's cells).
+    rasters and zone plans hold the value raster's cells). ``tolerance`` is
+    exactextract's ``grid_compat_tol``: how far, in finer cells, cell sizes
+    may be from whole multiples and origins from whole cells apart.
 
     Returns
     -------
@@ -137,7 +145,7 @@ def on_common_grid(
     """
     value_grid = Grid.of(values)
     factor, weight_factor, start = compatible(
-        value_grid, Grid.of(weights), values_name, weights_name
+        value_grid, Grid.of(weights), values_name, weights_name, tolerance
     )
     rows, cols = value_grid.shape[0] * factor[0], value_grid.shape[1] * factor[1]
     if factor != (1, 1):
@@ -228,6 +236,8 @@ def _place(data: da.Array, start: tuple[int, int], shape: tuple[int, int]) -> da
     data = data[max(0, -r0) :, max(0, -c0) :]
     r0, c0 = max(r0, 0), max(c0, 0)
     data = data[: max(0, shape[0] - r0), : max(0, shape[1] - c0)]
+    if 0 in data.shape:  # the weights do not reach the grid at all
+        return da.full(shape, np.nan, dtype=data.dtype)
     pad = (
         (min(r0, shape[0]), max(0, shape[0] - r0 - data.shape[0])),
         (min(c0, shape[1]), max(0, shape[1] - c0 - data.shape[1])),

@@ -12,16 +12,18 @@
   exact up to 2**53; a 64-bit integer pixel beyond that is refused when read).
 * **Georeferencing.** Ground control points or RPCs instead of a geotransform
   are refused: read as a grid they would be a unit grid at the origin.
-* **Scale and offset.** Statistics are of the stored values, as GDAL reads them
-  and as rasterstats and exactextract report them; a band declaring a scale
-  or an offset gets a warning saying so.
+* **Scale and offset.** A band declaring a scale or an offset (GDAL's
+  metadata, as MODIS, NetCDF and HDF products carry; a DataArray's
+  ``scale_factor``/``add_offset`` attributes) is read as exactextract, GDAL
+  and rioxarray's ``mask_and_scale`` read it: pixels whose stored value is
+  nodata are left out, the others become ``stored * scale + offset`` in
+  float64. ``raw=True`` keeps the stored values.
 * **Data types.** float16 is widened to float32 and booleans to uint8 (numba's
   kernels take neither); complex and non-numeric values are refused.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import dask.array as da
@@ -49,23 +51,108 @@ def check_georeferencing(src: rasterio.DatasetReader, path: str) -> None:
         )
 
 
-def declares_mask(src: rasterio.DatasetReader, bands: Sequence[int], path: str) -> bool:
+def declares_mask(src: rasterio.DatasetReader, bands: Sequence[int]) -> bool:
     """Whether GDAL masks some of ``bands`` beyond their nodata value (a
-    per-dataset mask or an alpha band); warns about a scale or an offset."""
+    per-dataset mask or an alpha band)."""
     flags = src.mask_flag_enums
-    for b in bands:
-        scale, offset = src.scales[b - 1], src.offsets[b - 1]
-        if scale != 1 or offset != 0:
-            warnings.warn(
-                f"{path}: band {b} declares scale {scale:g} and offset {offset:g}; "
-                f"the statistics are of the stored values (apply them yourself)",
-                stacklevel=4,
-            )
-            break
     return any(
         MaskFlags.per_dataset in flags[b - 1] or MaskFlags.alpha in flags[b - 1]
         for b in bands
     )
+
+
+# each plane's (scale, offset), or None when the values are as stored
+Scaling = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def declared_scaling(
+    src: rasterio.DatasetReader, bands: Sequence[int]
+) -> Scaling | None:
+    """The scale and offset GDAL declares for each of ``bands``, or None when
+    every band has scale 1 and offset 0."""
+    scales = tuple(float(src.scales[b - 1]) for b in bands)
+    offsets = tuple(float(src.offsets[b - 1]) for b in bands)
+    return None if _identity(scales, offsets) else (scales, offsets)
+
+
+def attribute_scaling(
+    array: xr.DataArray, band: int | None, source: str
+) -> Scaling | None:
+    """The ``scale_factor`` and ``add_offset`` (or rioxarray's per-band
+    ``scales`` and ``offsets``) a DataArray's attributes declare: values not
+    yet decoded, as ``rioxarray.open_rasterio`` gives them by default; one
+    pair per plane of ``array`` (``band`` of them when one was taken), or
+    None."""
+    scale = array.attrs.get("scale_factor", array.attrs.get("scales", 1.0))
+    offset = array.attrs.get("add_offset", array.attrs.get("offsets", 0.0))
+    planes = array.shape[0] if array.ndim == 3 else 1
+    found = []
+    for name, value in (("scale", scale), ("offset", offset)):
+        values = np.atleast_1d(np.asarray(value, np.float64))
+        if array.ndim == 2 and band is not None and 1 < values.size >= band:
+            values = values[band - 1 : band]  # a band taken from a stack
+        if values.ndim != 1 or values.size not in (1, planes):
+            raise RasterError(
+                f"{source}: {values.size} {name} values for {planes} planes"
+            )
+        found.append(tuple(float(v) for v in np.broadcast_to(values, (planes,))))
+    scales, offsets = found
+    return None if _identity(scales, offsets) else (scales, offsets)
+
+
+def _identity(scales: Sequence[float], offsets: Sequence[float]) -> bool:
+    return all(s == 1 for s in scales) and all(o == 0 for o in offsets)
+
+
+def apply_scaling(
+    array: xr.DataArray, scaling: Scaling, nodata: float | None
+) -> xr.DataArray:
+    """``array`` of stored values as the values they stand for: pixels equal
+    to ``nodata`` (a stored value) or NaN become NaN, the others
+    ``stored * scale + offset`` in float64, each plane with its own pair.
+    The result's nodata is NaN."""
+    values = array.data
+    scales, offsets = (np.asarray(v, np.float64) for v in scaling)
+    if values.ndim == 3:
+        planes = (values.chunks[0], (1,), (1,))
+        scale: da.Array | float = da.from_array(scales.reshape(-1, 1, 1), planes)
+        offset: da.Array | float = da.from_array(offsets.reshape(-1, 1, 1), planes)
+    else:
+        scale, offset = scales[0], offsets[0]
+    scaled = da.map_blocks(
+        _scaled,
+        values,
+        scale,
+        offset,
+        nodata=nodata,
+        dtype=np.float64,
+        meta=np.empty((0,) * values.ndim, np.float64),
+    )
+    attrs = {
+        k: v
+        for k, v in array.attrs.items()
+        if k not in ("scale_factor", "add_offset", "scales", "offsets", "_FillValue")
+    }
+    out = array.copy(data=scaled)
+    out.attrs = attrs
+    out.encoding = {}
+    return out.rio.write_nodata(np.nan, encoded=False)
+
+
+def _scaled(
+    values: np.ndarray,
+    scale: np.ndarray | float,
+    offset: np.ndarray | float,
+    nodata: float | None,
+) -> np.ndarray:
+    invalid = np.zeros(values.shape, bool)
+    if values.dtype.kind == "f":
+        invalid |= np.isnan(values)
+    if nodata is not None and not np.isnan(nodata):
+        invalid = invalid | (values == nodata)
+    out = values.astype(np.float64) * scale + offset
+    out[invalid] = np.nan
+    return out
 
 
 def usable_dtype(array: xr.DataArray, source: str) -> xr.DataArray:

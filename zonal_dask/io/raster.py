@@ -23,7 +23,15 @@ from rasterio.crs import CRS
 from rasterio.enums import Interleaving
 
 from ..errors import GridError, NodataError, RasterError, TransformError
-from .masks import apply_mask, check_georeferencing, declares_mask, usable_dtype
+from .masks import (
+    apply_mask,
+    apply_scaling,
+    attribute_scaling,
+    check_georeferencing,
+    declared_scaling,
+    declares_mask,
+    usable_dtype,
+)
 
 # Chunks of about this many pixels, unless the raster is so large that the
 # graph would exceed about MAX_CHUNKS tasks (scheduler overhead).
@@ -105,6 +113,7 @@ def open_raster(
     band: int | None = 1,
     chunks: ChunksLike = None,
     nodata: float | None = None,
+    raw: bool = False,
 ) -> xr.DataArray:
     """Open a raster as a lazy, chunked DataArray.
 
@@ -123,16 +132,25 @@ def open_raster(
     nodata
         The nodata value the run will use instead of the raster's own: checked
         against the file's own dtype before any conversion (``io/masks.py``).
+    raw
+        Keep the stored values of a band declaring a scale or an offset
+        instead of applying them.
 
     Returns
     -------
     xarray.DataArray
         Backed by dask, with ``rio`` CRS, transform and nodata. Pixels GDAL's
         mask marks invalid (a per-dataset mask, an alpha band) are NaN, float16
-        is widened to float32 (``io/masks.py``).
+        is widened to float32; a declared scale and offset are applied, the
+        stored nodata value becoming NaN (``io/masks.py``).
     """
     if isinstance(raster, xr.DataArray):
-        return usable_dtype(_from_dataarray(raster, band, chunks), "DataArray")
+        array = usable_dtype(_from_dataarray(raster, band, chunks), "DataArray")
+        scaling = None if raw else attribute_scaling(array, band, "DataArray")
+        if scaling is None:
+            return array
+        stored = resolve_nodata(nodata, array, "DataArray")
+        return mark_scaled(apply_scaling(array, scaling, stored))
     path = os.fspath(raster)
     if not is_remote(path) and not os.path.exists(path):
         raise RasterError(f"{path}: no such file")
@@ -144,7 +162,8 @@ def open_raster(
                 _check_band(band, count, path)
             bands = list(range(1, count + 1)) if band is None else [band]
             check_georeferencing(src, path)
-            masked = declares_mask(src, bands, path)
+            masked = declares_mask(src, bands)
+            scaling = None if raw else declared_scaling(src, bands)
     except rasterio.errors.RasterioIOError as err:
         raise RasterError(f"{path}: not a raster GDAL can read ({err})") from None
     check_transform(transform, path)
@@ -156,15 +175,37 @@ def open_raster(
             # a pixel-interleaved tile holds every band: read them together, or
             # each band's read decodes the whole tile again (10 bands: 3.2x slower)
             planes = max(planes, min(count, MAX_INTERLEAVED_BANDS))
-    array = rioxarray.open_rasterio(
-        path, chunks={"band": planes, "y": rows, "x": cols}, lock=False, masked=False
-    )
-    array = cast(xr.DataArray, array)
+    with warnings.catch_warnings():
+        # bands with different scales: declared_scaling reads each band's
+        warnings.filterwarnings("ignore", "(Scales|Offsets) differ across bands")
+        opened = rioxarray.open_rasterio(
+            path,
+            chunks={"band": planes, "y": rows, "x": cols},
+            lock=False,
+            masked=False,
+        )
+    array = cast(xr.DataArray, opened)
     array = array if band is None else array.isel(band=band - 1)
+    # the nodata value is a stored value: read before masking and scaling
+    stored = None if scaling is None else resolve_nodata(nodata, array, path)
     if masked:
         check_nodata(nodata, array.dtype, path)
-        return apply_mask(array, path, bands)
-    return usable_dtype(array, path)
+        array = apply_mask(array, path, bands)
+    else:
+        array = usable_dtype(array, path)
+    if scaling is None:
+        return array
+    return mark_scaled(apply_scaling(array, scaling, stored))
+
+
+# set on an array whose scale and offset were applied: its nodata (the
+# override's too) was a stored value, applied with them
+SCALED = "zonal_dask_scaled"
+
+
+def mark_scaled(array: xr.DataArray) -> xr.DataArray:
+    array.attrs[SCALED] = 1
+    return array
 
 
 LABEL_RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
@@ -188,7 +229,7 @@ def open_label_raster(
     labels are then float64, exact up to 2**53).
     """
     source = "label DataArray" if isinstance(zones, xr.DataArray) else os.fspath(zones)
-    labels = open_raster(zones, band=1)
+    labels = open_raster(zones, band=1, raw=True)  # labels as stored
     stored = labels.dtype
     if not isinstance(zones, xr.DataArray):
         with rasterio.open(source) as src:
@@ -387,12 +428,15 @@ def check_nodata(
 def resolve_nodata(
     override: float | None, array: xr.DataArray, source: str
 ) -> float | None:
-    """The nodata value to use: the override (checked) or the raster's own.
+    """The nodata value to use: the override (checked) or the raster's own;
+    None for a scaled array (``open_raster`` applied it).
 
     The raster's own value is only warned about when its dtype cannot hold it
     (rioxarray itself refuses to convert it; such a value matches no pixel),
     and refused when it is a 64-bit integer GDAL could only hand over rounded.
     """
+    if array.attrs.get(SCALED):
+        return None  # applied with the scale: the stored nodata pixels are NaN
     if override is not None:
         check_nodata(override, array.dtype, source)
         return override

@@ -13,6 +13,7 @@ output, one wins and the other says so.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from ..errors import OutputError
@@ -84,13 +86,35 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
         raise OutputError(f"{path}: directory {path.parent} is not writable")
 
 
+def arrays_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each array cell (``unique``'s) as JSON text, ``[1, 2]``:
+    one line, readable back with ``json.loads``. Parquet keeps them as lists."""
+    listed = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == object
+        and any(isinstance(v, np.ndarray) for v in frame[c].to_numpy())
+    ]
+    if not listed:
+        return frame
+    frame = frame.copy()
+    for c in listed:
+        frame[c] = [
+            json.dumps(v.tolist()) if isinstance(v, np.ndarray) else v
+            for v in frame[c].to_numpy()
+        ]
+    return frame
+
+
 def _write_tsv(table: pd.DataFrame, tmp: str) -> None:
+    table = arrays_as_text(table)
     if not _numbered(table):
         table = table.reset_index()[[*table.columns, *table.index.names]]
     write_delimited(table, tmp, sep="\t", index=False)
 
 
 def _write_csv(table: pd.DataFrame, tmp: str) -> None:
+    table = arrays_as_text(table)
     write_delimited(table, tmp, sep=",", index=not _numbered(table))
 
 
@@ -142,7 +166,7 @@ def write_features(
 
         options = {"SPATIAL_INDEX": "NO"} if driver == "FlatGeobuf" else {}
         try:
-            frame.to_file(
+            arrays_as_text(frame).to_file(
                 tmp, driver=driver, engine="pyogrio", layer=path.stem, **options
             )
             # read back: a short file fails here, or holds fewer features

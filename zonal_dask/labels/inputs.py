@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import NodataError, StatisticError, source_name
-from ..io.common_grid import CommonGrid, on_common_grid
+from ..io.common_grid import TOLERANCE, CommonGrid, on_common_grid
 from ..io.raster import (
     check_nodata,
     is_label_raster,
@@ -74,10 +74,15 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
     give the zones' labels as a source, by route."""
     raster_name = source_name(raster)
     if isinstance(zones, ZonePlan):
-        array, source = zones.open(raster, request.band), zones.source()
+        array = zones.open(raster, request.band, nodata=request.nodata, raw=request.raw)
+        source = zones.source()
     else:
         array = open_raster(
-            raster, band=request.band, chunks=request.chunks, nodata=request.nodata
+            raster,
+            band=request.band,
+            chunks=request.chunks,
+            nodata=request.nodata,
+            raw=request.raw,
         )
     nodata = resolve_nodata(request.nodata, array, raster_name)
     if request.default_value is not None:
@@ -86,13 +91,18 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
     if request.weights is not None:
         array, weights, grid = on_common_grid(
             array,
-            open_raster(request.weights, band=1),
+            open_raster(request.weights, band=1, raw=request.raw),
             values_name=raster_name,
             weights_name=source_name(request.weights),
             default_weight=request.default_weight,
             default_value=request.default_value,
             chunks=request.chunks,
             same_grid=request.route != "polygons",
+            tolerance=(
+                TOLERANCE
+                if request.grid_compat_tol is None
+                else request.grid_compat_tol
+            ),
         )
     if isinstance(zones, ZonePlan):
         if request.needs_outside and "outside" not in source.fields:

@@ -177,15 +177,25 @@ class ZonePlan:
         """The plan's labels, for the graph: stored, persisted or burnt."""
         return self._source
 
-    def open(self, raster: Any, band: int | None = 1) -> xr.DataArray:
-        """Open ``raster`` in the plan's chunks.
+    def open(
+        self,
+        raster: Any,
+        band: int | None = 1,
+        *,
+        nodata: float | None = None,
+        raw: bool = False,
+    ) -> xr.DataArray:
+        """Open ``raster`` in the plan's chunks (``nodata`` and ``raw`` as
+        ``open_raster`` takes them).
 
         Raises
         ------
         GridError
             When the raster is not on the plan's grid.
         """
-        array = open_raster(raster, band=band, chunks=self.grid.chunk_size)
+        array = open_raster(
+            raster, band=band, chunks=self.grid.chunk_size, nodata=nodata, raw=raw
+        )
         differences = self.grid.differences(Grid.of(array))
         if differences:
             raise GridError(

@@ -50,6 +50,18 @@ def extreme_class(c: ClassTable, pick: np.ufunc, largest: bool) -> np.ndarray:
     return out
 
 
+def distinct_values(c: ClassTable) -> np.ndarray:
+    """Per zone, its distinct values (weight above 0), ascending: an object
+    array of 1-D float64 arrays, empty for a zone without any."""
+    kept = c.weight > 0
+    zone, value = c.zone[kept], c.value[kept]
+    bounds = np.searchsorted(zone, np.arange(c.n_zones + 1))
+    out = np.empty(c.n_zones, dtype=object)
+    for z in range(c.n_zones):
+        out[z] = value[bounds[z] : bounds[z + 1]]
+    return out
+
+
 def class_name(value: float) -> int | float:
     """How a class value names its column: 3 for 3.0, else the float."""
     return int(value) if float(value).is_integer() else float(value)

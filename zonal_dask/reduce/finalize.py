@@ -66,24 +66,36 @@ def values_step(results: Sequence[ChunkResult], group: int, layout: Layout) -> V
     zones, starts = np.unique(gathered.zone, return_index=True)
     bounds = np.append(starts, gathered.zone.size)
     columns = [c for c in layout.columns if c.statistic.family == "values"]
-    out = {c.name: np.empty(zones.size) for c in columns}
+    out = {c.name: np.empty(zones.size, dtype=c.statistic.dtype) for c in columns}
     weight = gathered.weight
     if layout.weighted and weight is None:  # weighted statistics, unit weights
         weight = np.ones(gathered.value.size)
     for i in range(zones.size):
         part = slice(bounds[i], bounds[i + 1])
-        values, weights = gathered.value[part], None
+        cells = gathered.value[part], None if weight is None else weight[part]
+        values, weights = cells
         if weight is not None:
             # weighted statistics read distinct values and their summed
             # weights: sorted once per zone, not once per statistic
             values, inverse = np.unique(values, return_inverse=True)
             weights = np.bincount(inverse, weights=weight[part])
         for c in columns:
-            out[c.name][i] = c.statistic.finalize(values, weights)
+            if c.statistic.cells:
+                out[c.name][i] = c.statistic.finalize(*_in_value_order(*cells))
+            else:
+                out[c.name][i] = c.statistic.finalize(values, weights)
     for c in columns:
         if layout.weighted and c.statistic.cast and layout.dtype is not None:
             out[c.name] = as_raster_type(out[c.name], np.dtype(layout.dtype))
     return zones, out
+
+
+def _in_value_order(
+    values: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A zone's cells by value then weight: the same order for any chunking."""
+    order = np.lexsort((values,) if weights is None else (weights, values))
+    return values[order], None if weights is None else weights[order]
 
 
 def as_raster_type(column: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -138,7 +150,7 @@ def table(
     reads = {f for c in layout.columns for f in c.statistic.reads}
     if reads & set(CENTRE_FIELDS):  # only when asked: positions cost a pass
         fields.update(centres(fields, layout.transform, layout.width))
-    if weighted_roots is not None and any(r is not None for r in weighted_roots):
+    if weighted_roots is not None:  # weighted statistics asked, chunks or none
         weighted = dense_fields(merged_roots(weighted_roots))
         fields.update(weighted_fields(weighted, fields["count"]))
     for name, per_zone in layout.fields.items():
@@ -163,7 +175,7 @@ def table(
         elif statistic.family == "classes":
             result = statistic.finalize(class_table)
         else:
-            result = np.full(n_rows * k, np.nan)
+            result = np.full(n_rows * k, np.nan, dtype=statistic.dtype)
             for zones, found_values in groups:
                 result[row_of(zones)] = found_values[column.name]
         dtype = statistic.weighted_dtype if layout.weighted else statistic.dtype
@@ -173,13 +185,51 @@ def table(
     if layout.fallback:
         data = _take_fallback(data, fields, len(index), k)
     if layout.planes is None:
-        frame = pd.DataFrame({n: v[:, 0] for n, v in data.items()}, index=index)
+        columns = {n: v[:, 0] for n, v in data.items()}
+        frame = pd.DataFrame(pixel_typed(columns, layout), index=index)
         return frame.sort_index() if layout.unsigned else frame
     dim, coords = layout.planes
     variables = {str(n): (("zone", dim), v) for n, v in data.items()}
     dataset = xr.Dataset(variables, coords={"zone": index.to_numpy(), dim: coords})
     dataset["zone"].attrs["long_name"] = index.name
     return dataset.sortby("zone") if layout.unsigned else dataset
+
+
+def pixel_typed(columns: dict[Any, np.ndarray], layout: Layout) -> dict[Any, Any]:
+    """``columns`` (of a DataFrame) with the statistics that are pixel values
+    of an integer raster in its integer type, nullable (``Int32``, ``UInt8``:
+    missing where NaN), as exactextract keeps them: ``min``, ``max``,
+    ``majority``, ``minority``, and under coverage the median and quantiles;
+    ``unique``'s arrays in the raster's type.
+
+    64-bit integers stay float64: the partials hold them as float64, exact
+    only to 2**53. So do a Dataset's (xarray has no nullable integers).
+    """
+    dtype = np.dtype(layout.dtype or "float64")
+    if dtype.kind in "iu" and dtype.itemsize > 4:
+        return columns
+    typed = dict(columns)
+    for column in layout.columns:
+        statistic = column.statistic
+        if column.name in typed and statistic.pixel and statistic.dtype == "object":
+            typed[column.name] = _arrays_as(typed[column.name], dtype)
+        elif (
+            dtype.kind in "iu"
+            and column.name in typed
+            and (statistic.pixel or (statistic.cast and layout.weighted))
+        ):
+            values = typed[column.name]
+            missing = np.isnan(values)
+            exact = np.where(missing, 0, values).astype(dtype)
+            typed[column.name] = pd.arrays.IntegerArray(exact, missing)
+    return typed
+
+
+def _arrays_as(cells: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    out = np.empty(cells.size, dtype=object)
+    for i, cell in enumerate(cells):
+        out[i] = np.asarray(cell).astype(dtype)
+    return out
 
 
 def centres(

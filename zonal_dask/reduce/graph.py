@@ -175,12 +175,15 @@ def zonal_graph(
         _tree(dsk, keys, merge_moments, f"zonal-merge-{b}-{token}", split_every)
         for b, keys in enumerate(plane_keys)
     ]
-    weighted_roots = [
-        _tree(dsk, keys, merge_weighted, f"zonal-weighted-{b}-{token}", split_every)
+    # None when nothing is weighted; a plane without chunks has a None root
+    weighted_roots = (
+        [
+            _tree(dsk, keys, merge_weighted, f"zonal-weighted-{b}-{token}", split_every)
+            for b, keys in enumerate(plane_keys)
+        ]
         if needs.weighted
         else None
-        for b, keys in enumerate(plane_keys)
-    ]
+    )
     all_keys = [k for keys in chunk_keys.values() for k in keys]
     classes = None
     if needs.classes:

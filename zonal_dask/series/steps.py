@@ -23,6 +23,7 @@ from dask.base import tokenize
 from rasterio.windows import Window
 
 from ..errors import GridError, RasterError, SeriesError
+from ..io.masks import declared_scaling
 from ..io.raster import (
     ChunksLike,
     Grid,
@@ -226,9 +227,15 @@ def read_header(path: str, chunks: ChunksLike = None) -> Header:
         with rasterio.open(path) as src:
             transform, shape, block = src.transform, src.shape, src.block_shapes[0]
             header = (np.dtype(src.dtypes[0]), src.nodata, src.count, src.crs)
+            scaled = declared_scaling(src, range(1, src.count + 1))
     except rasterio.errors.RasterioIOError as err:
         raise RasterError(f"{path}: not a raster GDAL can read ({err})") from None
     check_transform(transform, path)
+    if scaled is not None:
+        raise SeriesError(
+            f"{path}: declares scale {scaled[0]} and offset {scaled[1]}, which "
+            f"zonal_series does not apply yet; zonal_stats does, one file at a time"
+        )
     rows, cols = normalize_chunks(chunks) or choose_chunks(shape, block)
     dtype, nodata, count, crs = header
     grid = Grid(

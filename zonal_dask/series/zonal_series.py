@@ -154,6 +154,12 @@ def zonal_series(
         plan=zones.options if isinstance(zones, ZonePlan) else None,
         **options,
     )
+    arrays = [c.name for c in request.columns if c.statistic.dtype == "object"]
+    if arrays:
+        raise StatisticError(
+            f"zonal_series: {', '.join(arrays)} gives an array per zone and step, "
+            f"which a cube cannot hold; 'variety' counts the distinct values"
+        )
     band, layer = request.band, request.layer
     writer = None
     if output is not None:

@@ -33,8 +33,9 @@ weighted quantiles of a zone's distinct values (in the raster's type:
 from __future__ import annotations
 
 import difflib
+import inspect
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -43,6 +44,7 @@ import numpy as np
 from ..errors import StatisticError
 from ..reduce.classes import (
     ClassTable,
+    distinct_values,
     extreme_class,
     per_class,
     ratio,
@@ -70,8 +72,11 @@ class Statistic:
     ``dtype`` is its column's dtype, ``weighted_dtype`` the same under coverage
     weighting (counts become sums of weights); ``weighted`` says whether it is
     defined there at all; ``cast`` that it is given in the raster's type
-    there, as exactextract gives it; ``param`` is a quantile's q, ``token`` a
-    digest of a user function.
+    there, as exactextract gives it; ``pixel`` that it is one of the zone's
+    pixel values (an integer raster's keeps its integer type, as
+    exactextract's); ``cells`` that it reads each cell's value and weight, not
+    the distinct values' summed weights; ``param`` is a quantile's q,
+    ``token`` a digest of a user function.
     """
 
     name: str
@@ -81,6 +86,8 @@ class Statistic:
     weighted: bool = True
     weighted_dtype: str = "float64"
     cast: bool = False
+    pixel: bool = False
+    cells: bool = False
     aliases: tuple[str, ...] = ()
     doc: str = ""
     param: float | None = None
@@ -138,6 +145,11 @@ def _minority(c: ClassTable) -> np.ndarray:
 def _variety(c: ClassTable) -> np.ndarray:
     """number of distinct values"""
     return np.bincount(c.zone[c.weight > 0], minlength=c.n_zones)
+
+
+def _unique(c: ClassTable) -> np.ndarray:
+    """the distinct values, ascending (an array per zone)"""
+    return distinct_values(c)
 
 
 def _histogram(c: ClassTable) -> dict[Any, np.ndarray]:
@@ -264,8 +276,8 @@ _ENTRIES = (
     ),
     Statistic("sum", ("sum",), _field("sum", "sum of valid values")),
     Statistic("mean", ("mean",), _field("mean", "arithmetic mean")),
-    Statistic("min", ("min",), _field("min", "smallest valid value")),
-    Statistic("max", ("max",), _field("max", "largest valid value")),
+    Statistic("min", ("min",), _field("min", "smallest valid value"), pixel=True),
+    Statistic("max", ("max",), _field("max", "largest valid value"), pixel=True),
     Statistic("range", ("min", "max"), _range),
     Statistic(
         "var",
@@ -281,15 +293,16 @@ _ENTRIES = (
     Statistic("kurtosis", ("variance", "moment4"), _kurtosis),
     Statistic("median", ("values",), _median, cast=True),
     Statistic("mad", ("values",), _mad, weighted=False),
-    Statistic("majority", ("classes",), _majority, aliases=("mode",)),
-    Statistic("minority", ("classes",), _minority),
+    Statistic("majority", ("classes",), _majority, pixel=True, aliases=("mode",)),
+    Statistic("minority", ("classes",), _minority, pixel=True),
+    Statistic("variety", ("classes",), _variety, dtype="int64", weighted_dtype="int64"),
     Statistic(
         "unique",
         ("classes",),
-        _variety,
-        dtype="int64",
-        weighted_dtype="int64",
-        aliases=("variety",),
+        _unique,
+        dtype="object",
+        weighted_dtype="object",
+        pixel=True,
     ),
     Statistic("histogram", ("classes",), _histogram, dtype="int64"),
     Statistic("frac", ("classes",), _frac),
@@ -344,8 +357,33 @@ def quantile(q: float) -> Statistic:
     return Statistic("quantile", ("values",), _quantile(q), cast=True, param=float(q))
 
 
-def function(func: Callable[[np.ndarray], float]) -> Statistic:
-    """A user function of a zone's valid values (1-D float64, never empty)."""
+def function(func: Callable[..., Any]) -> Statistic:
+    """A user function of a zone's valid values (1-D float64, never empty);
+    one of ``(values, coverage)`` (exactextract's custom operations) gets each
+    of its cells' value and weight (1 without coverage weighting), in
+    ascending value order whatever the chunking, and may return any object."""
+    arity = _positional_arguments(func)
+    if arity == 3:
+        raise StatisticError(
+            f"function {getattr(func, '__name__', func)!r} takes (values, "
+            f"coverage, weights): a weights raster's values are not given to "
+            f"functions; weighted_* statistics are"
+        )
+    if arity == 2:
+
+        def cells(values: np.ndarray, weights: np.ndarray | None) -> Any:
+            return func(values, np.ones(values.size) if weights is None else weights)
+
+        cells.__wrapped__ = func  # type: ignore[attr-defined]
+        return Statistic(
+            "function",
+            ("values",),
+            cells,
+            dtype="object",
+            weighted_dtype="object",
+            cells=True,
+            doc="user function of values and coverage",
+        )
 
     def apply(values: np.ndarray, weights: np.ndarray | None) -> float:
         return func(values)
@@ -354,6 +392,17 @@ def function(func: Callable[[np.ndarray], float]) -> Statistic:
     return Statistic(
         "function", ("values",), apply, weighted=False, doc="user function"
     )
+
+
+def _positional_arguments(func: Callable[..., Any]) -> int:
+    """How many positional arguments ``func`` takes without defaults (1 for
+    what cannot be inspected, such as numpy's ufuncs)."""
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in kinds and p.default is p.empty for p in parameters)
 
 
 def lookup(name: str) -> Statistic:
@@ -372,12 +421,33 @@ def lookup(name: str) -> Statistic:
         return quantile(float(percentile.group(1)) / 100)
     if fraction and 0 <= float(fraction.group(1)) <= 1:
         return quantile(float(fraction.group(1)))
+    raise _unknown([name])
+
+
+def _unknown(names: Sequence[str]) -> StatisticError:
+    """One error naming every unknown name, each with its closest valid one."""
     known = [*STATISTICS, *ALIASES]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise StatisticError(
-        f"unknown statistic {name!r}; {hint}valid names: {', '.join(known)}, {PATTERNS}"
+    told = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=1)
+        told.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    what = "statistic" if len(names) == 1 else "statistics"
+    return StatisticError(
+        f"unknown {what} {', '.join(told)}; valid names: {', '.join(known)}, {PATTERNS}"
     )
+
+
+def _lookup_all(names: Sequence[str]) -> list[Statistic]:
+    """``lookup`` of each name; every unknown one reported at once."""
+    found, unknown = [], []
+    for name in names:
+        try:
+            found.append(lookup(name))
+        except StatisticError:
+            unknown.append(name.strip())
+    if unknown:
+        raise _unknown(unknown)
+    return found
 
 
 def column_name(name: str) -> str:
@@ -406,14 +476,20 @@ def resolve(stats: StatsLike) -> list[Column]:
         If a name is unknown, a column repeats, or no statistic is given.
     """
     if isinstance(stats, Mapping):
+        named = [str(v) for v in stats.values() if not callable(v)]
+        statistics = iter(_lookup_all(named))
         columns = [
-            Column(str(k), function(v) if callable(v) else lookup(str(v)))
+            Column(str(k), function(v) if callable(v) else next(statistics))
             for k, v in stats.items()
         ]
     else:
         if isinstance(stats, str):
             stats = stats.replace(",", " ").split()
-        columns = [Column(column_name(str(s)), lookup(str(s))) for s in stats]
+        names = [str(s) for s in stats]
+        columns = [
+            Column(column_name(n), s)
+            for n, s in zip(names, _lookup_all(names), strict=True)
+        ]
     if not columns:
         raise StatisticError(
             "no statistic requested; valid names: " + ", ".join(STATISTICS)

@@ -35,6 +35,7 @@ from ..errors import (
 from ..io.raster import is_remote
 from ..labels.chunk_tasks import ChunkTask
 from ..run.process_state import release_freed_memory
+from .collections import collection_parts
 from .densify import size
 from .reproject import Target, check_range, crs_name, parse_crs, to_raster_crs
 
@@ -181,12 +182,8 @@ def prepare_zones(
     index = _zone_index(frame, group_by or zone_id, source, unique=not group_by)
     geometries = np.asarray(frame.geometry.values, dtype=object)
     geometries = np.where(shapely.is_empty(geometries), np.array(None), geometries)
-    require_types(
-        geometries,
-        source,
-        BURNT,
-        "zones must be polygons, lines or points (split collections into parts)",
-    )
+    geometries = collection_parts(geometries, index, source)
+    require_types(geometries, source, BURNT, "zones must be polygons, lines or points")
     geometries = _make_valid(geometries, source)
     declared = None if assume_same_crs or frame.crs is None else CRS(frame.crs)
     check_range(geometries, declared, index, source)
