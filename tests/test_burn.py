@@ -239,6 +239,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_tiny_and_one_pixel_chunks_burn_all_touched_in_a_sound_process(tmp_path):
     """A 1025 x 1025 tiled file (a 1 x 1 corner chunk) and 1-pixel chunks,
     all_touched, in a process of their own: it ends normally with GDAL's
@@ -299,6 +300,7 @@ print(peaks[1] - peaks[0])
 """
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_overlap_depth():
     """150 identical discs over one 768 x 768 chunk: one plane per overlap
     layer would add 150 x 2.4 MB; the chunk is burnt in pieces instead."""

@@ -71,6 +71,7 @@ def _wait_for_chunks(process: subprocess.Popen, checkpoint: Path, n: int) -> Non
     assert process.poll() is None, "the run ended before the fault"
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_no_output_and_the_rerun_resumes(inputs, expected, tmp_path):
     output, checkpoint = tmp_path / "stats.parquet", tmp_path / "ck"
     process = _start(inputs, output, "--workers", "1", "--checkpoint", str(checkpoint))
@@ -145,6 +146,7 @@ def dask_cluster(tmp_path) -> Iterator[tuple[str, subprocess.Popen, list]]:
             process.wait(timeout=WAIT)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_still_gives_the_complete_output(
     inputs, expected, tmp_path, dask_cluster
 ):
@@ -160,6 +162,7 @@ def test_a_killed_worker_still_gives_the_complete_output(
     pd.testing.assert_frame_equal(pd.read_parquet(output), expected, check_exact=True)
 
 
+@pytest.mark.slow
 def test_a_lost_scheduler_is_a_clear_error_in_bounded_time(
     inputs, tmp_path, dask_cluster
 ):
@@ -283,6 +286,7 @@ def test_a_run_that_loses_the_race_says_so(inputs, tmp_path, capsys, monkeypatch
     assert [p.name for p in tmp_path.iterdir()] == ["stats.csv"]
 
 
+@pytest.mark.slow
 def test_two_runs_racing_for_one_output(inputs, expected, tmp_path):
     output = tmp_path / "stats.parquet"
     runs = [_start(inputs, output, "-q", chunks=512) for _ in range(2)]

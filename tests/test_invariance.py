@@ -33,7 +33,10 @@ def test_a_deep_tree_agrees():
     assert_tables_close(actual, EXPECTED, rtol=1e-12)
 
 
-@pytest.mark.parametrize("scheduler", ["synchronous", "threads", "processes"])
+@pytest.mark.parametrize(
+    "scheduler",
+    ["synchronous", "threads", pytest.param("processes", marks=pytest.mark.slow)],
+)
 def test_local_schedulers_agree(scheduler):
     with dask.config.set(scheduler=scheduler):
         actual = zd.zonal_stats(FRAME, GRID.to_dataarray(), chunks=16)

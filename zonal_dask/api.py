@@ -1,4 +1,4 @@
-"""``zonal_stats`` and ``rasterize_zones``: every route through the same steps.
+"""``zonal_stats``: every route through the same steps.
 
 request -> label source -> graph -> compute -> finish. The route (polygons, a
 label raster, a ``ZonePlan``) decides only which label source the graph
@@ -10,7 +10,7 @@ step (``reduce/finalize.py``), the scheduler and the run's process state
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeAlias, cast
 
 import geopandas as gpd
@@ -19,15 +19,13 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
-from .errors import RasterError, source_name
+from .errors import RasterError
 from .io.features import finish, finish_lazily, read_features
-from .io.python_inputs import array_raster, features_frame, is_feature_like
-from .io.raster import ChunksLike, grid_chunks
+from .io.python_inputs import array_raster
+from .io.raster import ChunksLike
 from .labels.inputs import Raster, Zones, grid_fields, label_source, route_of
-from .labels.label_raster import label_array
 from .labels.plan import ZonePlan
 from .reduce.graph import zonal_graph
-from .reduce.pixels import PixelSpec, pixel_frame
 from .request import RasterKind, Request
 from .run import scheduler
 from .run.checkpoint import Checkpoint, run_identity
@@ -35,10 +33,12 @@ from .run.process_state import planning
 from .run.progress import ProgressLike, reporter
 from .statistics.table import DEFAULT_STATS, StatsLike
 from .zones.reproject import crs_text
+from .zones_as_data import ZonesLike, adapt_zones, rasterize_zones, zonal_pixels
+
+__all__ = ["rasterize_zones", "request_for", "zonal_pixels", "zonal_stats"]
 
 # what the engine reads (labels/inputs.py), and what the API also takes
 # (io/python_inputs.py)
-ZonesLike: TypeAlias = Zones | gpd.GeoSeries | Mapping[str, Any] | Iterable[Any]
 RasterLike: TypeAlias = Raster | np.ndarray
 
 
@@ -235,7 +235,7 @@ def zonal_stats(
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
-    zones, assume_same_crs, name = _adapt_zones(zones, assume_same_crs)
+    zones, assume_same_crs, name = adapt_zones(zones, assume_same_crs)
     if isinstance(raster, np.ndarray) and affine is not None:
         raster = array_raster(raster, affine)
         kind = "ndarray"
@@ -325,150 +325,6 @@ def request_for(
     with it before it starts a scheduler."""
     options.pop("compute", None)
     return Request.build(route_of(zones), stats, **options)
-
-
-def zonal_pixels(
-    zones: ZonesLike,
-    raster: Raster,
-    *,
-    band: int = 1,
-    nodata: float | None = None,
-    raw: bool = False,
-    zone_id: str | None = None,
-    all_touched: bool = False,
-    coverage: str | None = None,
-    weights: str | os.PathLike[str] | xr.DataArray | None = None,
-    default_value: float | None = None,
-    default_weight: float | None = None,
-    min_coverage_frac: float | None = None,
-    group_by: str | None = None,
-    chunks: ChunksLike = None,
-    layer: str | int | None = None,
-    assume_same_crs: bool = False,
-    zones_crs: Any = None,
-    small: str = "nan",
-) -> Any:
-    """Every pixel of every zone, as a long table: one row per (zone, pixel).
-
-    The rows are the pixels the statistics of ``zonal_stats`` with the same
-    options read: a pixel counts in as many zones as claim it, nodata and NaN
-    pixels are left out (unless ``default_value``); with ``small="touched"``
-    a zone that claims no pixel has the rows of the pixels it touches (which
-    zones those are is computed first, a pass over the raster that counts).
-    Parameters as in ``zonal_stats``.
-
-    Returns
-    -------
-    dask.dataframe.DataFrame
-        Columns: the zone (named as ``zonal_stats``' index: ``fid``, the
-        ``zone_id`` or ``group_by`` column, or ``zone`` for a label raster),
-        ``values`` (the raster's dtype), ``coverage`` (float32: the weight of
-        the pixel under ``coverage``, 1 without), ``weights`` (with a weights
-        raster), ``cell_id`` (``row * width + column`` in the raster, as
-        exactextract numbers it), ``center_x``, ``center_y``. One partition
-        per chunk holding zones, by zone then pixel row by row; a zone's rows
-        are spread over the partitions of the chunks it meets.
-    """
-    options = dict(locals())  # every keyword argument is a Request field
-    del options["zones"], options["raster"]
-    if band is None:
-        raise RasterError("zonal_pixels: one band at a time (band=None is not offered)")
-    options["zones_crs"] = crs_text(zones_crs)
-    zones, options["assume_same_crs"], name = _adapt_zones(zones, assume_same_crs)
-    request = Request.build(
-        route_of(zones),
-        ["count"],
-        plan=zones.options if isinstance(zones, ZonePlan) else None,
-        **options,
-    )
-    with planning():
-        inputs = label_source(cast(Zones, zones), raster, request, name)
-        array, source = inputs.array, inputs.source
-        fallback = None
-        if source.fallback:  # the zones that take their stand-ins, as finalized
-            fallback = zonal_graph(
-                array.data,
-                source,
-                request.columns,
-                inputs.nodata,
-                weights=inputs.weights,
-                default_value=request.default_value,
-                grid=grid_fields(array),
-                **_planes(array),
-            )
-    small_zones = None
-    if fallback is not None:
-        small_zones = scheduler.compute(fallback)["small"].to_numpy(bool)
-    index = source.index
-    spec = PixelSpec(
-        column="zone" if index is None else str(index.name),
-        names=None,
-        origin=(0, 0),
-        transform=tuple(array.rio.transform())[:6],
-        grid=inputs.grid,
-        nodata=inputs.nodata,
-        default_value=request.default_value,
-        dtype=str(array.dtype),
-        weighted=inputs.weights is not None,
-    )
-    return pixel_frame(array.data, source, spec, inputs.weights, small_zones)
-
-
-def rasterize_zones(
-    zones: str
-    | os.PathLike[str]
-    | gpd.GeoDataFrame
-    | Mapping[str, Any]
-    | Iterable[Any],
-    raster: Raster,
-    *,
-    band: int = 1,
-    zone_id: str | None = None,
-    all_touched: bool = False,
-    chunks: ChunksLike = None,
-    layer: str | int | None = None,
-    assume_same_crs: bool = False,
-    zones_crs: Any = None,
-) -> xr.DataArray:
-    """The zones as a lazy label raster on the raster's grid and chunks.
-
-    Each pixel holds the 0-based position of its zone in the input, or -1.
-    Where zones overlap, a single label cannot say it all: the pixel holds the
-    highest position, while ``zonal_stats`` counts the pixel for every zone.
-    Parameters as in ``zonal_stats``.
-
-    Returns
-    -------
-    xarray.DataArray
-        int32, dims and coordinates of the raster band, dask-backed.
-    """
-    zones, assume_same_crs, name = _adapt_zones(zones, assume_same_crs)
-    request = Request.build(
-        "polygons",
-        ["count"],
-        chunks=chunks,
-        band=band,
-        zone_id=zone_id,
-        layer=layer,
-        assume_same_crs=assume_same_crs,
-        zones_crs=crs_text(zones_crs),
-        all_touched=all_touched,
-    )
-    with planning():
-        inputs = label_source(cast(Zones, zones), raster, request, name)
-    labels = label_array(inputs.source, grid_chunks(inputs.array))
-    array = inputs.array
-    out = xr.DataArray(labels, dims=array.dims, coords=array.coords, name="zone")
-    return out.rio.write_nodata(-1)
-
-
-def _adapt_zones(zones: Any, assume_same_crs: bool) -> tuple[Any, bool, str]:
-    """GeoJSON-like zones as a GeoDataFrame (taken in the raster's CRS when
-    they declare none), whether to assume the CRS, and the zones' name."""
-    if isinstance(zones, ZonePlan) or not is_feature_like(zones):
-        return zones, assume_same_crs, source_name(zones)
-    frame = features_frame(zones)
-    return frame, assume_same_crs or frame.crs is None, "features"
 
 
 def _raster_kind(raster: Any) -> RasterKind:

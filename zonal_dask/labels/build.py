@@ -26,8 +26,9 @@ from ..reduce.moments import warm_up
 from ..request import Request
 from ..zones.read import LINEAR, POLYGONAL, require_types, zones_on_grid
 from .chunk_tasks import ChunkTask, plan_chunks
+from .coverage_source import coverage_source
 from .groups import pool_zones, require_one_kind, zone_fields
-from .sources import LabelSource, coverage_source, polygon_source, touched_fallback
+from .sources import LabelSource, polygon_source, touched_fallback
 
 # the options that decide a zone's pixels: a ZonePlan is made with them and
 # fixes them for every call that uses it

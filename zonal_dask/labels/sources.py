@@ -9,9 +9,10 @@ and what is known of the zones before any pixel is read. The implementations:
   the centre or all-touched rule (``burn/rules.py``); each chunk's task carries
   only the zones that meet it. A chunk overlapped many layers deep is burnt
   in pieces (``BurntPieces``), each burnt as the chunk step reaches it.
-* ``coverage_source``: the same chunks and zones, each pixel weighted by the
-  fraction of it a zone covers (a line's length in it), or by exactextract's
-  other coverage weights (``coverage/weights.py``).
+* ``coverage_source`` (``labels/coverage_source.py``): the same chunks and
+  zones, each pixel weighted by the fraction of it a zone covers (a line's
+  length in it), or by exactextract's other coverage weights
+  (``coverage/weights.py``).
 * ``touched_fallback``: wraps a polygon source; zones that claim no pixel of a
   chunk also claim, as zone ``n + zone``, the pixels they touch, to stand in
   for zones that claim none anywhere (``small="touched"``).
@@ -38,9 +39,9 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..burn.rules import NO_ZONE, UNLIMITED, burn_chunk, sparse_budget
-from ..coverage.weights import CoverageRule, coverage_fractions, pooled_limit
+from ..coverage.weights import CoverageRule
 from .chunk_tasks import ChunkTask, tasks_token
-from .groups import pool_claims, pool_layers
+from .groups import pool_layers
 
 Block = tuple[int, int]
 FRACTION = CoverageRule()
@@ -163,7 +164,7 @@ def polygon_source(
     all-touched) rule; with ``zone_of``, parts of zones pooled per chunk."""
     return LabelSource(
         tasks={t.block: _burn_task(t, all_touched, zone_of) for t in tasks},
-        zones={t.block: _zones_of(t, zone_of) for t in tasks},
+        zones={t.block: zones_of(t, zone_of) for t in tasks},
         index=index,
         token=tokenize(tasks_token(tasks), all_touched, zone_of),
         groups=groups,
@@ -171,7 +172,7 @@ def polygon_source(
     )
 
 
-def _zones_of(task: ChunkTask, zone_of: np.ndarray | None) -> np.ndarray:
+def zones_of(task: ChunkTask, zone_of: np.ndarray | None) -> np.ndarray:
     return task.zones if zone_of is None else np.unique(zone_of[task.zones])
 
 
@@ -363,60 +364,3 @@ class WithTouched:
 
 # What a label source's chunk task gives: one piece, or pieces made lazily.
 Labels = ChunkLabels | BurntPieces | WithTouched
-
-
-def coverage_source(
-    tasks: Sequence[ChunkTask],
-    index: pd.Index,
-    rule: CoverageRule = FRACTION,
-    *,
-    groups: np.ndarray | None = None,
-    fields: Mapping[str, np.ndarray] | None = None,
-    zone_of: np.ndarray | None = None,
-) -> LabelSource:
-    """Polygons as the cells they cover, each weighted by ``rule`` (the
-    fraction it covers, by default); with ``zone_of``, parts of zones whose
-    fractions are added per cell before the rule."""
-    return LabelSource(
-        tasks={
-            t.block: (
-                coverage_labels,
-                t,
-                rule,
-                None if zone_of is None else zone_of[t.zones],
-            )
-            for t in tasks
-        },
-        zones={t.block: _zones_of(t, zone_of) for t in tasks},
-        index=index,
-        token=tokenize(tasks_token(tasks), "coverage", rule, zone_of),
-        groups=groups,
-        fields=dict(fields or {}),
-        weighted=True,
-    )
-
-
-def coverage_labels(
-    task: ChunkTask,
-    rule: CoverageRule = FRACTION,
-    zone_of_part: np.ndarray | None = None,
-) -> ChunkLabels:
-    """A chunk's coverage claims as ``ChunkLabels``: no layer, all sparse,
-    each weighted by ``rule`` (a line's cells by its length in each)."""
-    pixels, owners, fractions = coverage_fractions(
-        task.geometries,
-        task.offset,
-        task.shape,
-        task.orientation,
-        task.raster_shape,
-        rule.cell_size,
-    )
-    zones = task.zones
-    if zone_of_part is not None:
-        zones, local = np.unique(zone_of_part, return_inverse=True)
-        limit = pooled_limit(task.geometries, local, zones.size)
-        pixels, owners, pooled = pool_claims(pixels, owners, fractions, local, limit)
-        fractions = pooled if pooled is not None else fractions
-    keep, weights = rule.weights(fractions, pixels // task.shape[1] + task.offset[0])
-    empty = np.empty((0, *task.shape), np.int32)
-    return ChunkLabels(empty, pixels[keep], owners[keep], zones, weights)
