@@ -227,7 +227,7 @@ def replace_atomically(
         if overwrite:
             os.replace(tmp, path)
         else:
-            _publish_new(tmp, path)
+            publish_new(tmp, path)
     except FileExistsError:
         raise OutputError(
             f"{path}: written by another run meanwhile; this run's table was not "
@@ -250,7 +250,7 @@ def _reason(err: OSError) -> str:
     return err.strerror or str(err).splitlines()[0]
 
 
-def _publish_new(tmp: str, path: Path) -> None:
+def publish_new(tmp: str, path: Path) -> None:
     """Give ``tmp`` the name ``path`` unless that name exists (atomically)."""
     try:
         os.link(tmp, path)
