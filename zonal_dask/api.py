@@ -22,7 +22,7 @@ from dask.delayed import Delayed
 from .errors import RasterError, source_name
 from .io.features import finish, finish_lazily, read_features
 from .io.python_inputs import array_raster, features_frame, is_feature_like
-from .io.raster import ChunksLike, grid_chunks
+from .io.raster import ChunksLike, grid_chunks, is_label_raster
 from .labels.inputs import Raster, Zones, grid_fields, label_source, route_of
 from .labels.label_raster import label_array
 from .labels.plan import ZonePlan
@@ -33,6 +33,7 @@ from .run import scheduler
 from .run.checkpoint import Checkpoint, run_identity
 from .run.process_state import run_scope
 from .run.progress import ProgressLike, reporter
+from .run.reach import Reach
 from .statistics.table import DEFAULT_STATS, StatsLike
 
 # what the engine reads (labels/inputs.py), and what the API also takes
@@ -289,8 +290,22 @@ def zonal_stats(
             if frame is None and carried is None and not prefix:
                 return lazy
             return finish_lazily(lazy, frame, prefix, name, carried)
-        table = scheduler.compute(lazy, report=reporter(request.progress))
+        table = scheduler.compute(
+            lazy,
+            report=reporter(request.progress),
+            reach=worker_reach(zones, raster, request.weights, request.checkpoint),
+            dtype=array.dtype,
+        )
     return finish(table, frame, prefix, name, carried)
+
+
+def worker_reach(
+    zones: Any, raster: Any, weights: Any = None, checkpoint: Any = None
+) -> Reach:
+    """What the workers read (the rasters, a label raster) and where they
+    write (a checkpoint): checked on a cluster before the graph is sent."""
+    label_raster = zones if is_label_raster(zones) else None
+    return Reach.of([raster, weights, label_raster], [checkpoint])
 
 
 def request_for(

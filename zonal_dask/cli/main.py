@@ -81,7 +81,7 @@ def _warnings_in_words() -> Iterator[None]:
 def _run(args: argparse.Namespace) -> int:
     import xarray as xr
 
-    from ..api import request_for, zonal_pixels, zonal_stats
+    from ..api import request_for, worker_reach, zonal_pixels, zonal_stats
     from ..io.features import STAT_COLUMNS
     from ..io.writers import check_output, write_features, write_pixels, write_table
     from ..run.checkpoint import remove_checkpoint, saved_blocks
@@ -122,7 +122,8 @@ def _run(args: argparse.Namespace) -> int:
         loaded = saved_blocks(args.checkpoint) if args.checkpoint else frozenset()
         stopwatch.lap("planning")
         report = Bar() if sys.stderr.isatty() and not args.quiet else None
-        result = compute(lazy, client=client, report=report)
+        reach = worker_reach(args.zones, args.raster, args.weights, args.checkpoint)
+        result = compute(lazy, client=client, report=report, reach=reach)
         stopwatch.lap("compute")
         if args.pixels is not None:
             pixels = zonal_pixels(args.zones, args.raster, **_pixel_options(options))
