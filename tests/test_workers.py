@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pandas as pd
-import pytest
 
 import zonal_dask as zd
 from zonal_dask.io.location import locate
