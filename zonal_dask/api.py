@@ -305,7 +305,8 @@ def worker_reach(
     """What the workers read (the rasters, a label raster) and where they
     write (a checkpoint): checked on a cluster before the graph is sent."""
     label_raster = zones if is_label_raster(zones) else None
-    return Reach.of([raster, weights, label_raster], [checkpoint])
+    plan = zones.path if isinstance(zones, ZonePlan) else None
+    return Reach.of([raster, weights, label_raster, plan], [checkpoint])
 
 
 def request_for(

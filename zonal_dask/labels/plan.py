@@ -24,7 +24,6 @@ the pixel rule and the zone index.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -41,7 +40,10 @@ from rasterio.crs import CRS
 
 from ..burn.rules import overlap_layers
 from ..errors import GridError, PlanError, source_name
+from ..io.location import locate
 from ..io.raster import TARGET_CHUNK_PIXELS, ChunksLike, Grid, grid_chunks, open_raster
+from ..run.reach import Reach
+from ..run.scheduler import compute
 from ..zones.read import zones_on_grid
 from .chunk_tasks import plan_chunks
 from .sources import (
@@ -213,11 +215,12 @@ class ZonePlan:
         """
         import zarr
 
-        path = os.fspath(path)
-        if os.path.exists(path):
+        where = locate(path)  # the workers write it: absolute, or a URL
+        path = where.url
+        if where.fs.exists(where.fs_path):
             if not overwrite:
                 raise PlanError(f"{path}: exists (pass overwrite=True to replace it)")
-            shutil.rmtree(path)
+            where.fs.rm(where.fs_path, recursive=True)
         if any(len(set(axis[:-1])) > 1 for axis in self.grid.chunks):
             raise PlanError(
                 f"{path}: a plan with irregular chunks cannot be saved; "
@@ -245,9 +248,8 @@ class ZonePlan:
         graph = HighLevelGraph.from_collections(
             name, dsk, dependencies=list(self._source.dependencies)
         )
-        pieces = dask.compute(
-            *[Delayed((name, *t.block), graph, layer=name) for t in self._tasks]
-        )
+        chunks = [Delayed((name, *t.block), graph, layer=name) for t in self._tasks]
+        pieces = compute(dask.delayed(list)(chunks), reach=Reach(writes=(where,)))
         _write_pieces(group, self._tasks, pieces)
         outside = self._source.fields["outside"]
         _create(group, "outside", data=np.asarray(outside, np.float64))
@@ -283,7 +285,7 @@ class ZonePlan:
         """Open a plan written by ``save`` (lazily: chunks are read when used)."""
         import zarr
 
-        path = os.fspath(path)
+        path = locate(path).url  # the workers read it: absolute, or a URL
         if not os.path.exists(path) and "://" not in path:
             raise PlanError(f"{path}: no such zone plan")
         try:
