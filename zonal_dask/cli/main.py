@@ -105,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     names = [c.name for c in request.columns]
     check_output(output, overwrite=args.overwrite)
     if args.pixels is not None:
-        check_output(Path(args.pixels), overwrite=args.overwrite)
+        check_output(args.pixels, overwrite=args.overwrite)
     map_stat = _map_stat(args, names)
     if args.band is None and (features or map_stat is not None):
         raise OutputError(
