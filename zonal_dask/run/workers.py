@@ -30,6 +30,24 @@ PACKAGE = "zonal_dask"
 FIX = "use a shared path or an object-store URL (s3://, gs://, az://)"
 INSTALL = "install zonal-dask (the same version) on the scheduler and every worker"
 MARKER = ".zonal-dask-reach-"
+# the client's endpoint settings given to the workers (never credentials:
+# each worker reads its own from its environment or its role)
+ENDPOINT_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_S3_ENDPOINT",
+    "AWS_HTTPS",
+    "AWS_VIRTUAL_HOSTING",
+    "AWS_REGION",
+)
+
+
+def worker_environ(settings: Mapping[str, str]) -> dict[str, str]:
+    """The variables a run gives its workers: ``settings`` (GDAL's cache
+    bound, the endpoint implied by ``AWS_ENDPOINT_URL``) and the endpoint
+    variables set in this process."""
+    given = {k: os.environ[k] for k in ENDPOINT_VARIABLES if k in os.environ}
+    return {**given, **settings}
 
 
 def _worker_plugin() -> type:
@@ -109,7 +127,7 @@ def prepared(
     """Check what the workers see (``check_reach``), then give every worker
     the run's settings for the duration of the block."""
     check_reach(client, reach)
-    settings = RunSettings(dict(environ or {}), dtype)
+    settings = RunSettings(worker_environ(environ or {}), dtype)
     client.register_plugin(_plugin(settings), name=settings.name)
     try:
         yield
