@@ -325,3 +325,69 @@ def test_a_zone_plan_saved_to_object_storage_and_reused(cluster, in_client_dir):
         loaded = zd.ZonePlan.load(url("plan.zarr"))
         actual = zd.zonal_stats(loaded, url("raster.tif"))
     pd.testing.assert_frame_equal(actual, expected)
+
+
+BLOCKED_SCHEDULER = """
+import sys
+
+class NoZonalDask:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "zonal_dask":
+            raise ModuleNotFoundError("No module named 'zonal_dask'", name=name)
+
+sys.meta_path.insert(0, NoZonalDask())
+from distributed.cli.dask_scheduler import main
+sys.argv[0] = "dask-scheduler"
+main()
+"""
+
+
+def test_a_scheduler_without_the_package_is_one_line(s3, client_dir, tmp_path):
+    """A stock scheduler cannot unpickle the graph: said before it is sent."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    port = address.rsplit(":")[-1]
+    command = [sys.executable, "-c", BLOCKED_SCHEDULER, "--host", "127.0.0.1"]
+    command += ["--port", port, "--no-dashboard"]
+    log = open(tmp_path / "scheduler.log", "wb")
+    scheduler = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with (
+            distributed.Client(address, timeout="60s", set_as_default=False) as client,
+            client.as_current(),
+            pytest.raises(zd.ZonalError) as refused,
+        ):
+            zd.zonal_stats(client_dir / "zones.gpkg", url("raster.tif"), chunks=CHUNKS)
+    finally:
+        stop([scheduler])
+    assert str(refused.value) == (
+        f"the dask scheduler at {address} cannot unpickle the graph (No module "
+        "named 'zonal_dask'); install zonal-dask (the same version) on the "
+        "scheduler and every worker"
+    )
+
+
+def test_pixels_killed_midway_publish_nothing(cluster, in_client_dir):
+    big = make_grid((192, 192), "float32", seed=15)
+    big.write(in_client_dir / "pix.tif")
+    fs = fsspec.filesystem("s3")
+    fs.put(str(in_client_dir / "pix.tif"), f"{BUCKET}/pix.tif")
+    zones_frame(voronoi_zones(big, 20, seed=15)).to_file(
+        in_client_dir / "pix.gpkg", engine="pyogrio"
+    )
+    target = f"{BUCKET}/killed.parquet"
+    arguments = ["pix.gpkg", url("pix.tif"), "pix.csv", "--chunks", "8"]
+    arguments += ["--pixels", f"s3://{target}"]
+    run = run_cli(arguments, in_client_dir, cluster.scheduler.address)
+    parts = f"{BUCKET}/.killed.parquet.pixels-*/killed.parquet/*.parquet"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert run.poll() is None, run.communicate()[1]
+        fs.invalidate_cache()
+        if fs.glob(parts):
+            break
+        time.sleep(0.05)
+    run.kill()
+    run.wait(10)
+    fs.invalidate_cache()
+    assert fs.glob(parts), "no part was written before the kill"
+    assert not fs.exists(target)
