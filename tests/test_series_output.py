@@ -296,3 +296,12 @@ def test_an_output_another_run_published_meanwhile_is_not_replaced(
         series(files, out)
     assert sorted(snapshot(out).values()) == sorted(snapshot(other).values())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, other.name])
+
+
+def test_a_url_output_is_refused_never_made_a_local_directory(
+    files, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(zd.OutputError, match="URLs are not taken yet"):
+        series(files, "s3://bucket/lst.zarr")
+    assert not (tmp_path / "s3:").exists()

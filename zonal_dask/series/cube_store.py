@@ -38,6 +38,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import OutputError
+from ..io.location import locate
 from ..io.writers import check_output, publish_new
 from .cube import (
     COLUMNS,
@@ -97,6 +98,11 @@ class Output:
     ) -> Output:
         """Check ``path`` (format, directory, existence) before any work, and
         read what it holds when appending."""
+        if locate(path).remote:  # Path would make "s3://b/x" a local "s3:/b/x"
+            raise OutputError(
+                f"{os.fspath(path)}: a series is written by this process to a "
+                f"local or shared path; URLs are not taken yet"
+            )
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in FORMATS:
