@@ -82,3 +82,23 @@ def test_a_checkpoint_on_a_cluster_is_checked_and_complete(local_cluster, tmp_pa
         *(f"chunk-{i}-{j}.npz" for i in range(2) for j in range(3)),
     ]
     assert locate(tmp_path / "ck").url == str(tmp_path / "ck")
+
+
+def test_the_run_settings_warm_the_kernels_up_off_the_event_loop(monkeypatch):
+    import threading
+
+    from zonal_dask.run import workers
+
+    called = []
+    done = threading.Event()
+
+    def prepare(dtype):
+        called.append((dtype, threading.current_thread() is threading.main_thread()))
+        done.set()
+
+    monkeypatch.setattr(workers, "prepare_kernels", prepare)
+    settings = RunSettings({}, "float32")
+    settings.setup()
+    assert done.wait(30)
+    settings.teardown()
+    assert called == [("float32", False)]

@@ -17,6 +17,7 @@ warm-up reach every worker, whoever started the cluster.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -76,7 +77,11 @@ class RunSettings:
             os.environ[key] = value
             set_gdal_config(key, _gdal_value(key, value))
         if self.dtype is not None:
-            prepare_kernels(self.dtype)
+            # on a thread: setup runs in the worker's event loop, which must
+            # keep answering the scheduler while a fresh worker compiles
+            threading.Thread(
+                target=prepare_kernels, args=(self.dtype,), daemon=True
+            ).start()
 
     def teardown(self, worker: Any = None) -> None:
         from rasterio._env import del_gdal_config, set_gdal_config
