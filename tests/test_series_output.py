@@ -253,3 +253,55 @@ def test_options_a_series_does_not_take_are_one_line(files, tmp_path, capsys, fl
     err = capsys.readouterr().err
     assert f"{flags[0]} is not offered for a time series" in err
     assert "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_append_refuses_geometry_the_output_was_written_without_or_with(
+    files, tmp_path, first
+):
+    out = tmp_path / "lst.parquet"
+    series(files[:2], out, geometry=first)
+    before = snapshot(out)
+    how = "with" if first else "without"
+    with pytest.raises(zd.OutputError, match=rf"written {how} geometries; append"):
+        series(files, out, append=True, geometry=not first)
+    assert snapshot(out) == before
+    assert len(series(files, out, append=True, geometry=first)) == 3
+    if first:
+        assert len(gpd.read_parquet(out)) == len(FRAME) * len(DATES)
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc", ".parquet"])
+def test_an_output_another_run_published_meanwhile_is_not_replaced(
+    files, tmp_path, monkeypatch, suffix
+):
+    """Another run publishes the same output while this one computes: without
+    overwrite, this one is refused and the other's output kept, as for tables."""
+    out = tmp_path / f"lst{suffix}"
+    other = tmp_path / f"other{suffix}"
+    series(files[:1], other)
+    from zonal_dask.series import cube_store
+
+    commit = cube_store.Output.commit
+
+    def race(self, identity):
+        if other.is_dir():
+            shutil.copytree(other, self.path)
+        else:
+            shutil.copy(other, self.path)
+        return commit(self, identity)
+
+    monkeypatch.setattr(cube_store.Output, "commit", race)
+    with pytest.raises(zd.OutputError, match="written by another run meanwhile"):
+        series(files, out)
+    assert sorted(snapshot(out).values()) == sorted(snapshot(other).values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, other.name])
+
+
+def test_a_url_output_is_refused_never_made_a_local_directory(
+    files, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(zd.OutputError, match="URLs are not taken yet"):
+        series(files, "s3://bucket/lst.zarr")
+    assert not (tmp_path / "s3:").exists()

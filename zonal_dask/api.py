@@ -22,7 +22,7 @@ from dask.delayed import Delayed
 from .errors import RasterError
 from .io.features import finish, finish_lazily, read_features
 from .io.python_inputs import array_raster
-from .io.raster import ChunksLike
+from .io.raster import ChunksLike, is_label_raster
 from .labels.inputs import Raster, Zones, grid_fields, label_source, route_of
 from .labels.plan import ZonePlan
 from .reduce.graph import zonal_graph
@@ -31,6 +31,7 @@ from .run import scheduler
 from .run.checkpoint import Checkpoint, run_identity
 from .run.process_state import planning
 from .run.progress import ProgressLike, reporter
+from .run.reach import Reach
 from .statistics.table import DEFAULT_STATS, StatsLike
 from .zones.reproject import crs_text
 from .zones_as_data import ZonesLike, adapt_zones, rasterize_zones, zonal_pixels
@@ -313,8 +314,23 @@ def zonal_stats(
         if frame is None and carried is None and not prefix:
             return lazy
         return finish_lazily(lazy, frame, prefix, name, carried)
-    table = scheduler.compute(lazy, report=reporter(request.progress))
+    table = scheduler.compute(
+        lazy,
+        report=reporter(request.progress),
+        reach=worker_reach(zones, raster, request.weights, request.checkpoint),
+        dtype=array.dtype,
+    )
     return finish(table, frame, prefix, name, carried)
+
+
+def worker_reach(
+    zones: Any, raster: Any, weights: Any = None, checkpoint: Any = None
+) -> Reach:
+    """What the workers read (the rasters, a label raster) and where they
+    write (a checkpoint): checked on a cluster before the graph is sent."""
+    label_raster = zones if is_label_raster(zones) else None
+    plan = zones.path if isinstance(zones, ZonePlan) else None
+    return Reach.of([raster, weights, label_raster, plan], [checkpoint])
 
 
 def request_for(

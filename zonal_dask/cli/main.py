@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace, stage: Stage) -> int:
     stage.doing = "checking the options"
     import xarray as xr
 
-    from ..api import request_for, zonal_pixels, zonal_stats
+    from ..api import request_for, worker_reach, zonal_pixels, zonal_stats
     from ..io.features import STAT_COLUMNS
     from ..io.writers import check_output, write_features, write_pixels, write_table
     from ..run.checkpoint import remove_checkpoint, saved_blocks
@@ -124,7 +124,7 @@ def _run(args: argparse.Namespace, stage: Stage) -> int:
     names = [c.name for c in request.columns]
     check_output(output, overwrite=args.overwrite)
     if args.pixels is not None:
-        check_output(Path(args.pixels), overwrite=args.overwrite)
+        check_output(args.pixels, overwrite=args.overwrite)
     map_stat = _map_stat(args, names)
     class_names = _class_names(args)
     if features:
@@ -142,7 +142,8 @@ def _run(args: argparse.Namespace, stage: Stage) -> int:
         stopwatch.lap("planning")
         report = Bar() if sys.stderr.isatty() and not args.quiet else None
         stage.doing = "computing"
-        result = compute(lazy, client=client, report=report)
+        reach = worker_reach(args.zones, args.raster, args.weights, args.checkpoint)
+        result = compute(lazy, client=client, report=report, reach=reach)
         stopwatch.lap("compute")
         if args.pixels is not None:
             stage.doing = f"writing the pixels to {args.pixels}"

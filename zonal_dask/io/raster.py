@@ -154,6 +154,8 @@ def open_raster(
     path = os.fspath(raster)
     if not is_remote(path) and not os.path.exists(path):
         raise RasterError(f"{path}: no such file")
+    if not is_remote(path):  # the tasks' workers resolve nothing against their cwd
+        path = os.path.abspath(path)
     try:
         with rasterio.open(path) as src:
             count, shape, block = src.count, src.shape, src.block_shapes[0]

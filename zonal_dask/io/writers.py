@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import OutputError
+from .location import Location, filesystem, locate, publish_directory
 from .text_table import write_delimited
 
 TABLE_FORMATS = (".txt", ".tsv", ".csv", ".parquet")
@@ -76,7 +77,14 @@ def _suffix(path: Path, formats: Iterable[str], refusal: str) -> str:
 
 
 def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
-    """Refuse an output that exists (unless ``overwrite``) or has no directory."""
+    """Refuse an output that exists (unless ``overwrite``) or has no directory
+    (a URL: that exists, or that fsspec cannot write there)."""
+    where = locate(path)
+    if where.remote:
+        fs, name = filesystem(where)
+        if fs.exists(name) and not overwrite:
+            raise OutputError(f"{where}: exists (use --overwrite to replace it)")
+        return
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputError(f"{path}: exists (use --overwrite to replace it)")
@@ -215,22 +223,64 @@ def write_pixels(
     *,
     overwrite: bool = False,
     client: Any = None,
-) -> Path:
+) -> Location:
     """Write a dask DataFrame as a directory of Parquet files, one per
-    partition, computed partition by partition (on ``client`` if given), then
-    renamed into place."""
-    from ..run.scheduler import compute
+    partition, computed partition by partition (on ``client`` if given).
 
-    path = Path(path)
-    if path.suffix.lower() != ".parquet":
-        raise OutputError(f"{path}: the pixels are written as a .parquet directory")
+    The workers write the parts under a temporary name beside ``path`` (a
+    unique prefix on object storage); the client publishes the directory
+    only once every part is there: an interrupted run publishes nothing.
+    """
+    target = locate(path)
+    if target.suffix != ".parquet":
+        raise OutputError(f"{target}: the pixels are written as a .parquet directory")
 
-    def write(tmp: str) -> None:
-        compute(frame.to_parquet(tmp, write_index=False, compute=False), client=client)
-        if overwrite and path.is_dir():  # a directory is not replaced by a rename
-            shutil.rmtree(path)
+    def write(staged: Location) -> None:
+        from ..run.reach import Reach
+        from ..run.scheduler import compute
 
-    return replace_atomically(path, write, overwrite=overwrite)
+        parts = frame.to_parquet(staged.url, write_index=False, compute=False)
+        compute(parts, client=client, reach=Reach(writes=(staged.parent,)))
+        fs, name = filesystem(staged)
+        written = [p for p in fs.ls(name, detail=False) if p.endswith(".parquet")]
+        if len(written) != frame.npartitions:
+            raise OSError(f"{len(written)} of {frame.npartitions} parts written")
+
+    if not target.remote:
+        return locate(
+            replace_atomically(
+                target.url,
+                lambda tmp: _write_local_pixels(write, tmp, target, overwrite),
+                overwrite=overwrite,
+            )
+        )
+    check_output(target.url, overwrite=overwrite)
+    staging = target.sibling("pixels")
+    fs, name = filesystem(staging)
+    try:
+        write(staging.join(target.name))
+        publish_directory(staging.join(target.name), target, overwrite=overwrite)
+    except FileExistsError:
+        raise OutputError(
+            f"{target}: written by another run meanwhile; this run's pixels were "
+            "not written (use --overwrite to replace it)"
+        ) from None
+    except OSError as err:
+        raise OutputError(
+            f"{target}: cannot write ({_reason(err)}); nothing written"
+        ) from None
+    finally:
+        if fs.exists(name):
+            fs.rm(name, recursive=True)
+    return target
+
+
+def _write_local_pixels(
+    write: Callable[[Location], None], tmp: str, target: Location, overwrite: bool
+) -> None:
+    write(locate(tmp))
+    if overwrite and os.path.isdir(target.url):  # a rename replaces no directory
+        shutil.rmtree(target.url)
 
 
 def replace_atomically(
@@ -259,7 +309,7 @@ def replace_atomically(
         if overwrite:
             os.replace(tmp, path)
         else:
-            _publish_new(tmp, path)
+            publish_new(tmp, path)
     except FileExistsError:
         raise OutputError(
             f"{path}: written by another run meanwhile; this run's table was not "
@@ -282,7 +332,7 @@ def _reason(err: OSError) -> str:
     return err.strerror or str(err).splitlines()[0]
 
 
-def _publish_new(tmp: str, path: Path) -> None:
+def publish_new(tmp: str, path: Path) -> None:
     """Give ``tmp`` the name ``path`` unless that name exists (atomically)."""
     try:
         os.link(tmp, path)

@@ -18,7 +18,6 @@ The store's layout: ``labels/plan_store.py``.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,9 +30,12 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..errors import GridError, PlanError, source_name
+from ..io.location import locate
 from ..io.raster import ChunksLike, Grid, open_raster
 from ..request import Request
 from ..run.process_state import planning
+from ..run.reach import Reach
+from ..run.scheduler import compute
 from ..zones.reproject import crs_text
 from .build import LABEL_OPTIONS, build_labels
 from .plan_store import (
@@ -227,11 +229,12 @@ class ZonePlan:
         """
         import zarr
 
-        path = os.fspath(path)
-        if os.path.exists(path):
+        where = locate(path)  # the workers write it: absolute, or a URL
+        path = where.url
+        if where.fs.exists(where.fs_path):
             if not overwrite:
                 raise PlanError(f"{path}: exists (pass overwrite=True to replace it)")
-            shutil.rmtree(path)
+            where.fs.rm(where.fs_path, recursive=True)
         if any(len(set(axis[:-1])) > 1 for axis in self.grid.chunks):
             raise PlanError(
                 f"{path}: a plan with irregular chunks cannot be saved; "
@@ -260,9 +263,8 @@ class ZonePlan:
         graph = HighLevelGraph.from_collections(
             name, dsk, dependencies=list(self._source.dependencies)
         )
-        pieces = dask.compute(
-            *[Delayed((name, *t.block), graph, layer=name) for t in self._tasks]
-        )
+        chunks = [Delayed((name, *t.block), graph, layer=name) for t in self._tasks]
+        pieces = compute(dask.delayed(list)(chunks), reach=Reach(writes=(where,)))
         write_pieces(group, self._tasks, pieces)
         if "outside" in self._source.fields:
             outside = self._source.fields["outside"]
@@ -302,7 +304,7 @@ class ZonePlan:
     @classmethod
     def load(cls, path: str | os.PathLike) -> ZonePlan:
         """Open a plan written by ``save`` (lazily: chunks are read when used)."""
-        path = os.fspath(path)
+        path = locate(path).url  # the workers read it: absolute, or a URL
         grid, source, tasks, options = read_store(path)
         plan = cls.__new__(cls)
         plan._init(grid, source, tasks, path, options)

@@ -24,7 +24,6 @@ import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,8 @@ import rasterio
 import xarray as xr
 from dask.base import tokenize
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, OutputError
+from ..io.location import Location, filesystem, locate
 from ..reduce.partials import LAYOUT
 
 MANIFEST = "checkpoint.json"
@@ -46,25 +46,31 @@ FORMAT = LAYOUT
 class Checkpoint:
     """An open checkpoint directory and the chunks it held when opened."""
 
-    directory: Path
+    directory: Location
     identity: dict[str, Any]
     done: frozenset[tuple[int, ...]]
 
     @classmethod
-    def open(cls, directory: str | os.PathLike, identity: dict[str, Any]) -> Checkpoint:
+    def open(
+        cls, directory: str | os.PathLike | Location, identity: dict[str, Any]
+    ) -> Checkpoint:
         """Open (or create) ``directory`` for a run of ``identity`` (``run_identity``).
+
+        ``directory`` is a local path (made absolute) or a URL (``s3://...``):
+        the workers write the chunks there, the client lists them.
 
         Raises
         ------
         CheckpointError
             If the directory holds another run's checkpoint, or other files.
         """
-        directory = Path(directory)
+        where = locate(directory)
+        fs, root = _filesystem(where)
         identity = json.loads(json.dumps(identity))
-        manifest = directory / MANIFEST
-        if manifest.exists():
+        manifest = where.join(MANIFEST)
+        if fs.exists(_join(root, MANIFEST)):
             try:
-                stored = json.loads(manifest.read_text())
+                stored = json.loads(fs.cat_file(_join(root, MANIFEST)))
             except (OSError, ValueError) as err:
                 raise CheckpointError(
                     f"{manifest}: unreadable ({err}); delete the directory to "
@@ -81,28 +87,28 @@ class Checkpoint:
                 )
             if differ:
                 raise CheckpointError(
-                    f"{directory}: checkpoint of another run (differs in "
+                    f"{where}: checkpoint of another run (differs in "
                     f"{', '.join(differ)}); use another directory or delete it"
                 )
         else:
-            if directory.exists() and any(directory.iterdir()):
+            if fs.isdir(root) and fs.ls(root, detail=False):
                 raise CheckpointError(
-                    f"{directory}: not empty and not a checkpoint; use an empty "
+                    f"{where}: not empty and not a checkpoint; use an empty "
                     f"or new directory"
                 )
             try:
-                directory.mkdir(parents=True, exist_ok=True)
+                fs.makedirs(root, exist_ok=True)
+                write_file(manifest, json.dumps(identity, indent=1).encode())
             except OSError as err:
                 raise CheckpointError(
-                    f"{directory}: cannot create ({err.strerror})"
+                    f"{where}: cannot create ({err.strerror or err})"
                 ) from None
-            _write_atomic(manifest, json.dumps(identity, indent=1).encode())
-        for stale in directory.glob(".*.tmp"):  # left by an interrupted save
-            stale.unlink(missing_ok=True)
+        for stale in fs.glob(_join(root, ".*.tmp")):  # left by an interrupted save
+            fs.rm(stale)
         done = frozenset(
-            b for b in saved_blocks(directory) if _intact(chunk_path(directory, b))
+            b for b in saved_blocks(where) if _intact(chunk_path(where, b))
         )
-        return cls(directory, identity, done)
+        return cls(where, identity, done)
 
     def wrap(self, block: tuple[int, ...], task: tuple) -> tuple:
         """The task for chunk ``block``: load its partials, or compute and save."""
@@ -112,15 +118,27 @@ class Checkpoint:
         return (save_partials, path, task)
 
     def __dask_tokenize__(self) -> tuple:
-        return (str(self.directory.resolve()), sorted(self.done))
+        return (self.directory.url, sorted(self.done))
 
 
-def _intact(path: Path) -> bool:
+def _filesystem(where: Location) -> tuple[Any, str]:
+    try:
+        return filesystem(where)
+    except OutputError as err:
+        raise CheckpointError(str(err)) from None
+
+
+def _join(root: str, name: str) -> str:
+    return f"{root.rstrip('/')}/{name}"
+
+
+def _intact(path: Location) -> bool:
     """Whether a saved chunk reads back (every member's CRC checks). One that
     does not (truncated, overwritten, a disk error) is deleted, with a warning,
     and its chunk computed again."""
+    fs, name = _filesystem(path)
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(fs.cat_file(name))) as archive:
             if archive.testzip() is None and "__spec__.npy" in archive.namelist():
                 return True
     except (OSError, zipfile.BadZipFile, EOFError, ValueError):
@@ -128,38 +146,44 @@ def _intact(path: Path) -> bool:
     warnings.warn(
         f"{path}: damaged checkpoint chunk; it is computed again", stacklevel=4
     )
-    path.unlink(missing_ok=True)
+    fs.rm(name)
     return False
 
 
-def chunk_path(directory: Path, block: tuple[int, ...]) -> Path:
-    return directory / f"chunk-{'-'.join(map(str, block))}.npz"
+def chunk_path(directory: Location, block: tuple[int, ...]) -> Location:
+    return directory.join(f"chunk-{'-'.join(map(str, block))}.npz")
 
 
-def saved_blocks(directory: str | os.PathLike) -> frozenset[tuple[int, ...]]:
+def saved_blocks(
+    directory: str | os.PathLike | Location,
+) -> frozenset[tuple[int, ...]]:
     """The chunks whose partials ``directory`` holds (none if it is no
     checkpoint): ``(row, col)``, or ``(band block, row, col)``."""
-    directory = Path(directory)
-    if not (directory / MANIFEST).exists():
+    fs, root = _filesystem(locate(directory))
+    if not fs.exists(_join(root, MANIFEST)):
         return frozenset()
     return frozenset(
-        tuple(int(i) for i in path.stem.split("-")[1:])
-        for path in directory.glob("chunk-*.npz")
+        tuple(int(i) for i in name.rsplit("/", 1)[-1][: -len(".npz")].split("-")[1:])
+        for name in fs.glob(_join(root, "chunk-*.npz"))
     )
 
 
-def remove_checkpoint(directory: str | os.PathLike) -> None:
+def remove_checkpoint(directory: str | os.PathLike | Location) -> None:
     """Remove a checkpoint once its run has succeeded: its manifest, its chunk
     files, and the directory if nothing else is left in it."""
-    directory = Path(directory)
-    if not (directory / MANIFEST).exists():
+    fs, root = _filesystem(locate(directory))
+    if not fs.exists(_join(root, MANIFEST)):
         return
-    for path in [*directory.glob("chunk-*.npz"), *directory.glob(".*.tmp")]:
-        path.unlink(missing_ok=True)
-    (directory / MANIFEST).unlink(missing_ok=True)
+    for name in [
+        *fs.glob(_join(root, "chunk-*.npz")),
+        *fs.glob(_join(root, ".*.tmp")),
+    ]:
+        fs.rm(name)
+    fs.rm(_join(root, MANIFEST))
     try:
-        directory.rmdir()
-    except OSError:  # other files: not ours to remove
+        if not fs.ls(root, detail=False):
+            fs.rmdir(root)
+    except (OSError, FileNotFoundError):  # other files: not ours to remove
         pass
 
 
@@ -177,14 +201,16 @@ def save_partials(path: str, result: Any) -> Any:
     named: dict[str, Any] = {f"a{i}": a for i, a in enumerate(arrays)}
     named["__spec__"] = np.frombuffer(json.dumps(spec).encode(), np.uint8)
     np.savez(buffer, **named)
-    _write_atomic(Path(path), buffer.getvalue())
+    write_file(locate(path), buffer.getvalue())
     return result
 
 
 def load_partials(path: str) -> Any:
     """One chunk's saved result, as ``save_partials`` received it."""
     try:
-        with np.load(path, allow_pickle=False) as stored:
+        where = locate(path)
+        data = where.fs.cat_file(where.fs_path)
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             spec = json.loads(stored["__spec__"].tobytes())
             return _decode(spec, stored)
     except (
@@ -324,12 +350,20 @@ def _raster_files(path: str) -> list[str]:
         return []
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def write_file(path: Location, data: bytes) -> None:
+    """Write ``data`` whole or not at all: locally to a temporary name renamed
+    into place; on object storage in one request (an object appears whole)."""
+    if path.remote:
+        fs, name = filesystem(path)
+        fs.pipe_file(name, data)
+        return
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent.url
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
+        os.replace(tmp, path.url)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -32,6 +32,7 @@ import dask.threaded
 
 from ..errors import OptionError, ZonalError
 from .progress import Report, local_progress, wait_with_progress
+from .reach import Reach
 
 ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 # the TCP probe's and the client's handshake's limits, in seconds
@@ -309,15 +310,30 @@ def dask_setup(worker: Any) -> None:
 
 
 def compute(
-    lazy: Any, *, client: Any | None = None, report: Report | None = None
+    lazy: Any,
+    *,
+    client: Any | None = None,
+    report: Report | None = None,
+    reach: Reach | None = None,
+    dtype: Any = None,
 ) -> Any:
     """Compute ``lazy`` on ``client`` (or the local default), reporting
-    progress to ``report`` (``progress.reporter``)."""
+    progress to ``report`` (``progress.reporter``).
+
+    On a ``distributed`` cluster, the scheduler and workers are checked first
+    (the package, the locations of ``reach``) and given the run's settings,
+    with the kernels for ``dtype`` pixels warmed up (``run/workers.py``).
+    """
     configured = dask.config.get("scheduler", None)
     if client is None and configured in (None, "dask.distributed", "distributed"):
         client = active_client()
     if client is not None:
-        return wait_with_progress(client.compute(lazy), report)
+        from .process_state import gdal_settings
+        from .workers import prepared
+
+        dtype = None if dtype is None else str(dtype)
+        with prepared(client, reach or Reach(), gdal_settings(), dtype):
+            return wait_with_progress(client.compute(lazy), report)
     from .process_state import endpoint_settings, gdal_scope, task_thread_settings
 
     get = local_scheduler()

@@ -23,6 +23,7 @@ The identity of the run (zones, statistics, options) is stored with the data;
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
 import shutil
@@ -37,7 +38,8 @@ import numpy as np
 import xarray as xr
 
 from ..errors import OutputError
-from ..io.writers import check_output
+from ..io.location import locate
+from ..io.writers import check_output, publish_new
 from .cube import (
     COLUMNS,
     IDENTITY,
@@ -64,6 +66,7 @@ class Existing:
     times: np.ndarray
     sources: np.ndarray
     variables: list[str]
+    geometry: bool = False
 
 
 @dataclass
@@ -80,6 +83,9 @@ class Output:
     parts: list[Path] = field(default_factory=list)
     variables: list[str] = field(default_factory=list)
     times: int = 0
+    # what was at ``path`` when opened: another run's output published
+    # meanwhile is not replaced without ``overwrite`` (``_signature``)
+    seen: tuple | None = None
 
     @classmethod
     def open(
@@ -92,6 +98,11 @@ class Output:
     ) -> Output:
         """Check ``path`` (format, directory, existence) before any work, and
         read what it holds when appending."""
+        if locate(path).remote:  # Path would make "s3://b/x" a local "s3:/b/x"
+            raise OutputError(
+                f"{os.fspath(path)}: a series is written by this process to a "
+                f"local or shared path; URLs are not taken yet"
+            )
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in FORMATS:
@@ -110,8 +121,15 @@ class Output:
         exists = path.exists()
         check_output(path, overwrite=overwrite or (append and exists))
         output = cls(path, suffix, append and exists, overwrite, geometry)
+        output.seen = _signature(path)
         if output.append:
             output.existing = _read_existing(path, suffix)
+            if suffix == ".parquet" and output.existing.geometry != geometry:
+                how = "with" if output.existing.geometry else "without"
+                raise OutputError(
+                    f"{path}: written {how} geometries; append {how} "
+                    f"geometry=True (--geometry) too, or write another output"
+                )
         return output
 
     def todo(self, steps: list, identity: dict[str, Any]) -> list[int]:
@@ -221,28 +239,47 @@ class Output:
         self.parts.append(part)
 
     def commit(self, identity: dict[str, Any]) -> None:
-        """Put the staged steps in place at once (nothing when none was staged)."""
+        """Put the staged steps in place at once (nothing when none was staged).
+
+        Without ``overwrite``, an output that another run published (or
+        changed) since ``open`` is left as it is, and this one refused.
+        """
         if self.staging is None:
             return
         try:
+            if not self.overwrite and _signature(self.path) != self.seen:
+                raise FileExistsError(str(self.path))
             if self.suffix == ".zarr":
                 _replace_dir(self.staging, self.path)
             elif self.suffix == ".nc":
                 tmp = self.staging.with_suffix(".nc.tmp")
                 staged = xr.open_zarr(self.staging, consolidated=False)
                 staged.to_netcdf(tmp, engine="h5netcdf")
-                os.replace(tmp, self.path)
+                self._publish_file(tmp)
             else:
                 tmp = self.staging.with_suffix(".parquet.tmp")
                 old = self.path if self.existing is not None else None
                 _join_parts(old, self.parts, tmp, identity, self.variables)
-                os.replace(tmp, self.path)
+                self._publish_file(tmp)
+        except FileExistsError:
+            raise OutputError(
+                f"{self.path}: written by another run meanwhile; this run's steps "
+                "were not written (use overwrite=True, --overwrite, to replace it)"
+            ) from None
         except OSError as err:
             raise OutputError(
                 f"{self.path}: cannot write ({err.strerror or err}); nothing written"
             ) from None
         finally:
             self.discard()
+
+    def _publish_file(self, tmp: Path) -> None:
+        """``tmp`` as ``path``: over the old file when it is replaced (an
+        append, ``overwrite``), else only if the name is still free."""
+        if self.overwrite or self.seen is not None:
+            os.replace(tmp, self.path)
+        else:
+            publish_new(str(tmp), self.path)
 
     def discard(self) -> None:
         """Remove what was staged (the output is left as it was)."""
@@ -306,6 +343,7 @@ def _read_existing(path: Path, suffix: str) -> Existing:
                 for n in schema.names
                 if n in stats or n not in ("time", "source", "band")
             ],
+            geometry=b"geo" in (schema.metadata or {}),
         )
     except OutputError:
         raise
@@ -360,7 +398,8 @@ def _replace_dir(new: Path, path: Path) -> None:
     """Put directory ``new`` at ``path``: a rename, or an atomic exchange with
     the old directory (Linux ``renameat2``), which is then removed."""
     if not path.exists():
-        os.rename(new, path)
+        if not _rename_new(new, path):  # a directory renames over an empty one
+            raise FileExistsError(str(path))
         return
     if not _exchange(new, path):
         old = new.with_name(new.name + ".old")
@@ -368,6 +407,40 @@ def _replace_dir(new: Path, path: Path) -> None:
         os.rename(new, path)
         new = old
     shutil.rmtree(new, ignore_errors=True)
+
+
+def _signature(path: Path) -> tuple | None:
+    """What identifies the file or directory at ``path`` now (None: nothing):
+    an append's exchange or another run's output changes it."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _rename_new(a: Path, b: Path) -> bool:
+    """Rename ``a`` to ``b`` unless ``b`` exists, atomically where Linux's
+    ``renameat2(RENAME_NOREPLACE)`` is there; False if ``b`` exists."""
+    try:
+        renameat2: Callable[..., int] = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        if b.exists():
+            return False
+        os.rename(a, b)
+        return True
+    at_fdcwd, noreplace = -100, 1
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), noreplace) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error == errno.EEXIST:
+        return False
+    if error in (errno.EINVAL, errno.ENOSYS):  # a file system without the flag
+        if b.exists():
+            return False
+        os.rename(a, b)
+        return True
+    raise OSError(error, os.strerror(error), str(b))
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -35,6 +35,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import RasterError, SeriesError
+from ..io.location import locate
 from ..io.raster import ChunksLike, is_remote, open_raster
 from .steps import Series, Step, read_header, show_time, time_dim
 
@@ -124,14 +125,18 @@ def _file_steps(
         paths = [os.fspath(p) for p in source]
         if not paths:
             raise SeriesError("no raster given: the series is empty")
+    # workers read the files: a relative path would be resolved against their cwd
+    where = {p: locate(p).url for p in paths}
     if times is not None:
         return [
-            Step(t, os.path.basename(p), p)
+            Step(t, os.path.basename(p), where[p])
             for t, p in zip(given_times(times, len(paths)), paths, strict=True)
         ]
     if time_pattern is None:
-        return [Step(i, os.path.basename(p), p) for i, p in enumerate(paths)]
-    return [Step(parse_time(p, time_pattern), os.path.basename(p), p) for p in paths]
+        return [Step(i, os.path.basename(p), where[p]) for i, p in enumerate(paths)]
+    return [
+        Step(parse_time(p, time_pattern), os.path.basename(p), where[p]) for p in paths
+    ]
 
 
 def natural_order(paths: list[str], glob_text: str, by_position: bool) -> list[str]:

@@ -1,0 +1,241 @@
+"""The workers of any cluster, for one run: what they see, and their settings.
+
+A cluster shares nothing with the client but what both reach by name: a
+shared file system or object storage. Before a graph is submitted to a
+``distributed`` cluster, ``prepared`` checks, in seconds, that the scheduler
+and every worker can import zonal_dask, that every worker sees each local
+input, and that every worker sees each place where workers write (a marker
+file the client leaves there must be visible to them: a directory of the same
+name on a worker's own disk is not the client's). A failure is one line naming
+the worker, the location and the fix.
+
+It then registers a ``WorkerPlugin`` for the run, removed after, so that GDAL's
+bounded block cache, the GDAL and AWS options the run gives and the kernel
+warm-up reach every worker, whoever started the cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import ZonalError
+from ..io.location import Location, filesystem, locate
+from .reach import Reach
+
+PACKAGE = "zonal_dask"
+FIX = "use a shared path or an object-store URL (s3://, gs://, az://)"
+INSTALL = "install zonal-dask (the same version) on the scheduler and every worker"
+MARKER = ".zonal-dask-reach-"
+# the client's endpoint settings given to the workers (never credentials:
+# each worker reads its own from its environment or its role)
+ENDPOINT_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_S3_ENDPOINT",
+    "AWS_HTTPS",
+    "AWS_VIRTUAL_HOSTING",
+    "AWS_REGION",
+)
+
+
+def worker_environ(settings: Mapping[str, str]) -> dict[str, str]:
+    """The variables a run gives its workers: ``settings`` (GDAL's cache
+    bound, the endpoint implied by ``AWS_ENDPOINT_URL``) and the endpoint
+    variables set in this process."""
+    given = {k: os.environ[k] for k in ENDPOINT_VARIABLES if k in os.environ}
+    return {**given, **settings}
+
+
+def _worker_plugin() -> type:
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    return WorkerPlugin
+
+
+class RunSettings:
+    """What a worker is given for the duration of a run (a ``WorkerPlugin``):
+    environment variables, which GDAL reads as its configuration (the block
+    cache bound, the endpoint), and the kernels warmed up for the raster's
+    dtype; the worker's own values come back at ``teardown``."""
+
+    def __init__(self, environ: Mapping[str, str], dtype: str | None = None):
+        self.environ = dict(environ)
+        self.dtype = dtype
+        self.name = f"zonal-dask-run-{uuid.uuid4().hex}"
+        self._previous: dict[str, str | None] = {}
+
+    def setup(self, worker: Any = None) -> None:
+        from rasterio.env import set_gdal_config
+
+        for key, value in self.environ.items():
+            self._previous[key] = os.environ.get(key)
+            os.environ[key] = value
+            set_gdal_config(key, _gdal_value(key, value))
+        if self.dtype is not None:
+            # on a thread: setup runs in the worker's event loop, which must
+            # keep answering the scheduler while a fresh worker compiles
+            threading.Thread(
+                target=prepare_kernels, args=(self.dtype,), daemon=True
+            ).start()
+
+    def teardown(self, worker: Any = None) -> None:
+        from rasterio._env import del_gdal_config, set_gdal_config
+
+        for key, value in self._previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+                del_gdal_config(key)
+            else:
+                os.environ[key] = value
+                set_gdal_config(key, _gdal_value(key, value))
+        self._previous.clear()
+
+
+def _gdal_value(key: str, value: str) -> str | int:
+    # rasterio resizes the block cache itself when given its size in bytes
+    if key == "GDAL_CACHEMAX" and value.isdigit() and int(value) < 100_000:
+        return int(value) * 2**20
+    return value
+
+
+def prepare_kernels(dtype: str) -> None:
+    """Load (or compile) the kernels a run of ``dtype`` pixels uses, once per
+    process. The one call site for the cold-start work's kernel preparation."""
+    import numpy as np
+
+    from ..reduce.moments import warm_up
+
+    warm_up(np.dtype(dtype))
+
+
+def _plugin(settings: RunSettings) -> Any:
+    """``settings`` as a ``distributed.WorkerPlugin`` (imported only here:
+    a run on local threads never imports distributed)."""
+    plugin = type("RunSettingsPlugin", (RunSettings, _worker_plugin()), {})
+    made = plugin(settings.environ, settings.dtype)
+    made.name = settings.name
+    return made
+
+
+@contextmanager
+def prepared(
+    client: Any,
+    reach: Reach,
+    environ: Mapping[str, str] | None = None,
+    dtype: str | None = None,
+) -> Iterator[None]:
+    """Check what the workers see (``check_reach``), then give every worker
+    the run's settings for the duration of the block."""
+    check_reach(client, reach)
+    settings = RunSettings(worker_environ(environ or {}), dtype)
+    client.register_plugin(_plugin(settings), name=settings.name)
+    try:
+        yield
+    finally:
+        try:
+            client.unregister_worker_plugin(settings.name)
+        except Exception:  # a cluster gone meanwhile: nothing left to restore
+            pass
+
+
+def check_reach(client: Any, reach: Reach) -> None:
+    """Refuse, in one line, a cluster whose scheduler or workers lack the
+    package or cannot see a location of ``reach``.
+
+    Raises
+    ------
+    ZonalError
+        Naming the worker (or the scheduler), the location and the fix.
+    """
+    _check_scheduler(client)
+    markers = [_leave_marker(w) for w in reach.writes]
+    try:
+        found = client.run(
+            worker_sees,
+            [r.url for r in reach.reads if not r.remote],
+            [(w.url, m) for w, m in zip(reach.writes, markers, strict=True)],
+            on_error="return",
+        )
+    finally:
+        for where, marker in zip(reach.writes, markers, strict=True):
+            _remove_marker(where, marker)
+    for worker, problem in sorted(found.items()):
+        if isinstance(problem, BaseException):
+            raise ZonalError(
+                f"worker {worker}: cannot run zonal_dask ({_first_line(problem)}); "
+                f"{INSTALL}"
+            )
+        if problem:
+            raise ZonalError(f"worker {worker}: {problem}")
+
+
+def _check_scheduler(client: Any) -> None:
+    # a function pickled by value (a lambda), so that the scheduler needs no
+    # zonal_dask to run it: it names the package's absence itself
+    try:
+        has = client.run_on_scheduler(
+            lambda name: __import__("importlib.util").util.find_spec(name) is not None,
+            PACKAGE,
+        )
+    except Exception as err:
+        has, reason = False, _first_line(err)
+    else:
+        reason = f"No module named {PACKAGE!r}"
+    if not has:
+        raise ZonalError(
+            f"the dask scheduler at {client.scheduler.address} cannot unpickle "
+            f"the graph ({reason}); {INSTALL}"
+        )
+
+
+def worker_sees(reads: list[str], writes: list[tuple[str, str]]) -> str | None:
+    """Run on each worker: the first location it cannot see, as a line, or None."""
+    for path in reads:
+        if not os.path.exists(path):
+            return f"cannot see {path} (no such file on that machine); {FIX}"
+    for url, marker in writes:
+        where = locate(url)
+        fs, root = filesystem(where)
+        name = f"{root.rstrip('/')}/{marker}"
+        try:
+            seen = fs.exists(name)
+        except Exception as err:  # credentials, network: the store's own words
+            return f"cannot reach {url} ({_first_line(err)}); {FIX}"
+        if not seen:
+            return (
+                f"does not see {url} as the client does (a directory of its own, "
+                f"or none); {FIX}"
+            )
+        probe = f"{root.rstrip('/')}/{marker}.{uuid.uuid4().hex[:8]}"
+        try:
+            fs.pipe_file(probe, b"")
+            fs.rm(probe)
+        except Exception as err:
+            return f"cannot write into {url} ({_first_line(err)}); {FIX}"
+    return None
+
+
+def _leave_marker(where: Location) -> str:
+    marker = f"{MARKER}{uuid.uuid4().hex[:12]}"
+    fs, root = filesystem(where)
+    fs.makedirs(root, exist_ok=True)
+    fs.pipe_file(f"{root.rstrip('/')}/{marker}", b"")
+    return marker
+
+
+def _remove_marker(where: Location, marker: str) -> None:
+    fs, root = filesystem(where)
+    try:
+        fs.rm(f"{root.rstrip('/')}/{marker}")
+    except (OSError, FileNotFoundError):
+        pass
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
