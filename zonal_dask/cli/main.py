@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import OutputError, ZonalError
-from ..run.process_state import run_scope
+from ..run.process_state import command_scope
 from ..statistics.table import DEFAULT_STATS
 from .options import HelpFormatter, Parser, build_parser, scheduler_for, zonal_options
 from .series import is_series
@@ -77,7 +77,7 @@ def _warnings_in_words() -> Iterator[None]:
         warnings.showwarning = previous
 
 
-@run_scope()
+@command_scope()
 def _run(args: argparse.Namespace) -> int:
     import xarray as xr
 
