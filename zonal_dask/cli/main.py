@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NoOverlapWarning, OptionError, OutputError, ZonalError
 from ..run.faults import Stage
-from ..run.process_state import run_scope
+from ..run.process_state import command_scope
 from ..statistics.table import DEFAULT_STATS
 from .options import (
     HelpFormatter,
@@ -91,7 +91,7 @@ def _warnings_in_words() -> Iterator[None]:
         warnings.showwarning = previous
 
 
-@run_scope()
+@command_scope()
 def _run(args: argparse.Namespace, stage: Stage) -> int:
     stage.doing = "checking the options"
     import xarray as xr

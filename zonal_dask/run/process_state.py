@@ -16,7 +16,8 @@ found it:
   threads that compute, per thread (``task_thread_settings``), never to the
   whole process.
 
-The command line alone may freeze the collector at exit and leave by
+The command line, whose process is its own, pauses the collector for its
+whole run (``command_scope``), may freeze it at exit and leaves by
 ``os._exit``.
 """
 
@@ -92,9 +93,19 @@ def planning() -> Iterator[None]:
         yield
 
 
-# a whole run of the command line or of a time series, planning and computing
-# in turn: the endpoint settings; planning and computing add their own
+# a whole time series, planning and computing in turn: the endpoint settings;
+# planning and computing add their own
 run_scope = endpoint_scope
+
+
+@contextmanager
+def command_scope() -> Iterator[None]:
+    """The state of the command line's one run: its process is its own, one
+    run at a time, so the collector stays paused from reading the options to
+    writing the output (the zones' rows, the features written back), as
+    ``planning`` pauses it for a library call's planning only."""
+    with gc_paused(), endpoint_scope():
+        yield
 
 
 def caller_chose_cache() -> bool:
