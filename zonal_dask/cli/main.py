@@ -149,7 +149,7 @@ def _run(args: argparse.Namespace, stage: Stage) -> int:
             stage.doing = f"writing the pixels to {args.pixels}"
             pixels = zonal_pixels(args.zones, args.raster, **_pixel_options(options))
             write_pixels(pixels, args.pixels, overwrite=args.overwrite, client=client)
-            stage.published.append(Path(args.pixels))
+            stage.published.append(args.pixels)  # a path or a URL
             stopwatch.lap("pixels")
     stage.doing = f"writing {output}"
     if isinstance(result, xr.Dataset):  # --band all: the long table

@@ -11,7 +11,6 @@ LocalCluster it starts.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ComputeError, ZonalError
+from ..io.location import locate
 
 _FAILURES: tuple[type[BaseException], ...] = (OSError, TimeoutError, CancelledError)
 
@@ -44,7 +44,7 @@ class Stage:
 
     doing: str | None = "starting"
     output: Path | None = None
-    published: list[Path] = field(default_factory=list)
+    published: list[str | Path] = field(default_factory=list)
 
     def interrupted(self, err: KeyboardInterrupt) -> str:
         """The line saying what Ctrl-C interrupted and what is left; a run
@@ -53,12 +53,10 @@ class Stage:
         if self.doing is None:
             return f"interrupted after {self.output} was written (it is complete)"
         removed = []
-        for path in self.published:
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(str(path))
+        for where in map(locate, self.published):  # a local path or a URL
+            if where.fs.exists(where.fs_path):
+                where.fs.rm(where.fs_path, recursive=True)
+            removed.append(where.url)
         if removed:
             left = f"no output written (this run's {', '.join(removed)} removed)"
         elif isinstance(err, Interrupted):
