@@ -45,7 +45,7 @@ def _minus_one(a):  # pragma: no cover - numba
     return INT_MAX if a == INT_MIN else a - 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def reserve(spans, n, extra):  # pragma: no cover - numba
     """``spans`` with room for ``extra`` more after the first ``n``. Callers
     reserve per segment or row, as many as it can put in the chunk, so the
@@ -53,7 +53,10 @@ def reserve(spans, n, extra):  # pragma: no cover - numba
     if n + extra <= spans.shape[0]:
         return spans
     grown = np.empty((max(2 * spans.shape[0], n + extra), 3), np.int64)
-    grown[:n] = spans[:n]
+    # a loop, not a slice copy: numba compiles its shape-mismatch message
+    # (string formatting, seconds) for the slice
+    for s in range(n):
+        grown[s, 0], grown[s, 1], grown[s, 2] = spans[s, 0], spans[s, 1], spans[s, 2]
     return grown
 
 
@@ -84,13 +87,41 @@ def _scanline(spans, n, row, first, last, width, window):  # pragma: no cover
     return put(spans, n, row, max(first, 0), min(last, width - 1), window)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _row_range(lo, hi, first, last):  # pragma: no cover - numba
     """Candidate rows y for ``lo <= y + 0.5 < hi``, within first..last (the
     caller tests each exactly)."""
     a = max(np.floor(lo - 0.5), first - 1.0)
     b = min(np.ceil(hi - 0.5), last + 1.0)
     return int(max(a, first)), int(min(b, last))
+
+
+@njit(cache=True, nogil=True)
+def _heapsort(keys, k):  # pragma: no cover - numba
+    """Sort ``keys[:k]`` in place: numba's ``np.sort`` takes seconds to
+    compile (its quicksort is generic); a heap sort takes a fraction of one."""
+    for start in range(k // 2 - 1, -1, -1):
+        _sift_down(keys, start, k)
+    for end in range(k - 1, 0, -1):
+        keys[0], keys[end] = keys[end], keys[0]
+        _sift_down(keys, 0, end)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sift_down(keys, root, end):  # pragma: no cover - numba
+    """Move ``keys[root]`` down the max-heap ``keys[:end]`` to its place."""
+    value = keys[root]
+    while True:
+        child = 2 * root + 1
+        if child >= end:
+            break
+        if child + 1 < end and keys[child + 1] > keys[child]:
+            child += 1
+        if keys[child] <= value:
+            break
+        keys[root] = keys[child]
+        root = child
+    keys[root] = value
 
 
 @njit(cache=True, nogil=True)
@@ -135,7 +166,7 @@ def fill_polygon(
     # crossings or horizontal edge
     keys = np.empty(total, np.int64)
     spans = reserve(spans, n, total // 2 + count + 1)
-    k = 0
+    k = np.int64(0)  # not the literal 0, which numba would compile _heapsort for
     for i in range(count):
         j = before[i]
         y1, y2 = py[j], py[i]
@@ -164,7 +195,7 @@ def fill_polygon(
                 x = c_int(np.floor(cross + 0.5))
                 keys[k] = ((row - first) << 32) | (x - INT_MIN)
                 k += 1
-    keys = np.sort(keys[:k])
+    _heapsort(keys, k)
     i = 0
     while i < k:
         row = keys[i] >> 32
@@ -181,7 +212,7 @@ def fill_polygon(
     return spans, n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _near_integer(v):  # pragma: no cover - numba
     return abs(v - np.floor(v + 0.5)) < _EPS_INTERSECT
 
@@ -298,7 +329,7 @@ def line_all_touched(
     return spans, n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _bresenham(
     spans, n, a, b, delta_a, delta_b, step_a, step_b, swapped, shape, window
 ):  # pragma: no cover - numba
