@@ -9,15 +9,16 @@ value, and with a weights raster its lazy blocks on the same grid and chunks.
 from __future__ import annotations
 
 import os
-from threading import Thread
 from typing import Any, NamedTuple, TypeAlias
 
 import dask.array as da
 import geopandas as gpd
+import numpy as np
 import pyproj
+import shapely
 import xarray as xr
 
-from ..coverage.weights import CoverageRule
+from ..coverage.weights import LINE_TYPES, CoverageRule
 from ..errors import CRSError, source_name
 from ..io.common_grid import CommonGrid, on_common_grid
 from ..io.raster import (
@@ -29,8 +30,8 @@ from ..io.raster import (
     open_raster,
     resolve_nodata,
 )
-from ..reduce.moments import warm_up
 from ..request import Request, Route
+from ..run.kernels import kernels_for, prepare_in_background
 from ..zones.read import LINEAR, POLYGONAL, require_types, zones_on_grid
 from .chunk_tasks import plan_chunks
 from .groups import pool_zones, require_one_kind, zone_fields
@@ -89,8 +90,8 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
         labels = open_label_raster(zones, like=array)
         source = label_raster_source(labels.data, labels.rio.nodata)
         return Inputs(array, source, nodata, weights, grid)
-    # numba loads the kernels from its cache while the zones are read
-    Thread(target=warm_up, args=(array.dtype,), daemon=True).start()
+    # numba loads (or first compiles) the kernels while the zones are read
+    prepare_in_background(kernels_for(request), [array.dtype])
     pixel = zones_on_grid(
         zones,
         array,
@@ -122,6 +123,8 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
             "coverage weighting needs polygon or line zones, as exactextract "
             "(points take the pixel-centre or all-touched rule)",
         )
+        if np.isin(shapely.get_type_id(pixel.geometries), LINE_TYPES).any():
+            prepare_in_background(["line_lengths"], [])
 
         rule = CoverageRule(
             request.coverage,

@@ -158,7 +158,10 @@ def moments(
             acc[z, 7] += delta * w / total_weight
             acc[z, 8] += w * delta * (y - acc[z, 7])
     # an overflowed sum is inf, whatever its compensation says (inf - inf)
-    carry = np.where(np.isfinite(acc[:, 4]), acc[:, 5], 0.0)
+    carry = acc[:, 5].copy()
+    for z in range(n_zones):
+        if not np.isfinite(acc[z, 4]):
+            carry[z] = 0.0
     return (
         acc[:, 0].copy(),
         acc[:, 1].copy(),

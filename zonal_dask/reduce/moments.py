@@ -15,7 +15,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..burn import rules as burn_rules
 from ..io.raster import is_nan
 from ..labels.sources import ChunkLabels
 from . import moment_kernel
@@ -92,16 +91,19 @@ def chunk_moments(
     """
     has_nodata, nodata_value = nodata_in_dtype(nodata, values.dtype)
     planes = values if values.ndim == 3 else values[np.newaxis]
+    # one compiled kernel per KERNEL_DTYPES entry, not per raster dtype
+    kernel = kernel_dtype(values.dtype)
+    nodata_value = kernel.type(nodata_value)  # widening: exact
     pixel_weights = _NO_PIXEL_WEIGHTS
     if weights is not None:
-        pixel_weights = np.ascontiguousarray(weights, dtype=np.float64)
+        pixel_weights = kernel_array(weights, np.float64)
     per_plane = [
         moment_kernel.moments(
-            np.ascontiguousarray(plane),
-            labels.labels,
-            labels.extra_pixels,
-            labels.extra_zones,
-            labels.extra_weights,
+            kernel_array(plane, kernel),
+            kernel_array(labels.labels, np.int32),
+            kernel_array(labels.extra_pixels, np.int64),
+            kernel_array(labels.extra_zones, np.int32),
+            kernel_array(labels.extra_weights, np.float64),
             len(labels.zones),
             nodata_value,
             has_nodata,
@@ -125,6 +127,28 @@ def chunk_moments(
     if values.ndim == 2:
         fields = [f[:, 0] for f in fields]
     return Moments(labels.zones[keep][order], *fields)
+
+
+def kernel_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype the moments kernel reads a raster of ``dtype`` in: float32,
+    float64, int64 or uint64 (``run.kernels.KERNEL_DTYPES``). Integers of up
+    to 32 bits (and booleans) widen to int64, exactly; each dtype the kernel
+    takes costs a compile of seconds on a first run."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iub" and dtype != np.uint64:
+        return np.dtype(np.int64)
+    if dtype.kind == "f" and dtype.itemsize < 4:
+        return np.dtype(np.float32)
+    return dtype
+
+
+def kernel_array(array: np.ndarray, dtype: np.typing.DTypeLike) -> np.ndarray:
+    """``array`` as the compiled kernels take it: C-contiguous, writeable (numba
+    compiles read-only arrays, as a cluster's deserialized ones may be, apart)
+    and of ``dtype``; copied only when it is not already so."""
+    if array.dtype == dtype and array.flags.c_contiguous and array.flags.writeable:
+        return array
+    return np.array(array, dtype=dtype, order="C", copy=True)
 
 
 def _exact_integer_sum(
@@ -331,29 +355,3 @@ def dense_moments(moments: Moments, n_zones: int) -> dict[str, np.ndarray]:
             "min_at": np.where(has, spread(moments.min_at, -1.0), -1.0),
             "max_at": np.where(has, spread(moments.max_at, -1.0), -1.0),
         }
-
-
-def warm_up(dtype: np.dtype) -> None:
-    """Load the compiled kernels for a raster of ``dtype`` from numba's cache.
-
-    The first call of a cached kernel in a process still costs about 0.3 s
-    (numba sets up its compiler); running it on a thread while the zones are
-    read overlaps that with I/O instead of delaying the first chunk. The
-    arguments have the types the chunk step and the burner pass (any nodata
-    gives the same types: a flag and a scalar of the raster's dtype).
-    """
-    has_nodata, nodata = nodata_in_dtype(None, dtype)
-    labels = np.full((1, 1, 1), -1, np.int32)
-    no_claims = np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0)
-    origin = np.zeros(3, np.int64)
-    moment_kernel.moments(
-        np.zeros((1, 1), dtype),
-        labels,
-        *no_claims,
-        0,
-        nodata,
-        has_nodata,
-        _NO_PIXEL_WEIGHTS,
-        origin,
-    )
-    burn_rules.warm_up()
