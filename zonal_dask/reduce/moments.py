@@ -91,7 +91,7 @@ def chunk_moments(
     """
     has_nodata, nodata_value = nodata_in_dtype(nodata, values.dtype)
     planes = values if values.ndim == 3 else values[np.newaxis]
-    # one compiled kernel per KERNEL_DTYPES entry, not per raster dtype
+    # a dtype of KERNEL_DTYPES: the kernels prepare_kernels compiles
     kernel = kernel_dtype(values.dtype)
     nodata_value = kernel.type(nodata_value)  # widening: exact
     pixel_weights = _NO_PIXEL_WEIGHTS
@@ -130,13 +130,15 @@ def chunk_moments(
 
 
 def kernel_dtype(dtype: np.dtype) -> np.dtype:
-    """The dtype the moments kernel reads a raster of ``dtype`` in: float32,
-    float64, int64 or uint64 (``run.kernels.KERNEL_DTYPES``). Integers of up
-    to 32 bits (and booleans) widen to int64, exactly; each dtype the kernel
-    takes costs a compile of seconds on a first run."""
+    """The dtype the moments kernel reads a raster of ``dtype`` in: its own,
+    float16 as float32 and booleans as uint8 (``run.kernels.KERNEL_DTYPES``).
+
+    Widening every integer to int64 would leave one integer kernel to compile
+    (seconds, once per machine) but costs every chunk a cast: +20-30% of the
+    kernel's time and 8x a uint8 block's memory (benchmarks/README.md)."""
     dtype = np.dtype(dtype)
-    if dtype.kind in "iub" and dtype != np.uint64:
-        return np.dtype(np.int64)
+    if dtype.kind == "b":
+        return np.dtype(np.uint8)
     if dtype.kind == "f" and dtype.itemsize < 4:
         return np.dtype(np.float32)
     return dtype

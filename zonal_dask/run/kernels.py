@@ -6,9 +6,8 @@ it; loading a cached kernel takes a fraction of a second, compiling one takes
 seconds. ``prepare_kernels`` calls each kernel of the families a run needs
 once, on a tiny input through the same Python call as a chunk task, so that
 it is loaded (or compiled, once per machine and numba version) before the
-first chunk. Every raster dtype goes to one of ``KERNEL_DTYPES`` at the chunk
-boundary (``reduce/moments.py``), so the moments kernel has at most four
-specializations.
+first chunk. The moments kernel has one specialization per raster dtype
+(``KERNEL_DTYPES``), compiled only for the dtypes a run reads.
 
 When a kernel is not in the cache, the log line ``preparing compiled kernels,
 first run only`` (logger ``zonal_dask``, level WARNING: printed on stderr when
@@ -45,8 +44,12 @@ FAMILIES = ("moments", "burn", "coverage", "line_lengths")
 GDAL-exact burner (centre and all-touched rules), polygons' coverage fractions
 and lines' lengths per cell (coverage weights)."""
 
-KERNEL_DTYPES = ("float32", "float64", "int64", "uint64")
-"""The dtypes the moments kernel is compiled for (``reduce.moments.kernel_dtype``)."""
+KERNEL_DTYPES = (
+    *("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64"),
+    *("float32", "float64"),
+)
+"""The dtypes the moments kernel is compiled for, one specialization each
+(``reduce.moments.kernel_dtype`` maps a raster's dtype to one)."""
 
 ANNOUNCEMENT = (
     "preparing compiled kernels, first run only (numba compiles them once into "
