@@ -1,6 +1,6 @@
 """A first run against a warm one, whole processes, numba's cache empty then full.
 
-    python benchmarks/cold_start.py [demo] [small] [worker] [--dir DIR]
+    python benchmarks/cold_start.py [demo] [small] [worker] [kernels] [--dir DIR]
 
 Each case runs twice with ``NUMBA_CACHE_DIR`` set to a fresh directory: the
 first run finds the cache empty (a fresh install, a fresh cluster pod), the
@@ -13,6 +13,9 @@ seconds of the process, and whether the announcement line was printed.
 * ``worker``: a ``dask worker`` process (one thread, no nanny) joins a local
   scheduler; the client (whose own cache is warm) runs the small case on it;
   printed is the CPU the worker spent on the run, i.e. on its first tasks.
+* ``kernels``: the CPU of a process compiling one kernel family
+  (``prepare_kernels([family], ["float32"])``) into an empty cache, and of
+  one importing the same modules only (its baseline).
 """
 
 from __future__ import annotations
@@ -129,6 +132,28 @@ def worker_first_task(zones: Path, raster: Path, cache: Path, work: Path) -> dic
                 process.wait()
 
 
+IMPORTS = (
+    "import numpy, shapely, zonal_dask.run.kernels, zonal_dask.reduce.moments, "
+    "zonal_dask.burn.rules, zonal_dask.coverage.weights"
+)
+
+
+def kernel_families(work: Path) -> dict:
+    """CPU seconds to compile each family into an empty cache, imports included."""
+    from zonal_dask.run.kernels import FAMILIES
+
+    python = [sys.executable, "-c"]
+    out = {}
+    for family in ("imports only", *FAMILIES):
+        code = IMPORTS
+        if family != "imports only":
+            code += "; from zonal_dask.run.kernels import prepare_kernels"
+            code += f"; prepare_kernels([{family!r}], ['float32'])"
+        env = {**os.environ, "NUMBA_CACHE_DIR": tempfile.mkdtemp(dir=work)}
+        out[family] = run([*python, code], env)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", default=["demo", "small", "worker"])
@@ -154,6 +179,8 @@ def main() -> None:
             "cold": worker_first_task(zones, raster, cache, work),
             "warm": worker_first_task(zones, raster, cache, work),
         }
+    if "kernels" in args.cases:
+        results["kernels"] = kernel_families(work)
     print(json.dumps(results, indent=1))
 
 

@@ -142,6 +142,7 @@ def test_prepare_kernels_compiles_nothing_when_the_kernels_are_loaded():
 
 def test_kernels_for_names_what_each_route_calls():
     from zonal_dask.api import request_for
+    from zonal_dask.request import Request
 
     def families(**options):
         return kernels_for(request_for("zones.gpkg", **options))
@@ -149,6 +150,8 @@ def test_kernels_for_names_what_each_route_calls():
     assert families() == ("moments", "burn")
     assert families(all_touched=True) == ("moments", "burn")
     assert families(weights="coverage") == ("moments", "coverage")
+    assert families(small="touched") == ("moments", "burn")
+    assert kernels_for(Request.build("label raster", ["mean"])) == ("moments",)
 
 
 @pytest.mark.parametrize(

@@ -84,14 +84,14 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
             chunks=request.chunks,
             same_grid=request.route != "polygons",
         )
+    # numba loads (or first compiles) the kernels while the zones are read
+    prepare_in_background(kernels_for(request), [array.dtype])
     if isinstance(zones, ZonePlan):
         return Inputs(array, source, nodata, weights, grid)
     if request.route == "label raster":
         labels = open_label_raster(zones, like=array)
         source = label_raster_source(labels.data, labels.rio.nodata)
         return Inputs(array, source, nodata, weights, grid)
-    # numba loads (or first compiles) the kernels while the zones are read
-    prepare_in_background(kernels_for(request), [array.dtype])
     pixel = zones_on_grid(
         zones,
         array,

@@ -64,10 +64,9 @@ def kernels_for(request: Request) -> tuple[str, ...]:
     (only zones holding lines need them: ``prepare_kernels(["line_lengths"])``)."""
     if request.route != "polygons":
         return ("moments",)
-    families = ["moments", "burn" if request.coverage is None else "coverage"]
-    if request.small == "touched" and "burn" not in families:
-        families.append("burn")  # the all-touched pixels of zones claiming none
-    return tuple(families)
+    if request.coverage is not None:
+        return ("moments", "coverage")
+    return ("moments", "burn")  # either rule; small="touched" burns all touched
 
 
 def prepare_kernels(
