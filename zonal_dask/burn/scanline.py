@@ -97,31 +97,65 @@ def _row_range(lo, hi, first, last):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _heapsort(keys, k):  # pragma: no cover - numba
-    """Sort ``keys[:k]`` in place: numba's ``np.sort`` takes seconds to
-    compile (its quicksort is generic); a heap sort takes a fraction of one."""
-    for start in range(k // 2 - 1, -1, -1):
-        _sift_down(keys, start, k)
-    for end in range(k - 1, 0, -1):
-        keys[0], keys[end] = keys[end], keys[0]
-        _sift_down(keys, 0, end)
+def _sort_keys(keys, k, n_rows):  # pragma: no cover - numba
+    """Sort the crossings ``keys[:k]`` (``row << 32 | column code``, rows
+    ``0 .. n_rows - 1``) in place: counted into rows, then each row's few
+    crossings sorted. Linear in ``k`` but for crowded rows, and it compiles
+    in a fraction of a second where numba's generic ``np.sort`` takes
+    seconds."""
+    starts = np.zeros(n_rows + 1, np.int64)
+    for i in range(k):
+        starts[(keys[i] >> 32) + 1] += 1
+    for r in range(n_rows):
+        starts[r + 1] += starts[r]
+    at = starts.copy()
+    by_row = np.empty(k, np.int64)
+    for i in range(k):
+        r = keys[i] >> 32
+        by_row[at[r]] = keys[i]
+        at[r] += 1
+    for r in range(n_rows):
+        lo, hi = starts[r], starts[r + 1]
+        if hi - lo > 16:
+            _heapsort(by_row, lo, hi)
+            continue
+        for i in range(lo + 1, hi):  # insertion sort: usually two crossings
+            value = by_row[i]
+            j = i
+            while j > lo and by_row[j - 1] > value:
+                by_row[j] = by_row[j - 1]
+                j -= 1
+            by_row[j] = value
+    for i in range(k):
+        keys[i] = by_row[i]
+
+
+@njit(cache=True, nogil=True)
+def _heapsort(keys, lo, hi):  # pragma: no cover - numba
+    """Sort ``keys[lo:hi]`` in place (a crowded row's crossings)."""
+    n = hi - lo
+    for start in range(n // 2 - 1, -1, -1):
+        _sift_down(keys, lo, start, n)
+    for end in range(n - 1, 0, -1):
+        keys[lo], keys[lo + end] = keys[lo + end], keys[lo]
+        _sift_down(keys, lo, 0, end)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sift_down(keys, root, end):  # pragma: no cover - numba
-    """Move ``keys[root]`` down the max-heap ``keys[:end]`` to its place."""
-    value = keys[root]
+def _sift_down(keys, lo, root, end):  # pragma: no cover - numba
+    """Move ``keys[lo + root]`` down the max-heap ``keys[lo:lo + end]``."""
+    value = keys[lo + root]
     while True:
         child = 2 * root + 1
         if child >= end:
             break
-        if child + 1 < end and keys[child + 1] > keys[child]:
+        if child + 1 < end and keys[lo + child + 1] > keys[lo + child]:
             child += 1
-        if keys[child] <= value:
+        if keys[lo + child] <= value:
             break
-        keys[root] = keys[child]
+        keys[lo + root] = keys[lo + child]
         root = child
-    keys[root] = value
+    keys[lo + root] = value
 
 
 @njit(cache=True, nogil=True)
@@ -166,7 +200,7 @@ def fill_polygon(
     # crossings or horizontal edge
     keys = np.empty(total, np.int64)
     spans = reserve(spans, n, total // 2 + count + 1)
-    k = np.int64(0)  # not the literal 0, which numba would compile _heapsort for
+    k = np.int64(0)  # not the literal 0, which numba would compile _sort_keys for
     for i in range(count):
         j = before[i]
         y1, y2 = py[j], py[i]
@@ -195,7 +229,7 @@ def fill_polygon(
                 x = c_int(np.floor(cross + 0.5))
                 keys[k] = ((row - first) << 32) | (x - INT_MIN)
                 k += 1
-    _heapsort(keys, k)
+    _sort_keys(keys, k, last - first + 1)
     i = 0
     while i < k:
         row = keys[i] >> 32
