@@ -125,3 +125,27 @@ def test_importing_and_running_leave_the_process_state_alone(tmp_path):
     )
     unchanged = json.loads(done.stdout.splitlines()[-1])
     assert unchanged == {"environ": True, "gc": True, "filters": True, "atexit": True}
+
+
+CLI_MODULES = """
+import json, sys
+from zonal_dask.cli.main import main
+code = main(sys.argv[1:])
+engine = ("numba", "dask", "geopandas", "rasterio", "pyogrio", "distributed")
+print(json.dumps([code, sorted(m for m in engine if m in sys.modules)]))
+"""
+
+
+def test_help_and_argument_errors_answer_without_importing_the_engine(tmp_path):
+    """``--help``, ``demo --help``, ``--version`` and a bad flag or a missing
+    argument are answered by argparse alone: no numba, dask, geopandas,
+    rasterio or pyogrio imported (each costs a fraction of a second)."""
+    for argv, code in [
+        (["--help"], 0),
+        (["demo", "--help"], 0),
+        (["--version"], 0),
+        (["zones.gpkg", "raster.tif", "out.csv", "--no-such-flag"], 2),
+        (["zones.gpkg"], 2),
+    ]:
+        exit_code, engine = json.loads(_python(CLI_MODULES, *argv).splitlines()[-1])
+        assert (exit_code, engine) == (code, []), argv

@@ -88,14 +88,16 @@ def _part_pixels(
         ring_ends[k] = b - start
     if kind == LINE:
         if touched:
-            return line_all_touched(spans, n, px, py, height, width, window, False)
+            return line_all_touched(
+                spans, n, px, py, height, width, window, kind == POLYGON
+            )
         return line(spans, n, px, py, shape, window)
     if touched:
         a = 0
         for k in range(ring_ends.size):
             b = ring_ends[k]
             spans, n = line_all_touched(
-                spans, n, px[a:b], py[a:b], height, width, window, True
+                spans, n, px[a:b], py[a:b], height, width, window, kind == POLYGON
             )
             a = b
     return fill_polygon(spans, n, px, py, ring_ends, height, width, window)
@@ -196,7 +198,8 @@ def burn_claims(
     n_zones = zone_parts.size - 1
     z = first_zone
     while z < n_zones and (z == first_zone or n_extra <= budget):
-        n = 0
+        # int64, not the literal 0: numba would compile _part_pixels for both
+        n = np.int64(0)
         for part in range(zone_parts[z], zone_parts[z + 1]):
             paths = part_paths[part : part + 2]
             paths = np.arange(paths[0], paths[1] + 1)
@@ -220,8 +223,8 @@ def burn_claims(
             if need > pixels.size:
                 size = max(2 * pixels.size, need)
                 grown_p, grown_z = np.empty(size, np.int64), np.empty(size, np.int32)
-                grown_p[:n_extra] = pixels[:n_extra]
-                grown_z[:n_extra] = zones[:n_extra]
+                for e in range(n_extra):
+                    grown_p[e], grown_z[e] = pixels[e], zones[e]
                 pixels, zones = grown_p, grown_z
             for p in range(base + spans[s, 1], base + spans[s, 2] + 1):
                 if plane[p] < 0:

@@ -193,11 +193,6 @@ def burn_chunk(
     return labels, pixels, zones, int(next_zone)
 
 
-def warm_up() -> None:
-    """Load the compiled burner from numba's cache (see ``moments.warm_up``)."""
-    burn_chunk(np.array([shapely.box(0, -1, 1, 0)]), (0, 0), (1, 1), (1, 1))
-
-
 def overlap_layers(
     pixel_geometries: np.ndarray, all_touched: bool = False
 ) -> np.ndarray:

@@ -45,7 +45,7 @@ def _minus_one(a):  # pragma: no cover - numba
     return INT_MAX if a == INT_MIN else a - 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def reserve(spans, n, extra):  # pragma: no cover - numba
     """``spans`` with room for ``extra`` more after the first ``n``. Callers
     reserve per segment or row, as many as it can put in the chunk, so the
@@ -53,7 +53,10 @@ def reserve(spans, n, extra):  # pragma: no cover - numba
     if n + extra <= spans.shape[0]:
         return spans
     grown = np.empty((max(2 * spans.shape[0], n + extra), 3), np.int64)
-    grown[:n] = spans[:n]
+    # a loop, not a slice copy: numba compiles its shape-mismatch message
+    # (string formatting, seconds) for the slice
+    for s in range(n):
+        grown[s, 0], grown[s, 1], grown[s, 2] = spans[s, 0], spans[s, 1], spans[s, 2]
     return grown
 
 
@@ -84,13 +87,75 @@ def _scanline(spans, n, row, first, last, width, window):  # pragma: no cover
     return put(spans, n, row, max(first, 0), min(last, width - 1), window)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _row_range(lo, hi, first, last):  # pragma: no cover - numba
     """Candidate rows y for ``lo <= y + 0.5 < hi``, within first..last (the
     caller tests each exactly)."""
     a = max(np.floor(lo - 0.5), first - 1.0)
     b = min(np.ceil(hi - 0.5), last + 1.0)
     return int(max(a, first)), int(min(b, last))
+
+
+@njit(cache=True, nogil=True)
+def _sort_keys(keys, k, n_rows):  # pragma: no cover - numba
+    """Sort the crossings ``keys[:k]`` (``row << 32 | column code``, rows
+    ``0 .. n_rows - 1``) in place: counted into rows, then each row's few
+    crossings sorted. Linear in ``k`` but for crowded rows, and it compiles
+    in a fraction of a second where numba's generic ``np.sort`` takes
+    seconds."""
+    starts = np.zeros(n_rows + 1, np.int64)
+    for i in range(k):
+        starts[(keys[i] >> 32) + 1] += 1
+    for r in range(n_rows):
+        starts[r + 1] += starts[r]
+    at = starts.copy()
+    by_row = np.empty(k, np.int64)
+    for i in range(k):
+        r = keys[i] >> 32
+        by_row[at[r]] = keys[i]
+        at[r] += 1
+    for r in range(n_rows):
+        lo, hi = starts[r], starts[r + 1]
+        if hi - lo > 16:
+            _heapsort(by_row, lo, hi)
+            continue
+        for i in range(lo + 1, hi):  # insertion sort: usually two crossings
+            value = by_row[i]
+            j = i
+            while j > lo and by_row[j - 1] > value:
+                by_row[j] = by_row[j - 1]
+                j -= 1
+            by_row[j] = value
+    for i in range(k):
+        keys[i] = by_row[i]
+
+
+@njit(cache=True, nogil=True)
+def _heapsort(keys, lo, hi):  # pragma: no cover - numba
+    """Sort ``keys[lo:hi]`` in place (a crowded row's crossings)."""
+    n = hi - lo
+    for start in range(n // 2 - 1, -1, -1):
+        _sift_down(keys, lo, start, n)
+    for end in range(n - 1, 0, -1):
+        keys[lo], keys[lo + end] = keys[lo + end], keys[lo]
+        _sift_down(keys, lo, 0, end)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sift_down(keys, lo, root, end):  # pragma: no cover - numba
+    """Move ``keys[lo + root]`` down the max-heap ``keys[lo:lo + end]``."""
+    value = keys[lo + root]
+    while True:
+        child = 2 * root + 1
+        if child >= end:
+            break
+        if child + 1 < end and keys[lo + child + 1] > keys[lo + child]:
+            child += 1
+        if keys[lo + child] <= value:
+            break
+        keys[lo + root] = keys[lo + child]
+        root = child
+    keys[lo + root] = value
 
 
 @njit(cache=True, nogil=True)
@@ -135,7 +200,7 @@ def fill_polygon(
     # crossings or horizontal edge
     keys = np.empty(total, np.int64)
     spans = reserve(spans, n, total // 2 + count + 1)
-    k = 0
+    k = np.int64(0)  # not the literal 0, which numba would compile _sort_keys for
     for i in range(count):
         j = before[i]
         y1, y2 = py[j], py[i]
@@ -164,7 +229,7 @@ def fill_polygon(
                 x = c_int(np.floor(cross + 0.5))
                 keys[k] = ((row - first) << 32) | (x - INT_MIN)
                 k += 1
-    keys = np.sort(keys[:k])
+    _sort_keys(keys, k, last - first + 1)
     i = 0
     while i < k:
         row = keys[i] >> 32
@@ -181,7 +246,7 @@ def fill_polygon(
     return spans, n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _near_integer(v):  # pragma: no cover - numba
     return abs(v - np.floor(v + 0.5)) < _EPS_INTERSECT
 
@@ -298,7 +363,7 @@ def line_all_touched(
     return spans, n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _bresenham(
     spans, n, a, b, delta_a, delta_b, step_a, step_b, swapped, shape, window
 ):  # pragma: no cover - numba

@@ -42,7 +42,10 @@ def _mean_clamp(t0, t1):  # pragma: no cover - numba
 @njit(cache=True, nogil=True)
 def _grown(array, capacity):  # pragma: no cover - numba
     out = np.empty(capacity, array.dtype)
-    out[: array.size] = array
+    # a loop, not a slice copy: numba compiles a slice copy's shape-mismatch
+    # message (string formatting, seconds) on a first run
+    for i in range(array.size):
+        out[i] = array[i]
     return out
 
 
@@ -95,7 +98,10 @@ def coverage(
         c1 = min(int(np.ceil(cols_xy[first:last].max())), col_off + cols) - x0
         r0 = max(y0, row_off) - y0
         r1 = min(y1, row_off + rows) - y0
-        frames[z] = x0, y0, y1, c0, c1, r0, r1
+        # element by element: a row assigned a tuple compiles numba's
+        # shape-mismatch message (seconds) on a first run
+        for f, v in enumerate((x0, y0, y1, c0, c1, r0, r1)):
+            frames[z, f] = v
         if c1 > c0 and r1 > r0:
             capacity += (c1 - c0) * (r1 - r0)
             largest = max(largest, (c1 - c0) * (r1 - r0))
@@ -170,10 +176,10 @@ def coverage(
         if n_above:
             # each row's contributions in edge order, the rows in order, as
             # the prefix sum over the whole frame would add them
-            order = np.argsort(
-                above_col[:n_above] * (y1 - y0 + 1) + above_row[:n_above],
-                kind="mergesort",
-            )
+            cells = np.empty(n_above, np.int64)
+            for n in range(n_above):  # a loop: see frames above
+                cells[n] = above_col[n] * (y1 - y0 + 1) + above_row[n]
+            order = np.argsort(cells, kind="mergesort")
             covered = np.zeros(width)
             row_sum = 0.0
             for n in range(n_above):

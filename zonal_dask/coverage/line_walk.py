@@ -178,9 +178,9 @@ def _grow(a, b, c, capacity):  # pragma: no cover - numba
     a2 = np.empty(capacity, a.dtype)
     b2 = np.empty(capacity, b.dtype)
     c2 = np.empty(capacity, c.dtype)
-    a2[: a.size] = a
-    b2[: b.size] = b
-    c2[: c.size] = c
+    # loops, not slice copies (see fraction_kernel._grown)
+    for i in range(a.size):
+        a2[i], b2[i], c2[i] = a[i], b[i], c[i]
     return a2, b2, c2
 
 

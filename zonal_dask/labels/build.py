@@ -13,17 +13,18 @@ wraps the polygon source. A label raster is its own source
 
 from __future__ import annotations
 
-from threading import Thread
 from typing import Any, NamedTuple
 
+import numpy as np
 import pyproj
+import shapely
 import xarray as xr
 
-from ..coverage.weights import CoverageRule
+from ..coverage.weights import LINE_TYPES, CoverageRule
 from ..errors import CRSError, StatisticError
 from ..io.raster import TARGET_CHUNK_PIXELS, grid_chunks
-from ..reduce.moments import warm_up
 from ..request import Request
+from ..run.kernels import kernels_for, prepare_in_background
 from ..zones.read import LINEAR, POLYGONAL, require_types, zones_on_grid
 from .chunk_tasks import ChunkTask, plan_chunks
 from .coverage_source import coverage_source
@@ -67,8 +68,9 @@ def build_labels(
     ``every_field`` computes the value groups and the ``outside`` field
     whatever the statistics (a ``ZonePlan`` serves statistics asked later).
     """
-    # numba loads the kernels from its cache while the zones are read
-    Thread(target=warm_up, args=(array.dtype,), daemon=True).start()
+    # numba loads (or first compiles) the burner or coverage kernels while
+    # the zones are read
+    prepare_in_background([f for f in kernels_for(request) if f != "moments"], [])
     pixel = zones_on_grid(
         zones,
         array,
@@ -107,6 +109,8 @@ def build_labels(
             "coverage weighting needs polygon or line zones, as exactextract "
             "(points take the pixel-centre or all-touched rule)",
         )
+        if np.isin(shapely.get_type_id(pixel.geometries), LINE_TYPES).any():
+            prepare_in_background(["line_lengths"], [])
         rule = CoverageRule(
             request.coverage,
             request.min_coverage_frac,

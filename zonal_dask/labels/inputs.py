@@ -27,6 +27,7 @@ from ..io.raster import (
     resolve_nodata,
 )
 from ..request import Request, Route
+from ..run.kernels import prepare_in_background
 from .build import build_labels
 from .label_raster import label_raster_source
 from .plan import ZonePlan
@@ -104,6 +105,9 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
                 else request.grid_compat_tol
             ),
         )
+    # numba loads (or first compiles) the moments kernel while the zones are
+    # read (the burner's and coverage's: build_labels)
+    prepare_in_background(["moments"], [array.dtype])
     if isinstance(zones, ZonePlan):
         if request.needs_outside and "outside" not in source.fields:
             raise StatisticError(

@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..burn import rules as burn_rules
 from ..io.raster import is_nan
 from ..labels.sources import ChunkLabels
 from ..statistics.fields import INDEX, PARTIAL_FIELDS
@@ -88,21 +87,30 @@ def chunk_moments(
     """
     has_nodata, nodata_value = nodata_in_dtype(nodata, values.dtype)
     planes = values if values.ndim == 3 else values[np.newaxis]
+    # a dtype of KERNEL_DTYPES: the kernels prepare_kernels compiles
+    kernel = kernel_dtype(values.dtype)
+    nodata_value = kernel.type(nodata_value)  # widening: exact
     pixel_weights = _NO_PIXEL_WEIGHTS
     if weights is not None:
-        pixel_weights = np.ascontiguousarray(weights, dtype=np.float64)
+        pixel_weights = kernel_array(weights, np.float64)
     at = np.asarray(origin, np.int64)
+    claims = (
+        kernel_array(labels.labels, np.int32),
+        kernel_array(labels.extra_pixels, np.int64),
+        kernel_array(labels.extra_zones, np.int32),
+        kernel_array(labels.extra_weights, np.float64),
+    )
     per_plane = []
     for plane in planes:
-        plane = np.ascontiguousarray(plane)
+        plane = kernel_array(plane, kernel)
 
         def sweep(shifts: np.ndarray, plane: np.ndarray = plane) -> np.ndarray:
             return moment_kernel.moments(
                 plane,
-                labels.labels,
-                labels.extra_pixels,
-                labels.extra_zones,
-                labels.extra_weights,
+                claims[0],
+                claims[1],
+                claims[2],
+                claims[3],
                 len(labels.zones),
                 nodata_value,
                 has_nodata,
@@ -161,6 +169,30 @@ def _central(raw: np.ndarray, higher: bool) -> tuple[np.ndarray, np.ndarray]:
     data[..., _S3] = m3 if higher else 0.0
     data[..., _S4] = np.maximum(m4, 0.0) if higher else 0.0
     return data, ill & (w > 0)
+
+
+def kernel_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype the moments kernel reads a raster of ``dtype`` in: its own,
+    float16 as float32 and booleans as uint8 (``run.kernels.KERNEL_DTYPES``).
+
+    Widening every integer to int64 would leave one integer kernel to compile
+    (seconds, once per machine) but costs every chunk a cast: +20-30% of the
+    kernel's time and 8x a uint8 block's memory (benchmarks/README.md)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return np.dtype(np.uint8)
+    if dtype.kind == "f" and dtype.itemsize < 4:
+        return np.dtype(np.float32)
+    return dtype
+
+
+def kernel_array(array: np.ndarray, dtype: np.typing.DTypeLike) -> np.ndarray:
+    """``array`` as the compiled kernels take it: C-contiguous, writeable (numba
+    compiles read-only arrays, as a cluster's deserialized ones may be, apart)
+    and of ``dtype``; copied only when it is not already so."""
+    if array.dtype == dtype and array.flags.c_contiguous and array.flags.writeable:
+        return array
+    return np.array(array, dtype=dtype, order="C", copy=True)
 
 
 def nodata_in_dtype(nodata: float | None, dtype: np.dtype) -> tuple[bool, np.generic]:
@@ -362,31 +394,3 @@ def dense_moments(moments: Moments, n_zones: int) -> dict[str, np.ndarray]:
             "min_at": np.where(valued, part("min_at", -1.0), -1.0),
             "max_at": np.where(valued, part("max_at", -1.0), -1.0),
         }
-
-
-def warm_up(dtype: np.dtype) -> None:
-    """Load the compiled kernels for a raster of ``dtype`` from numba's cache.
-
-    The first call of a cached kernel in a process still costs about 0.3 s
-    (numba sets up its compiler); running it on a thread while the zones are
-    read overlaps that with I/O instead of delaying the first chunk. The
-    arguments have the types the chunk step and the burner pass (any nodata
-    gives the same types: a flag and a scalar of the raster's dtype).
-    """
-    has_nodata, nodata = nodata_in_dtype(None, dtype)
-    labels = np.full((1, 1, 1), -1, np.int32)
-    no_claims = np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0)
-    origin = np.zeros(3, np.int64)
-    moment_kernel.moments(
-        np.zeros((1, 1), dtype),
-        labels,
-        *no_claims,
-        0,
-        nodata,
-        has_nodata,
-        _NO_PIXEL_WEIGHTS,
-        origin,
-        _NO_SHIFTS,
-        0,
-    )
-    burn_rules.warm_up()

@@ -105,12 +105,11 @@ def _gdal_value(key: str, value: str) -> str | int:
 
 def prepare_kernels(dtype: str) -> None:
     """Load (or compile) the kernels a run of ``dtype`` pixels uses, once per
-    process. The one call site for the cold-start work's kernel preparation."""
-    import numpy as np
+    process: the moments kernel for ``dtype`` and the burner (coverage
+    weights' kernels are prepared by the run that needs them)."""
+    from .kernels import prepare_kernels as prepare
 
-    from ..reduce.moments import warm_up
-
-    warm_up(np.dtype(dtype))
+    prepare(("moments", "burn"), (dtype,))
 
 
 def _plugin(settings: RunSettings) -> Any:
