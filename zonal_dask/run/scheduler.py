@@ -266,7 +266,13 @@ def _local_cluster(
         "silence_logs": logging.CRITICAL,
     }
     if not dashboard:
-        options["dashboard_address"] = None
+        # the scheduler serves its HTTP routes (health, metrics) even without
+        # the dashboard, on dask's usual port unless told: any free one
+        options["scheduler_kwargs"] = {"dashboard": False, "dashboard_address": ":0"}
+    elif not _port_free(DASHBOARD_PORT):
+        # another cluster has dask's usual port: any free one, without the
+        # warning distributed gives (the link printed names the port)
+        options["dashboard_address"] = ":0"
     if workers:
         options["n_workers"] = workers
     if threads_per_worker:
@@ -277,6 +283,19 @@ def _local_cluster(
         local = LocalCluster(**options)
     with local, Client(local, set_as_default=True) as client:
         yield client
+
+
+DASHBOARD_PORT = 8787
+
+
+def _port_free(port: int) -> bool:
+    """Whether nothing listens on ``port`` of this machine."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return False
+    return True
 
 
 @contextmanager
