@@ -226,7 +226,8 @@ def test_a_local_cluster_without_a_dashboard(monkeypatch):
     monkeypatch.setattr(distributed, "Client", Client)
     with scheduler._local_cluster(1, 1, None, dashboard=False):
         pass
-    assert seen["dashboard_address"] is None
+    # no dashboard, and the scheduler's HTTP routes on any free port
+    assert seen["scheduler_kwargs"] == {"dashboard": False, "dashboard_address": ":0"}
     assert seen["preload"] == ["zonal_dask.run.scheduler"]
 
 
