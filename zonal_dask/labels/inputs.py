@@ -106,7 +106,7 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
         if request.coverage is not None:
             require_one_kind(pixel.geometries, pixel.index, name)
         pixel = pool_zones(pixel, name)
-    tasks = plan_chunks(pixel.geometries, grid_chunks(array), pixel.orient)
+    tasks = plan_chunks(pixel.arrays, grid_chunks(array), pixel.orient)
     groups, fields = zone_fields(
         pixel,
         tasks,
@@ -116,7 +116,7 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
     )
     if request.coverage is not None:
         require_types(
-            pixel.geometries,
+            pixel.source_geometries,
             name,
             POLYGONAL | LINEAR,
             "coverage weighting needs polygon or line zones, as exactextract "

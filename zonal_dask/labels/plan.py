@@ -121,7 +121,7 @@ class ZonePlan:
         )
         # one layer count for every chunk: the store holds one labels array
         layers = overlap_layers(pixel.geometries, all_touched)
-        tasks = plan_chunks(pixel.geometries, grid_chunks(array), pixel.orient, layers)
+        tasks = plan_chunks(pixel.arrays, grid_chunks(array), pixel.orient, layers)
         self._init(
             Grid.of(array),
             polygon_source(
@@ -316,7 +316,7 @@ class ZonePlan:
                 offset=(int(row_edges[i]), int(col_edges[j])),
                 shape=(chunks[0][i], chunks[1][j]),
                 zones=np.empty(0, np.int64),
-                geometries=np.empty(0, object),
+                arrays=None,
                 orientation=orient,
                 layers=np.empty(0, np.int64),
             )
@@ -352,7 +352,7 @@ def _placeholder(t: ChunkTask) -> ChunkTask:
         t.offset,
         t.shape,
         np.empty(0, np.int64),
-        np.empty(0, object),
+        None,
         t.orientation,
         np.empty(0, np.int64),
     )

@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from ..burn.rules import orientation, to_pixel_space
+from ..burn.rules import orientation, pixel_xy, to_pixel_space
 from ..errors import (
     CRSError,
     GeometryTypeError,
@@ -34,11 +34,13 @@ from ..errors import (
 from ..io.raster import is_remote
 from ..labels.chunk_tasks import ChunkTask
 from ..run.process_state import release_freed_memory
+from .arrays import ZoneArrays
 from .densify import size
 from .reproject import Target, check_range, crs_name, parse_crs, to_raster_crs
 
 if TYPE_CHECKING:
     import xarray as xr
+    from affine import Affine
 
 
 def read_zones(
@@ -246,22 +248,40 @@ def _make_valid(geometries: np.ndarray, source: str) -> np.ndarray:
 class PixelZones:
     """Zones in a raster's oriented pixel space, one per input feature.
 
-    ``geometries[i]`` is zone ``i`` (None for a null or empty geometry),
-    ``index`` names the zones, ``shape`` and ``orient`` are the raster's
-    (``burn.orientation``), ``pixel_size`` its pixels' width and height in the
-    CRS (lines' lengths are measured there); ``outside`` holds, for zones
+    ``source_geometries[i]`` is zone ``i`` (None for a null or empty
+    geometry) in the raster's CRS, moved to pixel space by ``transform``
+    (None: they are in pixel space already): as flat arrays for the burner
+    (``arrays``, one affine on one array) and, only for the stages that ask,
+    as shapely geometries (``geometries``). ``index`` names the zones,
+    ``shape`` and ``orient`` are the raster's (``burn.orientation``),
+    ``pixel_size`` its pixels' width and height in the CRS (lines' lengths
+    are measured there); ``outside`` holds, for zones
     clipped when they were reprojected, the share of them beyond the raster
     (NaN for the others). With ``zone_of``, the geometries are parts of the
     zones instead (``pooling.pool_zones``): part ``i`` of zone ``zone_of[i]``.
     """
 
-    geometries: np.ndarray
+    source_geometries: np.ndarray
     index: pd.Index
     shape: tuple[int, int]
     orient: tuple[int, int]
     pixel_size: tuple[float, float] = (1.0, 1.0)
     outside: np.ndarray | None = None
     zone_of: np.ndarray | None = None
+    transform: Affine | None = None
+
+    @cached_property
+    def arrays(self) -> ZoneArrays:
+        """The zones in pixel space as flat arrays (``zones.arrays``)."""
+        return ZoneArrays.of(self.source_geometries, self.transform)
+
+    @cached_property
+    def geometries(self) -> np.ndarray:
+        """The zones in pixel space as shapely geometries (copies them all:
+        for areas, overlaps and coverage, not for burning)."""
+        if self.transform is None:
+            return self.source_geometries
+        return to_pixel_space(self.source_geometries, self.transform)
 
     @cached_property
     def _inside(self) -> np.ndarray:
@@ -298,7 +318,7 @@ class PixelZones:
         spans few chunks and its task holds about ``target`` values (or one
         zone's, when that zone alone is bigger).
         """
-        n = len(self.geometries)
+        n = len(self.source_geometries)
         first = np.full(n, len(tasks))
         for k, t in enumerate(tasks):
             first[t.zones] = np.minimum(first[t.zones], k)
@@ -352,12 +372,14 @@ def zones_on_grid(
         assume_same_crs=assume_same_crs,
         group_by=group_by,
     )
-    del frame  # only the pixel-space copy is needed from here: free the rest
-    pixel = to_pixel_space(geometries, transform)
-    del geometries
+    del frame  # only the geometries are needed from here: free the rest
     release_freed_memory()
     pixel_size = (abs(transform.a), abs(transform.e))
-    return PixelZones(pixel, index, shape, orientation(transform), pixel_size, outside)
+    orient = orientation(transform)
+    pixel_xy(np.zeros((0, 2)), transform)  # refuse a rotated grid now
+    return PixelZones(
+        geometries, index, shape, orient, pixel_size, outside, transform=transform
+    )
 
 
 def raster_target(
