@@ -58,6 +58,7 @@ def pool_zones(pixel: PixelZones, source: str) -> PixelZones:
         pixel,
         source_geometries=geometries[keep],
         transform=None,
+        known=None,
         index=pd.Index(names, name=keys.name),
         zone_of=codes[keep].astype(np.int64),
         outside=None if pixel.outside is None else pixel.outside[keep],

@@ -236,7 +236,7 @@ def _burn_piece(
     if task.raster_shape is None:
         raise ValueError("a chunk task to burn needs the raster's shape")
     task = task.with_zones()
-    assert task.arrays is not None
+    assert task.arrays is not None and task.raster_shape is not None
     labels, pixels, owners, next_zone = burn_flat(
         task.arrays.flat,
         task.offset,

@@ -48,25 +48,43 @@ class ZoneArrays:
         geometries: np.ndarray,
         transform: Affine | None = None,
         wkb: tuple[np.ndarray, np.ndarray] | None = None,
+        read: np.ndarray | None = None,
     ) -> ZoneArrays:
         """The zones ``geometries``, moved to ``transform``'s oriented pixel
         space on the way (GDAL's arithmetic, ``burn.to_pixel_space``'s) unless
         it is None (``geometries`` are in pixel space already).
 
-        They are flattened from their WKB (``wkb``: their buffer and offsets
-        when known, as Arrow read them), through shapely when it is not WKB
-        ``zones.wkb`` reads.
+        They are flattened from their WKB (``zones.wkb``). ``wkb`` is that of
+        ``read``, the geometries as read (their buffer and offsets, as Arrow
+        held them): a zone that is still the object read is flattened from it,
+        the others (repaired, reprojected) from their own WKB.
         """
         geometries = np.asarray(geometries, dtype=object)
-        parsed = flat_of_wkb(*(wkb or wkb_buffers(geometries)))
-        if parsed is None:
-            flat = flatten(geometries)
-            types = shapely.get_type_id(geometries).astype(np.int8)
-            types[np.diff(flat.zone_parts) == 0] = -1
+        if wkb is not None and read is not None and len(read) == len(geometries):
+            arrays = cls._parsed(wkb, read)
+            changed = np.flatnonzero(~_same_objects(geometries, read))
+            if changed.size:
+                fresh = geometries[changed]
+                source = np.arange(len(geometries))
+                source[changed] = len(geometries) + np.arange(changed.size)
+                fresh_arrays = cls._parsed(wkb_buffers(fresh), fresh)
+                arrays = cls.concat([arrays, fresh_arrays]).take(source)
         else:
-            flat, types = Flat(*parsed[0]), parsed[1]
+            arrays = cls._parsed(wkb_buffers(geometries), geometries)
         if transform is not None:
-            pixel_xy(flat.xy, transform)
+            pixel_xy(arrays.flat.xy, transform)
+        return arrays
+
+    @classmethod
+    def _parsed(
+        cls, wkb: tuple[np.ndarray, np.ndarray], geometries: np.ndarray
+    ) -> ZoneArrays:
+        parsed = flat_of_wkb(*wkb)
+        if parsed is not None:
+            return cls(Flat(*parsed[0]), parsed[1])
+        flat = flatten(geometries)  # WKB zones.wkb does not read: shapely's way
+        types = shapely.get_type_id(geometries).astype(np.int8)
+        types[np.diff(flat.zone_parts) == 0] = -1
         return cls(flat, types)
 
     @classmethod
@@ -179,6 +197,13 @@ class ZoneArrays:
         packed = [_narrow(c) for c in (counts[0], counts[2], counts[3])]
         kinds = counts[1].astype(np.int8)
         return (_unpack, (packed, kinds.tobytes(), self.types.tobytes(), _xy(self)))
+
+
+def _same_objects(a: np.ndarray, b: np.ndarray) -> bool | np.ndarray:
+    """Whether each element of ``a`` is the very object in ``b`` (by id, in C:
+    no Python code runs per element)."""
+    n = len(a)
+    return np.fromiter(map(id, a), np.intp, n) == np.fromiter(map(id, b), np.intp, n)
 
 
 def _xy(arrays: ZoneArrays) -> bytes:

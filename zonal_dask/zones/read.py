@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from ..burn.rules import orientation, pixel_xy, to_pixel_space
+from ..burn.rules import orientation, to_pixel_space
 from ..errors import (
     CRSError,
     GeometryTypeError,
@@ -35,6 +35,7 @@ from ..io.raster import is_remote
 from ..labels.chunk_tasks import ChunkTask
 from ..run.process_state import release_freed_memory
 from .arrays import ZoneArrays
+from .arrow_read import read_keeping_wkb
 from .densify import size
 from .reproject import Target, check_range, crs_name, parse_crs, to_raster_crs
 
@@ -51,17 +52,26 @@ def read_zones(
     A file with several layers needs ``layer`` (a name or 0-based position).
     A GeoDataFrame is returned as is.
     """
+    return read_zones_and_wkb(zones, layer)[0]
+
+
+def read_zones_and_wkb(
+    zones: str | os.PathLike | gpd.GeoDataFrame, layer: str | int | None = None
+) -> tuple[gpd.GeoDataFrame, tuple[np.ndarray, np.ndarray] | None]:
+    """``read_zones``, and the geometries' WKB as read (buffer and offsets)
+    when the reader kept it (``zones.arrow_read``), else None."""
     if isinstance(zones, gpd.GeoDataFrame):
-        return zones
+        return zones, None
     path = os.fspath(zones)
     if not is_remote(path) and not os.path.exists(path):
         raise ZonesError(f"{path}: no such file")
+    wkb = None
     try:
         if path.lower().endswith((".parquet", ".geoparquet")):
             frame = gpd.read_parquet(path)
         else:
             layer = _choose_layer(path, layer)
-            frame = _read_vector(path, layer)
+            frame, wkb = _read_vector(path, layer)
     except ZonesError:
         raise
     except Exception as err:  # pyogrio, pyarrow and GDAL raise many types
@@ -69,10 +79,12 @@ def read_zones(
         raise ZonesError(f"{path}: cannot read zones ({message})") from None
     if frame.index.name is None:
         frame.index.name = "fid"
-    return frame
+    return frame, wkb
 
 
-def _read_vector(path: str, layer: str | int | None) -> gpd.GeoDataFrame:
+def _read_vector(
+    path: str, layer: str | int | None
+) -> tuple[gpd.GeoDataFrame, tuple[np.ndarray, np.ndarray] | None]:
     """A vector layer indexed by its FIDs, in file order.
 
     GDAL takes a GeoJSON feature's FID from its top-level ``id``, else from an
@@ -83,8 +95,11 @@ def _read_vector(path: str, layer: str | int | None) -> gpd.GeoDataFrame:
     rows are named by position instead, with a warning.
     """
     try:
-        return gpd.read_file(
-            path, engine="pyogrio", fid_as_index=True, layer=layer, use_arrow=True
+        return read_keeping_wkb(path, layer) or (
+            gpd.read_file(
+                path, engine="pyogrio", fid_as_index=True, layer=layer, use_arrow=True
+            ),
+            None,
         )
     except ValueError as err:
         if "1-dimensional" not in str(err):
@@ -100,7 +115,7 @@ def _read_vector(path: str, layer: str | int | None) -> gpd.GeoDataFrame:
             stacklevel=4,
         )
         frame.index = pd.RangeIndex(len(frame), name=frame.index.name)
-    return frame
+    return frame, None
 
 
 def _choose_layer(path: str, layer: str | int | None) -> str | int | None:
@@ -269,10 +284,14 @@ class PixelZones:
     outside: np.ndarray | None = None
     zone_of: np.ndarray | None = None
     transform: Affine | None = None
+    known: ZoneArrays | None = None
 
     @cached_property
     def arrays(self) -> ZoneArrays:
-        """The zones in pixel space as flat arrays (``zones.arrays``)."""
+        """The zones in pixel space as flat arrays (``zones.arrays``; made
+        when they were read, ``known``)."""
+        if self.known is not None:
+            return self.known
         return ZoneArrays.of(self.source_geometries, self.transform)
 
     @cached_property
@@ -351,7 +370,8 @@ def zones_on_grid(
     ``source`` and ``raster`` name the two inputs in error messages; with
     ``group_by`` each feature is named by its group (not unique).
     """
-    frame = read_zones(zones, layer)
+    frame, wkb = read_zones_and_wkb(zones, layer)
+    read = np.asarray(frame.geometry.values, dtype=object)
     if zones_crs is not None:
         frame = frame.set_crs(parse_crs(zones_crs, "zones_crs"), allow_override=True)
     check_crs(
@@ -373,12 +393,20 @@ def zones_on_grid(
         group_by=group_by,
     )
     del frame  # only the geometries are needed from here: free the rest
+    arrays = ZoneArrays.of(geometries, transform, wkb, read)
+    del wkb, read
     release_freed_memory()
     pixel_size = (abs(transform.a), abs(transform.e))
     orient = orientation(transform)
-    pixel_xy(np.zeros((0, 2)), transform)  # refuse a rotated grid now
     return PixelZones(
-        geometries, index, shape, orient, pixel_size, outside, transform=transform
+        geometries,
+        index,
+        shape,
+        orient,
+        pixel_size,
+        outside,
+        transform=transform,
+        known=arrays,
     )
 
 

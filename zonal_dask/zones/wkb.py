@@ -11,6 +11,8 @@ geometry) so that the caller flattens those through shapely instead.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
@@ -182,12 +184,14 @@ def wkb_buffers(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return wkb_of_arrow(column)
 
 
-def wkb_of_arrow(column) -> tuple[np.ndarray, np.ndarray]:
+def wkb_of_arrow(column: Any) -> tuple[np.ndarray, np.ndarray]:
     """(data, offsets) of an Arrow binary column (nulls are empty)."""
     import pyarrow as pa
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    if isinstance(column.type, pa.ExtensionType):
+        column = column.storage
     if not pa.types.is_large_binary(column.type):
         column = column.cast(pa.large_binary())
     _, offset_buffer, data_buffer = column.buffers()

@@ -1,0 +1,55 @@
+"""Reading a vector layer through Arrow, keeping its geometries' WKB.
+
+The burner reads zones as flat arrays (``zones.arrays``), flattened from WKB;
+GDAL's Arrow reader hands the WKB over as one buffer, so keeping it spares
+writing every geometry to WKB again (``shapely.to_wkb``, a Python object per
+zone). Files with fields this reader would convert differently from
+GeoPandas (dates, JSON) are left to GeoPandas (None).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from .wkb import wkb_of_arrow
+
+
+def read_keeping_wkb(
+    path: str, layer: str | int | None
+) -> tuple[gpd.GeoDataFrame, tuple[np.ndarray, np.ndarray]] | None:
+    """The layer as ``geopandas.read_file(..., use_arrow=True,
+    fid_as_index=True)`` reads it, and its geometries' WKB (buffer, offsets);
+    None when GeoPandas should read it."""
+    from pyogrio.raw import read_arrow
+
+    meta, table = read_arrow(path, layer=layer, return_fids=True)
+    simple = all(d is None or not d.startswith("datetime") for d in meta["dtypes"])
+    if not simple or "OFSTJSON" in meta["ogr_subtypes"] or not meta["fid_column"]:
+        return None
+    name = meta["geometry_name"] or "wkb_geometry"
+    if name not in table.column_names:
+        return None
+    column = table.column(name)
+    frame = table.drop_columns([name]).to_pandas(self_destruct=True)
+    del table
+    if meta["fid_column"] not in frame.columns:
+        return None
+    frame = frame.set_index(meta["fid_column"])
+    frame.index.names = ["fid"]
+    wkb = wkb_of_arrow(column)
+    geometry = shapely.from_wkb(_bytes_objects(column))
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=meta["crs"]), wkb
+
+
+def _bytes_objects(column: Any) -> np.ndarray:
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if isinstance(column.type, pa.ExtensionType):
+        column = column.storage
+    return column.to_numpy(zero_copy_only=False)
