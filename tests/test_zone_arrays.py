@@ -117,6 +117,12 @@ def test_arrays_gather_concatenate_pickle_and_rebuild_exactly():
     back = pickle.loads(pickle.dumps(arrays))
     assert_flat_equal(back.flat, arrays.flat)
     assert back.types.tolist() == arrays.types.tolist()
+    # a ring closed on -0.0 where it starts on 0.0 keeps its bits
+    signed = zone_arrays.ZoneArrays.of([shapely.Polygon([(0, 0), (1, 0), (1, 1)])])
+    signed.flat.xy[-1, 0] = -0.0
+    assert signed.flat.xy[0, 0] == 0 and not np.signbit(signed.flat.xy[0, 0])
+    back = pickle.loads(pickle.dumps(signed))
+    assert back.flat.xy.tobytes() == signed.flat.xy.tobytes()
     rebuilt = arrays.geometries()
     for made, given in zip(rebuilt, geometries, strict=True):
         if given is None or given.is_empty:
@@ -244,3 +250,13 @@ def test_zones_read_keep_their_wkb_and_repairs_are_flattened_again(tmp_path):
             frame.geometry.values, pixel.transform
         ).flat.xy.shape
     )  # the repaired bow tie has other vertices than the one read
+
+
+def test_geoparquet_zones_keep_their_wkb(tmp_path):
+    frame = zones_frame(voronoi_zones(make_grid((30, 40), seed=4), 20, seed=4))
+    frame.to_parquet(tmp_path / "zones.parquet")
+    read_frame, kept = read.read_zones_and_wkb(str(tmp_path / "zones.parquet"))
+    assert kept is not None
+    parsed = wkb.flat_of_wkb(*kept)
+    assert parsed is not None
+    assert_flat_equal(rules.Flat(*parsed[0]), rules.flatten(read_frame.geometry.values))

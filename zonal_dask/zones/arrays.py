@@ -192,11 +192,26 @@ class ZoneArrays:
 
     def __reduce__(self) -> tuple:
         # counts in the narrowest integer type that holds them, coordinates as
-        # raw float64: a small polygon weighs less than its WKB
+        # raw float64 without each ring's closing vertex (the same bits as its
+        # first): a small polygon weighs less than its WKB
         counts = self._counts()
-        packed = [_narrow(c) for c in (counts[0], counts[2], counts[3])]
+        closed = _closed_rings(self.flat)
+        coords = counts[3] - closed if closed is not None else counts[3]
+        packed = [_narrow(c) for c in (counts[0], counts[2], coords)]
         kinds = counts[1].astype(np.int8)
-        return (_unpack, (packed, kinds.tobytes(), self.types.tobytes(), _xy(self)))
+        xy = self.flat.xy
+        if closed is not None:
+            xy = np.delete(xy, self.flat.path_coords[1:][closed] - 1, axis=0)
+        return (
+            _unpack,
+            (
+                packed,
+                kinds.tobytes(),
+                self.types.tobytes(),
+                _bytes(xy),
+                closed is not None,
+            ),
+        )
 
 
 def _same_objects(a: np.ndarray, b: np.ndarray) -> bool | np.ndarray:
@@ -206,23 +221,54 @@ def _same_objects(a: np.ndarray, b: np.ndarray) -> bool | np.ndarray:
     return np.fromiter(map(id, a), np.intp, n) == np.fromiter(map(id, b), np.intp, n)
 
 
-def _xy(arrays: ZoneArrays) -> bytes:
-    return np.ascontiguousarray(arrays.flat.xy, np.float64).tobytes()
+def _bytes(xy: np.ndarray) -> bytes:
+    return np.ascontiguousarray(xy, np.float64).tobytes()
+
+
+def _rings(kinds: np.ndarray, part_paths: np.ndarray) -> np.ndarray:
+    """Whether each path is a polygon's ring."""
+    part_of_path = np.repeat(np.arange(kinds.size), np.diff(part_paths))
+    return kinds[part_of_path] == POLYGON
+
+
+def _closed_rings(flat: Flat) -> np.ndarray | None:
+    """The rings (paths) whose closing vertex is dropped when pickled: every
+    non-empty ring, when each has at least two vertices and ends on the very
+    bits it starts with (as GEOS keeps them); else None (nothing dropped)."""
+    rings = _rings(flat.part_kind, flat.part_paths)
+    n = np.diff(flat.path_coords)
+    closed = rings & (n > 0)
+    if (n[closed] < 2).any():
+        return None
+    bits = flat.xy.view(np.uint64)
+    first, last = flat.path_coords[:-1][closed], flat.path_coords[1:][closed] - 1
+    if not np.array_equal(bits[first], bits[last]):
+        return None
+    return closed
 
 
 def _unpack(
-    packed: list[tuple[str, bytes]], kinds: bytes, types: bytes, xy: bytes
+    packed: list[tuple[str, bytes]],
+    kinds: bytes,
+    types: bytes,
+    xy: bytes,
+    closed: bool,
 ) -> ZoneArrays:
     zone_parts, part_paths, path_coords = (
         _starts(np.frombuffer(data, dtype)) for dtype, data in packed
     )
-    flat = Flat(
-        zone_parts,
-        np.frombuffer(kinds, np.int8).astype(np.int64),
-        part_paths,
-        path_coords,
-        np.frombuffer(xy, np.float64).reshape(-1, 2).copy(),
-    )
+    part_kind = np.frombuffer(kinds, np.int8).astype(np.int64)
+    points = np.frombuffer(xy, np.float64).reshape(-1, 2)
+    if closed:  # put each ring's closing vertex back: its first vertex again
+        counts = np.diff(path_coords)
+        ring = _rings(part_kind, part_paths) & (counts > 0)
+        full = _starts(counts + ring)
+        out = np.empty((int(full[-1]), 2))
+        path_of = np.repeat(np.arange(counts.size), counts)
+        out[np.arange(len(points)) + (full[:-1] - path_coords[:-1])[path_of]] = points
+        out[full[1:][ring] - 1] = out[full[:-1][ring]]
+        points, path_coords = out, full
+    flat = Flat(zone_parts, part_kind, part_paths, path_coords, points.copy())
     return ZoneArrays(flat, np.frombuffer(types, np.int8).copy())
 
 

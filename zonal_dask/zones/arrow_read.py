@@ -53,3 +53,27 @@ def _bytes_objects(column: Any) -> np.ndarray:
     if isinstance(column.type, pa.ExtensionType):
         column = column.storage
     return column.to_numpy(zero_copy_only=False)
+
+
+def parquet_wkb(
+    path: str, frame: gpd.GeoDataFrame
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The WKB of ``frame``'s geometries as GeoParquet ``path`` stores them
+    (``frame`` read from it), or None unless they are stored as WKB."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(path).metadata or {}
+    try:
+        geo = json.loads(metadata[b"geo"])
+        name = geo["primary_column"]
+        encoding = geo["columns"][name].get("encoding", "WKB")
+    except (KeyError, ValueError, TypeError):
+        return None
+    if encoding.upper() != "WKB" or frame.geometry.name != name:
+        return None
+    column = pq.read_table(path, columns=[name]).column(name)
+    if len(column) != len(frame):
+        return None
+    return wkb_of_arrow(column)

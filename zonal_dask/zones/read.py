@@ -35,7 +35,7 @@ from ..io.raster import is_remote
 from ..labels.chunk_tasks import ChunkTask
 from ..run.process_state import release_freed_memory
 from .arrays import ZoneArrays
-from .arrow_read import read_keeping_wkb
+from .arrow_read import parquet_wkb, read_keeping_wkb
 from .densify import size
 from .reproject import Target, check_range, crs_name, parse_crs, to_raster_crs
 
@@ -69,6 +69,7 @@ def read_zones_and_wkb(
     try:
         if path.lower().endswith((".parquet", ".geoparquet")):
             frame = gpd.read_parquet(path)
+            wkb = parquet_wkb(path, frame)
         else:
             layer = _choose_layer(path, layer)
             frame, wkb = _read_vector(path, layer)
