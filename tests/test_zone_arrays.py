@@ -260,3 +260,12 @@ def test_geoparquet_zones_keep_their_wkb(tmp_path):
     parsed = wkb.flat_of_wkb(*kept)
     assert parsed is not None
     assert_flat_equal(rules.Flat(*parsed[0]), rules.flatten(read_frame.geometry.values))
+
+
+def test_validity_is_checked_in_parts_as_a_whole():
+    bow_tie = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
+    geometries = np.array([shapely.box(0, 0, 1, 1)] * 120_001, object)
+    geometries[[0, 60_000, 120_000]] = bow_tie
+    valid = read._is_valid(geometries)
+    assert np.array_equal(valid, shapely.is_valid(geometries))
+    assert np.flatnonzero(~valid).tolist() == [0, 60_000, 120_000]
