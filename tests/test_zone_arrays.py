@@ -169,7 +169,30 @@ GEOMETRIES = voronoi_zones(GRID, 40, seed=5) + special_zones(GRID)
 )
 def test_planned_tasks_hold_the_zones_a_spatial_index_gives(chunks):
     pixel = rules.to_pixel_space(np.array(GEOMETRIES, object), GRID.transform)
-    orient = rules.orientation(GRID.transform)
+    assert_tasks_as_a_spatial_index(pixel, chunks, rules.orientation(GRID.transform))
+
+
+def test_zones_just_within_or_beyond_reach_of_a_chunk_edge():
+    # north-up pixel space: x is the column, y minus the row; chunk edges at
+    # columns 0, 10, 20 and rows 0, 10, 20
+    reach, line_reach = rules.REACH, rules.LINE_REACH
+    near = [10 - reach, 10 + reach, np.nextafter(10 - reach, 0), 10.0, 20 + reach]
+    zones = [shapely.box(c - 3, -5, c, -4) for c in near]  # right edge at c
+    zones += [shapely.box(c, -5, c + 3, -4) for c in near]  # left edge at c
+    zones += [shapely.box(3, -(c - 3), 5, -c) for c in near]  # bottom edge at c
+    zones += [
+        shapely.LineString([(2, -2), (10 - line_reach, -3)]),
+        shapely.LineString([(2, -2), (np.nextafter(10 - line_reach, 0), -3)]),
+        shapely.Point(10, -10),
+        shapely.Point(20 + reach, -5),
+        shapely.box(-1, -21, 21, 1),  # everything
+        shapely.Polygon([(-5, 5), (25, 5), (25, -25), (24, -25), (24, 4), (-5, 4)]),
+    ]
+    chunks = ((10, 10), (10, 10))
+    assert_tasks_as_a_spatial_index(np.array(zones, object), chunks, (1, -1))
+
+
+def assert_tasks_as_a_spatial_index(pixel, chunks, orient):
     tasks = chunk_tasks.plan_chunks(pixel, chunks, orient)
     # the former plan: an STRtree of the geometries queried with each chunk's
     # box grown by the zone's reach, each task holding its own geometries
@@ -182,15 +205,10 @@ def test_planned_tasks_hold_the_zones_a_spatial_index_gives(chunks):
             xs = orient[0] * col_edges[j], orient[0] * col_edges[j + 1]
             ys = orient[1] * row_edges[i], orient[1] * row_edges[i + 1]
             found = []
-            for margin in np.unique(reaches):
-                box = shapely.box(
-                    min(xs) - margin,
-                    min(ys) - margin,
-                    max(xs) + margin,
-                    max(ys) + margin,
-                )
+            for m in np.unique(reaches):
+                box = shapely.box(min(xs) - m, min(ys) - m, max(xs) + m, max(ys) + m)
                 hits = tree.query(box, predicate="intersects")
-                found.extend(hits[reaches[hits] == margin])
+                found.extend(hits[reaches[hits] == m])
             if found:
                 expected[(i, j)] = np.sort(found)
     assert {t.block: t.zones.tolist() for t in tasks} == {

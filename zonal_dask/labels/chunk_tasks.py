@@ -237,15 +237,14 @@ def _tested(
     """(chunk, zone) pairs of zones ``ids`` near several chunks, each tested
     as a spatial index tests it: bounds first, then the geometry."""
     n_rows, n_cols = len(row_edges) - 1, len(col_edges) - 1
-    # one more chunk each side for rounding: the boxes' arithmetic decides
-    j0 = np.maximum(np.searchsorted(col_edges, cols[:, 0] - margin) - 2, 0)
-    j1 = np.minimum(
-        np.searchsorted(col_edges, cols[:, 1] + margin, "right") + 1, n_cols
-    )
-    i0 = np.maximum(np.searchsorted(row_edges, rows[:, 0] - margin) - 2, 0)
-    i1 = np.minimum(
-        np.searchsorted(row_edges, rows[:, 1] + margin, "right") + 1, n_rows
-    )
+    # the chunks whose grown boxes the bounds may meet, widened by a millionth
+    # of a pixel for rounding: the boxes' own arithmetic decides below
+    low_cols, high_cols = cols[:, 0] - margin - 1e-6, cols[:, 1] + margin + 1e-6
+    low_rows, high_rows = rows[:, 0] - margin - 1e-6, rows[:, 1] + margin + 1e-6
+    j0 = np.maximum(np.searchsorted(col_edges, low_cols) - 1, 0)
+    j1 = np.minimum(np.searchsorted(col_edges, high_cols, "right"), n_cols)
+    i0 = np.maximum(np.searchsorted(row_edges, low_rows) - 1, 0)
+    i1 = np.minimum(np.searchsorted(row_edges, high_rows, "right"), n_rows)
     width = np.maximum(j1 - j0, 0)
     count = width * np.maximum(i1 - i0, 0)
     pair = np.repeat(np.arange(ids.size), count)
@@ -279,14 +278,12 @@ def _grown_boxes(
     ``margin``: the boxes a spatial index of the zones would be queried with."""
     xs = orient[0] * col_edges[j], orient[0] * col_edges[j + 1]
     ys = orient[1] * row_edges[i], orient[1] * row_edges[i + 1]
-    return np.column_stack(
-        (
-            np.minimum(*xs) - margin,
-            np.minimum(*ys) - margin,
-            np.maximum(*xs) + margin,
-            np.maximum(*ys) + margin,
-        )
-    )
+    boxes = np.empty((len(i), 4))
+    boxes[:, 0] = np.minimum(*xs) - margin
+    boxes[:, 1] = np.minimum(*ys) - margin
+    boxes[:, 2] = np.maximum(*xs) + margin
+    boxes[:, 3] = np.maximum(*ys) + margin
+    return boxes
 
 
 def tasks_token(tasks: Sequence[ChunkTask]) -> str:
