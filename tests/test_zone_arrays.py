@@ -287,3 +287,16 @@ def test_validity_is_checked_in_parts_as_a_whole():
     valid = read._is_valid(geometries)
     assert np.array_equal(valid, shapely.is_valid(geometries))
     assert np.flatnonzero(~valid).tolist() == [0, 60_000, 120_000]
+
+
+def test_geometries_are_read_a_slice_at_a_time_in_order():
+    import pyarrow as pa
+
+    from zonal_dask.zones import arrow_read
+
+    geometries = np.array([*ODD[:2], *voronoi_zones(GRID, 9, seed=1)], object)
+    column = pa.array(shapely.to_wkb(geometries), pa.binary())
+    sliced = arrow_read._geometries(column, step=3)
+    assert [g is None for g in sliced] == [g is None for g in geometries]
+    present = np.array([g is not None for g in geometries])
+    assert shapely.equals_exact(sliced[present], geometries[present], 0).all()

@@ -31,6 +31,7 @@ from ..io.raster import (
 )
 from ..reduce.moments import warm_up
 from ..request import Request, Route
+from ..run.process_state import release_freed_memory
 from ..zones.read import LINEAR, POLYGONAL, require_types, zones_on_grid
 from .chunk_tasks import plan_chunks
 from .groups import pool_zones, require_one_kind, zone_fields
@@ -148,6 +149,10 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
         )
     if request.small == "touched":
         source = touched_fallback(source, tasks, len(pixel.index))
+    # the zones' geometries are no longer needed (the tasks read the shards):
+    # hand their memory back before the chunks need it
+    del pixel, tasks
+    release_freed_memory()
     return Inputs(array, source, nodata, weights, grid)
 
 

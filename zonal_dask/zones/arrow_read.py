@@ -40,19 +40,32 @@ def read_keeping_wkb(
         return None
     frame = frame.set_index(meta["fid_column"])
     frame.index.names = ["fid"]
-    wkb = wkb_of_arrow(column)
-    geometry = shapely.from_wkb(_bytes_objects(column))
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs=meta["crs"]), wkb
+    storage = _storage(column)
+    del column
+    geometry = _geometries(storage)
+    frame = gpd.GeoDataFrame(frame, geometry=geometry, crs=meta["crs"])
+    return frame, wkb_of_arrow(storage)
 
 
-def _bytes_objects(column: Any) -> np.ndarray:
+def _storage(column: Any) -> Any:
+    """One Arrow binary array of a (chunked, extension) WKB column."""
     import pyarrow as pa
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if isinstance(column.type, pa.ExtensionType):
         column = column.storage
-    return column.to_numpy(zero_copy_only=False)
+    return column
+
+
+def _geometries(wkb: Any, step: int = 65_536) -> np.ndarray:
+    """Shapely geometries of a WKB column, a slice at a time: the bytes
+    objects ``from_wkb`` needs never exist for the whole column at once."""
+    out = np.empty(len(wkb), object)
+    for start in range(0, len(wkb), step):
+        part = wkb.slice(start, step).to_numpy(zero_copy_only=False)
+        out[start : start + len(part)] = shapely.from_wkb(part)
+    return out
 
 
 def parquet_wkb(
