@@ -14,7 +14,7 @@ import pytest
 from affine import Affine
 
 import zonal_dask as zd
-from zonal_dask.labels import sources
+from zonal_dask.labels import coverage_source
 
 from .reference import assert_tables_close
 from .synth import TRANSFORM, make_grid, voronoi_zones, zones_frame
@@ -95,13 +95,13 @@ def test_one_weighted_step_is_exactextract_s(files, tmp_path):
 
 def test_the_fractions_and_weights_are_made_once(files, tmp_path, monkeypatch):
     made = []
-    coverage_labels = sources.coverage_labels
+    coverage_labels = coverage_source.coverage_labels
 
     def counted(*args, **kwargs):
         made.append(1)
         return coverage_labels(*args, **kwargs)
 
-    monkeypatch.setattr(sources, "coverage_labels", counted)
+    monkeypatch.setattr(coverage_source, "coverage_labels", counted)
     path = WEIGHTS.write(tmp_path / "w.tif")
     zd.zonal_series(
         FRAME, files, ["weighted_mean"], weights=path, coverage="fraction", batch=1
