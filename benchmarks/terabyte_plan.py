@@ -9,9 +9,11 @@ million polygons: ``python benchmarks/peers/make_data.py DIR --size 16000
 
 * the raster's size and chunking, and the number of tasks in the graph;
 * the time to build it and this process's peak memory (the client's);
-* the bytes of geometry the chunk tasks carry in total (each chunk's burn task
-  pickled), against the zones' own WKB: each polygon should go to the chunks it
-  meets, never the whole layer to every task.
+* the bytes of the whole graph pickled (what a client sends a scheduler),
+  against the zones' own WKB, and the share of it the zones' shards hold: each
+  zone travels once, in one shard, and chunk tasks hold ranges into them;
+* the time to pickle and unpickle the graph and to order it (``dask.order``),
+  the scheduler's own work before it dispatches a task.
 
 With ``--slice N`` it then computes the statistics of the top-left N x N
 pixels (``N = 100000`` is 10 gigapixels) on the scheduler at ``--scheduler``
@@ -27,9 +29,11 @@ import resource
 import time
 from contextlib import ExitStack
 
+import cloudpickle
 import dask
 import geopandas as gpd
 import shapely
+from dask.order import order
 
 import zonal_dask as zd
 
@@ -51,20 +55,38 @@ def main() -> None:
         f"{array.size / 1e9:,.1f} gigapixels, chunks {rows[0]} x {cols[0]} "
         f"({len(rows) * len(cols):,} of them)"
     )
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     lazy = zd.zonal_stats(args.zones, args.raster, compute=False)
-    built = time.perf_counter() - start
+    built, built_cpu = time.perf_counter() - start, time.process_time() - cpu
     graph = dict(lazy.__dask_graph__())
     chunk_tasks = [t for k, t in graph.items() if _is_chunk(k)]
-    geometry_bytes = sum(len(pickle.dumps(task[2])) for task in chunk_tasks)
+    shard_bytes = sum(
+        len(cloudpickle.dumps(v, protocol=5)) for k, v in graph.items() if _is_shard(k)
+    )
+    cpu = time.process_time()
+    blob = cloudpickle.dumps(graph, protocol=5)
+    dumped, cpu = time.process_time() - cpu, time.process_time()
+    pickle.loads(blob)
+    loaded, cpu = time.process_time() - cpu, time.process_time()
+    order(graph)
+    ordered = time.process_time() - cpu
     layer_bytes = _layer_wkb(args.zones)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"graph: {len(graph):,} tasks ({len(chunk_tasks):,} chunk tasks)")
-    print(f"built in {built:.1f} s; client peak memory {peak:,.0f} MB")
     print(
-        f"labels carried by the chunk tasks: {geometry_bytes / 1e6:,.0f} MB, "
-        f"{geometry_bytes / layer_bytes:.3f} x the layer's WKB "
-        f"({layer_bytes / 1e6:,.0f} MB)"
+        f"built in {built:.1f} s ({built_cpu:.1f} CPU s); "
+        f"client peak memory {peak:,.0f} MB"
+    )
+    print(
+        f"pickled graph: {len(blob) / 1e6:,.0f} MB, "
+        f"{len(blob) / layer_bytes:.3f} x the layer's WKB "
+        f"({layer_bytes / 1e6:,.0f} MB); "
+        f"of which the zones' shards {shard_bytes / 1e6:,.0f} MB "
+        f"({shard_bytes / layer_bytes:.3f} x)"
+    )
+    print(
+        f"CPU s: pickle.dumps {dumped:.2f}, pickle.loads {loaded:.2f}, "
+        f"dask.order {ordered:.2f}"
     )
     if args.slice:
         _compute_slice(args, array)
@@ -72,6 +94,10 @@ def main() -> None:
 
 def _is_chunk(key: object) -> bool:
     return isinstance(key, tuple) and str(key[0]).startswith("zonal-chunk-")
+
+
+def _is_shard(key: object) -> bool:
+    return isinstance(key, tuple) and str(key[0]).startswith("zonal-zones-")
 
 
 def _layer_wkb(zones: str) -> int:

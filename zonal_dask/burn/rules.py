@@ -64,9 +64,25 @@ def to_pixel_space(geometries: np.ndarray, transform: Affine) -> np.ndarray:
     """Map geometries from the raster's CRS to oriented pixel coordinates.
 
     A point at column ``c``, row ``r`` maps to ``(sx * c, sy * r)`` where
-    ``(sx, sy) = orientation(transform)``. The arithmetic is GDAL's own
-    (``-x0/dx + x * (1/dx)``); keeping the axes' signs keeps each ring's
-    orientation, which GDAL's rule for edges on pixel centres depends on.
+    ``(sx, sy) = orientation(transform)``, by ``pixel_xy``. This copies every
+    geometry: the burner reads ``zones.arrays.ZoneArrays``, which move the
+    coordinates alone; shapely geometries in pixel space are for the stages
+    that need them (areas, overlaps, coverage).
+    """
+
+    def forward(xy: np.ndarray) -> np.ndarray:
+        return pixel_xy(np.array(xy, np.float64), transform)
+
+    return shapely.transform(geometries, forward)
+
+
+def pixel_xy(xy: np.ndarray, transform: Affine) -> np.ndarray:
+    """Move (n, 2) coordinates in the raster's CRS to its oriented pixel space,
+    in place, and return them.
+
+    The arithmetic is GDAL's own (``GDALInvGeoTransform``: ``-x0/dx + x *
+    (1/dx)``); keeping the axes' signs keeps each ring's orientation, which
+    GDAL's rule for edges on pixel centres depends on.
     """
     if transform.b != 0 or transform.d != 0:
         raise RasterError(
@@ -74,15 +90,15 @@ def to_pixel_space(geometries: np.ndarray, transform: Affine) -> np.ndarray:
         )
     if transform.a == 0 or transform.e == 0:
         raise RasterError(f"degenerate geotransform {tuple(transform)[:6]}")
-    ox, sx = -transform.c / transform.a, 1.0 / transform.a
-    oy, sy = -transform.f / transform.e, 1.0 / transform.e
-    flip_x, flip_y = orientation(transform)
-
-    def forward(xy: np.ndarray) -> np.ndarray:
-        columns, rows = ox + xy[:, 0] * sx, oy + xy[:, 1] * sy
-        return np.column_stack((flip_x * columns, flip_y * rows))
-
-    return shapely.transform(geometries, forward)
+    origin = (-transform.c / transform.a, -transform.f / transform.e)
+    scale = (1.0 / transform.a, 1.0 / transform.e)
+    for axis, flip in enumerate(orientation(transform)):
+        column = xy[:, axis]
+        column *= scale[axis]
+        column += origin[axis]  # origin + x * scale, as GDAL adds them
+        if flip < 0:
+            np.negative(column, out=column)
+    return xy
 
 
 class Flat(NamedTuple):
@@ -173,14 +189,39 @@ def burn_chunk(
     next_zone
         The first zone left for a further piece, ``len(geometries)`` if none.
     """
-    n = len(geometries)
+    return burn_flat(
+        flatten(geometries),
+        offset,
+        shape,
+        raster_shape,
+        orient,
+        all_touched,
+        layers,
+        first,
+        budget,
+    )
+
+
+def burn_flat(
+    flat: Flat,
+    offset: tuple[int, int],
+    shape: tuple[int, int],
+    raster_shape: tuple[int, int],
+    orient: tuple[int, int] = (1, -1),
+    all_touched: bool = False,
+    layers: np.ndarray | None = None,
+    first: int = 0,
+    budget: int = UNLIMITED,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``burn_chunk`` of zones given as ``Flat`` arrays."""
+    n = len(flat.zone_parts) - 1
     if layers is None:
         plane, n_planes = np.zeros(n, np.int64), 1
     else:
         present, plane = np.unique(layers, return_inverse=True)
         plane, n_planes = plane.astype(np.int64), max(1, present.size)
     labels, pixels, zones, next_zone = burn_claims(
-        *flatten(geometries),
+        *flat,
         np.array(orient, np.float64),
         raster_shape,
         (*offset, *shape),

@@ -86,7 +86,7 @@ def build_labels(
         if request.coverage is not None:
             require_one_kind(pixel.geometries, pixel.index, name)
         pixel = pool_zones(pixel, name)
-    tasks = plan_chunks(pixel.geometries, grid_chunks(array), pixel.orient)
+    tasks = plan_chunks(pixel.arrays, grid_chunks(array), pixel.orient)
     groups, fields = zone_fields(
         pixel,
         tasks,
@@ -103,13 +103,13 @@ def build_labels(
             pass
     if request.coverage is not None:
         require_types(
-            pixel.geometries,
+            pixel.source_geometries,
             name,
             POLYGONAL | LINEAR,
             "coverage weighting needs polygon or line zones, as exactextract "
             "(points take the pixel-centre or all-touched rule)",
         )
-        if np.isin(shapely.get_type_id(pixel.geometries), LINE_TYPES).any():
+        if np.isin(shapely.get_type_id(pixel.source_geometries), LINE_TYPES).any():
             prepare_in_background(["line_lengths"], [])
         rule = CoverageRule(
             request.coverage,

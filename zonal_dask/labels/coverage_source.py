@@ -17,7 +17,7 @@ from dask.base import tokenize
 from ..coverage.weights import CoverageRule, coverage_fractions, pooled_limit
 from .chunk_tasks import ChunkTask, tasks_token
 from .groups import pool_claims
-from .sources import FRACTION, ChunkLabels, LabelSource, zones_of
+from .sources import FRACTION, ChunkLabels, LabelSource, shard_collections, zones_of
 
 
 def coverage_source(
@@ -36,7 +36,7 @@ def coverage_source(
         tasks={
             t.block: (
                 coverage_labels,
-                t,
+                t.dask_task(),
                 rule,
                 None if zone_of is None else zone_of[t.zones],
             )
@@ -47,6 +47,7 @@ def coverage_source(
         token=tokenize(tasks_token(tasks), "coverage", rule, zone_of),
         groups=groups,
         fields=dict(fields or {}),
+        dependencies=shard_collections(tasks),
         weighted=True,
     )
 
@@ -58,6 +59,7 @@ def coverage_labels(
 ) -> ChunkLabels:
     """A chunk's coverage claims as ``ChunkLabels``: no layer, all sparse,
     each weighted by ``rule`` (a line's cells by its length in each)."""
+    task = task.with_zones()
     pixels, owners, fractions = coverage_fractions(
         task.geometries,
         task.offset,

@@ -56,7 +56,9 @@ def pool_zones(pixel: PixelZones, source: str) -> PixelZones:
     keep = np.flatnonzero(geometries != None)  # noqa: E711
     return replace(
         pixel,
-        geometries=geometries[keep],
+        source_geometries=geometries[keep],
+        transform=None,
+        known=None,
         index=pd.Index(names, name=keys.name),
         zone_of=codes[keep].astype(np.int64),
         outside=None if pixel.outside is None else pixel.outside[keep],

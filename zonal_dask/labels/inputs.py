@@ -28,6 +28,7 @@ from ..io.raster import (
 )
 from ..request import Request, Route
 from ..run.kernels import prepare_in_background
+from ..run.process_state import release_freed_memory
 from .build import build_labels
 from .label_raster import label_raster_source
 from .plan import ZonePlan
@@ -121,6 +122,9 @@ def label_source(zones: Zones, raster: Raster, request: Request, name: str) -> I
         source = label_raster_source(labels.data, labels.rio.nodata)
         return Inputs(array, source, nodata, weights, grid)
     source = build_labels(zones, array, request, name, raster_name).source
+    # the zones' geometries are no longer needed (the tasks read the shards):
+    # hand their memory back before the chunks need it
+    release_freed_memory()
     return Inputs(array, source, nodata, weights, grid)
 
 

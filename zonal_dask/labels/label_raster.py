@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
 
 from ..burn.rules import NO_ZONE
 from .sources import ChunkLabels, Labels, LabelSource, pieces
@@ -92,4 +93,7 @@ def label_array(
                 dsk[(name, i, j)] = (np.full, (rows, cols), NO_ZONE, np.int32)
             else:
                 dsk[(name, i, j)] = (global_labels, task)
-    return da.Array(dsk, name, chunks, dtype=np.int32)
+    graph = HighLevelGraph.from_collections(
+        name, dsk, dependencies=list(source.dependencies)
+    )
+    return da.Array(graph, name, chunks, dtype=np.int32)

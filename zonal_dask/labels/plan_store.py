@@ -73,7 +73,7 @@ def read_store(
             offset=(int(row_edges[i]), int(col_edges[j])),
             shape=(chunks[0][i], chunks[1][j]),
             zones=np.empty(0, np.int64),
-            geometries=np.empty(0, object),
+            arrays=None,
             orientation=orient,
             layers=np.empty(0, np.int64),
         )
@@ -106,7 +106,7 @@ def placeholder(t: ChunkTask) -> ChunkTask:
         t.offset,
         t.shape,
         np.empty(0, np.int64),
-        np.empty(0, object),
+        None,
         t.orientation,
         np.empty(0, np.int64),
     )

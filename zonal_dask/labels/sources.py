@@ -38,7 +38,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from ..burn.rules import NO_ZONE, UNLIMITED, burn_chunk, sparse_budget
+from ..burn.rules import NO_ZONE, UNLIMITED, burn_flat, sparse_budget
 from ..coverage.weights import CoverageRule
 from .chunk_tasks import ChunkTask, tasks_token
 from .groups import pool_layers
@@ -169,7 +169,15 @@ def polygon_source(
         token=tokenize(tasks_token(tasks), all_touched, zone_of),
         groups=groups,
         fields=dict(fields or {}),
+        dependencies=shard_collections(tasks),
     )
+
+
+def shard_collections(tasks: Sequence[ChunkTask]) -> tuple:
+    """The zones' shards the tasks read, as dask collections (each zone
+    travels once, in its shard: ``labels/zone_shards.py``)."""
+    shards = {id(t.selection.shards): t.selection.shards for t in tasks if t.selection}
+    return tuple(s.collection() for s in shards.values())
 
 
 def zones_of(task: ChunkTask, zone_of: np.ndarray | None) -> np.ndarray:
@@ -177,7 +185,7 @@ def zones_of(task: ChunkTask, zone_of: np.ndarray | None) -> np.ndarray:
 
 
 def _burn_task(t: ChunkTask, all_touched: bool, zone_of: np.ndarray | None) -> tuple:
-    task = (polygon_labels, t, all_touched)
+    task = (polygon_labels, t.dask_task(), all_touched)
     return task if zone_of is None else (pooled_labels, task, zone_of[t.zones])
 
 
@@ -215,6 +223,7 @@ def _one_piece(labels: Labels) -> ChunkLabels:
 def polygon_labels(task: ChunkTask, all_touched: bool = False) -> Labels:
     """Burn one chunk's zones (``burn.burn_chunk``): its ``ChunkLabels``, or
     ``BurntPieces`` when its claims are too many for one piece."""
+    task = task.with_zones()
     budget = UNLIMITED if task.layers is not None else sparse_budget(task.shape)
     first, next_zone = _burn_piece(task, all_touched, 0, budget)
     if next_zone == len(task.zones):
@@ -227,8 +236,10 @@ def _burn_piece(
 ) -> tuple[ChunkLabels, int]:
     if task.raster_shape is None:
         raise ValueError("a chunk task to burn needs the raster's shape")
-    labels, pixels, owners, next_zone = burn_chunk(
-        task.geometries,
+    task = task.with_zones()
+    assert task.arrays is not None and task.raster_shape is not None
+    labels, pixels, owners, next_zone = burn_flat(
+        task.arrays.flat,
         task.offset,
         task.shape,
         task.raster_shape,
@@ -276,7 +287,7 @@ def touched_fallback(
     """
     by_block = {t.block: t for t in tasks}
     wrapped = {
-        block: (_with_touched, task, by_block[block], n_zones)
+        block: (_with_touched, task, by_block[block].dask_task(), n_zones)
         for block, task in source.tasks.items()
     }
     zones = {
@@ -307,9 +318,10 @@ def _touched_piece(
     empty = np.flatnonzero(claims == 0)
     if empty.size == 0:
         return None
-    assert task.raster_shape is not None
-    labels, pixels, owners, _ = burn_chunk(
-        task.geometries[empty],
+    task = task.with_zones()
+    assert task.raster_shape is not None and task.arrays is not None
+    labels, pixels, owners, _ = burn_flat(
+        task.arrays.take(empty).flat,
         task.offset,
         task.shape,
         task.raster_shape,

@@ -35,12 +35,15 @@ from ..errors import (
 from ..io.raster import is_remote
 from ..labels.chunk_tasks import ChunkTask
 from ..run.process_state import release_freed_memory
+from .arrays import ZoneArrays
+from .arrow_read import parquet_wkb, read_keeping_wkb
 from .collections import collection_parts
 from .densify import size
 from .reproject import Target, check_range, crs_name, parse_crs, to_raster_crs
 
 if TYPE_CHECKING:
     import xarray as xr
+    from affine import Affine
 
 
 def read_zones(
@@ -51,17 +54,27 @@ def read_zones(
     A file with several layers needs ``layer`` (a name or 0-based position).
     A GeoDataFrame is returned as is.
     """
+    return read_zones_and_wkb(zones, layer)[0]
+
+
+def read_zones_and_wkb(
+    zones: str | os.PathLike | gpd.GeoDataFrame, layer: str | int | None = None
+) -> tuple[gpd.GeoDataFrame, tuple[np.ndarray, np.ndarray] | None]:
+    """``read_zones``, and the geometries' WKB as read (buffer and offsets)
+    when the reader kept it (``zones.arrow_read``), else None."""
     if isinstance(zones, gpd.GeoDataFrame):
-        return zones
+        return zones, None
     path = os.fspath(zones)
     if not is_remote(path) and not os.path.exists(path):
         raise ZonesError(f"{path}: no such file")
+    wkb = None
     try:
         if path.lower().endswith((".parquet", ".geoparquet")):
             frame = gpd.read_parquet(path)
+            wkb = parquet_wkb(path, frame)
         else:
             layer = _choose_layer(path, layer)
-            frame = _read_vector(path, layer)
+            frame, wkb = _read_vector(path, layer)
     except ZonesError:
         raise
     except Exception as err:  # pyogrio, pyarrow and GDAL raise many types
@@ -69,10 +82,12 @@ def read_zones(
         raise ZonesError(f"{path}: cannot read zones ({message})") from None
     if frame.index.name is None:
         frame.index.name = "fid"
-    return frame
+    return frame, wkb
 
 
-def _read_vector(path: str, layer: str | int | None) -> gpd.GeoDataFrame:
+def _read_vector(
+    path: str, layer: str | int | None
+) -> tuple[gpd.GeoDataFrame, tuple[np.ndarray, np.ndarray] | None]:
     """A vector layer indexed by its FIDs, in file order.
 
     GDAL takes a GeoJSON feature's FID from its top-level ``id``, else from an
@@ -83,8 +98,11 @@ def _read_vector(path: str, layer: str | int | None) -> gpd.GeoDataFrame:
     rows are named by position instead, with a warning.
     """
     try:
-        return gpd.read_file(
-            path, engine="pyogrio", fid_as_index=True, layer=layer, use_arrow=True
+        return read_keeping_wkb(path, layer) or (
+            gpd.read_file(
+                path, engine="pyogrio", fid_as_index=True, layer=layer, use_arrow=True
+            ),
+            None,
         )
     except ValueError as err:
         if "1-dimensional" not in str(err):
@@ -100,7 +118,7 @@ def _read_vector(path: str, layer: str | int | None) -> gpd.GeoDataFrame:
             stacklevel=4,
         )
         frame.index = pd.RangeIndex(len(frame), name=frame.index.name)
-    return frame
+    return frame, None
 
 
 def _choose_layer(path: str, layer: str | int | None) -> str | int | None:
@@ -219,13 +237,27 @@ def require_types(
         raise GeometryTypeError(f"{source}: {what}, found {', '.join(bad)}")
 
 
+def _is_valid(geometries: np.ndarray) -> np.ndarray:
+    """``shapely.is_valid`` on all cores: GEOS checks without the GIL, and a
+    million zones take a second of one core."""
+    parts = min(os.cpu_count() or 1, max(1, len(geometries) // 50_000))
+    if parts == 1:
+        return shapely.is_valid(geometries)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(parts) as pool:
+        return np.concatenate(
+            list(pool.map(shapely.is_valid, np.array_split(geometries, parts)))
+        )
+
+
 def _make_valid(geometries: np.ndarray, source: str) -> np.ndarray:
     """Repair invalid polygons (bow-ties, self-intersections), keeping their area.
 
     Lines and points are burnt as they are, as GDAL burns them.
     """
     polygonal = np.isin(shapely.get_type_id(geometries), (3, 6))
-    invalid = np.flatnonzero(~shapely.is_valid(geometries) & polygonal)
+    invalid = np.flatnonzero(~_is_valid(geometries) & polygonal)
     if invalid.size == 0:
         return geometries
     warnings.warn(
@@ -244,22 +276,44 @@ def _make_valid(geometries: np.ndarray, source: str) -> np.ndarray:
 class PixelZones:
     """Zones in a raster's oriented pixel space, one per input feature.
 
-    ``geometries[i]`` is zone ``i`` (None for a null or empty geometry),
-    ``index`` names the zones, ``shape`` and ``orient`` are the raster's
-    (``burn.orientation``), ``pixel_size`` its pixels' width and height in the
-    CRS (lines' lengths are measured there); ``outside`` holds, for zones
+    ``source_geometries[i]`` is zone ``i`` (None for a null or empty
+    geometry) in the raster's CRS, moved to pixel space by ``transform``
+    (None: they are in pixel space already): as flat arrays for the burner
+    (``arrays``, one affine on one array) and, only for the stages that ask,
+    as shapely geometries (``geometries``). ``index`` names the zones,
+    ``shape`` and ``orient`` are the raster's (``burn.orientation``),
+    ``pixel_size`` its pixels' width and height in the CRS (lines' lengths
+    are measured there); ``outside`` holds, for zones
     clipped when they were reprojected, the share of them beyond the raster
     (NaN for the others). With ``zone_of``, the geometries are parts of the
     zones instead (``pooling.pool_zones``): part ``i`` of zone ``zone_of[i]``.
     """
 
-    geometries: np.ndarray
+    source_geometries: np.ndarray
     index: pd.Index
     shape: tuple[int, int]
     orient: tuple[int, int]
     pixel_size: tuple[float, float] = (1.0, 1.0)
     outside: np.ndarray | None = None
     zone_of: np.ndarray | None = None
+    transform: Affine | None = None
+    known: ZoneArrays | None = None
+
+    @cached_property
+    def arrays(self) -> ZoneArrays:
+        """The zones in pixel space as flat arrays (``zones.arrays``; made
+        when they were read, ``known``)."""
+        if self.known is not None:
+            return self.known
+        return ZoneArrays.of(self.source_geometries, self.transform)
+
+    @cached_property
+    def geometries(self) -> np.ndarray:
+        """The zones in pixel space as shapely geometries (copies them all:
+        for areas, overlaps and coverage, not for burning)."""
+        if self.transform is None:
+            return self.source_geometries
+        return to_pixel_space(self.source_geometries, self.transform)
 
     @cached_property
     def _inside(self) -> np.ndarray:
@@ -276,7 +330,7 @@ class PixelZones:
         whose box does holds no pixel under any rule)."""
         xs = sorted((0, self.orient[0] * self.shape[1]))
         ys = sorted((0, self.orient[1] * self.shape[0]))
-        b = shapely.bounds(self.geometries)  # NaN for None and empty
+        b = self.arrays.bounds()  # NaN for None and empty
         meets = (b[:, 0] <= xs[1]) & (b[:, 2] >= xs[0])
         return bool((meets & (b[:, 1] <= ys[1]) & (b[:, 3] >= ys[0])).any())
 
@@ -305,7 +359,7 @@ class PixelZones:
         spans few chunks and its task holds about ``target`` values (or one
         zone's, when that zone alone is bigger).
         """
-        n = len(self.geometries)
+        n = len(self.source_geometries)
         first = np.full(n, len(tasks))
         for k, t in enumerate(tasks):
             first[t.zones] = np.minimum(first[t.zones], k)
@@ -338,7 +392,8 @@ def zones_on_grid(
     ``source`` and ``raster`` name the two inputs in error messages; with
     ``group_by`` each feature is named by its group (not unique).
     """
-    frame = read_zones(zones, layer)
+    frame, wkb = read_zones_and_wkb(zones, layer)
+    read = np.asarray(frame.geometry.values, dtype=object)
     if zones_crs is not None:
         frame = frame.set_crs(parse_crs(zones_crs, "zones_crs"), allow_override=True)
     check_crs(
@@ -360,12 +415,21 @@ def zones_on_grid(
         group_by=group_by,
     )
     declared, bounds = frame.crs, frame.geometry.total_bounds  # NaN: all empty
-    del frame  # only the pixel-space copy is needed from here: free the rest
-    pixel = to_pixel_space(geometries, transform)
-    del geometries
+    del frame  # only the geometries are needed from here: free the rest
+    arrays = ZoneArrays.of(geometries, transform, wkb, read)
+    del wkb, read
     release_freed_memory()
     pixel_size = (abs(transform.a), abs(transform.e))
-    zones = PixelZones(pixel, index, shape, orientation(transform), pixel_size, outside)
+    zones = PixelZones(
+        geometries,
+        index,
+        shape,
+        orientation(transform),
+        pixel_size,
+        outside,
+        transform=transform,
+        known=arrays,
+    )
     if np.isfinite(bounds).all() and not zones.any_meets():
         warn_no_overlap(source, (declared, bounds), raster, array)
     return zones

@@ -1,0 +1,92 @@
+"""Reading a vector layer through Arrow, keeping its geometries' WKB.
+
+The burner reads zones as flat arrays (``zones.arrays``), flattened from WKB;
+GDAL's Arrow reader hands the WKB over as one buffer, so keeping it spares
+writing every geometry to WKB again (``shapely.to_wkb``, a Python object per
+zone). Files with fields this reader would convert differently from
+GeoPandas (dates, JSON) are left to GeoPandas (None).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from .wkb import wkb_of_arrow
+
+
+def read_keeping_wkb(
+    path: str, layer: str | int | None
+) -> tuple[gpd.GeoDataFrame, tuple[np.ndarray, np.ndarray]] | None:
+    """The layer as ``geopandas.read_file(..., use_arrow=True,
+    fid_as_index=True)`` reads it, and its geometries' WKB (buffer, offsets);
+    None when GeoPandas should read it."""
+    from pyogrio.raw import read_arrow
+
+    meta, table = read_arrow(path, layer=layer, return_fids=True)
+    simple = all(d is None or not d.startswith("datetime") for d in meta["dtypes"])
+    if not simple or "OFSTJSON" in meta["ogr_subtypes"] or not meta["fid_column"]:
+        return None
+    name = meta["geometry_name"] or "wkb_geometry"
+    if name not in table.column_names:
+        return None
+    column = table.column(name)
+    frame = table.drop_columns([name]).to_pandas(self_destruct=True)
+    del table
+    if meta["fid_column"] not in frame.columns:
+        return None
+    frame = frame.set_index(meta["fid_column"])
+    frame.index.names = ["fid"]
+    storage = _storage(column)
+    del column
+    geometry = _geometries(storage)
+    frame = gpd.GeoDataFrame(frame, geometry=geometry, crs=meta["crs"])
+    return frame, wkb_of_arrow(storage)
+
+
+def _storage(column: Any) -> Any:
+    """One Arrow binary array of a (chunked, extension) WKB column."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if isinstance(column.type, pa.ExtensionType):
+        column = column.storage
+    return column
+
+
+def _geometries(wkb: Any, step: int = 65_536) -> np.ndarray:
+    """Shapely geometries of a WKB column, a slice at a time: the bytes
+    objects ``from_wkb`` needs never exist for the whole column at once."""
+    out = np.empty(len(wkb), object)
+    for start in range(0, len(wkb), step):
+        part = wkb.slice(start, step).to_numpy(zero_copy_only=False)
+        out[start : start + len(part)] = shapely.from_wkb(part)
+    return out
+
+
+def parquet_wkb(
+    path: str, frame: gpd.GeoDataFrame
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The WKB of ``frame``'s geometries as GeoParquet ``path`` stores them
+    (``frame`` read from it), or None unless they are stored as WKB."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(path).metadata or {}
+    try:
+        geo = json.loads(metadata[b"geo"])
+        name = geo["primary_column"]
+        encoding = geo["columns"][name].get("encoding", "WKB")
+    except (KeyError, ValueError, TypeError):
+        return None
+    if encoding.upper() != "WKB" or frame.geometry.name != name:
+        return None
+    column = pq.read_table(path, columns=[name]).column(name)
+    if len(column) != len(frame):
+        return None
+    return wkb_of_arrow(column)
