@@ -82,7 +82,7 @@ def test_a_first_run_announces_the_compile_before_it_and_a_second_does_not(
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
     args = [sample["zones"], sample["raster"], tmp_path / "out.csv", "--overwrite"]
     first = _python(FIRST_COMPILE, *args, "-q", env=env).stderr
-    assert ANNOUNCEMENT in first
+    assert first.count(ANNOUNCEMENT) == 1  # once, however many threads compile
     assert first.index(ANNOUNCEMENT) < first.index("NUMBA COMPILED A KERNEL")
     second = _python(FIRST_COMPILE, *args, "-q", env=env).stderr
     assert ANNOUNCEMENT not in second

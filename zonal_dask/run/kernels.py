@@ -57,6 +57,7 @@ ANNOUNCEMENT = (
 )
 
 _log = logging.getLogger("zonal_dask")
+_ANNOUNCED = threading.Event()
 
 
 def kernels_for(request: Request) -> tuple[str, ...]:
@@ -139,7 +140,6 @@ class _CompileListener(event.Listener):
 
     def __init__(self, announce: Callable[[str], None]) -> None:
         self.announce = announce
-        self.announced = False
         self.compiled: list[str] = []
 
     def _ours(self, ev: event.Event) -> str | None:
@@ -150,8 +150,9 @@ class _CompileListener(event.Listener):
         return None
 
     def on_start(self, ev: event.Event) -> None:
-        if self._ours(ev) and not self.announced:
-            self.announced = True
+        # once a process: runs prepare several families on threads at once
+        if self._ours(ev) and not _ANNOUNCED.is_set():
+            _ANNOUNCED.set()
             self.announce(ANNOUNCEMENT)
 
     def on_end(self, ev: event.Event) -> None:
