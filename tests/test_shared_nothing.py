@@ -110,20 +110,31 @@ def s3(client_dir, tmp_path_factory) -> Iterator[dict[str, str]]:
         stop([server])
 
 
-def isolated(command: list[str], hidden: Path) -> list[str]:
-    """``command`` in a mount namespace where ``hidden`` and the temporary
-    directory are empty tmpfs, run from a working directory of its own."""
-    tmp = tempfile.gettempdir()
+def isolated(command: list[str], hidden: Path, temporary: Path) -> list[str]:
+    """``command`` in a mount namespace where ``hidden`` and ``temporary`` are
+    empty tmpfs, run from a working directory of its own."""
     return [
         *("unshare", "--mount", "--propagation", "private"),
-        *("sh", "-c", ISOLATE, "isolate", str(hidden), tmp),
+        *("sh", "-c", ISOLATE, "isolate", str(hidden), str(temporary)),
         *command,
     ]
+
+
+def client_temporary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The client's temporary directory, to hide from the workers: the
+    system's, unless this Python or the package lives inside it (a checkout
+    under /tmp): then the tests' own, where every file the client writes is."""
+    system = Path(tempfile.gettempdir()).resolve()
+    needed = [Path(sys.prefix).resolve(), Path(zd.__file__).resolve().parent]
+    if any(p == system or system in p.parents for p in needed):
+        return tmp_path_factory.getbasetemp().resolve()
+    return system
 
 
 @pytest.fixture(scope="module")
 def cluster(s3, client_dir, tmp_path_factory) -> Iterator[distributed.Client]:
     logs = tmp_path_factory.mktemp("shared-nothing-logs")
+    temporary = client_temporary(tmp_path_factory)
     address = f"tcp://127.0.0.1:{free_port()}"
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DASK_"))
@@ -142,7 +153,7 @@ def cluster(s3, client_dir, tmp_path_factory) -> Iterator[distributed.Client]:
             command += ["--no-dashboard"]
             processes.append(
                 subprocess.Popen(
-                    isolated(command, client_dir),
+                    isolated(command, client_dir, temporary),
                     env=environment,
                     stdout=open(logs / f"{i}.log", "wb"),
                     stderr=subprocess.STDOUT,
