@@ -5,6 +5,8 @@ from pathlib import Path
 import dask
 import pytest
 
+from .shared_nothing import client_dir, cluster, in_client_dir, s3  # noqa: F401
+
 DATA = Path(__file__).parent / "data"
 
 # Tests a developer may skip locally (``pytest -m "not slow"``); ``.ci/run``
@@ -35,8 +37,8 @@ def local_cluster():
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
+        ) as local,
+        distributed.Client(local, set_as_default=False) as client,
     ):
         yield client
 
