@@ -3,17 +3,23 @@ claim weighted as exactextract's ``coverage_weight`` says (``coverage/``).
 
 A chunk's claims are all sparse (no label plane), each with its weight; with
 ``group_by`` the fractions of a zone's parts are added per cell before the
-rule. The rest is a ``LabelSource`` like any other (``labels/sources.py``).
+rule. A chunk under zones many deep comes in pieces of a few zones each
+(``CoveragePieces``), made one at a time as the chunk step reaches them, so
+that its memory is bounded by the chunk, not by the zones' depth. The rest is
+a ``LabelSource`` like any other (``labels/sources.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import shapely
 from dask.base import tokenize
 
+from ..burn.rules import sparse_budget
 from ..coverage.weights import CoverageRule, coverage_fractions, pooled_limit
 from .chunk_tasks import ChunkTask, tasks_token
 from .groups import pool_claims
@@ -56,18 +62,55 @@ def coverage_labels(
     task: ChunkTask,
     rule: CoverageRule = FRACTION,
     zone_of_part: np.ndarray | None = None,
-) -> ChunkLabels:
+) -> ChunkLabels | CoveragePieces:
     """A chunk's coverage claims as ``ChunkLabels``: no layer, all sparse,
-    each weighted by ``rule`` (a line's cells by its length in each)."""
+    each weighted by ``rule`` (a line's cells by its length in each); or,
+    when the zones' windows in the chunk add up to more claims than
+    ``sparse_budget`` (zones over one another), ``CoveragePieces``."""
     task = task.with_zones()
+    members = piece_members(task, zone_of_part)
+    if len(members) == 1:
+        return coverage_piece(task, rule, zone_of_part, None)
+    return CoveragePieces(task, rule, zone_of_part, tuple(members))
+
+
+@dataclass(frozen=True)
+class CoveragePieces:
+    """A chunk whose zones, over one another, would claim more cells than
+    ``sparse_budget`` at once: its claims in pieces of a few zones each,
+    computed only when iteration reaches them, so that one piece at a time is
+    in memory. Every piece has the chunk's zones; a zone's claims (all its
+    parts', under ``group_by``) are all in one piece, in the order one piece
+    would give them, so the statistics are the same bits."""
+
+    task: ChunkTask
+    rule: CoverageRule
+    zone_of_part: np.ndarray | None
+    members: tuple[np.ndarray, ...]
+
+    def __iter__(self) -> Iterator[ChunkLabels]:
+        for members in self.members:
+            yield coverage_piece(self.task, self.rule, self.zone_of_part, members)
+
+
+def coverage_piece(
+    task: ChunkTask,
+    rule: CoverageRule,
+    zone_of_part: np.ndarray | None,
+    members: np.ndarray | None,
+) -> ChunkLabels:
+    """The claims of the chunk's parts ``members`` (local indices; None: all)."""
+    geometries = task.geometries if members is None else task.geometries[members]
     pixels, owners, fractions = coverage_fractions(
-        task.geometries,
+        geometries,
         task.offset,
         task.shape,
         task.orientation,
         task.raster_shape,
         rule.cell_size,
     )
+    if members is not None:
+        owners = members[owners].astype(np.int32)
     zones = task.zones
     if zone_of_part is not None:
         zones, local = np.unique(zone_of_part, return_inverse=True)
@@ -77,3 +120,47 @@ def coverage_labels(
     keep, weights = rule.weights(fractions, pixels // task.shape[1] + task.offset[0])
     empty = np.empty((0, *task.shape), np.int32)
     return ChunkLabels(empty, pixels[keep], owners[keep], zones, weights)
+
+
+def piece_members(task: ChunkTask, zone_of_part: np.ndarray | None) -> list[np.ndarray]:
+    """The chunk's parts (local indices) cut into pieces whose windows in the
+    chunk (each part's bounding box in it: at least its claims) add up to at
+    most ``sparse_budget`` cells, or hold one zone. Under ``group_by`` a
+    zone's parts stay together, in their order; one piece: ``[all]``."""
+    window = _windows(task)
+    budget = sparse_budget(task.shape)
+    if window.sum() <= budget:
+        return [np.arange(window.size)]
+    if zone_of_part is None:
+        order, unit = np.arange(window.size), np.arange(window.size)
+    else:
+        order = np.argsort(zone_of_part, kind="stable")
+        unit = np.unique(zone_of_part[order], return_inverse=True)[1]
+    # each zone's cells, then greedy pieces of whole zones
+    per_zone = np.bincount(unit, weights=window[order])
+    cuts, total = [0], 0.0
+    for zone, cells in enumerate(per_zone.tolist()):
+        if total + cells > budget and zone > cuts[-1]:
+            cuts.append(zone)
+            total = 0.0
+        total += cells
+    starts = np.searchsorted(unit, cuts)
+    return np.split(order, starts[1:])
+
+
+def _windows(task: ChunkTask) -> np.ndarray:
+    """Cells of each part's bounding box inside the chunk."""
+    bounds = shapely.bounds(task.geometries)
+    flip_x, flip_y = task.orientation
+    cols = np.sort(flip_x * bounds[:, [0, 2]], axis=1)
+    rows = np.sort(flip_y * bounds[:, [1, 3]], axis=1)
+    (r, c), (h, w) = task.offset, task.shape
+    with np.errstate(invalid="ignore"):  # empty geometries: NaN bounds
+        height = np.minimum(np.ceil(rows[:, 1]), r + h) - np.maximum(
+            np.floor(rows[:, 0]), r
+        )
+        width = np.minimum(np.ceil(cols[:, 1]), c + w) - np.maximum(
+            np.floor(cols[:, 0]), c
+        )
+    cells = np.clip(height, 0, None) * np.clip(width, 0, None)
+    return np.nan_to_num(cells)

@@ -12,7 +12,8 @@ and what is known of the zones before any pixel is read. The implementations:
 * ``coverage_source`` (``labels/coverage_source.py``): the same chunks and
   zones, each pixel weighted by the fraction of it a zone covers (a line's
   length in it), or by exactextract's other coverage weights
-  (``coverage/weights.py``).
+  (``coverage/weights.py``); a chunk under zones many deep comes in pieces
+  (``CoveragePieces``) as well.
 * ``touched_fallback``: wraps a polygon source; zones that claim no pixel of a
   chunk also claim, as zone ``n + zone``, the pixels they touch, to stand in
   for zones that claim none anywhere (``small="touched"``).
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 import dask
 import numpy as np
@@ -42,6 +43,9 @@ from ..burn.rules import NO_ZONE, UNLIMITED, burn_flat, sparse_budget
 from ..coverage.weights import CoverageRule
 from .chunk_tasks import ChunkTask, tasks_token
 from .groups import pool_layers
+
+if TYPE_CHECKING:  # coverage_source builds on this module
+    from .coverage_source import CoveragePieces
 
 Block = tuple[int, int]
 FRACTION = CoverageRule()
@@ -375,4 +379,4 @@ class WithTouched:
 
 
 # What a label source's chunk task gives: one piece, or pieces made lazily.
-Labels = ChunkLabels | BurntPieces | WithTouched
+Labels = Union[ChunkLabels, BurntPieces, WithTouched, "CoveragePieces"]

@@ -152,10 +152,10 @@ def chunk_step(
     elif spec.default_value is not None:
         fill = np.asarray(spec.default_value).astype(values.dtype)
         values, nodata = np.where(valid_pixels(values, nodata), values, fill), None
-    results = [
-        _piece_step(values, piece, weights, nodata, spec, options)
-        for piece in pieces(labels)
-    ]
+    results = []
+    for piece in pieces(labels):
+        results.append(_piece_step(values, piece, weights, nodata, spec, options))
+        del piece  # gone before the next piece is made: one in memory at a time
     if len(results) == 1:
         return results[0]
     by_group = None
