@@ -4,8 +4,10 @@ the chunk, not by the zones' depth, with the same results to the bit."""
 
 from __future__ import annotations
 
+import pickle
 import tracemalloc
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +18,7 @@ import zonal_dask as zd
 from zonal_dask.labels import coverage_source
 from zonal_dask.labels.chunk_tasks import ChunkTask
 from zonal_dask.labels.coverage_source import CoveragePieces, coverage_labels
-from zonal_dask.labels.sources import pieces, polygon_labels
+from zonal_dask.labels.sources import persisted, pieces, polygon_labels
 from zonal_dask.reduce.partials import chunk_step
 
 from .synth import make_grid, zones_frame
@@ -66,6 +68,28 @@ def test_a_chunk_under_nested_zones_comes_in_pieces_each_zone_in_one():
     joined = [np.concatenate([getattr(p, f) for p in parts]) for f in CLAIMS]
     for field, column in zip(CLAIMS, joined, strict=True):
         np.testing.assert_array_equal(column, getattr(whole, field))
+
+
+def test_coverage_pieces_travel_and_are_kept_computed():
+    side = 64
+    discs = nested((side / 2 + 0.3, -side / 2 - 0.2), side / 2 - 1, 12)
+    task = ChunkTask.whole(np.array(discs, dtype=object), (side, side))
+    labels = coverage_labels(task)
+    assert isinstance(labels, CoveragePieces)
+    expected = list(labels)
+    # to another worker: the zones travel with it
+    travelled = list(pickle.loads(pickle.dumps(labels)))
+    # kept by a persisted source (a series' zones): computed once, not lazy
+    source = persisted(coverage_source.coverage_source([task], pd.RangeIndex(12)))
+    (value,) = dask.compute(*source.dependencies, scheduler="sync")
+    assert isinstance(value, tuple)
+    for found in (travelled, list(value)):
+        assert len(found) == len(expected)
+        for piece, other in zip(found, expected, strict=True):
+            for field in CLAIMS:
+                np.testing.assert_array_equal(
+                    getattr(piece, field), getattr(other, field)
+                )
 
 
 CLAIMS = ("extra_pixels", "extra_zones", "extra_weights")

@@ -142,7 +142,7 @@ def persisted(source: LabelSource, name: str | None = None) -> LabelSource:
     from ..run.scheduler import local_scheduler
 
     name = name or f"zonal-persisted-labels-{source.token}"
-    dsk = {(name, *b): task for b, task in source.tasks.items()}
+    dsk = {(name, *b): (kept, task) for b, task in source.tasks.items()}
     graph = HighLevelGraph.from_collections(
         name, dsk, dependencies=list(source.dependencies)
     )
@@ -153,6 +153,16 @@ def persisted(source: LabelSource, name: str | None = None) -> LabelSource:
         tasks={b: d.key for b, d in zip(source.tasks, done, strict=True)},
         dependencies=tuple(done),
     )
+
+
+def kept(labels: Labels) -> Labels:
+    """A chunk's labels as a persisted source keeps them: coverage pieces
+    computed now, as the whole chunk's claims were before they came in pieces
+    (made lazily, they would be computed again at each read: each time step
+    of a series), other labels as they are."""
+    from .coverage_source import CoveragePieces
+
+    return tuple(labels) if isinstance(labels, CoveragePieces) else labels
 
 
 def polygon_source(
@@ -379,4 +389,6 @@ class WithTouched:
 
 
 # What a label source's chunk task gives: one piece, or pieces made lazily.
-Labels = Union[ChunkLabels, BurntPieces, WithTouched, "CoveragePieces"]
+Labels = Union[
+    ChunkLabels, BurntPieces, WithTouched, "CoveragePieces", tuple[ChunkLabels, ...]
+]
