@@ -107,12 +107,26 @@ def test_pieces_give_the_bits_one_piece_gives(tmp_path, monkeypatch, group_by):
         options["group_by"] = "group"
     path = grid.write(tmp_path / "grid.tif")
 
-    def run():
-        return zd.zonal_stats(frame, path, ALL_STATS, coverage="fraction", **options)
+    cut = coverage_source.piece_members
+    counts: list[int] = []
 
-    pieced = run()
+    def counted(*args):
+        found = cut(*args)
+        counts.append(len(found))
+        return found
+
+    monkeypatch.setattr(coverage_source, "piece_members", counted)
+
+    def run():
+        counts.clear()
+        table = zd.zonal_stats(frame, path, ALL_STATS, coverage="fraction", **options)
+        return table, max(counts)
+
+    pieced, most = run()
+    assert most > 2
     monkeypatch.setattr(coverage_source, "sparse_budget", lambda shape: 10**15)
-    whole = run()
+    whole, most = run()
+    assert most == 1
     pd.testing.assert_frame_equal(pieced, whole, check_exact=True)
     assert pieced["count"].gt(0).all()
 
