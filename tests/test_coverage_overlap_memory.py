@@ -154,3 +154,14 @@ def test_the_coverage_step_under_nested_zones_is_bounded_by_the_chunk():
     centre = _step_peak(polygon_labels, task, values)
     coverage = _step_peak(coverage_labels, task, values)
     assert coverage <= 3 * centre, (coverage / 2**20, centre / 2**20)
+
+
+def test_nested_zones_on_a_cluster_give_the_local_bits(tmp_path, local_cluster):
+    grid = make_grid((80, 96), seed=7)
+    frame = nested_frame(grid, 30)
+    path = grid.write(tmp_path / "grid.tif")
+    options = {"coverage": "fraction", "chunks": 32}
+    local = zd.zonal_stats(frame, path, ALL_STATS, **options)
+    lazy = zd.zonal_stats(frame, path, ALL_STATS, compute=False, **options)
+    remote = local_cluster.compute(lazy).result()
+    pd.testing.assert_frame_equal(remote, local, check_exact=True)
