@@ -99,11 +99,22 @@ ALL_STATS += ["majority", "percentile_10", "unique", "range"]
 
 @pytest.mark.parametrize("group_by", [False, True])
 def test_pieces_give_the_bits_one_piece_gives(tmp_path, monkeypatch, group_by):
-    grid = make_grid((72, 64), seed=5, nan_fraction=0.02)
-    frame = nested_frame(grid, 30)
+    grid = make_grid((96, 80), seed=5, nan_fraction=0.02)
+    frame = nested_frame(grid, 40)
     options = {}
-    if group_by:  # zones of several parts, not in their groups' order
-        frame["group"] = np.arange(len(frame)) % 7
+    if group_by:  # each disc with a box of its own below them all, in
+        # another order: zones of two parts, the zones over one another
+        xmin, ymin = grid.bounds()[:2]
+        boxes = [
+            shapely.box(x, y, x + 18, y + 20)
+            for x, y in zip(
+                xmin + 5 + 39 * (np.arange(41) % 20),
+                ymin + 10 + 40 * (np.arange(41) // 20),
+                strict=True,
+            )
+        ]
+        frame = zones_frame([*frame.geometry, *boxes])
+        frame["group"] = np.concatenate([np.arange(41), (7 * np.arange(41)) % 41])
         options["group_by"] = "group"
     path = grid.write(tmp_path / "grid.tif")
 
@@ -124,7 +135,7 @@ def test_pieces_give_the_bits_one_piece_gives(tmp_path, monkeypatch, group_by):
 
     pieced, most = run()
     assert most > 2
-    monkeypatch.setattr(coverage_source, "sparse_budget", lambda shape: 10**15)
+    monkeypatch.setattr(coverage_source, "claims_budget", lambda shape: 10**15)
     whole, most = run()
     assert most == 1
     pd.testing.assert_frame_equal(pieced, whole, check_exact=True)

@@ -48,18 +48,27 @@ class CoverageRule:
         """A cell's width and height in the CRS's units."""
         return abs(self.transform[0]), abs(self.transform[4])
 
+    @property
+    def spherical(self) -> bool:
+        """The weights are areas on the sphere: they depend on the rows."""
+        return self.kind.startswith("area_spherical")
+
     def weights(
-        self, fractions: np.ndarray, rows: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, fractions: np.ndarray, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray | None, np.ndarray]:
         """The claims that count and their weights (float32 arithmetic).
 
-        ``fractions`` are exact, ``rows`` the claims' rows in the grid.
-        Returns a boolean mask of the claims that count and the weight of
-        each of those, as float64.
+        ``fractions`` are exact, ``rows`` the claims' rows in the grid (for
+        ``spherical`` rules only). Returns a boolean mask of the claims that
+        count (None when all do) and the weight of each of those, as float64.
         """
         f = fractions.astype(np.float32)
-        keep = f >= np.float32(self.min_fraction or FLT_MIN)
-        f, rows = f[keep], rows[keep]
+        keep: np.ndarray | None = f >= np.float32(self.min_fraction or FLT_MIN)
+        if keep is not None and keep.all():
+            keep = None  # no copies of a piece's claims
+        if keep is not None:
+            f = f[keep]
+            rows = None if rows is None else rows[keep]
         a, _, _, _, e, top = self.transform
         if self.kind == "fraction":
             c = f
@@ -68,6 +77,8 @@ class CoverageRule:
         elif self.kind == "area_cartesian":
             c = f * np.float32(abs(a) * abs(e))
         else:
+            if rows is None:
+                raise ValueError("areas on the sphere need the claims' rows")
             unit = 1.0 if self.kind == "area_spherical_m2" else 1e-6
             c = f * spherical_area(top + (rows + 0.5) * e, abs(a), abs(e), unit)
         return keep, c.astype(np.float64)

@@ -19,7 +19,6 @@ import pandas as pd
 import shapely
 from dask.base import tokenize
 
-from ..burn.rules import sparse_budget
 from ..coverage.weights import CoverageRule, coverage_fractions, pooled_limit
 from .chunk_tasks import ChunkTask, tasks_token
 from .groups import pool_claims
@@ -65,8 +64,8 @@ def coverage_labels(
 ) -> ChunkLabels | CoveragePieces:
     """A chunk's coverage claims as ``ChunkLabels``: no layer, all sparse,
     each weighted by ``rule`` (a line's cells by its length in each); or,
-    when the zones' windows in the chunk add up to more claims than
-    ``sparse_budget`` (zones over one another), ``CoveragePieces``."""
+    when its zones may claim more than ``claims_budget`` (zones over one
+    another), ``CoveragePieces``."""
     task = task.with_zones()
     members = piece_members(task, zone_of_part)
     if len(members) == 1:
@@ -76,8 +75,8 @@ def coverage_labels(
 
 @dataclass(frozen=True)
 class CoveragePieces:
-    """A chunk whose zones, over one another, would claim more cells than
-    ``sparse_budget`` at once: its claims in pieces of a few zones each,
+    """A chunk whose zones, over one another, may claim more cells than
+    ``claims_budget`` at once: its claims in pieces of a few zones each,
     computed only when iteration reaches them, so that one piece at a time is
     in memory. Every piece has the chunk's zones; a zone's claims (all its
     parts', under ``group_by``) are all in one piece, in the order one piece
@@ -110,47 +109,63 @@ def coverage_piece(
         rule.cell_size,
     )
     if members is not None:
-        owners = members[owners].astype(np.int32)
+        owners = members.astype(np.int32)[owners]
     zones = task.zones
     if zone_of_part is not None:
         zones, local = np.unique(zone_of_part, return_inverse=True)
         limit = pooled_limit(task.geometries, local, zones.size)
         pixels, owners, pooled = pool_claims(pixels, owners, fractions, local, limit)
         fractions = pooled if pooled is not None else fractions
-    keep, weights = rule.weights(fractions, pixels // task.shape[1] + task.offset[0])
+    rows = pixels // task.shape[1] + task.offset[0] if rule.spherical else None
+    keep, weights = rule.weights(fractions, rows)
+    del fractions, rows
+    if keep is not None:
+        pixels, owners = pixels[keep], owners[keep]
     empty = np.empty((0, *task.shape), np.int32)
-    return ChunkLabels(empty, pixels[keep], owners[keep], zones, weights)
+    return ChunkLabels(empty, pixels, owners, zones, weights)
 
 
 def piece_members(task: ChunkTask, zone_of_part: np.ndarray | None) -> list[np.ndarray]:
-    """The chunk's parts (local indices) cut into pieces whose windows in the
-    chunk (each part's bounding box in it: at least its claims) add up to at
-    most ``sparse_budget`` cells, or hold one zone. Under ``group_by`` a
-    zone's parts stay together, in their order; one piece: ``[all]``."""
-    window = _windows(task)
-    budget = sparse_budget(task.shape)
-    if window.sum() <= budget:
-        return [np.arange(window.size)]
+    """The chunk's parts (local indices) cut into pieces of at most
+    ``claims_budget`` claims (as ``claims_bound`` bounds them), or of one
+    zone. Under ``group_by`` a zone's parts stay together, in their order;
+    one piece: ``[all]``."""
+    bound = claims_bound(task)
+    budget = claims_budget(task.shape)
+    if bound.sum() <= budget:
+        return [np.arange(bound.size)]
     if zone_of_part is None:
-        order, unit = np.arange(window.size), np.arange(window.size)
+        order, unit = np.arange(bound.size), np.arange(bound.size)
     else:
         order = np.argsort(zone_of_part, kind="stable")
         unit = np.unique(zone_of_part[order], return_inverse=True)[1]
-    # each zone's cells, then greedy pieces of whole zones
-    per_zone = np.bincount(unit, weights=window[order])
+    # each zone's claims, then greedy pieces of whole zones
+    per_zone = np.bincount(unit, weights=bound[order])
     cuts, total = [0], 0.0
-    for zone, cells in enumerate(per_zone.tolist()):
-        if total + cells > budget and zone > cuts[-1]:
+    for zone, claims in enumerate(per_zone.tolist()):
+        if total + claims > budget and zone > cuts[-1]:
             cuts.append(zone)
             total = 0.0
-        total += cells
+        total += claims
     starts = np.searchsorted(unit, cuts)
     return np.split(order, starts[1:])
 
 
-def _windows(task: ChunkTask) -> np.ndarray:
-    """Cells of each part's bounding box inside the chunk."""
-    bounds = shapely.bounds(task.geometries)
+def claims_budget(shape: tuple[int, int]) -> int:
+    """Claims a piece of a chunk may hold: two a pixel. Adjacent zones claim
+    about 1.2 a pixel (their edges' cells twice), which ``claims_bound``
+    puts at about 1.4: one piece, as before pieces; a piece's claims weigh
+    about 44 bytes each until they are weights, some 90 bytes a pixel."""
+    return max(4096, 2 * shape[0] * shape[1])
+
+
+def claims_bound(task: ChunkTask) -> np.ndarray:
+    """About the most cells of the chunk each part can claim: the cells of its
+    bounding box inside the chunk, or its area and the cells its boundary
+    can cross (a segment crosses at most its length times sqrt(2), plus one),
+    whichever is fewer."""
+    geometries = task.geometries
+    bounds = shapely.bounds(geometries)
     flip_x, flip_y = task.orientation
     cols = np.sort(flip_x * bounds[:, [0, 2]], axis=1)
     rows = np.sort(flip_y * bounds[:, [1, 3]], axis=1)
@@ -162,5 +177,8 @@ def _windows(task: ChunkTask) -> np.ndarray:
         width = np.minimum(np.ceil(cols[:, 1]), c + w) - np.maximum(
             np.floor(cols[:, 0]), c
         )
-    cells = np.clip(height, 0, None) * np.clip(width, 0, None)
-    return np.nan_to_num(cells)
+    window = np.nan_to_num(np.clip(height, 0, None) * np.clip(width, 0, None))
+    # the parts' vertices stand for their segments' "plus one"
+    crossed = np.sqrt(2) * shapely.length(geometries)
+    crossed += shapely.get_num_coordinates(geometries)
+    return np.minimum(window, shapely.area(geometries) + crossed)
