@@ -121,6 +121,10 @@ def coverage_piece(
     del fractions, rows
     if keep is not None:
         pixels, owners = pixels[keep], owners[keep]
+    elif not pixels.flags.owndata:
+        # the kernel's output, a view of a buffer sized for every cell of the
+        # zones' windows: kept labels (a persisted source) hold the claims only
+        pixels = pixels.copy()
     empty = np.empty((0, *task.shape), np.int32)
     return ChunkLabels(empty, pixels, owners, zones, weights)
 
