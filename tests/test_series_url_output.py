@@ -211,3 +211,20 @@ def test_a_bucket_that_is_not_there_is_one_line_before_any_work(files, s3, monke
 def test_a_gdal_virtual_path_is_refused_as_an_output(files):
     with pytest.raises(zd.OutputError, match="GDAL virtual path can be read, not"):
         series(files, "/vsis3/bucket/lst.zarr")
+
+
+def test_a_ctrl_c_while_objects_are_written_waits_for_the_write():
+    """fsspec writes on its own thread: the interrupt is held until the block
+    ends, never raised with a write in flight."""
+    import os
+    import signal
+
+    from zonal_dask.series.cube_publish import interrupts_deferred
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred(True):
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("the write went on")
+    assert done == ["the write went on"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

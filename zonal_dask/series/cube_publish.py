@@ -15,11 +15,14 @@ reads hold the old values there. A file is one object, copied in one request.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
 import shutil
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..io.location import Location, filesystem
@@ -60,6 +63,32 @@ def _version(info: dict[str, Any]) -> tuple:
     tag = info.get("ETag", info.get("etag", info.get("md5")))
     when = info.get("LastModified", info.get("mtime", info.get("created")))
     return (info.get("size"), str(tag), str(when))
+
+
+@contextlib.contextmanager
+def interrupts_deferred(remote: bool) -> Iterator[None]:
+    """Hold a Ctrl-C (``SIGINT``) that arrives while objects are written until
+    they are: fsspec writes on a thread of its own, which goes on after the
+    main thread is interrupted, so a write in flight would land after the
+    staging prefix was removed (or leave half a published store). The
+    interrupt is raised once the block ends; locally, or off the main
+    thread, nothing is held."""
+    if not remote or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[tuple[int, Any]] = []
+    previous = signal.signal(
+        signal.SIGINT, lambda n, frame: received.append((n, frame))
+    )
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received and previous is not signal.SIG_IGN:
+            if callable(previous):
+                previous(*received[0])
+            else:
+                raise KeyboardInterrupt
 
 
 def publish_store(staged: Location, target: Location) -> None:

@@ -53,7 +53,13 @@ from .cube_files import (
     read_existing,
     write_part,
 )
-from .cube_publish import publish_file, publish_store, replace_dir, signature
+from .cube_publish import (
+    interrupts_deferred,
+    publish_file,
+    publish_store,
+    replace_dir,
+    signature,
+)
 
 FORMATS = (".zarr", ".nc", ".parquet")
 APPENDABLE = (".zarr", ".parquet")
@@ -166,6 +172,10 @@ class Output:
 
     def add(self, cube: xr.Dataset) -> None:
         """Stage one batch of steps."""
+        with interrupts_deferred(self.target.remote):
+            self._add(cube)
+
+    def _add(self, cube: xr.Dataset) -> None:
         try:
             if self.staging is None:
                 self._stage()
@@ -251,6 +261,10 @@ class Output:
         Without ``overwrite``, an output that another run published (or
         changed) since ``open`` is left as it is, and this one refused.
         """
+        with interrupts_deferred(self.target.remote):
+            self._commit(identity)
+
+    def _commit(self, identity: dict[str, Any]) -> None:
         staged = self.staging
         if staged is None:
             return
@@ -301,6 +315,7 @@ class Output:
             shutil.rmtree(directory.url, ignore_errors=True)
             return
         fs, name = filesystem(directory)
+        fs.invalidate_cache()  # a listing cached before the last parts
         try:
             fs.rm(name, recursive=True)
         except FileNotFoundError:  # nothing was written yet
