@@ -228,3 +228,15 @@ def test_a_ctrl_c_while_objects_are_written_waits_for_the_write():
             done.append("the write went on")
     assert done == ["the write went on"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_overwriting_a_store_at_a_url_leaves_only_the_new_one(files, memory):
+    where = "memory://out/lst.zarr"
+    series(files, where)
+    assert len(series(files[:2], where, overwrite=True)) == 2
+    fresh = "memory://fresh/lst.zarr"
+    series(files[:2], fresh)
+    ours = {p.split("/lst.zarr/")[1]: b for p, b in objects(memory).items()}
+    theirs = objects(memory, "/fresh")
+    assert ours == {p.split("/lst.zarr/")[1]: b for p, b in theirs.items()}
+    assert zd.open_cube(where).sizes["time"] == 2

@@ -165,3 +165,29 @@ def test_a_run_stopped_midway_leaves_nothing_at_the_target(
         assert run.returncode == 130, errors
         assert "no output written" in errors
         assert staged(fs, name) == [], fs.find(f"{BUCKET}/{name}")
+
+
+def test_classes_found_in_a_later_batch_at_a_local_path(cluster, in_client_dir):
+    """A class first met in the third step adds zeros for the steps already
+    staged: written by the client, never by the workers of the cluster,
+    which cannot see the local staging directory."""
+    grids = [
+        make_grid((64, 80), "uint8", seed=t, nodata=None, loc=3, scale=1)
+        for t in range(3)
+    ]
+    grids[2].values[:5, :5] = 40
+    fs = fsspec.filesystem("s3")
+    files, urls = [], []
+    for t, grid in enumerate(grids):
+        files.append(grid.write(in_client_dir / f"classes{t}.tif"))
+        fs.put_file(str(files[-1]), f"{BUCKET}/classes{t}.tif")
+        urls.append(url(f"classes{t}.tif"))
+    options = {"categorical": True, "batch": 1, "chunks": CHUNKS}
+    expected = zd.zonal_series(
+        in_client_dir / "zones.gpkg", files, ["count"], **options
+    )
+    with cluster.as_current():
+        zd.zonal_series("zones.gpkg", urls, ["count"], output="classes.zarr", **options)
+    actual = zd.open_cube(in_client_dir / "classes.zarr").load()
+    assert "40" in actual.data_vars
+    xr.testing.assert_identical(actual.drop_attrs(), expected.drop_attrs())
