@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import json
 import os
 import shutil
 import signal
@@ -91,11 +92,63 @@ def interrupts_deferred(remote: bool) -> Iterator[None]:
                 raise KeyboardInterrupt
 
 
-def publish_store(staged: Location, target: Location) -> None:
+def stage_append(target: Location, staged: Location, length: int) -> None:
+    """Copy to ``staged`` (on the server) what appending to the store
+    ``target`` along ``time`` reads or rewrites: every object but the chunks
+    of the (zone, time[, band]) arrays that hold only steps before the
+    ``length`` stored ones end, which an append never touches. A store laid
+    out otherwise (not Zarr 3's regular grid and default chunk keys) is
+    copied whole."""
+    fs, source = filesystem(target)
+    destination = filesystem(staged)[1]
+    fs.invalidate_cache()
+    objects = _objects(fs, source)
+    untouched = set()
+    for name in objects:
+        if name.count("/") == 1 and name.endswith("/zarr.json"):
+            metadata = json.loads(fs.cat_file(f"{source}/{name}"))
+            untouched |= _chunks_before(
+                metadata, name[: -len("/zarr.json")], objects, length
+            )
+    copied = [name for name in objects if name not in untouched]
+    fs.copy([f"{source}/{n}" for n in copied], [f"{destination}/{n}" for n in copied])
+
+
+def _chunks_before(
+    metadata: dict[str, Any], array: str, objects: dict[str, Any], length: int
+) -> set[str]:
+    """The chunk objects of ``array`` holding only steps before ``length``
+    (none unless it is a Zarr 3 array with a time and another dimension)."""
+    dims = metadata.get("dimension_names") or []
+    grid = metadata.get("chunk_grid", {})
+    keys = metadata.get("chunk_key_encoding", {})
+    if (
+        metadata.get("node_type") != "array"
+        or "time" not in dims
+        or len(dims) < 2
+        or grid.get("name") != "regular"
+        or keys.get("name") != "default"
+        or keys.get("configuration", {}).get("separator", "/") != "/"
+    ):
+        return set()
+    axis = dims.index("time")
+    first = length // grid["configuration"]["chunk_shape"][axis]  # holds new steps
+    prefix = f"{array}/c/"
+    found = set()
+    for name in objects:
+        if name.startswith(prefix):
+            index = name[len(prefix) :].split("/")
+            if len(index) == len(dims) and int(index[axis]) < first:
+                found.add(name)
+    return found
+
+
+def publish_store(staged: Location, target: Location, *, complete: bool) -> None:
     """Copy the store ``staged`` to ``target`` on object storage: the objects
     that differ from the target's (all of them for a new output), data before
-    metadata, the root's metadata last; then the objects the new store no
-    longer has are removed (a replaced output)."""
+    metadata, the root's metadata last; when the staged store is
+    ``complete`` (not an append's), the objects it no longer has are then
+    removed (a replaced output)."""
     fs, source = filesystem(staged)
     destination = filesystem(target)[1]
     fs.invalidate_cache()
@@ -116,7 +169,7 @@ def publish_store(staged: Location, target: Location) -> None:
     for name in sorted(changed, key=order):
         fs.copy(f"{source}/{name}", f"{destination}/{name}")
     stale = [f"{destination}/{name}" for name in old if name not in new]
-    if stale:
+    if complete and stale:
         fs.rm(stale)
 
 

@@ -11,10 +11,12 @@ output or none, never half of one, and the staging is removed on a failure.
 The client writes every batch: the workers compute the statistics and never
 write a series output, so a local path works on any cluster.
 
-* ``.zarr``: the cube, geometries CF-encoded (``xvec``), one chunk per step
-  along ``time``; an append stages a copy of the store (locally made of hard
-  links: zarr replaces a file it writes, never edits it; on object storage
-  copied on the server), adds the new steps along ``time``, and publishes it.
+* ``.zarr``: the cube, geometries CF-encoded (``xvec``), chunks of
+  ``TIME_CHUNK`` steps along ``time``; an append stages a copy of the store
+  (locally made of hard links: zarr replaces a file it writes, never edits
+  it; on object storage copied on the server, without the chunks of older
+  steps that an append never touches), adds the new steps along ``time``,
+  and publishes it.
 * ``.nc``: the staged Zarr written as NetCDF (h5netcdf), step chunk by chunk.
 * ``.parquet``: the long table (zone, time[, band], source, statistics), one
   part per batch, joined into one file at the commit; with ``geometry`` a
@@ -59,6 +61,7 @@ from .cube_publish import (
     publish_store,
     replace_dir,
     signature,
+    stage_append,
 )
 
 FORMATS = (".zarr", ".nc", ".parquet")
@@ -207,8 +210,7 @@ class Output:
         if self.existing is None or self.suffix != ".zarr":
             return
         if staged.remote:
-            fs, name = filesystem(self.target)
-            fs.copy(name, filesystem(staged)[1], recursive=True)
+            stage_append(self.target, staged, len(self.existing.times))
         else:
             shutil.copytree(self.target.url, staged.url, copy_function=os.link)
         self.variables = list(self.existing.variables)
@@ -273,7 +275,7 @@ class Output:
                 raise FileExistsError(self.path)
             if self.suffix == ".zarr":
                 if staged.remote:
-                    publish_store(staged, self.target)
+                    publish_store(staged, self.target, complete=self.existing is None)
                 else:
                     replace_dir(staged.url, self.target.url)
             elif self.suffix == ".nc":
