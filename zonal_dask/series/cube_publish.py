@@ -7,8 +7,10 @@ hard-linked when the name must still be free.
 Object storage renames nothing, and no write spans several objects: a staged
 store is copied object by object, the data first and the metadata last (the
 root group's metadata very last), so a reader finds no store until every
-chunk is in. An append copies only the objects the append changed (new
-chunks, the last chunk along ``time`` it filled, the metadata): until an
+chunk is in. An append stages only what it reads or rewrites
+(``stage_append``: not the chunks of older steps) and publishes only the
+objects it changed (new chunks, the last chunk along ``time`` it filled, the
+metadata): until an
 array's metadata is replaced a reader sees its old shape, and the chunks it
 reads hold the old values there. A file is one object, copied in one request.
 """
