@@ -144,7 +144,7 @@ def test_a_failed_append_leaves_the_output_whole(files, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cube_store, "_replace_dir", fail)
+    monkeypatch.setattr(cube_store, "replace_dir", fail)
     with pytest.raises(zd.OutputError, match="No space left on device"):
         series(files, out, append=True)
     assert snapshot(out) == before
@@ -302,6 +302,10 @@ def test_a_url_output_is_refused_never_made_a_local_directory(
     files, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(zd.OutputError, match="URLs are not taken yet"):
-        series(files, "s3://bucket/lst.zarr")
+    fsspec = pytest.importorskip("fsspec")
+    try:
+        with pytest.raises(zd.OutputError, match=r"^s3://bucket/lst\.zarr: cannot"):
+            series(files, "s3://bucket/lst.zarr")  # no such bucket, or credentials
+    finally:  # s3fs keeps the file system: not for tests with credentials
+        type(fsspec.filesystem("s3")).clear_instance_cache()
     assert not (tmp_path / "s3:").exists()

@@ -38,6 +38,7 @@ def is_series(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     """Compute the series' statistics and write OUTPUT; one line says what."""
     from ..errors import OutputError
+    from ..io.location import locate
     from ..labels.plan import ZonePlan
     from ..run.faults import failures_reported
     from ..series.zonal_series import OPTIONS, zonal_series
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in options.items() if k in offered}
     started = time.perf_counter()
     with (
-        failures_reported(Path(args.output), None),
+        failures_reported(locate(args.output).url, None),  # Path makes s3:/ of s3://
         scheduler_for(args),
     ):
         written = zonal_series(

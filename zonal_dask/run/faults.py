@@ -69,7 +69,9 @@ class Stage:
 
 
 @contextmanager
-def failures_reported(output: Path, checkpoint: str | None = None) -> Iterator[None]:
+def failures_reported(
+    output: Path | str, checkpoint: str | None = None
+) -> Iterator[None]:
     """Turn an interrupted or failed computation into one line saying what is left.
 
     ``KeyboardInterrupt`` becomes ``Interrupted``; a lost scheduler, a
@@ -89,7 +91,7 @@ def failures_reported(output: Path, checkpoint: str | None = None) -> Iterator[N
         ) from err
 
 
-def _left(output: Path, checkpoint: str | None) -> str:
+def _left(output: Path | str, checkpoint: str | None) -> str:
     from .checkpoint import MANIFEST  # numpy and xarray: not for --help
 
     text = f"no output written ({output} untouched)"

@@ -245,20 +245,25 @@ def open_cube(path: str | os.PathLike[str]) -> xr.Dataset:
     Parameters
     ----------
     path
-        A ``.zarr`` store or a ``.nc`` file.
+        A ``.zarr`` store or a ``.nc`` file: a path or a URL (``s3://``).
 
     Returns
     -------
     xarray.Dataset
         Dimensions (zone, time[, band]), as ``zonal_series`` returns it.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise OutputError(f"{path}: no such cube")
-    if path.rstrip("/").lower().endswith(".zarr"):
-        cube = xr.open_zarr(path, consolidated=False)
+    from ..io.location import filesystem, locate
+
+    where = locate(path)
+    fs, name = filesystem(where)
+    if not fs.exists(name):
+        raise OutputError(f"{where}: no such cube")
+    if where.suffix == ".zarr":
+        cube = xr.open_zarr(where.url, consolidated=False)
+    elif where.remote:  # h5netcdf reads a file object
+        cube = xr.open_dataset(fs.open(name, "rb"), engine="h5netcdf", chunks={})
     else:
-        cube = xr.open_dataset(path, chunks={})
+        cube = xr.open_dataset(where.url, chunks={})
     return decode(cube)
 
 
