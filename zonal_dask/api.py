@@ -315,6 +315,7 @@ def _run(
                 source.token,
                 request.weights,
             )
+            scheduler.check_writes(request.checkpoint)  # before creating it
             wrap = Checkpoint.open(request.checkpoint, identity).wrap
         lazy = zonal_graph(
             array.data,

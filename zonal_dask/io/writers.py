@@ -269,7 +269,8 @@ def write_pixels(
         raise OutputError(
             f"{target}: cannot write ({_reason(err)}); nothing written"
         ) from None
-    finally:
+    finally:  # written, failed or interrupted: the staging prefix goes
+        fs.invalidate_cache()  # the workers wrote there: no stale listing
         if fs.exists(name):
             fs.rm(name, recursive=True)
     return target

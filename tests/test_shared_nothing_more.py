@@ -1,0 +1,212 @@
+"""More of the shared-nothing cluster (``tests/shared_nothing.py``): the GDAL and
+AWS options a run is given, what a refused or interrupted run leaves behind, a
+worker without the package, and the cluster notebook.
+
+The options' test reads from a second S3 server that only the options name:
+neither the client's nor the workers' environment points at it, so a result
+equal to that server's raster means the options reached GDAL on the client
+(which plans) and on every worker (which reads the pixels); and once the run
+ends, neither keeps anything of them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import fsspec
+import pandas as pd
+import pytest
+
+import zonal_dask as zd
+
+from .shared_nothing import BUCKET, CHUNKS, GRID, url
+from .synth import make_grid, voronoi_zones, zones_frame
+from .test_distributed import free_port, stop, wait_for
+
+distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.timeout(300)
+
+# the same grid as the first server's raster, other values
+OTHER = make_grid(GRID.shape, "float32", seed=21, nan_fraction=0.02)
+# what a run may set, on the client and on the workers
+WATCHED = ("AWS_S3_ENDPOINT", "AWS_HTTPS", "AWS_VIRTUAL_HOSTING", "GDAL_HTTP_MAX_RETRY")
+
+
+def gdal_state() -> dict[str, tuple[str | None, str | None]]:
+    """Each watched setting in this process: its variable, GDAL's option."""
+    from rasterio.env import get_gdal_config
+
+    return {k: (os.environ.get(k), get_gdal_config(k)) for k in WATCHED}
+
+
+@pytest.fixture(scope="module")
+def other_s3(s3, client_dir, tmp_path_factory) -> Iterator[dict[str, str]]:
+    """A second S3 server holding OTHER as ``raster.tif`` in the same bucket;
+    yields the GDAL options that reach it."""
+    boto3 = pytest.importorskip("boto3")
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("other-s3") / "moto.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}")
+        wait_for(client.list_buckets, what="the second S3 server")
+        client.create_bucket(Bucket=BUCKET)
+        OTHER.write(client_dir / "other.tif")
+        client.upload_file(str(client_dir / "other.tif"), BUCKET, "raster.tif")
+        yield {
+            "AWS_S3_ENDPOINT": f"127.0.0.1:{port}",
+            "AWS_HTTPS": "NO",
+            "AWS_VIRTUAL_HOSTING": "FALSE",
+            "GDAL_HTTP_MAX_RETRY": "2",
+        }
+    finally:
+        stop([server])
+
+
+def stats_of(client_dir: Path, raster: str) -> pd.DataFrame:
+    return zd.zonal_stats(client_dir / "zones.gpkg", client_dir / raster, chunks=CHUNKS)
+
+
+def test_options_reach_the_client_and_every_worker_for_the_run_only(
+    cluster, other_s3, in_client_dir
+):
+    expected = stats_of(in_client_dir, "other.tif")
+    assert not expected.equals(stats_of(in_client_dir, "raster.tif"))
+    workers_before, client_before = cluster.run(gdal_state), gdal_state()
+    with cluster.as_current():
+        actual = zd.zonal_stats(
+            "zones.gpkg", url("raster.tif"), chunks=CHUNKS, gdal_options=other_s3
+        )
+        without = zd.zonal_stats("zones.gpkg", url("raster.tif"), chunks=CHUNKS)
+    pd.testing.assert_frame_equal(actual, expected)
+    # nothing of them is left: the next run reads the first server again
+    pd.testing.assert_frame_equal(without, stats_of(in_client_dir, "raster.tif"))
+    assert cluster.run(gdal_state) == workers_before
+    assert gdal_state() == client_before
+
+
+def test_options_reach_the_local_threads_for_the_run_only(other_s3, in_client_dir):
+    before = gdal_state()
+    actual = zd.zonal_stats(
+        "zones.gpkg", url("raster.tif"), chunks=CHUNKS, gdal_options=other_s3
+    )
+    pd.testing.assert_frame_equal(actual, stats_of(in_client_dir, "other.tif"))
+    assert gdal_state() == before
+
+
+def test_the_command_takes_repeated_options_on_a_cluster(
+    cluster, other_s3, in_client_dir
+):
+    arguments = ["zones.gpkg", url("raster.tif"), "other.csv", "--chunks", str(CHUNKS)]
+    for key, value in other_s3.items():
+        arguments += ["--gdal-option", f"{key}={value}"]
+    arguments += ["--scheduler", cluster.scheduler.address, "-q"]
+    done = subprocess.run(
+        [sys.executable, "-m", "zonal_dask.cli", *arguments],
+        cwd=in_client_dir,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    actual = pd.read_csv(in_client_dir / "other.csv", index_col="fid")
+    expected = stats_of(in_client_dir, "other.tif")
+    pd.testing.assert_frame_equal(
+        actual, expected, check_exact=False, rtol=1e-15, check_dtype=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"aws region": "x"}, "gdal_options: 'aws region=x' is not KEY=VALUE"),
+        (["GDAL_HTTP_MAX_RETRY"], "gdal_options: 'GDAL_HTTP_MAX_RETRY' is not KEY="),
+        ({"AWS_REGION": None}, "gdal_options: AWS_REGION=None: the value must be"),
+        ({"AWS_REGION": "a\nb"}, "gdal_options: AWS_REGION='a\\nb': the value"),
+        ({"GDAL_CACHEMAX": 64}, "gdal_options: GDAL_CACHEMAX: GDAL's block cache"),
+        ("AWS_REGION=x", "gdal_options must be a mapping"),
+    ],
+)
+def test_a_malformed_option_is_one_line(tmp_path, given, said):
+    raster = GRID.write(tmp_path / "r.tif")
+    with pytest.raises(zd.OptionError) as refused:
+        zd.zonal_stats(tmp_path / "none.gpkg", raster, gdal_options=given)
+    assert "\n" not in str(refused.value)
+    assert str(refused.value).startswith(said)
+
+
+def test_the_command_refuses_a_malformed_option_before_reading(tmp_path):
+    output = tmp_path / "out.csv"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "zonal_dask.cli", "none.gpkg", "none.tif", output),
+            *("--gdal-option", "AWS_REGION=eu-west-1", "--gdal-option", "oops"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "gdal_options: 'oops' is not KEY=VALUE" in done.stderr
+    assert not output.exists()
+
+
+def test_a_local_checkpoint_refused_on_a_cluster_leaves_nothing(cluster, in_client_dir):
+    with (
+        cluster.as_current(),
+        pytest.raises(zd.ZonalError, match=r"does not see .*/refused/ck as the"),
+    ):
+        zd.zonal_stats(
+            "zones.gpkg", url("raster.tif"), chunks=CHUNKS, checkpoint="refused/ck"
+        )
+    assert not (in_client_dir / "refused").exists()
+
+
+def test_an_interrupted_pixels_run_leaves_no_staging(cluster, in_client_dir):
+    """Ctrl-C while the workers write the parts: the command waits for the
+    parts in flight, then removes the staging prefix; nothing is published."""
+    big = make_grid((192, 192), "float32", seed=22)
+    big.write(in_client_dir / "intr.tif")
+    fs = fsspec.filesystem("s3")
+    fs.put(str(in_client_dir / "intr.tif"), f"{BUCKET}/intr.tif")
+    zones_frame(voronoi_zones(big, 20, seed=22)).to_file(
+        in_client_dir / "intr.gpkg", engine="pyogrio"
+    )
+    arguments = ["intr.gpkg", url("intr.tif"), "intr.csv", "--chunks", "8"]
+    arguments += ["--pixels", url("intr.parquet"), "--scheduler"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "zonal_dask.cli", *arguments, cluster.scheduler.address],
+        cwd=in_client_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    staged = f"{BUCKET}/.intr.parquet.pixels-*"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert run.poll() is None, run.communicate()[1]
+        fs.invalidate_cache()
+        if fs.glob(f"{staged}/intr.parquet/*.parquet"):
+            break
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    _, errors = run.communicate(timeout=120)
+    assert run.returncode == 130, errors
+    assert "interrupted while writing the pixels" in errors
+    time.sleep(2)  # a part a worker was still writing would have landed by now
+    fs.invalidate_cache()
+    assert not fs.glob(staged)
+    assert not fs.exists(f"{BUCKET}/intr.parquet")
+    assert not (in_client_dir / "intr.csv").exists()
