@@ -210,3 +210,71 @@ def test_an_interrupted_pixels_run_leaves_no_staging(cluster, in_client_dir):
     assert not fs.glob(staged)
     assert not fs.exists(f"{BUCKET}/intr.parquet")
     assert not (in_client_dir / "intr.csv").exists()
+
+
+BLOCKED_WORKER = """
+import sys
+
+class NoZonalDask:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "zonal_dask":
+            raise ModuleNotFoundError("No module named 'zonal_dask'", name=name)
+
+sys.meta_path.insert(0, NoZonalDask())
+from distributed.cli.dask_worker import main
+sys.argv[0] = "dask-worker"
+main()
+"""
+
+
+def test_a_worker_without_the_package_is_one_line(s3, client_dir, tmp_path):
+    """A worker whose Python cannot import zonal_dask, beside one that can:
+    the run names it, before any task or any checkpoint."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    port = address.rsplit(":")[-1]
+    dask = [sys.executable, "-m", "dask"]
+    commands = [
+        [*dask, "scheduler", "--host", "127.0.0.1", "--port", port],
+        [*dask, "worker", address, "--name", "good"],
+        [sys.executable, "-c", BLOCKED_WORKER, address, "--name", "bare"],
+    ]
+    processes = []
+    try:
+        for i, command in enumerate(commands):
+            if i:
+                command += ["--host", "127.0.0.1", "--nthreads", "1", "--no-nanny"]
+            log = open(tmp_path / f"{i}.log", "wb")
+            processes.append(
+                subprocess.Popen(
+                    [*command, "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT
+                )
+            )
+        with (
+            distributed.Client(address, timeout="60s", set_as_default=False) as client,
+            client.as_current(),
+        ):
+            client.wait_for_workers(2, timeout=120)
+            bare = next(
+                a
+                for a, w in client.scheduler_info()["workers"].items()
+                if w["name"] == "bare"
+            )
+            with pytest.raises(zd.ZonalError) as refused:
+                zd.zonal_stats(
+                    client_dir / "zones.gpkg",
+                    url("raster.tif"),
+                    chunks=CHUNKS,
+                    checkpoint=url("never-ck"),
+                )
+            ran = client.run(lambda dask_worker: dask_worker.state.executed_count)
+    finally:
+        stop(processes[1:])
+        stop(processes[:1])
+    assert str(refused.value) == (
+        f"worker {bare}: cannot run zonal_dask (No module named 'zonal_dask'); "
+        "install zonal-dask (the same version) on the scheduler and every worker"
+    )
+    assert set(ran.values()) == {0}  # no task of the run was sent
+    fs = fsspec.filesystem("s3")
+    fs.invalidate_cache()
+    assert not fs.exists(f"{BUCKET}/never-ck")

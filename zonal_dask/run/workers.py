@@ -17,6 +17,7 @@ warm-up reach every worker, whoever started the cluster.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
@@ -212,7 +213,7 @@ def check_reach(client: Any, reach: Reach) -> None:
     for worker, problem in sorted(found.items()):
         if isinstance(problem, BaseException):
             raise ZonalError(
-                f"worker {worker}: cannot run zonal_dask ({_first_line(problem)}); "
+                f"worker {worker}: cannot run zonal_dask ({_missing(problem)}); "
                 f"{INSTALL}"
             )
         if problem:
@@ -292,6 +293,13 @@ def _remove_marker(where: Location, marker: str, created: list[str]) -> None:
             os.rmdir(directory)
         except OSError:
             break
+
+
+def _missing(err: BaseException) -> str:
+    """Python's own words for a module a worker lacks (distributed wraps the
+    import error of a function it cannot unpickle), else the error's line."""
+    found = re.search(r"No module named '[^']+'", f"{err} {err.__cause__}")
+    return found.group(0) if found else _first_line(err)
 
 
 def _first_line(err: BaseException) -> str:
