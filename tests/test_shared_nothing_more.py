@@ -278,3 +278,34 @@ def test_a_worker_without_the_package_is_one_line(s3, client_dir, tmp_path):
     fs = fsspec.filesystem("s3")
     fs.invalidate_cache()
     assert not fs.exists(f"{BUCKET}/never-ck")
+
+
+@pytest.mark.timeout(400)
+def test_the_cluster_notebook_runs_on_the_shared_nothing_cluster(
+    cluster, tmp_path, monkeypatch
+):
+    """notebooks/02-cluster.ipynb with ``DASK_SCHEDULER_ADDRESS``: its own S3
+    server, which the workers reach through the run's endpoint settings; the
+    zone plan written by the workers to object storage; nothing written where
+    the workers cannot see it."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    from .test_notebooks import NOTEBOOKS, printed
+
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "DASK_", "ZONAL_DASK_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler.address)
+    (path,) = [p for p in NOTEBOOKS if p.stem == "02-cluster"]
+    notebook = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    said = printed(notebook)
+    assert "2 workers" in said
+    assert "identical to the local file's result" in said
+    assert "saved to s3://zonal-dask-demo/run/zones.plan.zarr" in said
+    assert not (tmp_path / "zonal-dask-demo" / "zones.plan.zarr").exists()

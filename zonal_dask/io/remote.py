@@ -139,5 +139,7 @@ def configure_gdal(environ: MutableMapping[str, str] | None = None) -> dict[str,
 
 
 def dask_setup(worker: Any) -> None:
-    """Hook for ``dask worker --preload zonal_dask.io.remote``."""
+    """Hook for ``dask worker --preload zonal_dask.io.remote``: runs do not
+    need it (their worker plugin gives the endpoint); a lazy result computed
+    on the workers outside a run does."""
     configure_gdal()

@@ -30,7 +30,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..errors import GridError, PlanError, source_name
-from ..io.location import locate
+from ..io.location import locate, storage_options
 from ..io.raster import ChunksLike, Grid, open_raster
 from ..request import Request
 from ..run.process_state import planning
@@ -240,7 +240,9 @@ class ZonePlan:
                 f"{path}: a plan with irregular chunks cannot be saved; "
                 f"build it with chunks="
             )
-        group = zarr.open_group(path, mode="w")
+        group = zarr.open_group(
+            path, mode="w", storage_options=storage_options(path) or None
+        )
         create(
             group,
             "labels",

@@ -343,9 +343,11 @@ def check_writes(*writes: Any) -> None:
     there (``workers.check_reach``); nothing to check on local threads."""
     client = cluster_client()
     if client is not None:
-        from .workers import check_reach
+        from .process_state import gdal_settings
+        from .workers import check_reach, worker_environ
 
-        check_reach(client, Reach.of(writes=writes))
+        environ = worker_environ(gdal_settings())  # the run's, as in compute
+        check_reach(client, Reach.of(writes=writes), environ)
 
 
 def compute(

@@ -132,8 +132,8 @@ def prepared(
 ) -> Iterator[None]:
     """Check what the workers see (``check_reach``), then give every worker
     the run's settings for the duration of the block."""
-    check_reach(client, reach)
     settings = RunSettings(worker_environ(environ or {}), dtype)
+    check_reach(client, reach, settings.environ)
     client.register_plugin(_plugin(settings), name=settings.name)
     try:
         yield
@@ -187,7 +187,9 @@ def _running_of(keys: set[Any], dask_worker: Any = None) -> int:
     return sum(t.key in keys for t in dask_worker.state.all_running_tasks)
 
 
-def check_reach(client: Any, reach: Reach) -> None:
+def check_reach(
+    client: Any, reach: Reach, environ: Mapping[str, str] | None = None
+) -> None:
     """Refuse, in one line, a cluster whose scheduler or workers lack the
     package or cannot see a location of ``reach``.
 
@@ -205,6 +207,7 @@ def check_reach(client: Any, reach: Reach) -> None:
             worker_sees,
             [r.url for r in reach.reads if not r.remote],
             [(w.url, m) for w, (m, _) in zip(reach.writes, markers, strict=False)],
+            dict(environ or worker_environ({})),
             on_error="return",
         )
     finally:
@@ -239,14 +242,19 @@ def _check_scheduler(client: Any) -> None:
         )
 
 
-def worker_sees(reads: list[str], writes: list[tuple[str, str]]) -> str | None:
-    """Run on each worker: the first location it cannot see, as a line, or None."""
+def worker_sees(
+    reads: list[str],
+    writes: list[tuple[str, str]],
+    environ: Mapping[str, str] | None = None,
+) -> str | None:
+    """Run on each worker: the first location it cannot see, as a line, or
+    None; object storage at the endpoint the run gives it (``environ``)."""
     for path in reads:
         if not os.path.exists(path):
             return f"cannot see {path} (no such file on that machine); {FIX}"
     for url, marker in writes:
         where = locate(url)
-        fs, root = filesystem(where)
+        fs, root = filesystem(where, {**os.environ, **(environ or {})})
         name = f"{root.rstrip('/')}/{marker}"
         try:
             seen = fs.exists(name)
