@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -309,3 +310,41 @@ def test_the_cluster_notebook_runs_on_the_shared_nothing_cluster(
     assert "identical to the local file's result" in said
     assert "saved to s3://zonal-dask-demo/run/zones.plan.zarr" in said
     assert not (tmp_path / "zonal-dask-demo" / "zones.plan.zarr").exists()
+
+
+def test_the_workers_write_at_the_endpoint_each_run_gives(
+    cluster, other_s3, in_client_dir, monkeypatch
+):
+    """A worker that wrote to one S3 endpoint writes the next run's checkpoint
+    at the endpoint that run gives it (fsspec keeps a file system per
+    endpoint, not the first one made)."""
+    with cluster.as_current():
+        zd.zonal_stats(
+            "zones.gpkg", url("raster.tif"), chunks=CHUNKS, checkpoint=url("one-ck")
+        )
+    endpoint = f"http://{other_s3['AWS_S3_ENDPOINT']}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    for key in ("AWS_S3_ENDPOINT", "AWS_HTTPS", "AWS_VIRTUAL_HOSTING"):
+        monkeypatch.setenv(key, other_s3[key])
+    with cluster.as_current():
+        actual = zd.zonal_stats(
+            "zones.gpkg", url("raster.tif"), chunks=CHUNKS, checkpoint=url("two-ck")
+        )
+    pd.testing.assert_frame_equal(actual, stats_of(in_client_dir, "other.tif"))
+    other = fsspec.filesystem("s3", endpoint_url=endpoint, skip_instance_cache=True)
+    assert len(other.glob(f"{BUCKET}/two-ck/chunk-*.npz")) == 4 * 5
+
+
+def test_a_series_takes_the_options(other_s3, in_client_dir):
+    cube = zd.zonal_series(
+        "zones.gpkg",
+        [url("raster.tif")],
+        ["count", "mean"],
+        chunks=CHUNKS,
+        gdal_options=other_s3,
+    )
+    expected = zd.zonal_stats(
+        "zones.gpkg", "other.tif", ["count", "mean"], chunks=CHUNKS
+    )
+    got = cube.isel(time=0).to_dataframe()[["count", "mean"]]
+    np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())
