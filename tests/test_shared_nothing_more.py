@@ -348,3 +348,22 @@ def test_a_series_takes_the_options(other_s3, in_client_dir):
     )
     got = cube.isel(time=0).to_dataframe()[["count", "mean"]]
     np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())
+
+
+def test_a_zone_plan_opens_its_grid_with_the_options(cluster, other_s3, in_client_dir):
+    """``like`` only the second server holds: opened through the options; the
+    plan then serves a raster of the first server on the cluster."""
+    endpoint = f"http://{other_s3['AWS_S3_ENDPOINT']}"
+    other = fsspec.filesystem("s3", endpoint_url=endpoint, skip_instance_cache=True)
+    other.put(str(in_client_dir / "other.tif"), f"{BUCKET}/only-there.tif")
+    with pytest.raises(zd.ZonalError):  # not on the first server
+        zd.ZonePlan("zones.gpkg", like=url("only-there.tif"), chunks=CHUNKS)
+    with cluster.as_current():
+        plan = zd.ZonePlan(
+            "zones.gpkg",
+            like=url("only-there.tif"),
+            chunks=CHUNKS,
+            gdal_options=other_s3,
+        )
+        actual = zd.zonal_stats(plan, url("raster.tif"))
+    pd.testing.assert_frame_equal(actual, stats_of(in_client_dir, "raster.tif"))
