@@ -10,7 +10,7 @@ step (``reduce/finalize.py``), the scheduler and the run's process state
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias, cast
 
 import geopandas as gpd
@@ -29,7 +29,7 @@ from .reduce.graph import zonal_graph
 from .request import RasterKind, Request
 from .run import scheduler
 from .run.checkpoint import Checkpoint, run_identity
-from .run.process_state import planning
+from .run.process_state import options_given, planning
 from .run.progress import ProgressLike, reporter
 from .run.reach import Reach
 from .statistics.table import DEFAULT_STATS, StatsLike
@@ -72,6 +72,7 @@ def zonal_stats(
     zones_crs: Any = None,
     checkpoint: str | os.PathLike | None = None,
     include_cols: str | Sequence[str] | None = None,
+    gdal_options: Mapping[str, Any] | None = None,
     affine: Any = None,
     progress: ProgressLike = False,
 ) -> pd.DataFrame | gpd.GeoDataFrame | xr.Dataset | Delayed:
@@ -214,6 +215,13 @@ def zonal_stats(
     include_cols
         Columns of the zones to put before the statistics (exactextract's
         ``include_cols``); with ``band=None``, coordinates along ``zone``.
+    gdal_options
+        GDAL and AWS configuration options for this run (``{"AWS_REGION":
+        "eu-west-1", "GDAL_HTTP_MAX_RETRY": 3}``), as ``rasterio.Env(**options)``
+        or GDAL's ``--config KEY VALUE``: given to GDAL on this machine and on
+        every worker of a cluster while the run lasts, and removed after
+        (``docs/deployment.md``). A lazy result (``compute=False``) computed
+        later needs them in a ``rasterio.Env`` where it is computed.
     affine
         The transform of a NumPy array given as ``raster`` (rasterstats'
         ``affine``): an ``affine.Affine`` or its six coefficients. The array
@@ -256,6 +264,7 @@ def zonal_stats(
         chunks=chunks,
         checkpoint=checkpoint,
         include_cols=include_cols,
+        gdal_options=gdal_options,
         band=band,
         nodata=nodata,
         raw=raw,
@@ -274,6 +283,15 @@ def zonal_stats(
         progress=progress,
     )
     zones, raster = cast(Zones, zones), cast(Raster, raster)  # adapted above
+    with options_given(request.gdal_options):
+        return _run(request, zones, raster, name, compute)
+
+
+def _run(
+    request: Request, zones: Zones, raster: Raster, name: Any, compute: bool
+) -> pd.DataFrame | gpd.GeoDataFrame | xr.Dataset | Delayed:
+    """Plan and compute a checked ``request``: ``zonal_stats``' steps."""
+    layer, prefix = request.layer, request.prefix
     with planning():
         frame = carried = None
         if request.geometry or request.include_cols:
@@ -297,6 +315,7 @@ def zonal_stats(
                 source.token,
                 request.weights,
             )
+            scheduler.check_writes(request.checkpoint)  # before creating it
             wrap = Checkpoint.open(request.checkpoint, identity).wrap
         lazy = zonal_graph(
             array.data,

@@ -296,6 +296,16 @@ PARAMETERS: tuple[Parameter, ...] = (
         "--include-cols",
         {"metavar": "FIELDS", "type": names_text},
     ),
+    Parameter(
+        "gdal_options",
+        None,
+        "a GDAL or AWS option for this run, on this machine and every worker, "
+        "as GDAL's --config KEY VALUE (repeat for several), e.g. "
+        "AWS_REGION=eu-west-1 or GDAL_HTTP_MAX_RETRY=3",
+        "--gdal-option",
+        {"metavar": "KEY=VALUE", "action": "append"},
+        series=True,
+    ),
     Parameter("affine", None, python_only="a NumPy array exists only in Python"),
     Parameter("progress", False, python_only="a bar is drawn on a terminal unless -q"),
 )

@@ -28,6 +28,7 @@ from .errors import (
     ZonesError,
 )
 from .io.raster import ChunksLike, normalize_chunks
+from .io.remote import check_gdal_options
 from .parameters import default
 from .run.progress import ProgressLike, check_progress
 from .statistics.operations import parse_operations
@@ -69,6 +70,9 @@ class Request:
     prefix: str | None = default("prefix")
     checkpoint: str | None = default("checkpoint")
     include_cols: tuple[str, ...] = ()
+    gdal_options: tuple[tuple[str, str], ...] | None = field(
+        default=default("gdal_options"), compare=False
+    )
     plan: Mapping[str, Any] | None = field(default=None, compare=False)
     raster_kind: RasterKind = field(default="path", compare=False)
     affine: Any = field(default=default("affine"), compare=False)
@@ -85,6 +89,7 @@ class Request:
         chunks: ChunksLike = None,
         checkpoint: str | os.PathLike | None = None,
         include_cols: str | Sequence[str] | None = None,
+        gdal_options: Any = None,
         **options: Any,
     ) -> Request:
         """Resolve the statistics, check each option and the ``RULES``.
@@ -92,7 +97,8 @@ class Request:
         ``categorical=True`` asks for the ``histogram`` statistic's columns;
         ``weights="coverage"`` for ``coverage="fraction"``; any other
         ``weights`` is a weights raster (path, URL or DataArray);
-        ``include_cols`` is one column name or several. Other keyword
+        ``include_cols`` is one column name or several; ``gdal_options`` are
+        checked by ``io.remote.check_gdal_options``. Other keyword
         arguments are ``Request`` fields.
 
         Raises
@@ -139,6 +145,7 @@ class Request:
             chunks=_chunks(chunks),
             checkpoint=None if checkpoint is None else os.fspath(checkpoint),
             include_cols=_names_of(include_cols),
+            gdal_options=check_gdal_options(gdal_options),
             **options,
         )
         request._check_values()

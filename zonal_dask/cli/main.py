@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NoOverlapWarning, OptionError, OutputError, ZonalError
 from ..run.faults import Stage
-from ..run.process_state import command_scope
+from ..run.process_state import command_scope, options_given
 from ..statistics.table import DEFAULT_STATS
 from .options import (
     HelpFormatter,
@@ -133,6 +133,7 @@ def _run(args: argparse.Namespace, stage: Stage) -> int:
     echo = None if args.quiet else _echo_dashboard
     with (
         failures_reported(output, args.checkpoint),
+        options_given(request.gdal_options),  # computing below and the pixels too
         scheduler_for(args, echo) as client,
     ):
         stage.doing = "reading the zones and planning"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +110,9 @@ def is_url(where: object) -> bool:
     return isinstance(where, (str, os.PathLike)) and locate(where).remote
 
 
-def filesystem(location: Location) -> tuple[Any, str]:
+def filesystem(
+    location: Location, environ: Mapping[str, str] | None = None
+) -> tuple[Any, str]:
     """``(fsspec file system, path in it)`` for ``location``.
 
     Raises
@@ -129,11 +132,27 @@ def filesystem(location: Location) -> tuple[Any, str]:
     if not location.remote:
         return fsspec.filesystem("file"), location.url
     try:
-        return url_to_fs(location.url)
+        return url_to_fs(location.url, **storage_options(location.url, environ))
     except (ImportError, ValueError) as err:
         raise OutputError(
             f"{location}: cannot write there ({str(err).splitlines()[0]})"
         ) from None
+
+
+def storage_options(
+    url: str, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """fsspec's options for ``url``: the S3 endpoint in effect
+    (``AWS_ENDPOINT_URL[_S3]``), given to s3fs by name. fsspec keeps one file
+    system per set of arguments, so a worker that a run gave another endpoint
+    (``run/workers.py``) gets a file system of that endpoint, not one made for
+    an earlier run's; every writer through fsspec (zarr, dask's Parquet) takes
+    them."""
+    if not url.lower().startswith(("s3://", "s3a://")):
+        return {}
+    environ = os.environ if environ is None else environ
+    endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    return {"endpoint_url": endpoint} if endpoint else {}
 
 
 def publish_directory(

@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import OutputError
-from .location import Location, filesystem, locate, publish_directory
+from .location import (
+    Location,
+    filesystem,
+    locate,
+    publish_directory,
+    storage_options,
+)
 from .text_table import write_delimited
 
 TABLE_FORMATS = (".txt", ".tsv", ".csv", ".parquet")
@@ -239,7 +245,12 @@ def write_pixels(
         from ..run.reach import Reach
         from ..run.scheduler import compute
 
-        parts = frame.to_parquet(staged.url, write_index=False, compute=False)
+        parts = frame.to_parquet(
+            staged.url,
+            write_index=False,
+            compute=False,
+            storage_options=storage_options(staged.url) or None,
+        )
         compute(parts, client=client, reach=Reach(writes=(staged.parent,)))
         fs, name = filesystem(staged)
         written = [p for p in fs.ls(name, detail=False) if p.endswith(".parquet")]
@@ -269,7 +280,8 @@ def write_pixels(
         raise OutputError(
             f"{target}: cannot write ({_reason(err)}); nothing written"
         ) from None
-    finally:
+    finally:  # written, failed or interrupted: the staging prefix goes
+        fs.invalidate_cache()  # the workers wrote there: no stale listing
         if fs.exists(name):
             fs.rm(name, recursive=True)
     return target

@@ -18,7 +18,7 @@ The store's layout: ``labels/plan_store.py``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dask
@@ -30,10 +30,10 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..errors import GridError, PlanError, source_name
-from ..io.location import locate
+from ..io.location import locate, storage_options
 from ..io.raster import ChunksLike, Grid, open_raster
 from ..request import Request
-from ..run.process_state import planning
+from ..run.process_state import options_given, planning
 from ..run.reach import Reach
 from ..run.scheduler import compute
 from ..zones.reproject import crs_text
@@ -71,6 +71,9 @@ class ZonePlan:
         Which pixels each zone claims, and how the zones are named and read,
         as for ``zonal_stats``; fixed for the plan (``options``): a call using
         the plan may leave them out or repeat them, not change them.
+    gdal_options
+        GDAL and AWS options for opening ``like``, as for ``zonal_stats``
+        (not kept: each call using the plan gives its own).
 
     Notes
     -----
@@ -107,6 +110,7 @@ class ZonePlan:
         small: str = "nan",
         assume_same_crs: bool = False,
         zones_crs: Any = None,
+        gdal_options: Mapping[str, Any] | None = None,
     ) -> None:
         request = Request.build(
             "polygons",
@@ -122,8 +126,9 @@ class ZonePlan:
             small=small,
             assume_same_crs=assume_same_crs,
             zones_crs=crs_text(zones_crs),
+            gdal_options=gdal_options,
         )
-        with planning():
+        with options_given(request.gdal_options), planning():
             array = open_raster(like, band=band, chunks=request.chunks)
             built = build_labels(
                 zones,
@@ -240,7 +245,9 @@ class ZonePlan:
                 f"{path}: a plan with irregular chunks cannot be saved; "
                 f"build it with chunks="
             )
-        group = zarr.open_group(path, mode="w")
+        group = zarr.open_group(
+            path, mode="w", storage_options=storage_options(path) or None
+        )
         create(
             group,
             "labels",

@@ -27,6 +27,7 @@ from dask.base import tokenize
 from rasterio.crs import CRS
 
 from ..errors import PlanError
+from ..io.location import storage_options
 from ..io.raster import Grid
 from .sources import ChunkLabels, ChunkTask, Labels, LabelSource, pieces
 
@@ -44,7 +45,8 @@ def read_store(
     if not os.path.exists(path) and "://" not in path:
         raise PlanError(f"{path}: no such zone plan")
     try:
-        group = zarr.open_group(path, mode="r")
+        options = storage_options(path) or None
+        group = zarr.open_group(path, mode="r", storage_options=options)
         attrs = dict(group.attrs)
     except Exception as err:  # zarr raises several types for non-stores
         raise PlanError(f"{path}: not a zone plan ({err})") from None
@@ -171,7 +173,9 @@ def write_chunk(
     # a chunk's local indices point into the zones its source lists
     assert np.array_equal(chunk.zones, listed[: len(chunk.zones)])
     _, rows, cols = chunk.labels.shape
-    store = zarr.open_group(path, mode="r+")["labels"]
+    store = zarr.open_group(
+        path, mode="r+", storage_options=storage_options(path) or None
+    )["labels"]
     r0, c0 = offset
     store[:, r0 : r0 + rows, c0 : c0 + cols] = chunk.labels
     return listed, chunk.extra_pixels, chunk.extra_zones, chunk.extra_weights
@@ -210,7 +214,8 @@ def read_chunk(
     """The ``ChunkLabels`` of the ``k``-th stored chunk (at ``offset``)."""
     import zarr
 
-    group = zarr.open_group(path, mode="r")
+    options = storage_options(path) or None
+    group = zarr.open_group(path, mode="r", storage_options=options)
     r0, c0 = offset
     labels = group["labels"][:, r0 : r0 + shape[0], c0 : c0 + shape[1]]
     z0, z1 = (int(v) for v in group["zone_start"][k : k + 2])

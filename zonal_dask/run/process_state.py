@@ -12,9 +12,11 @@ found it:
   (``gdal_scope``), counted the same way, unless the caller chose its size
   (``GDAL_CACHEMAX`` in the environment or in the calling thread's
   ``rasterio.Env``): a caller's own choice is never changed.
-- GDAL's endpoint settings implied by ``AWS_ENDPOINT_URL`` are given to the
-  threads that compute, per thread (``task_thread_settings``), never to the
-  whole process.
+- GDAL's endpoint settings implied by ``AWS_ENDPOINT_URL``, and the GDAL and
+  AWS options a run is given (``gdal_options=``, held for the run's duration
+  in a context variable, ``options_given``), are given to the thread that
+  plans in a ``rasterio.Env`` and to the threads that compute, per thread
+  (``task_thread_settings``), never to the whole process.
 
 The command line, whose process is its own, pauses the collector for its
 whole run (``command_scope``), may freeze it at exit and leaves by
@@ -30,6 +32,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 
 # GDAL keeps decoded blocks in a cache of 5% of RAM by default; a pass that
 # reads each block once fills it with blocks nobody reads again: 16000² peaked
@@ -43,6 +46,13 @@ _gc_thresholds = gc.get_threshold()
 _cache_lock = threading.Lock()
 _cache_users = 0
 _cache_before: int | None = None  # GDAL's cache size before the first user bounded it
+
+# the GDAL and AWS options given to the run in progress in this context
+# (``gdal_options=``): a context variable, so that two runs in two threads
+# each see their own, and nothing is left once a run ends
+_given: ContextVar[tuple[tuple[str, str], ...]] = ContextVar(
+    "zonal_dask_gdal_options", default=()
+)
 
 
 @contextmanager
@@ -69,6 +79,22 @@ def gc_paused() -> Iterator[None]:
             _gc_pauses -= 1
             if _gc_pauses == 0:
                 gc.set_threshold(*_gc_thresholds)
+
+
+@contextmanager
+def options_given(options: tuple[tuple[str, str], ...] | None) -> Iterator[None]:
+    """The GDAL and AWS ``options`` of a run (``(KEY, value)`` pairs checked by
+    ``io.remote.check_gdal_options``) for the calls inside the block, added
+    to those of an enclosing block: its planning's ``rasterio.Env``, its
+    computing threads and its workers get them (``endpoint_settings``)."""
+    if not options:
+        yield
+        return
+    token = _given.set(tuple({**dict(_given.get()), **dict(options)}.items()))
+    try:
+        yield
+    finally:
+        _given.reset(token)
 
 
 @contextmanager
@@ -119,18 +145,23 @@ def caller_chose_cache() -> bool:
 
 
 def endpoint_settings() -> dict[str, str]:
-    """GDAL's endpoint settings implied by ``AWS_ENDPOINT_URL`` (io/remote.py)."""
+    """GDAL's settings for the run in progress: the endpoint implied by
+    ``AWS_ENDPOINT_URL`` (io/remote.py; the run's own ``AWS_ENDPOINT_URL``
+    option first), then the options the run was given, which win."""
     from ..io.remote import gdal_options
 
-    return gdal_options(os.environ)
+    given = dict(_given.get())
+    urls = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_S3_ENDPOINT")
+    implied = gdal_options(given if any(u in given for u in urls) else os.environ)
+    return {**implied, **given}
 
 
 def gdal_settings() -> dict[str, str]:
     """GDAL's settings for the worker processes a run starts, as environment
-    variables: the bounded block cache (in MB) unless the caller set one, and
-    the endpoint implied by ``AWS_ENDPOINT_URL``."""
+    variables: the bounded block cache (in MB) unless the caller set one, the
+    endpoint implied by ``AWS_ENDPOINT_URL`` and the run's options."""
     settings = endpoint_settings()
-    if "GDAL_CACHEMAX" not in os.environ:
+    if "GDAL_CACHEMAX" not in os.environ:  # never an option (io/remote.py)
         settings["GDAL_CACHEMAX"] = str(GDAL_CACHE_MB)
     return settings
 

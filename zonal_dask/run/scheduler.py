@@ -328,6 +328,28 @@ def dask_setup(worker: Any) -> None:
         pass
 
 
+def cluster_client(client: Any | None = None) -> Any | None:
+    """The ``distributed`` client a run computes on (``client`` if given,
+    else the active one unless dask is configured otherwise), or None."""
+    configured = dask.config.get("scheduler", None)
+    if client is None and configured in (None, "dask.distributed", "distributed"):
+        client = active_client()
+    return client
+
+
+def check_writes(*writes: Any) -> None:
+    """On a cluster, refuse a place the workers will write (a checkpoint)
+    that some worker does not see, before the client creates anything
+    there (``workers.check_reach``); nothing to check on local threads."""
+    client = cluster_client()
+    if client is not None:
+        from .process_state import gdal_settings
+        from .workers import check_reach, worker_environ
+
+        environ = worker_environ(gdal_settings())  # the run's, as in compute
+        check_reach(client, Reach.of(writes=writes), environ)
+
+
 def compute(
     lazy: Any,
     *,
@@ -343,16 +365,19 @@ def compute(
     (the package, the locations of ``reach``) and given the run's settings,
     with the kernels for ``dtype`` pixels warmed up (``run/workers.py``).
     """
-    configured = dask.config.get("scheduler", None)
-    if client is None and configured in (None, "dask.distributed", "distributed"):
-        client = active_client()
+    client = cluster_client(client)
     if client is not None:
         from .process_state import gdal_settings
-        from .workers import prepared
+        from .workers import prepared, stop_tasks
 
         dtype = None if dtype is None else str(dtype)
         with prepared(client, reach or Reach(), gdal_settings(), dtype):
-            return wait_with_progress(client.compute(lazy), report)
+            future = client.compute(lazy)
+            try:
+                return wait_with_progress(future, report)
+            except BaseException:  # Ctrl-C, a failure: nothing runs on after it
+                stop_tasks(client, future)
+                raise
     from .process_state import endpoint_settings, gdal_scope, task_thread_settings
 
     get = local_scheduler()

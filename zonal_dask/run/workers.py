@@ -17,7 +17,9 @@ warm-up reach every worker, whoever started the cluster.
 from __future__ import annotations
 
 import os
+import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -130,8 +132,8 @@ def prepared(
 ) -> Iterator[None]:
     """Check what the workers see (``check_reach``), then give every worker
     the run's settings for the duration of the block."""
-    check_reach(client, reach)
     settings = RunSettings(worker_environ(environ or {}), dtype)
+    check_reach(client, reach, settings.environ)
     client.register_plugin(_plugin(settings), name=settings.name)
     try:
         yield
@@ -142,7 +144,52 @@ def prepared(
             pass
 
 
-def check_reach(client: Any, reach: Reach) -> None:
+def stop_tasks(client: Any, future: Any, timeout: float = 60.0) -> None:
+    """Cancel the run of ``future`` and wait, up to ``timeout`` seconds, until
+    no worker still executes one of its tasks: a task a worker runs goes on
+    after it is cancelled, and one writing a part would write it after the
+    client removed what the run had written (``io/writers.py``)."""
+    try:
+        keys = client.run_on_scheduler(_processing_for, future.key)
+        client.cancel([future], force=True)
+    except Exception:  # the scheduler gone: nothing left to wait for
+        return
+    deadline = time.monotonic() + timeout
+    while keys and time.monotonic() < deadline:
+        try:
+            running = client.run(_running_of, keys, on_error="ignore")
+        except Exception:
+            return
+        if not any(running.values()):
+            return
+        time.sleep(0.1)
+
+
+def _processing_for(key: Any, dask_scheduler: Any = None) -> set[Any]:
+    """On the scheduler: the keys ``key`` depends on whose tasks a worker
+    runs or may start before the cancellation reaches it."""
+    tasks = dask_scheduler.tasks
+    todo, seen, running = [key], set(), set()
+    while todo:
+        at = todo.pop()
+        if at in seen or at not in tasks:
+            continue
+        seen.add(at)
+        task = tasks[at]
+        if task.state in ("processing", "queued", "waiting", "no-worker"):
+            running.add(at)
+        todo.extend(d.key for d in task.dependencies)
+    return running
+
+
+def _running_of(keys: set[Any], dask_worker: Any = None) -> int:
+    """On a worker: how many of ``keys`` it is still running."""
+    return sum(t.key in keys for t in dask_worker.state.all_running_tasks)
+
+
+def check_reach(
+    client: Any, reach: Reach, environ: Mapping[str, str] | None = None
+) -> None:
     """Refuse, in one line, a cluster whose scheduler or workers lack the
     package or cannot see a location of ``reach``.
 
@@ -152,21 +199,24 @@ def check_reach(client: Any, reach: Reach) -> None:
         Naming the worker (or the scheduler), the location and the fix.
     """
     _check_scheduler(client)
-    markers = [_leave_marker(w) for w in reach.writes]
+    markers: list[tuple[str, list[str]]] = []
     try:
+        for where in reach.writes:
+            markers.append(_leave_marker(where))
         found = client.run(
             worker_sees,
             [r.url for r in reach.reads if not r.remote],
-            [(w.url, m) for w, m in zip(reach.writes, markers, strict=True)],
+            [(w.url, m) for w, (m, _) in zip(reach.writes, markers, strict=False)],
+            dict(environ or worker_environ({})),
             on_error="return",
         )
     finally:
-        for where, marker in zip(reach.writes, markers, strict=True):
-            _remove_marker(where, marker)
+        for where, (marker, created) in zip(reach.writes, markers, strict=False):
+            _remove_marker(where, marker, created)
     for worker, problem in sorted(found.items()):
         if isinstance(problem, BaseException):
             raise ZonalError(
-                f"worker {worker}: cannot run zonal_dask ({_first_line(problem)}); "
+                f"worker {worker}: cannot run zonal_dask ({_missing(problem)}); "
                 f"{INSTALL}"
             )
         if problem:
@@ -192,14 +242,19 @@ def _check_scheduler(client: Any) -> None:
         )
 
 
-def worker_sees(reads: list[str], writes: list[tuple[str, str]]) -> str | None:
-    """Run on each worker: the first location it cannot see, as a line, or None."""
+def worker_sees(
+    reads: list[str],
+    writes: list[tuple[str, str]],
+    environ: Mapping[str, str] | None = None,
+) -> str | None:
+    """Run on each worker: the first location it cannot see, as a line, or
+    None; object storage at the endpoint the run gives it (``environ``)."""
     for path in reads:
         if not os.path.exists(path):
             return f"cannot see {path} (no such file on that machine); {FIX}"
     for url, marker in writes:
         where = locate(url)
-        fs, root = filesystem(where)
+        fs, root = filesystem(where, {**os.environ, **(environ or {})})
         name = f"{root.rstrip('/')}/{marker}"
         try:
             seen = fs.exists(name)
@@ -219,20 +274,40 @@ def worker_sees(reads: list[str], writes: list[tuple[str, str]]) -> str | None:
     return None
 
 
-def _leave_marker(where: Location) -> str:
+def _leave_marker(where: Location) -> tuple[str, list[str]]:
+    """Leave a marker file in ``where``; return its name and the local
+    directories made for it (removed with it: a refused run leaves nothing)."""
     marker = f"{MARKER}{uuid.uuid4().hex[:12]}"
     fs, root = filesystem(where)
+    created = []
+    if not where.remote:
+        missing = root.rstrip("/") or "/"
+        while not os.path.isdir(missing) and os.path.dirname(missing) != missing:
+            created.append(missing)
+            missing = os.path.dirname(missing)
     fs.makedirs(root, exist_ok=True)
     fs.pipe_file(f"{root.rstrip('/')}/{marker}", b"")
-    return marker
+    return marker, created
 
 
-def _remove_marker(where: Location, marker: str) -> None:
+def _remove_marker(where: Location, marker: str, created: list[str]) -> None:
     fs, root = filesystem(where)
     try:
         fs.rm(f"{root.rstrip('/')}/{marker}")
     except (OSError, FileNotFoundError):
         pass
+    for directory in created:  # deepest first, and only if still empty
+        try:
+            os.rmdir(directory)
+        except OSError:
+            break
+
+
+def _missing(err: BaseException) -> str:
+    """Python's own words for a module a worker lacks (distributed wraps the
+    import error of a function it cannot unpickle), else the error's line."""
+    found = re.search(r"No module named '[^']+'", f"{err} {err.__cause__}")
+    return found.group(0) if found else _first_line(err)
 
 
 def _first_line(err: BaseException) -> str:

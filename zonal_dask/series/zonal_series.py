@@ -29,7 +29,7 @@ from ..labels.inputs import route_of
 from ..labels.plan import ZonePlan
 from ..parameters import DEFAULTS, SERIES_OPTIONS
 from ..request import Request
-from ..run.process_state import gc_paused, run_scope
+from ..run.process_state import gc_paused, options_given, run_scope
 from ..run.progress import ProgressLike, Report, reporter
 from ..statistics.table import DEFAULT_STATS, StatsLike
 from ..zones.read import read_zones
@@ -126,10 +126,10 @@ def zonal_series(
         ``band``, ``nodata``, ``zone_id``, ``all_touched``, ``categorical``,
         ``coverage``, ``weights``, ``default_value``, ``default_weight``,
         ``min_coverage_frac``, ``small``, ``chunks``, ``split_every``,
-        ``prefix``, ``layer``, ``assume_same_crs``, ``zones_crs``: as for
-        ``zonal_stats``. With ``coverage`` or ``weights``, the coverage
-        fractions (or areas) and the weights raster's cells are computed once
-        per grid and kept for every step.
+        ``prefix``, ``layer``, ``assume_same_crs``, ``zones_crs``,
+        ``gdal_options``: as for ``zonal_stats``. With ``coverage`` or
+        ``weights``, the coverage fractions (or areas) and the weights
+        raster's cells are computed once per grid and kept for every step.
         ``band=None`` keeps every band (a ``band`` dimension); a nodata value
         differing between files is refused unless ``nodata`` is given.
 
@@ -168,7 +168,7 @@ def zonal_series(
         )
     elif append or geometry:
         raise StatisticError("append and geometry need an output")
-    with run_scope():
+    with options_given(request.gdal_options), run_scope():
         with gc_paused():  # planning: only the computing below runs collected
             frame = read_zones(zones, layer) if request.route == "polygons" else None
             if frame is not None and request.zones_crs is not None:  # the cube's CRS
