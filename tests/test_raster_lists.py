@@ -170,3 +170,19 @@ def test_options_of_one_raster_are_refused_with_a_list(tmp_path):
         zd.zonal_stats(FRAME, [f["a"], f["b"]], compute=False)
     with pytest.raises(OptionError, match="a ndarray in a list needs a name"):
         zd.zonal_stats(FRAME, [A.values, B.values], affine=A.transform)
+
+
+def _weights_weighted_mean(values, coverage, weights):
+    return float(np.sum(values * coverage * weights) / np.sum(coverage * weights))
+
+
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_functions_of_weights_over_lists(tmp_path, chunks):
+    f = _files(tmp_path)
+    # rasters without nodata: exactextract gives functions nodata cells too
+    ops = [_weights_weighted_mean, "mean"]
+    rasters, weights = [f["wa"], f["wb"]], [f["wb"], f["wa"]]
+    ours = zd.zonal_stats(
+        FRAME, rasters, ops, coverage="fraction", weights=weights, chunks=chunks
+    )
+    _same(ours, _theirs(rasters, ops, weights=weights))

@@ -114,8 +114,9 @@ def zonal_stats(
         (``p90``, ``percentile_90``, ``quantile(q=0.9)``), in the order of the
         output columns; or a mapping from column name to a statistic name or a
         function of a zone's valid values (1-D float64), or of ``(values,
-        coverage)`` (exactextract's custom operations: each cell's value and
-        weight, in ascending value order; any result). exactextract's
+        coverage)`` or ``(values, coverage, weights)`` (exactextract's custom
+        operations: each cell's value, weight and weights raster's value, in
+        ascending value order; any result; in a list, named by its name). exactextract's
         ``"total=sum"`` names a column, and its operation arguments
         (``"mean(coverage_weight=none)"``) set the call's options when every
         operation carries the same.

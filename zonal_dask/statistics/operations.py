@@ -63,7 +63,8 @@ def parse_operations(stats: Any) -> tuple[Any, dict[str, Any]]:
     if isinstance(stats, Mapping):
         entries = [(str(k), v) for k, v in stats.items()]
     elif isinstance(stats, Iterable):
-        entries = [(None, str(s)) for s in stats]
+        # a function in a list is named by its name, as exactextract names it
+        entries = [(s.__name__, s) if callable(s) else (None, str(s)) for s in stats]
     else:
         return stats, {}
     plain: list[tuple[str | None, Any]] = []

@@ -22,7 +22,9 @@ Fields and the finalize step they imply:
   returns a column, or several named by class;
 * ``values``: ``finalize(values, weights)`` gets one zone's valid values
   (1-D float64, never empty) and None, or under coverage weighting its
-  distinct values (sorted) and their summed weights, and returns a number.
+  distinct values (sorted) and their summed weights, and returns a number;
+  with ``cells`` each cell's value and weight instead, and with
+  ``weighted_values`` also each cell's value of the weights raster.
 
 Under coverage weighting (``weighted``) a statistic has exactextract's
 meaning: counts are sums of coverage weights, quantiles are exactextract's
@@ -113,7 +115,10 @@ class Statistic:
     @property
     def needs_weights(self) -> bool:
         """Whether it reads a weights raster."""
-        return any(f in (*WEIGHTED_FIELDS, "weighted_classes") for f in self.reads)
+        return any(
+            f in (*WEIGHTED_FIELDS, "weighted_classes", "weighted_values")
+            for f in self.reads
+        )
 
     @property
     def identity(self) -> tuple:
@@ -361,28 +366,28 @@ def function(func: Callable[..., Any]) -> Statistic:
     """A user function of a zone's valid values (1-D float64, never empty);
     one of ``(values, coverage)`` (exactextract's custom operations) gets each
     of its cells' value and weight (1 without coverage weighting), in
-    ascending value order whatever the chunking, and may return any object."""
+    ascending value order whatever the chunking, and may return any object;
+    one of ``(values, coverage, weights)`` gets besides each cell's value of
+    the weights raster (NaN where it has none), as exactextract's."""
     arity = _positional_arguments(func)
-    if arity == 3:
-        raise StatisticError(
-            f"function {getattr(func, '__name__', func)!r} takes (values, "
-            f"coverage, weights): a weights raster's values are not given to "
-            f"functions; weighted_* statistics are"
-        )
-    if arity == 2:
+    if arity in (2, 3):
 
-        def cells(values: np.ndarray, weights: np.ndarray | None) -> Any:
-            return func(values, np.ones(values.size) if weights is None else weights)
+        def cells(
+            values: np.ndarray, weights: np.ndarray | None, *raster: np.ndarray
+        ) -> Any:
+            coverage = np.ones(values.size) if weights is None else weights
+            return func(values, coverage, *raster)
 
         cells.__wrapped__ = func  # type: ignore[attr-defined]
         return Statistic(
             "function",
-            ("values",),
+            ("values", "weighted_values") if arity == 3 else ("values",),
             cells,
             dtype="object",
             weighted_dtype="object",
             cells=True,
-            doc="user function of values and coverage",
+            doc="user function of values, coverage"
+            + (" and weights" if arity == 3 else ""),
         )
 
     def apply(values: np.ndarray, weights: np.ndarray | None) -> float:
