@@ -124,6 +124,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         "summarise stored values, not applying the raster's declared scale and offset",
         "--raw",
         {"action": "store_true"},
+        series=True,
     ),
     Parameter(
         "zone_id",

@@ -123,7 +123,7 @@ def zonal_series(
         ``True`` draws a bar counting steps on standard error; a function is
         called with ``(fraction, message)``, as for ``zonal_stats``.
     **options
-        ``band``, ``nodata``, ``zone_id``, ``all_touched``, ``categorical``,
+        ``band``, ``nodata``, ``raw``, ``zone_id``, ``all_touched``, ``categorical``,
         ``coverage``, ``weights``, ``default_value``, ``default_weight``,
         ``min_coverage_frac``, ``small``, ``chunks``, ``split_every``,
         ``prefix``, ``layer``, ``assume_same_crs``, ``zones_crs``: as for
@@ -131,7 +131,10 @@ def zonal_series(
         fractions (or areas) and the weights raster's cells are computed once
         per grid and kept for every step.
         ``band=None`` keeps every band (a ``band`` dimension); a nodata value
-        differing between files is refused unless ``nodata`` is given.
+        differing between files is refused unless ``nodata`` is given. A
+        cube's scale and offset attributes not yet decoded are applied
+        as xarray decodes them unless ``raw`` (files declaring a scale are
+        refused: give them to ``zonal_stats``).
 
     Returns
     -------
@@ -182,6 +185,8 @@ def zonal_series(
                 asset=asset,
                 variables=variables,
                 times=times,
+                raw=request.raw,
+                nodata=request.nodata,
             )
             steps.check_values(request.nodata)
             if writer is not None and writer.existing is not None:
