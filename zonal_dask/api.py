@@ -32,7 +32,8 @@ from .run.checkpoint import Checkpoint, run_identity
 from .run.process_state import planning
 from .run.progress import ProgressLike, reporter
 from .run.reach import Reach
-from .statistics.table import DEFAULT_STATS, StatsLike
+from .statistics.names import StatsLike
+from .statistics.table import DEFAULT_STATS
 from .zones.reproject import crs_text
 from .zones_as_data import ZonesLike, adapt_zones, rasterize_zones, zonal_pixels
 

@@ -25,11 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .statistics.names import PATTERNS
 from .statistics.table import (
     ALIASES,
     COVERAGE_KINDS,
     DEFAULT_STATS,
-    PATTERNS,
     STATISTICS,
 )
 

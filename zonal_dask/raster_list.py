@@ -30,8 +30,8 @@ import xarray as xr
 from .errors import OptionError, RasterError
 from .io.features import finish, read_features
 from .io.raster import open_raster
+from .statistics.names import resolve
 from .statistics.operations import parse_operations, split_names
-from .statistics.table import resolve
 from .zones_as_data import adapt_zones
 
 

@@ -30,8 +30,9 @@ from .errors import (
 from .io.raster import ChunksLike, normalize_chunks
 from .parameters import default
 from .run.progress import ProgressLike, check_progress
+from .statistics.names import StatsLike, resolve
 from .statistics.operations import parse_operations
-from .statistics.table import COVERAGE_KINDS, Column, StatsLike, resolve
+from .statistics.table import COVERAGE_KINDS, Column
 from .zones.reproject import parse_crs
 
 Route = Literal["polygons", "label raster", "plan"]

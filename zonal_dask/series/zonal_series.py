@@ -31,7 +31,8 @@ from ..parameters import DEFAULTS, SERIES_OPTIONS
 from ..request import Request
 from ..run.process_state import gc_paused, run_scope
 from ..run.progress import ProgressLike, Report, reporter
-from ..statistics.table import DEFAULT_STATS, StatsLike
+from ..statistics.names import StatsLike
+from ..statistics.table import DEFAULT_STATS
 from ..zones.read import read_zones
 from ..zones.reproject import parse_crs
 from .cube import (
