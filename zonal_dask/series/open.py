@@ -26,7 +26,6 @@ import glob
 import itertools
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,13 +33,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import RasterError, SeriesError
+from ..errors import SeriesError
 from ..io.location import locate
-from ..io.masks import apply_scaling
-from ..io.raster import ChunksLike, check_nodata, is_remote, mark_scaled, open_raster
-from .steps import Series, Step, read_header, show_time, time_dim
+from ..io.raster import ChunksLike
+from .cube_input import from_cube, is_cube_path
+from .steps import Series, Step, read_header, show_time
 
-CUBE_SUFFIXES = (".zarr", ".nc", ".nc4", ".netcdf")
 STAC_SUFFIXES = (".json", ".geojson")
 # strftime codes a time pattern may hold, and what each matches
 TIME_CODES = {
@@ -92,7 +90,7 @@ def open_series(
     """
     files = not (
         isinstance(source, xr.DataArray | xr.Dataset)
-        or _is_cube_path(source)
+        or is_cube_path(source)
         or _is_stac(source)
     )
     if times is not None and not files:
@@ -102,8 +100,8 @@ def open_series(
         )
     if times is not None and time_pattern is not None:
         raise SeriesError("give times= (--times) or time_pattern=, not both")
-    if isinstance(source, xr.DataArray | xr.Dataset) or _is_cube_path(source):
-        return _from_cube(source, band, chunks, variables, raw, nodata)
+    if isinstance(source, xr.DataArray | xr.Dataset) or is_cube_path(source):
+        return from_cube(source, band, chunks, variables, raw, nodata)
     if _is_stac(source):
         steps = _stac_steps(source, asset)
     else:
@@ -330,115 +328,3 @@ def _name(source: Any) -> str:
         if isinstance(source, str | os.PathLike)
         else type(source).__name__
     )
-
-
-# -- xarray cubes ------------------------------------------------------------
-
-
-def _is_cube_path(source: Any) -> bool:
-    return isinstance(source, str | os.PathLike) and os.fspath(source).rstrip(
-        "/"
-    ).lower().endswith(CUBE_SUFFIXES)
-
-
-def _open_cube_path(path: str, raw: bool = False) -> xr.Dataset:
-    if not is_remote(path) and not os.path.exists(path):
-        raise RasterError(f"{path}: no such file")
-    decode: dict[str, Any] = {"decode_coords": "all", "mask_and_scale": not raw}
-    try:
-        if path.rstrip("/").lower().endswith(".zarr"):
-            with warnings.catch_warnings():  # stores with or without .zmetadata
-                warnings.filterwarnings("ignore", "Failed to open Zarr store")
-                return xr.open_zarr(path, **decode)
-        return xr.open_dataset(path, chunks={}, **decode)
-    except Exception as err:  # each backend raises its own types
-        raise RasterError(f"{path}: cannot open as a cube ({err})") from None
-
-
-def _from_cube(
-    source: Any,
-    band: int | None,
-    chunks: ChunksLike,
-    variables: Sequence[str] | None,
-    raw: bool = False,
-    nodata: float | None = None,
-) -> Series:
-    name = os.fspath(source) if _is_cube_path(source) else type(source).__name__
-    cube = _open_cube_path(name, raw) if _is_cube_path(source) else source
-    if isinstance(cube, xr.DataArray):
-        cube = cube.to_dataset(name=cube.name or "value")
-    found = [str(v) for v, a in cube.data_vars.items() if _is_raster(a)]
-    chosen = list(variables) if variables else found
-    for variable in chosen:
-        if variable not in found:
-            raise SeriesError(
-                f"{name}: no variable {variable!r} with (time, y, x) dimensions; "
-                f"it has: {', '.join(found) or 'none'}"
-            )
-    if not chosen:
-        raise SeriesError(f"{name}: no variable with a time and two spatial dimensions")
-    if not raw:
-        cube = cube.assign(
-            {v: _decoded(cube[v], f"{name}: {v}", nodata) for v in chosen}
-        )
-    first = cube[chosen[0]]
-    time = time_dim(first)
-    if any(time_dim(cube[v]) != time for v in chosen):
-        raise SeriesError(
-            f"{name}: the variables do not share the time dimension {time}"
-        )
-    times = (
-        cube[time].to_numpy() if time in cube.coords else np.arange(cube.sizes[time])
-    )
-    steps = [Step(t, f"{name}[{time}={show_time(t)}]") for t in times]
-    if len({*times.tolist()}) != len(times):
-        raise SeriesError(f"{name}: repeated values of {time}")
-    for variable in chosen:  # the spatial checks of a single raster
-        open_raster(cube[variable].isel({time: 0}), band=band, chunks=chunks)
-    order = np.argsort(times, kind="stable")
-    if (order != np.arange(len(order))).any():
-        cube = cube.isel({time: order})
-        steps = [steps[i] for i in order]
-    return Series(steps, band=band, variables=chosen, cube=cube, kind="xarray")
-
-
-def _decoded(array: xr.DataArray, name: str, nodata: float | None) -> xr.DataArray:
-    """A variable's stored values as those they stand for (``stored * scale +
-    offset``, float64, its stored nodata NaN), when its attributes declare a
-    scale or an offset not yet decoded; refused when bands declare different
-    ones (rioxarray's ``scales``/``offsets``), which a step cannot tell apart."""
-    pairs = []
-    for one, each, neutral in (
-        ("scale_factor", "scales", 1.0),
-        ("add_offset", "offsets", 0.0),
-    ):
-        found = array.attrs.get(one, array.attrs.get(each, neutral))
-        values = {float(v) for v in np.atleast_1d(found)}
-        if len(values) > 1:
-            raise SeriesError(
-                f"{name}: its bands declare different {each} {sorted(values)}: "
-                f"decode it first (mask_and_scale=True) or give raw=True (--raw)"
-            )
-        pairs.append(values.pop() if values else neutral)
-    scale, offset = pairs
-    if scale == 1 and offset == 0:
-        return array
-    if nodata is not None:
-        check_nodata(nodata, array.dtype, name, "nodata")
-    stored = nodata
-    if stored is None:
-        stored = array.attrs.get("_FillValue", array.encoding.get("_FillValue"))
-    if array.chunks is None:
-        array = array.chunk()
-    planes = array.shape[0] if array.ndim == 3 else 1
-    scaling = ((scale,) * planes, (offset,) * planes)
-    return mark_scaled(apply_scaling(array, scaling, stored))
-
-
-def _is_raster(array: xr.DataArray) -> bool:
-    try:
-        y, x = array.rio.y_dim, array.rio.x_dim
-    except Exception:  # rioxarray raises when it finds no spatial dims
-        return False
-    others = [d for d in array.dims if d not in (y, x, "band")]
-    return len(others) == 1
