@@ -166,10 +166,16 @@ def test_a_plan_applies_the_scale_too(tmp_path):
     assert_tables_close(zd.zonal_stats(plan, path), expected)
 
 
-def test_a_series_of_scaled_files_is_refused_not_summarised_raw(tmp_path):
+def test_a_series_of_scaled_files_applies_the_scale(tmp_path):
     path = _scaled_file(tmp_path)
-    with pytest.raises(zd.SeriesError, match=r"declares scale.*does not apply"):
-        zd.zonal_series(zones_frame(SCALED_ZONES), [path], ["mean"])
+    frame = zones_frame(SCALED_ZONES)
+    cube = zd.zonal_series(frame, [path], ["count", "mean"])
+    expected = reference_stats(frame.geometry, _decoded(path), frame.index)
+    got = pd.DataFrame(
+        {c: cube[c].isel(time=0).to_numpy() for c in ("count", "mean")},
+        index=expected.index,
+    )
+    assert_tables_close(got, expected[["count", "mean"]])
 
 
 # -- weights beside zones off the value raster --------------------------------

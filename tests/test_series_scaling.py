@@ -1,8 +1,10 @@
-"""A series cube whose ``scale_factor``/``add_offset`` are not yet decoded
-(opened with ``mask_and_scale=False``) is summarised as xarray's decoding
-reads it, as a single raster is; ``raw=True`` keeps the stored values (issue
-22). The reference: ``zonal_stats`` of each step decoded by ``xarray.decode_cf``
-(or read raw), one step at a time."""
+"""Series files declaring a scale and an offset (GDAL's metadata) are read
+decoded, each with its own pair, as ``zonal_stats`` reads one; a series
+cube whose ``scale_factor``/``add_offset`` are not yet decoded (opened with
+``mask_and_scale=False``) is summarised as xarray's decoding reads it;
+``raw=True`` keeps the stored values (issue 22). The references:
+``zonal_stats`` of each file, or of each step decoded by
+``xarray.decode_cf`` (or read raw), one step at a time."""
 
 from __future__ import annotations
 
@@ -92,3 +94,40 @@ def test_bands_declaring_different_scales_are_refused_in_one_line():
     with pytest.raises(SeriesError, match="different scales") as raised:
         zd.zonal_series(FRAME, stack, STATS, band=None)
     assert "\n" not in str(raised.value)
+
+
+def _scaled_files(tmp_path, pairs):
+    """One GeoTIFF a step, each declaring its (scale, offset), or none."""
+    import rasterio
+
+    paths = []
+    for t, (grid, pair) in enumerate(zip(GRIDS, pairs, strict=True)):
+        path = grid.write(tmp_path / f"lst_{t}.tif")
+        if pair is not None:
+            with rasterio.open(path, "r+") as dst:
+                dst.scales, dst.offsets = (pair[0],), (pair[1],)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.mark.parametrize("chunks", [None, (8, 11)])
+def test_files_declaring_scales_are_read_decoded_each_with_its_own(tmp_path, chunks):
+    paths = _scaled_files(tmp_path, [(0.02, -273.15), (0.5, 0.0), (2.0, -1.0)])
+    cube = zd.zonal_series(FRAME, paths, STATS, chunks=chunks)
+    raw = zd.zonal_series(FRAME, paths, STATS, chunks=chunks, raw=True)
+    for t, path in enumerate(paths):
+        assert_tables_close(_step(cube, t), zd.zonal_stats(FRAME, path, STATS))
+        stored = zd.zonal_stats(FRAME, path, STATS, raw=True)
+        assert_tables_close(_step(raw, t), stored, rtol=1e-12)
+    assert not np.allclose(_step(cube, 0)["mean"], _step(raw, 0)["mean"])
+
+
+def test_files_declaring_a_scale_beside_files_without_are_refused(tmp_path):
+    paths = _scaled_files(tmp_path, [(0.02, -273.15), None, (0.02, -273.15)])
+    with pytest.raises(SeriesError, match=r"lst_1\.tif: declares no scale") as raised:
+        zd.zonal_series(FRAME, paths, STATS)
+    assert "\n" not in str(raised.value)
+    raw = zd.zonal_series(FRAME, paths, STATS, raw=True)  # stored values: fine
+    assert_tables_close(
+        _step(raw, 1), zd.zonal_stats(FRAME, paths[1], STATS), rtol=1e-12
+    )

@@ -112,7 +112,12 @@ def open_series(
     with ThreadPoolExecutor(max_workers=8) as pool:
         headers = list(pool.map(lambda s: read_header(s.path, chunks), steps))
     return Series(
-        steps, band=band, headers=headers, kind="stac" if _is_stac(source) else "files"
+        steps,
+        band=band,
+        headers=headers,
+        kind="stac" if _is_stac(source) else "files",
+        raw=raw,
+        nodata=nodata,
     )
 
 

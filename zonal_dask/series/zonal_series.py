@@ -132,10 +132,10 @@ def zonal_series(
         fractions (or areas) and the weights raster's cells are computed once
         per grid and kept for every step.
         ``band=None`` keeps every band (a ``band`` dimension); a nodata value
-        differing between files is refused unless ``nodata`` is given. A
-        cube's scale and offset attributes not yet decoded are applied
-        as xarray decodes them unless ``raw`` (files declaring a scale are
-        refused: give them to ``zonal_stats``).
+        differing between files is refused unless ``nodata`` is given. The
+        scale and offset a file declares (each its own) and a cube's
+        attributes not yet decoded are applied as for ``zonal_stats``
+        unless ``raw``.
 
     Returns
     -------
