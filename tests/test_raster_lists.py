@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import rasterio
 import rioxarray
+import xarray as xr
 
 import zonal_dask as zd
 from zonal_dask.errors import OptionError
@@ -111,6 +112,32 @@ def test_every_band_with_band_none_paired_with_a_weights_stack(tmp_path, chunks)
     theirs = _theirs([f["ab"]], ops, weights=f["wab"])
     _same(ours, theirs)
     assert "ab_band_2_weight_band_2_weighted_mean" in ours.columns
+
+
+def test_band_none_over_single_bands_and_a_time_stack(tmp_path):
+    f = _files(tmp_path)
+    ops = ["mean", "max"]
+    ours = zd.zonal_stats(FRAME, [f["a"], f["ab"]], ops, band=None)
+    assert list(ours.columns) == [
+        "a_mean", "ab_band_1_mean", "ab_band_2_mean",
+        "a_max", "ab_band_1_max", "ab_band_2_max",
+    ]  # fmt: skip
+    theirs = _theirs([f["a"], f["ab"]], ["count"])
+    assert list(theirs.columns) == ["a_count", "ab_band_1_count", "ab_band_2_count"]
+    for column, path, band in (("ab_band_2", f["ab"], 2), ("a", f["a"], 1)):
+        alone = zd.zonal_stats(FRAME, path, ops, band=band)
+        pd.testing.assert_frame_equal(
+            ours[[f"{column}_{o}" for o in ops]], alone.add_prefix(f"{column}_")
+        )
+    stack = xr.concat(
+        [rioxarray.open_rasterio(f[n], masked=True).isel(band=0) for n in "ab"],
+        dim="time",
+    ).rename("lst")
+    by_time = zd.zonal_stats(FRAME, [stack], ["mean"], band=None)
+    assert list(by_time.columns) == ["lst_band_1_mean", "lst_band_2_mean"]
+    np.testing.assert_allclose(
+        by_time["lst_band_2_mean"], zd.zonal_stats(FRAME, f["b"], ["mean"])["mean"]
+    )
 
 
 def test_named_dataarrays_and_unweighted_pixels(tmp_path):

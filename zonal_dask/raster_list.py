@@ -142,10 +142,17 @@ def _sources(given: Any, band: int | None, what: str, alone: str = "") -> list[S
     out = []
     for raster in rasters:
         root = _root(raster, what) if listed else alone
-        count = _band_count(raster) if band is None else 1
-        for b in range(1, count + 1) if band is None else [band]:
-            name = root if count == 1 else "_".join(filter(None, [root, f"band_{b}"]))
-            out.append(Source(name, raster, b if band is None and count > 1 else band))
+        if band is not None:
+            out.append(Source(root, raster, band))
+            continue
+        planes = _planes(raster)
+        for b, plane in enumerate(planes, start=1):
+            name = (
+                root
+                if len(planes) == 1
+                else "_".join(filter(None, [root, f"band_{b}"]))
+            )
+            out.append(Source(name, *plane))
     names = [s.name for s in out]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if len(out) > 1 and repeated:
@@ -167,12 +174,19 @@ def _root(raster: Any, what: str) -> str:
     )
 
 
-def _band_count(raster: Any) -> int:
+def _planes(raster: Any) -> list[tuple[Any, int]]:
+    """Every band of a raster as (raster, band) ``zonal_stats`` reads as one:
+    a file's bands, a DataArray's ``band`` or other first dimension."""
     if isinstance(raster, xr.DataArray):
-        return int(raster.sizes["band"]) if "band" in raster.dims else 1
+        if "band" in raster.dims:
+            return [(raster, b) for b in range(1, raster.sizes["band"] + 1)]
+        if raster.ndim == 3:
+            first = raster.dims[0]
+            return [(raster.isel({first: i}), 1) for i in range(raster.shape[0])]
+        return [(raster, 1)]
     try:
         with rasterio.open(os.fspath(raster)) as src:
-            return int(src.count)
+            return [(raster, b) for b in range(1, src.count + 1)]
     except rasterio.errors.RasterioIOError as err:
         raise RasterError(f"{raster}: not a raster GDAL can read ({err})") from None
 
