@@ -169,6 +169,8 @@ def test_class_columns_stay_with_their_statistic_and_features_carry(tmp_path):
     assert fracs == columns[1:-2] and any(c.startswith("c_frac_") for c in fracs)
     alone = zd.zonal_stats(FRAME, str(path), ["frac"]).add_prefix("c_")
     pd.testing.assert_frame_equal(ours[list(alone.columns)], alone)
+    one = zd.zonal_stats(FRAME, [f["a"], f["b"]], "mean", include_cols="name")
+    assert list(one.columns) == ["name", "a_mean", "b_mean"]
     placed = zd.zonal_stats(FRAME, [f["a"], f["b"]], ["mean"], geometry=True)
     assert list(placed.columns) == ["name", "geometry", "a_mean", "b_mean"]
 

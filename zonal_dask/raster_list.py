@@ -87,6 +87,7 @@ def zonal_stats_of_each(
     entries = _entries(stats, options.pop("categorical", False))
     parse_operations(stats)  # one set of arguments for the whole call
     geometry, include = options.pop("geometry", False), options.pop("include_cols")
+    include = [include] if isinstance(include, str) else list(include or ())
     prefix = options.pop("prefix") or ""
     weighted = [_is_weighted(e) for e in entries]
     calls = []  # (its entries' positions, prefix, table)
@@ -123,13 +124,12 @@ def zonal_stats_of_each(
         list(table.columns),
         zone_name,
         options.get("layer"),
-        tuple(include or ()),
+        tuple(include),
         geometry,
     )
     carried = None
     if include and not geometry:
-        names = [include] if isinstance(include, str) else list(include)
-        carried, frame = pd.DataFrame(frame[names]), None
+        carried, frame = pd.DataFrame(frame[include]), None
     return finish(table, frame, None, zone_name, carried)
 
 
