@@ -197,6 +197,10 @@ def test_options_of_one_raster_are_refused_with_a_list(tmp_path):
     f = _files(tmp_path)
     with pytest.raises(OptionError, match="compute=False takes one raster"):
         zd.zonal_stats(FRAME, [f["a"], f["b"]], compute=False)
+    with pytest.raises(zd.StatisticError, match="'weighted_mean' needs a weights"):
+        zd.zonal_stats(FRAME, [f["a"], f["b"]], ["mean", "weighted_mean"])
+    with pytest.raises(zd.errors.RasterError, match=r"missing\.tif"):
+        zd.zonal_stats(FRAME, [f["a"], str(tmp_path / "missing.tif")], ["mean"])
     with pytest.raises(OptionError, match="a ndarray in a list needs a name"):
         zd.zonal_stats(FRAME, [A.values, B.values], affine=A.transform)
 

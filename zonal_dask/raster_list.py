@@ -27,7 +27,7 @@ import pandas as pd
 import rasterio
 import xarray as xr
 
-from .errors import OptionError, RasterError
+from .errors import OptionError, RasterError, StatisticError
 from .io.features import finish, read_features
 from .io.raster import open_raster
 from .statistics.names import resolve
@@ -65,16 +65,13 @@ def zonal_stats_of_each(
         An option that takes one raster (``compute=False``, ``checkpoint``),
         rasters and weights that do not pair, or two rasters of one name.
     """
-    for option, alone in (("compute", False), ("checkpoint", None)):
-        if (
-            (options.get(option) is False)
-            if alone is False
-            else (options.get(option) is not None)
-        ):
-            raise OptionError(
-                f"{option}={options[option]!r} takes one raster, not a list: "
-                f"make one call per raster"
-            )
+    alone = {"compute": options.get("compute") is False}
+    alone["checkpoint"] = options.get("checkpoint") is not None
+    for option in (o for o, given in alone.items() if given):
+        raise OptionError(
+            f"{option}={options[option]!r} takes one raster, not a list: "
+            f"make one call per raster"
+        )
     zones, options["assume_same_crs"], zone_name = adapt_zones(
         zones, options.get("assume_same_crs", False)
     )
@@ -90,6 +87,13 @@ def zonal_stats_of_each(
     include = [include] if isinstance(include, str) else list(include or ())
     prefix = options.pop("prefix") or ""
     weighted = [_is_weighted(e) for e in entries]
+    if any(weighted) and not weighting:
+        needing = [e for e, w in zip(entries, weighted, strict=True) if w]
+        names = ", ".join(repr(_label(e)) for e in needing)
+        raise StatisticError(
+            f"statistic {names} needs a weights raster (weights=RASTER, --weights "
+            f"RASTER)"
+        )
     calls = []  # (its entries' positions, prefix, table)
     for v in values:
         # unweighted statistics once per raster, on the common grid of its
@@ -142,10 +146,10 @@ def _sources(given: Any, band: int | None, what: str, alone: str = "") -> list[S
     out = []
     for raster in rasters:
         root = _root(raster, what) if listed else alone
+        planes = _planes(raster)  # every raster is read before any is summarised
         if band is not None:
             out.append(Source(root, raster, band))
             continue
-        planes = _planes(raster)
         for b, plane in enumerate(planes, start=1):
             name = (
                 root
@@ -220,6 +224,11 @@ def _entries(stats: Any, categorical: bool) -> list[tuple[str | None, Any]]:
     if categorical and "histogram" not in [s for _, s in entries]:
         entries.append((None, "histogram"))
     return entries
+
+
+def _label(entry: tuple[str | None, Any]) -> str:
+    column, statistic = entry
+    return str(column or getattr(statistic, "__name__", statistic))
 
 
 def _as_stats(entries: Sequence[tuple[str | None, Any]]) -> Any:
