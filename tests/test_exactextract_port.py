@@ -27,7 +27,7 @@ import shapely
 from rasterio.transform import from_origin
 
 import zonal_dask as zd
-from zonal_dask.statistics.table import column_name
+from zonal_dask.statistics.names import column_name
 
 exactextract = pytest.importorskip("exactextract")
 

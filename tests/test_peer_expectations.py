@@ -166,10 +166,16 @@ def test_a_plan_applies_the_scale_too(tmp_path):
     assert_tables_close(zd.zonal_stats(plan, path), expected)
 
 
-def test_a_series_of_scaled_files_is_refused_not_summarised_raw(tmp_path):
+def test_a_series_of_scaled_files_applies_the_scale(tmp_path):
     path = _scaled_file(tmp_path)
-    with pytest.raises(zd.SeriesError, match=r"declares scale.*does not apply"):
-        zd.zonal_series(zones_frame(SCALED_ZONES), [path], ["mean"])
+    frame = zones_frame(SCALED_ZONES)
+    cube = zd.zonal_series(frame, [path], ["count", "mean"])
+    expected = reference_stats(frame.geometry, _decoded(path), frame.index)
+    got = pd.DataFrame(
+        {c: cube[c].isel(time=0).to_numpy() for c in ("count", "mean")},
+        index=expected.index,
+    )
+    assert_tables_close(got, expected[["count", "mean"]])
 
 
 # -- weights beside zones off the value raster --------------------------------
@@ -581,10 +587,62 @@ def test_functions_of_values_and_coverage_as_exactextract(tmp_path):
     np.testing.assert_allclose(
         plain["wmean"].iloc[:-1].astype(float), plain["mean"].iloc[:-1], rtol=1e-9
     )
-    with pytest.raises(
-        zd.StatisticError, match="takes \\(values, coverage, weights\\)"
-    ):
+    with pytest.raises(zd.StatisticError, match="'f' needs a weights raster"):
         zd.zonal_stats(frame, path, {"f": lambda v, c, w: 0}, coverage="fraction")
+
+
+def _weights_weighted_mean(values, coverage, weights):
+    return float(np.sum(values * coverage * weights) / np.sum(coverage * weights))
+
+
+def _cells_and_heaviest(values, coverage, weights):
+    return np.array([values.size, np.max(weights)])
+
+
+def _weights_text(values, coverage, weights):
+    return f"{np.sum(coverage * weights):.6f}"
+
+
+@pytest.mark.parametrize("chunks", [None, (8, 11), (29, 4)])
+def test_functions_of_values_coverage_and_weights_as_exactextract(tmp_path, chunks):
+    grid = make_grid((29, 33), "float32", seed=235, nodata=None)
+    weights = make_grid((29, 33), "float32", seed=236, nodata=None, loc=5, scale=1)
+    path, wpath = grid.write(tmp_path / "v.tif"), weights.write(tmp_path / "w.tif")
+    frame = zones_frame(voronoi_zones(grid, 6, seed=235, margin=0.0))
+    functions = [_weights_weighted_mean, _cells_and_heaviest, _weights_text]
+    theirs = exactextract.exact_extract(
+        path, frame, [*functions, "weighted_mean"], weights=wpath, output="pandas"
+    )
+    ours = zd.zonal_stats(
+        frame,
+        path,
+        [*functions, "weighted_mean"],
+        coverage="fraction",
+        weights=wpath,
+        chunks=chunks,
+    )
+    assert list(ours.columns) == list(theirs.columns)
+    np.testing.assert_allclose(
+        ours["_weights_weighted_mean"].astype(float),
+        theirs["_weights_weighted_mean"],
+        rtol=1e-9,
+    )
+    np.testing.assert_allclose(
+        ours["_weights_weighted_mean"].astype(float), ours["weighted_mean"], rtol=1e-9
+    )
+    for mine, exact in zip(
+        ours["_cells_and_heaviest"], theirs["_cells_and_heaviest"], strict=True
+    ):
+        np.testing.assert_array_equal(mine, exact)
+    assert ours["_weights_text"].tolist() == theirs["_weights_text"].tolist()
+    # without coverage weighting each cell weighs 1 and the weights still come
+    plain = zd.zonal_stats(
+        frame, path, {"f": _weights_weighted_mean}, weights=wpath, chunks=chunks
+    )
+    expected = zd.zonal_stats(frame, path, ["weighted_mean"], weights=wpath)
+    np.testing.assert_allclose(
+        plain["f"].astype(float), expected["weighted_mean"], rtol=1e-9
+    )
 
 
 def test_a_label_raster_declaring_a_scale_keeps_its_labels(tmp_path):

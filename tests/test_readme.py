@@ -28,7 +28,7 @@ import rasterio
 import zonal_dask as zd
 from zonal_dask.cli.main import main
 from zonal_dask.cli.options import USAGE, build_parser
-from zonal_dask.statistics.table import markdown_table
+from zonal_dask.statistics.names import markdown_table
 
 from .synth import make_grid, voronoi_zones, zones_frame
 

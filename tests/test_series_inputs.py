@@ -166,10 +166,16 @@ def test_a_new_file_before_the_output_s_last_is_refused(months, tmp_path):
         )
 
 
-def test_zonal_stats_given_a_list_of_rasters_points_to_zonal_series(months):
-    with pytest.raises(zd.errors.RasterError, match="zonal_series") as raised:
-        zd.zonal_stats(FRAME, [months[1], months[2]])
-    assert "\n" not in str(raised.value)
+def test_zonal_stats_given_a_list_of_rasters_gives_exactextract_s_columns(months):
+    """A list is exactextract's several rasters (columns per raster), equal to
+    the time series' steps; ``zonal_series`` gives them as a cube."""
+    table = zd.zonal_stats(FRAME, [months[1], months[2]], ["mean"])
+    assert list(table.columns) == ["lst_month1_mean", "lst_month2_mean"]
+    cube = zd.zonal_series(FRAME, [months[1], months[2]], STATS)
+    for t, month in enumerate((1, 2)):
+        np.testing.assert_array_equal(
+            table[f"lst_month{month}_mean"].to_numpy(), step_frame(cube, t)["mean"]
+        )
 
 
 def test_the_command_line_takes_times(months, tmp_path, capsys):

@@ -18,7 +18,7 @@ from zonal_dask.labels import chunk_tasks, label_raster, sources
 from zonal_dask.reduce import finalize, partials
 from zonal_dask.run import process_state
 from zonal_dask.statistics.fields import PARTIAL_FIELDS
-from zonal_dask.statistics.table import resolve
+from zonal_dask.statistics.names import resolve
 
 from .reference import assert_tables_close, reference_stats
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import zonal_dask as zd
 from zonal_dask.labels import sources
-from zonal_dask.statistics.table import resolve
+from zonal_dask.statistics.names import resolve
 
 from .reference import REFERENCE, assert_tables_close, reference_table
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame

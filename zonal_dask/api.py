@@ -19,12 +19,12 @@ import pandas as pd
 import xarray as xr
 from dask.delayed import Delayed
 
-from .errors import RasterError
 from .io.features import finish, finish_lazily, read_features
 from .io.python_inputs import array_raster
 from .io.raster import ChunksLike, is_label_raster
 from .labels.inputs import Raster, Zones, grid_fields, label_source, route_of
 from .labels.plan import ZonePlan
+from .raster_list import is_several, zonal_stats_of_each
 from .reduce.graph import zonal_graph
 from .request import RasterKind, Request
 from .run import scheduler
@@ -32,7 +32,8 @@ from .run.checkpoint import Checkpoint, run_identity
 from .run.process_state import options_given, planning
 from .run.progress import ProgressLike, reporter
 from .run.reach import Reach
-from .statistics.table import DEFAULT_STATS, StatsLike
+from .statistics.names import StatsLike
+from .statistics.table import DEFAULT_STATS
 from .zones.reproject import crs_text
 from .zones_as_data import ZonesLike, adapt_zones, rasterize_zones, zonal_pixels
 
@@ -41,11 +42,14 @@ __all__ = ["rasterize_zones", "request_for", "zonal_pixels", "zonal_stats"]
 # what the engine reads (labels/inputs.py), and what the API also takes
 # (io/python_inputs.py)
 RasterLike: TypeAlias = Raster | np.ndarray
+# what zonal_stats hands on to each raster's call besides its options
+WeightsLike: TypeAlias = str | os.PathLike[str] | xr.DataArray
+_GIVEN = ("zones", "raster", "stats")
 
 
 def zonal_stats(
     zones: ZonesLike,
-    raster: RasterLike,
+    raster: RasterLike | Sequence[RasterLike],
     stats: StatsLike = DEFAULT_STATS,
     *,
     band: int | None = 1,
@@ -55,7 +59,7 @@ def zonal_stats(
     all_touched: bool = False,
     categorical: bool = False,
     coverage: str | None = None,
-    weights: str | os.PathLike[str] | xr.DataArray | None = None,
+    weights: WeightsLike | Sequence[WeightsLike] | None = None,
     default_value: float | None = None,
     default_weight: float | None = None,
     min_coverage_frac: float | None = None,
@@ -102,14 +106,19 @@ def zonal_stats(
     raster
         A path or GDAL-readable URL, opened lazily, or an xarray.DataArray
         (chunked or not) with a CRS and transform, or a NumPy array with
-        ``affine``.
+        ``affine``. A list of them is exactextract's list of rasters: each
+        raster's statistics in columns ``{name}_{statistic}`` (the file's
+        name without extension, a DataArray's ``name``; with ``band=None``
+        each band, ``{name}_band_{i}``), statistic by statistic, one run per
+        raster; a time series is ``zonal_series``'s.
     stats
         Names from ``zonal_dask.STATISTICS`` (or their aliases) and quantiles
         (``p90``, ``percentile_90``, ``quantile(q=0.9)``), in the order of the
         output columns; or a mapping from column name to a statistic name or a
         function of a zone's valid values (1-D float64), or of ``(values,
-        coverage)`` (exactextract's custom operations: each cell's value and
-        weight, in ascending value order; any result). exactextract's
+        coverage)`` or ``(values, coverage, weights)`` (exactextract's custom
+        operations: each cell's value, weight and weights raster's value, in
+        ascending value order; any result; in a list, named by its name). exactextract's
         ``"total=sum"`` names a column, and its operation arguments
         (``"mean(coverage_weight=none)"``) set the call's options when every
         operation carries the same.
@@ -153,7 +162,10 @@ def zonal_stats(
         compatible one (same CRS, cell sizes integer multiples of each other,
         origins whole cells apart); all statistics are then computed on the
         finer of the two grids, as exactextract does. ``"coverage"`` means
-        ``coverage="fraction"`` (the older spelling).
+        ``coverage="fraction"`` (the older spelling). A list pairs with the
+        rasters band to band as exactextract's (one weights raster for every
+        raster, one raster with every weights raster, or as many of each):
+        weighted statistics' columns are ``{raster}_{weights}_{statistic}``.
     default_value
         The value of nodata and NaN pixels, which then count, instead of being
         left out. NaN (float rasters only) counts them as NaN values, as
@@ -244,6 +256,9 @@ def zonal_stats(
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
+    if is_several(raster, weights):  # exactextract's lists: columns per raster
+        options = {k: v for k, v in locals().items() if k not in _GIVEN}
+        return zonal_stats_of_each(zonal_stats, zones, raster, stats, options)
     zones, assume_same_crs, name = adapt_zones(zones, assume_same_crs)
     if isinstance(raster, np.ndarray) and affine is not None:
         raster = array_raster(raster, affine)
@@ -363,12 +378,6 @@ def request_for(
 
 
 def _raster_kind(raster: Any) -> RasterKind:
-    if isinstance(raster, list | tuple):
-        raise RasterError(
-            f"zonal_stats takes one raster, not a {type(raster).__name__} of "
-            f"{len(raster)}: for the same zones over several rasters (time steps) "
-            f"use zonal_dask.zonal_series(zones, rasters, ...)"
-        )
     if isinstance(raster, np.ndarray):
         return "ndarray"
     return "DataArray" if isinstance(raster, xr.DataArray) else "path"

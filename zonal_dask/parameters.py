@@ -25,11 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .statistics.names import PATTERNS
 from .statistics.table import (
     ALIASES,
     COVERAGE_KINDS,
     DEFAULT_STATS,
-    PATTERNS,
     STATISTICS,
 )
 
@@ -124,6 +124,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         "summarise stored values, not applying the raster's declared scale and offset",
         "--raw",
         {"action": "store_true"},
+        series=True,
     ),
     Parameter(
         "zone_id",

@@ -21,7 +21,7 @@ import pandas as pd
 from dask.delayed import Delayed
 
 from ..errors import StatisticError
-from ..statistics.table import lookup
+from ..statistics.names import lookup
 
 
 @dataclass

@@ -74,6 +74,7 @@ def values_step(results: Sequence[ChunkResult], group: int, layout: Layout) -> V
         part = slice(bounds[i], bounds[i + 1])
         cells = gathered.value[part], None if weight is None else weight[part]
         values, weights = cells
+        raster = None if gathered.raster is None else gathered.raster[part]
         if weight is not None:
             # weighted statistics read distinct values and their summed
             # weights: sorted once per zone, not once per statistic
@@ -81,7 +82,11 @@ def values_step(results: Sequence[ChunkResult], group: int, layout: Layout) -> V
             weights = np.bincount(inverse, weights=weight[part])
         for c in columns:
             if c.statistic.cells:
-                out[c.name][i] = c.statistic.finalize(*_in_value_order(*cells))
+                ordered = _in_value_order(*cells, raster)
+                given = (
+                    ordered if "weighted_values" in c.statistic.reads else ordered[:2]
+                )
+                out[c.name][i] = c.statistic.finalize(*given)
             else:
                 out[c.name][i] = c.statistic.finalize(values, weights)
     for c in columns:
@@ -91,11 +96,13 @@ def values_step(results: Sequence[ChunkResult], group: int, layout: Layout) -> V
 
 
 def _in_value_order(
-    values: np.ndarray, weights: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """A zone's cells by value then weight: the same order for any chunking."""
-    order = np.lexsort((values,) if weights is None else (weights, values))
-    return values[order], None if weights is None else weights[order]
+    values: np.ndarray, weights: np.ndarray | None, raster: np.ndarray | None
+) -> tuple[Any, ...]:
+    """A zone's cells by value, then weight, then the weights raster's value:
+    the same order for any chunking."""
+    keys = [k for k in (raster, weights) if k is not None]
+    order = np.lexsort((*keys, values))
+    return tuple(None if a is None else a[order] for a in (values, weights, raster))
 
 
 def as_raster_type(column: np.ndarray, dtype: np.dtype) -> np.ndarray:

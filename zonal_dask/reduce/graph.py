@@ -102,10 +102,13 @@ def zonal_graph(
         values="values" in families,
         weighted=bool(reads & set(WEIGHTED_FIELDS)),
         weighted_classes="weighted_classes" in reads,
+        weighted_values="weighted_values" in reads,
         positions=positions,
         higher=higher,
     )
-    if (needs.weighted or needs.weighted_classes) and weights is None:
+    if (
+        needs.weighted or needs.weighted_classes or needs.weighted_values
+    ) and weights is None:
         raise ValueError("weighted statistics need a weights array")
     # zones unknown before the labels are read (a label raster) are spread by
     # id over as many value groups as there are chunks

@@ -65,23 +65,27 @@ class Classes(NamedTuple):
 
 
 class ZoneValues(NamedTuple):
-    """Valid values of some zones, sorted by zone; ``weight`` None when all are 1."""
+    """Valid values of some zones, sorted by zone; ``weight`` None when all are
+    1; ``raster`` the weights raster's value at each, when asked for."""
 
     zone: np.ndarray
     value: np.ndarray
     weight: np.ndarray | None
+    raster: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class Needs:
     """What a chunk step computes beyond the moments: the classes (with their
-    weights-raster sums), the values, the moments weighted by the weights
-    raster, the extremes' positions, the third and fourth moments."""
+    weights-raster sums), the values (and the weights raster's value at
+    each), the moments weighted by the weights raster, the extremes'
+    positions, the third and fourth moments."""
 
     classes: bool = False
     values: bool = False
     weighted: bool = False
     weighted_classes: bool = False
+    weighted_values: bool = False
     positions: bool = False
     higher: bool = False
 
@@ -194,19 +198,27 @@ def _piece_step(
     )
     value = np.concatenate([c[1] for c in claims])
     weight = None if labels.unweighted else np.concatenate([c[2] for c in claims])
+    raster = None  # the weights raster's value at each claim
+    if needs.weighted_classes or needs.weighted_values:
+        assert weights is not None
+        raster = weights.reshape(-1)[np.concatenate([c[3] for c in claims])]
     classes = None
     if needs.classes:
         by_weights = None
         if needs.weighted_classes:
-            assert weights is not None
-            pixel = np.concatenate([c[3] for c in claims])
-            by_weights = weights.reshape(-1)[pixel]
-            by_weights = by_weights if weight is None else by_weights * weight
+            assert raster is not None
+            by_weights = raster if weight is None else raster * weight
         classes = count_classes(zone, value, weight, by_weights)
     by_group = None
     if needs.values:
         by_group = split_by_group(
-            zone, value, weight, zone // n_planes, labels.zones, spec.groups
+            zone,
+            value,
+            weight,
+            zone // n_planes,
+            labels.zones,
+            spec.groups,
+            raster if needs.weighted_values else None,
         )
     return ChunkResult(moments, classes, by_group, weighted)
 
@@ -218,17 +230,20 @@ def split_by_group(
     real: np.ndarray,
     zones: np.ndarray,
     groups: np.ndarray | int | None,
+    raster: np.ndarray | None = None,
 ) -> dict[int, ZoneValues]:
     """The chunk's values by zone group, each sorted by (virtual) zone.
 
     ``real`` is each value's zone, ``zones`` the chunk's zones, ``groups``
     the group of each of them (or a number of groups to spread zones over
-    by id, when the zones are unknown before reading).
+    by id, when the zones are unknown before reading); ``raster`` the
+    weights raster's value at each, or None.
     """
     assert groups is not None
     order = np.argsort(zone, kind="stable")
     zone, value, real = zone[order], value[order], real[order]
     weight = None if weight is None else weight[order]
+    raster = None if raster is None else raster[order]
     if isinstance(groups, np.ndarray):
         group = groups[np.searchsorted(zones, real)]
     else:
@@ -238,6 +253,7 @@ def split_by_group(
             zone[group == g],
             value[group == g],
             None if weight is None else weight[group == g],
+            None if raster is None else raster[group == g],
         )
         for g in np.unique(group)
     }
@@ -340,4 +356,8 @@ def gather_values(results: Sequence[ChunkResult], group: int) -> ZoneValues:
         weight = np.concatenate(
             [np.ones(p.zone.size) if p.weight is None else p.weight for p in pieces]
         )[order]
-    return ZoneValues(zone[order], value, weight)
+    raster = None
+    if any(p.raster is not None for p in pieces):
+        raster = np.concatenate([p.raster for p in pieces if p.raster is not None])
+        raster = raster[order]
+    return ZoneValues(zone[order], value, weight, raster)

@@ -126,7 +126,10 @@ class GridPlan:
         step_like = None
         if factor != (1, 1):
             step_like = open_raster(
-                steps.like(position), band=request.band, chunks=request.chunks
+                steps.like(position),
+                band=request.band,
+                chunks=request.chunks,
+                raw=request.raw,
             )
         return cls(
             like,

@@ -26,7 +26,6 @@ import glob
 import itertools
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,12 +33,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import RasterError, SeriesError
+from ..errors import SeriesError
 from ..io.location import locate
-from ..io.raster import ChunksLike, is_remote, open_raster
-from .steps import Series, Step, read_header, show_time, time_dim
+from ..io.raster import ChunksLike
+from .cube_input import from_cube, is_cube_path
+from .steps import Series, Step, read_header, show_time
 
-CUBE_SUFFIXES = (".zarr", ".nc", ".nc4", ".netcdf")
 STAC_SUFFIXES = (".json", ".geojson")
 # strftime codes a time pattern may hold, and what each matches
 TIME_CODES = {
@@ -69,8 +68,16 @@ def open_series(
     asset: str | None = None,
     variables: Sequence[str] | None = None,
     times: Sequence[Any] | None = None,
+    raw: bool = False,
+    nodata: float | None = None,
 ) -> Series:
     """Open a series of rasters lazily as time steps (module docstring).
+
+    A cube's variable declaring ``scale_factor``/``add_offset`` not yet
+    decoded (opened with ``mask_and_scale=False``) is decoded as rioxarray's
+    ``mask_and_scale`` decodes it, its ``_FillValue`` (or ``nodata``, a
+    stored value) becoming NaN, unless ``raw``; a ``.zarr``/``.nc`` path is
+    opened decoded unless ``raw``.
 
     Raises
     ------
@@ -83,7 +90,7 @@ def open_series(
     """
     files = not (
         isinstance(source, xr.DataArray | xr.Dataset)
-        or _is_cube_path(source)
+        or is_cube_path(source)
         or _is_stac(source)
     )
     if times is not None and not files:
@@ -93,8 +100,8 @@ def open_series(
         )
     if times is not None and time_pattern is not None:
         raise SeriesError("give times= (--times) or time_pattern=, not both")
-    if isinstance(source, xr.DataArray | xr.Dataset) or _is_cube_path(source):
-        return _from_cube(source, band, chunks, variables)
+    if isinstance(source, xr.DataArray | xr.Dataset) or is_cube_path(source):
+        return from_cube(source, band, chunks, variables, raw, nodata)
     if _is_stac(source):
         steps = _stac_steps(source, asset)
     else:
@@ -105,7 +112,12 @@ def open_series(
     with ThreadPoolExecutor(max_workers=8) as pool:
         headers = list(pool.map(lambda s: read_header(s.path, chunks), steps))
     return Series(
-        steps, band=band, headers=headers, kind="stac" if _is_stac(source) else "files"
+        steps,
+        band=band,
+        headers=headers,
+        kind="stac" if _is_stac(source) else "files",
+        raw=raw,
+        nodata=nodata,
     )
 
 
@@ -321,72 +333,3 @@ def _name(source: Any) -> str:
         if isinstance(source, str | os.PathLike)
         else type(source).__name__
     )
-
-
-# -- xarray cubes ------------------------------------------------------------
-
-
-def _is_cube_path(source: Any) -> bool:
-    return isinstance(source, str | os.PathLike) and os.fspath(source).rstrip(
-        "/"
-    ).lower().endswith(CUBE_SUFFIXES)
-
-
-def _open_cube_path(path: str) -> xr.Dataset:
-    if not is_remote(path) and not os.path.exists(path):
-        raise RasterError(f"{path}: no such file")
-    try:
-        if path.rstrip("/").lower().endswith(".zarr"):
-            with warnings.catch_warnings():  # stores with or without .zmetadata
-                warnings.filterwarnings("ignore", "Failed to open Zarr store")
-                return xr.open_zarr(path, decode_coords="all")
-        return xr.open_dataset(path, chunks={}, decode_coords="all")
-    except Exception as err:  # each backend raises its own types
-        raise RasterError(f"{path}: cannot open as a cube ({err})") from None
-
-
-def _from_cube(
-    source: Any, band: int | None, chunks: ChunksLike, variables: Sequence[str] | None
-) -> Series:
-    name = os.fspath(source) if _is_cube_path(source) else type(source).__name__
-    cube = _open_cube_path(name) if _is_cube_path(source) else source
-    if isinstance(cube, xr.DataArray):
-        cube = cube.to_dataset(name=cube.name or "value")
-    found = [str(v) for v, a in cube.data_vars.items() if _is_raster(a)]
-    chosen = list(variables) if variables else found
-    for variable in chosen:
-        if variable not in found:
-            raise SeriesError(
-                f"{name}: no variable {variable!r} with (time, y, x) dimensions; "
-                f"it has: {', '.join(found) or 'none'}"
-            )
-    if not chosen:
-        raise SeriesError(f"{name}: no variable with a time and two spatial dimensions")
-    first = cube[chosen[0]]
-    time = time_dim(first)
-    if any(time_dim(cube[v]) != time for v in chosen):
-        raise SeriesError(
-            f"{name}: the variables do not share the time dimension {time}"
-        )
-    times = (
-        cube[time].to_numpy() if time in cube.coords else np.arange(cube.sizes[time])
-    )
-    steps = [Step(t, f"{name}[{time}={show_time(t)}]") for t in times]
-    if len({*times.tolist()}) != len(times):
-        raise SeriesError(f"{name}: repeated values of {time}")
-    for variable in chosen:  # the spatial checks of a single raster
-        open_raster(cube[variable].isel({time: 0}), band=band, chunks=chunks)
-    order = np.argsort(times, kind="stable")
-    if (order != np.arange(len(order))).any():
-        cube = cube.isel({time: order})
-        steps = [steps[i] for i in order]
-    return Series(steps, band=band, variables=chosen, cube=cube, kind="xarray")
-
-
-def _is_raster(array: xr.DataArray) -> bool:
-    try:
-        y, x = array.rio.y_dim, array.rio.x_dim
-    except Exception:  # rioxarray raises when it finds no spatial dims
-        return False
-    others = [d for d in array.dims if d not in (y, x, "band")]
-    return len(others) == 1

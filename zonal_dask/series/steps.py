@@ -54,6 +54,7 @@ class Header:
     dtype: np.dtype
     nodata: float | None
     count: int
+    scaling: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
 
 @dataclass
@@ -72,6 +73,10 @@ class Series:
         Per step, its file's header (files and STAC only).
     cube
         The xarray cube (xarray only).
+    raw
+        Read files declaring a scale or an offset as stored, not decoded.
+    nodata
+        The nodata value given for every file (a stored value), or None.
     """
 
     steps: list[Step]
@@ -80,6 +85,13 @@ class Series:
     headers: list[Header] = field(default_factory=list)
     cube: xr.Dataset | None = None
     kind: str = "files"
+    raw: bool = False
+    nodata: float | None = None
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the files' declared scale and offset are applied."""
+        return not self.raw and any(h.scaling is not None for h in self.headers)
 
     @property
     def times(self) -> np.ndarray:
@@ -159,7 +171,9 @@ class Series:
         first = self.headers[positions[0]]
         count = first.count if self.band is None else None
         paths = [self.steps[p].path for p in positions]
-        name = f"zonal-series-read-{tokenize(paths, self.band, rows, cols)}"
+        decoding = [self._decoding(p) for p in positions] if self.decoded else []
+        token = tokenize(paths, self.band, rows, cols, decoding)
+        name = f"zonal-series-read-{token}"
         row_edges, col_edges = np.cumsum((0, *rows)), np.cumsum((0, *cols))
         dsk: dict = {}
         for t, path in enumerate(paths):
@@ -173,10 +187,22 @@ class Series:
                     )
                     key = (name, t, 0, i, j) if count else (name, t, i, j)
                     dsk[key] = (read_window, path, self.band, window, count)
+                    if self.decoded:
+                        dsk[key] = (decode, dsk[key], *decoding[t])
         chunks: tuple = ((1,) * len(paths), rows, cols)
         if count:
             chunks = ((1,) * len(paths), (count,), rows, cols)
-        return da.Array(dsk, name, chunks, dtype=first.dtype)
+        return da.Array(
+            dsk, name, chunks, dtype=np.float64 if self.decoded else first.dtype
+        )
+
+    def _decoding(self, position: int) -> tuple[np.ndarray, np.ndarray, Any]:
+        """A file's (scales, offsets) for the bands read, and its stored nodata."""
+        header = self.headers[position]
+        scales, offsets = header.scaling or ((1.0,) * header.count,) * 2
+        bands = slice(None) if self.band is None else slice(self.band - 1, self.band)
+        nodata = header.nodata if self.nodata is None else self.nodata
+        return np.asarray(scales)[bands], np.asarray(offsets)[bands], nodata
 
     def check_values(self, nodata: float | None) -> None:
         """Refuse steps whose dtype, nodata (unless given) or band count differ
@@ -193,6 +219,16 @@ class Series:
                 found = (
                     f"nodata {header.nodata} where {self.steps[0].name} has "
                     f"{first.nodata} (give one nodata for all steps: nodata=, --nodata)"
+                )
+            elif self.decoded and header.scaling is None:
+                scaled = next(
+                    self.steps[i].name
+                    for i, h in enumerate(self.headers)
+                    if h.scaling is not None
+                )
+                found = (
+                    f"declares no scale or offset where {scaled} does: give files "
+                    f"that all declare them, or raw=True (--raw) for stored values"
                 )
             elif self.band is None and header.count != first.count:
                 found = (
@@ -219,6 +255,19 @@ def read_window(
     return block[np.newaxis]
 
 
+def decode(
+    block: np.ndarray, scales: np.ndarray, offsets: np.ndarray, nodata: Any
+) -> np.ndarray:
+    """A block of stored values as the values they stand for: ``stored *
+    scale + offset`` in float64 (each band its own pair), nodata and NaN as
+    NaN, as GDAL, exactextract and rioxarray's ``mask_and_scale`` read them."""
+    shape = (-1, 1, 1) if block.ndim == 4 else (1, 1)
+    out = block.astype(np.float64) * scales.reshape(shape) + offsets.reshape(shape)
+    if nodata is not None:
+        out[block == nodata] = np.nan
+    return out
+
+
 def read_header(path: str, chunks: ChunksLike = None) -> Header:
     """The grid, dtype, nodata and band count of one file, naming it on failure."""
     if not is_remote(path) and not os.path.exists(path):
@@ -231,11 +280,6 @@ def read_header(path: str, chunks: ChunksLike = None) -> Header:
     except rasterio.errors.RasterioIOError as err:
         raise RasterError(f"{path}: not a raster GDAL can read ({err})") from None
     check_transform(transform, path)
-    if scaled is not None:
-        raise SeriesError(
-            f"{path}: declares scale {scaled[0]} and offset {scaled[1]}, which "
-            f"zonal_series does not apply yet; zonal_stats does, one file at a time"
-        )
     rows, cols = normalize_chunks(chunks) or choose_chunks(shape, block)
     dtype, nodata, count, crs = header
     grid = Grid(
@@ -244,7 +288,7 @@ def read_header(path: str, chunks: ChunksLike = None) -> Header:
         crs=crs,
         chunks=(_split(shape[0], rows), _split(shape[1], cols)),
     )
-    return Header(grid, dtype, nodata, count)
+    return Header(grid, dtype, nodata, count, scaled)
 
 
 def _split(size: int, chunk: int) -> tuple[int, ...]:
@@ -302,4 +346,6 @@ def continue_positions(series: Series, known: dict[str, Any], output: str) -> Se
         band=series.band,
         headers=headers,
         kind=series.kind,
+        raw=series.raw,
+        nodata=series.nodata,
     )

@@ -31,7 +31,8 @@ from ..parameters import DEFAULTS, SERIES_OPTIONS
 from ..request import Request
 from ..run.process_state import gc_paused, options_given, run_scope
 from ..run.progress import ProgressLike, Report, reporter
-from ..statistics.table import DEFAULT_STATS, StatsLike
+from ..statistics.names import StatsLike
+from ..statistics.table import DEFAULT_STATS
 from ..zones.read import read_zones
 from ..zones.reproject import parse_crs
 from .cube import (
@@ -123,7 +124,7 @@ def zonal_series(
         ``True`` draws a bar counting steps on standard error; a function is
         called with ``(fraction, message)``, as for ``zonal_stats``.
     **options
-        ``band``, ``nodata``, ``zone_id``, ``all_touched``, ``categorical``,
+        ``band``, ``nodata``, ``raw``, ``zone_id``, ``all_touched``, ``categorical``,
         ``coverage``, ``weights``, ``default_value``, ``default_weight``,
         ``min_coverage_frac``, ``small``, ``chunks``, ``split_every``,
         ``prefix``, ``layer``, ``assume_same_crs``, ``zones_crs``,
@@ -131,7 +132,10 @@ def zonal_series(
         ``weights``, the coverage fractions (or areas) and the weights
         raster's cells are computed once per grid and kept for every step.
         ``band=None`` keeps every band (a ``band`` dimension); a nodata value
-        differing between files is refused unless ``nodata`` is given.
+        differing between files is refused unless ``nodata`` is given. The
+        scale and offset a file declares (each its own) and a cube's
+        attributes not yet decoded are applied as for ``zonal_stats``
+        unless ``raw``.
 
     Returns
     -------
@@ -182,6 +186,8 @@ def zonal_series(
                 asset=asset,
                 variables=variables,
                 times=times,
+                raw=request.raw,
+                nodata=request.nodata,
             )
             steps.check_values(request.nodata)
             if writer is not None and writer.existing is not None:

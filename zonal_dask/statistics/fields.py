@@ -103,7 +103,7 @@ WEIGHTED_FIELDS: dict[str, str] = {
     "weighted_variance": "variance",
 }
 ZONE_FIELDS = ("outside",)
-FAMILIES = ("classes", "weighted_classes", "values")
+FAMILIES = ("classes", "weighted_classes", "values", "weighted_values")
 READS = frozenset(
     [*DENSE_FIELDS, *CENTRE_FIELDS, *WEIGHTED_FIELDS, *ZONE_FIELDS, *FAMILIES]
 )

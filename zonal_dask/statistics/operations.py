@@ -47,7 +47,7 @@ def split_names(text: str) -> list[str]:
 def parse_operations(stats: Any) -> tuple[Any, dict[str, Any]]:
     """``stats`` without exactextract's syntax, and the options it carried.
 
-    Returns the statistics as ``statistics.table.resolve`` takes them (a
+    Returns the statistics as ``statistics.names.resolve`` takes them (a
     mapping from column name to statistic when some are named ``name=op``)
     and the options the operations' arguments give the call.
 
@@ -63,7 +63,8 @@ def parse_operations(stats: Any) -> tuple[Any, dict[str, Any]]:
     if isinstance(stats, Mapping):
         entries = [(str(k), v) for k, v in stats.items()]
     elif isinstance(stats, Iterable):
-        entries = [(None, str(s)) for s in stats]
+        # a function in a list is named by its name, as exactextract names it
+        entries = [(s.__name__, s) if callable(s) else (None, str(s)) for s in stats]
     else:
         return stats, {}
     plain: list[tuple[str | None, Any]] = []
@@ -82,7 +83,7 @@ def parse_operations(stats: Any) -> tuple[Any, dict[str, Any]]:
     options = _common(arguments)
     if all(column is None for column, _ in plain):
         return [name for _, name in plain], options
-    from .table import column_name
+    from .names import column_name
 
     return {column or column_name(name): name for column, name in plain}, options
 
