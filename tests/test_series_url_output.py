@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 
 import zonal_dask as zd
+from zonal_dask.io.location import storage_options
 from zonal_dask.series import cube_files, cube_store
 from zonal_dask.series.cube import to_long
 
@@ -176,7 +177,7 @@ def test_an_append_on_s3_copies_only_what_it_changed(
     monkeypatch.setattr(cube_files, "TIME_CHUNK", 1)
     where = url("append-only.zarr")
     series(files[:3], where)
-    fs = fsspec.filesystem("s3")
+    fs = fsspec.filesystem("s3", **storage_options(where))  # the writers' own
     fs.invalidate_cache()
     before = {p: i["ETag"] for p, i in fs.find(where, detail=True).items()}
     copied = []
