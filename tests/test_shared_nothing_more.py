@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cloudpickle
 import fsspec
 import numpy as np
 import pandas as pd
@@ -37,6 +38,10 @@ pytestmark = pytest.mark.timeout(300)
 OTHER = make_grid(GRID.shape, "float32", seed=21, nan_fraction=0.02)
 # what a run may set, on the client and on the workers
 WATCHED = ("AWS_S3_ENDPOINT", "AWS_HTTPS", "AWS_VIRTUAL_HOSTING", "GDAL_HTTP_MAX_RETRY")
+
+
+# the workers cannot import this test module: its functions travel by value
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def gdal_state() -> dict[str, tuple[str | None, str | None]]:
