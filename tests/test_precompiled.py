@@ -1,0 +1,146 @@
+"""Kernels compiled by the build: a fresh install's first run, with numba's
+own cache empty, loads them and compiles nothing; a build made for another
+CPU or from another source compiles as before, announced; results alike."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from zonal_dask.precompiled import BUILT, KERNELS, build
+from zonal_dask.run.kernels import ANNOUNCEMENT, KERNEL_DTYPES
+
+from .synth import make_grid, voronoi_zones, zones_frame
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the build: ~40 CPU s
+
+# Every route and raster dtype: ``tables`` from ``zones``, ``lines``, ``raster``
+ROUTES = """
+import rioxarray
+import zonal_dask as zd
+from zonal_dask.run.kernels import FAMILIES, KERNEL_DTYPES, prepare_kernels
+prepare_kernels(FAMILIES, KERNEL_DTYPES)
+da = rioxarray.open_rasterio(raster, chunks=(1, 16, 16)).squeeze("band", drop=True)
+tables = [zd.zonal_stats(zones, da.astype(d), ["count", "mean", "max"])
+          for d in KERNEL_DTYPES]
+tables.append(zd.zonal_stats(zones, raster, ["mean", "std"], all_touched=True))
+tables.append(zd.zonal_stats(zones, raster, ["mean"], weights="coverage"))
+tables.append(zd.zonal_stats(lines, raster, ["sum"], weights="coverage"))
+tables = [t.to_json(double_precision=15) for t in tables]
+"""
+
+# ROUTES in a fresh process, printing the tables and the package's kernels
+# numba compiled (its ``numba:compile`` event)
+EVERY_ROUTE = """
+import json, sys
+from numba.core import event
+compiled = []
+class Heard(event.Listener):
+    def on_start(self, ev):
+        pass
+    def on_end(self, ev):
+        function = ev.data["dispatcher"].py_func
+        if function.__module__.startswith("zonal_dask."):
+            compiled.append(f"{function.__module__}.{function.__name__}")
+event.register("numba:compile", Heard())
+zones, lines, raster = sys.argv[1:4]
+exec(sys.argv[4])
+print(json.dumps({"compiled": compiled, "tables": tables}))
+"""
+
+PREPARE_FLOAT64 = """
+from zonal_dask.run.kernels import prepare_kernels
+print(prepare_kernels(["moments"], ["float64"]))
+"""
+
+
+def _python(code, *args, path=None, cache=None, **variables):
+    env = {**os.environ, **variables}
+    if path is not None:
+        env["PYTHONPATH"] = str(path)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        env["NUMBA_CACHE_DIR"] = str(cache)
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=cache or None,  # not the repository: its own zonal_dask would win
+    )
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """A copy of the package with the build's compiled kernels, as
+    ``pip install .`` leaves it in site-packages."""
+    root = tmp_path_factory.mktemp("site")
+    source = BUILT.parent
+    package = root / "zonal_dask"
+    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
+    build(package)
+    return root
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    import shapely
+
+    path = tmp_path_factory.mktemp("precompiled")
+    grid = make_grid((30, 40), seed=43)
+    polygons = voronoi_zones(grid, 5, seed=43)
+    x0, y0, x1, y1 = grid.bounds()
+    zones, lines = path / "zones.gpkg", path / "lines.gpkg"
+    zones_frame(polygons).to_file(zones, engine="pyogrio")
+    line = shapely.LineString([(x0, y0), (x1, y1)])
+    zones_frame([line, *polygons[:1]]).to_file(lines, engine="pyogrio")
+    return zones, lines, grid.write(path / "grid.tif")
+
+
+def test_the_build_holds_every_kernel_a_run_calls(installed):
+    built = installed / "zonal_dask" / BUILT.name
+    indexes = sorted(p.name.split("-")[0] for p in built.glob("*/*.nbi"))
+    assert indexes == sorted({f"{m.split('.')[-1]}.{k}" for m, k, _ in KERNELS})
+    assert len(list(built.glob("reduce.moment_kernel/*.nbc"))) == len(KERNEL_DTYPES)
+
+
+def test_a_fresh_install_compiles_nothing_and_finds_the_same_tables(
+    installed, sample, tmp_path
+):
+    fresh = _python(EVERY_ROUTE, *sample, ROUTES, path=installed, cache=tmp_path)
+    assert ANNOUNCEMENT not in fresh.stderr
+    got = json.loads(fresh.stdout.splitlines()[-1])
+    assert got["compiled"] == []
+    # the same runs here, the kernels compiled or loaded from numba's cache
+    zones, lines, raster = sample
+    here = {"zones": zones, "lines": lines, "raster": raster}
+    exec(ROUTES, here)
+    assert got["tables"] == here["tables"]
+
+
+def test_another_cpu_compiles_as_before_and_announces_it(installed, tmp_path):
+    """numba keys the compiled code by the CPU: a build made on another
+    one (here: numba told the CPU is a generic one) is not loaded."""
+    done = _python(
+        PREPARE_FLOAT64, path=installed, cache=tmp_path, NUMBA_CPU_NAME="generic"
+    )
+    assert ANNOUNCEMENT in done.stderr
+    assert "zonal_dask.reduce.moment_kernel.moments" in done.stdout
+    again = _python(PREPARE_FLOAT64, path=installed, cache=tmp_path)
+    assert again.stdout.strip() == "()"  # the host's own CPU: the build's
+
+
+def test_an_edited_source_compiles_as_before(installed, tmp_path):
+    edited = tmp_path / "site"
+    shutil.copytree(installed, edited)
+    kernel = edited / "zonal_dask" / "reduce" / "moment_kernel.py"
+    kernel.write_text(kernel.read_text() + "\n# edited after the build\n")
+    done = _python(PREPARE_FLOAT64, path=edited, cache=tmp_path / "numba")
+    assert ANNOUNCEMENT in done.stderr
+    assert "zonal_dask.reduce.moment_kernel.moments" in done.stdout

@@ -1,0 +1,235 @@
+"""Kernels compiled when the package is built, found whatever the user's cache.
+
+numba compiles a kernel on its first call in a process unless a cache holds
+it, keyed by numba's version, the CPU (name and features), the function's
+bytecode and its argument types (``numba/core/caching.py``). Building the
+package (``pip install .``: ``setup.py``'s ``build_py``) calls ``build``,
+which compiles every kernel a run calls, for the signatures of ``KERNELS``,
+into ``zonal_dask/_precompiled/`` of the built package.
+
+At run time each kernel (declared with this module's ``njit``) looks there
+first, then in numba's usual cache (``NUMBA_CACHE_DIR``, else ``__pycache__``
+beside the sources), where what the build did not hold is compiled and saved
+as before: another CPU or numba version than the build's, an editable
+install (nothing built), a signature missing from ``KERNELS``. The built
+files are found by the module's name, and trusted only for the same source
+file content (a SHA-256 of it), numba version, Python version and CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numba
+from numba import types
+from numba.core import caching
+
+from .run.kernels import KERNEL_DTYPES
+
+__all__ = ["BUILT", "KERNELS", "build", "compile_kernels", "njit"]
+
+BUILT = Path(__file__).resolve().parent / "_precompiled"
+"""Where the build leaves the compiled kernels (absent in a source tree)."""
+
+
+def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit(**options)``; with ``cache=True`` the kernel loads the
+    build's compiled code first (``BUILT``), then numba's own cache."""
+
+    def decorate(function: Callable[..., Any]) -> Any:
+        dispatcher = numba.njit(**options)(function)
+        if options.get("cache"):
+            dispatcher._cache = _LayeredCache(dispatcher._cache, dispatcher.py_func)
+        return dispatcher
+
+    return decorate
+
+
+def _array(dtype: str, ndim: int = 1) -> types.Array:
+    return types.Array(getattr(types, dtype), ndim, "C")
+
+
+def _moments(dtype: str) -> tuple[types.Type, ...]:
+    i64, f64 = _array("int64"), _array("float64")
+    return (
+        *(_array(dtype, 2), _array("int32", 3), i64, _array("int32"), f64),
+        *(types.int64, getattr(types, dtype), types.boolean, _array("float64", 2)),
+        *(i64, _array("float64", 2), types.int64),
+    )
+
+
+def _kernels() -> list[tuple[str, str, tuple[types.Type, ...]]]:
+    i64, f64, u8, i8 = (_array(d) for d in ("int64", "float64", "uint8", "int8"))
+    pair, box = types.UniTuple(types.int64, 2), types.UniTuple(types.int64, 4)
+    n = types.int64
+    burn = (i64, i64, i64, i64, _array("float64", 2), f64, pair, box)
+    wkb_out = types.Tuple((i64, i64, i64, i64, u8, i8))
+    # the costliest first: ``build`` deals them out to its processes in turn
+    return [
+        ("burn.prepare", "burn_claims", (*burn, types.boolean, i64, n, n, n)),
+        (
+            "coverage.line_walk",
+            "line_lengths",
+            (f64, f64, i64, i64, f64, i64, i64, f64),
+        ),
+        (
+            "coverage.fraction_kernel",
+            "coverage",
+            (f64, f64, i64, f64, i64, i64, types.float64),
+        ),
+        *(("reduce.moment_kernel", "moments", _moments(d)) for d in KERNEL_DTYPES),
+        ("zones.wkb", "_walk", (u8, i64, i64, wkb_out, types.boolean)),
+    ]
+
+
+KERNELS = _kernels()
+"""(module under ``zonal_dask``, kernel, argument types): every compiled
+specialization the package's Python code calls (the moments kernel once per
+raster dtype, ``run.kernels.KERNEL_DTYPES``)."""
+
+
+def compile_kernels(kernels: Iterable[int]) -> None:
+    """Compile ``KERNELS[i]`` for each ``i`` into ``BUILT``, in this process."""
+    import importlib
+
+    for index in kernels:
+        module, name, signature = KERNELS[index]
+        dispatcher = getattr(importlib.import_module(f"zonal_dask.{module}"), name)
+        dispatcher._cache = _BuiltCache(dispatcher.py_func, create=True)
+        dispatcher.compile(signature)
+
+
+# Run by ``build`` in a fresh process: the package is imported without its
+# ``__init__`` (which imports xarray, absent from a build's environment).
+_COMPILE = """
+import sys, types
+package = types.ModuleType("zonal_dask")
+package.__path__ = [sys.argv[1]]
+sys.modules["zonal_dask"] = package
+from zonal_dask.precompiled import compile_kernels
+compile_kernels(int(i) for i in sys.argv[2:])
+"""
+
+
+def build(package: Path, processes: int = 2) -> None:
+    """Compile ``KERNELS`` into ``package``'s ``_precompiled`` (``package``: a
+    built ``zonal_dask`` directory), in ``processes`` processes at once.
+
+    Raises
+    ------
+    RuntimeError
+        When a kernel does not compile (the process's stderr).
+    """
+    shutil.rmtree(Path(package) / BUILT.name, ignore_errors=True)  # a former build's
+    indices = list(range(len(KERNELS)))
+    shares = [indices[i::processes] for i in range(processes) if indices[i::processes]]
+    with tempfile.TemporaryDirectory() as scratch:
+        # the callees' own cache files go to a scratch cache, not the package
+        path = [str(Path(package).resolve().parent), os.environ.get("PYTHONPATH", "")]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in path if p),
+            "NUMBA_CACHE_DIR": scratch,
+        }
+        running = [
+            subprocess.Popen(
+                [sys.executable, "-c", _COMPILE, str(package), *map(str, share)],
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for share in shares
+        ]
+        failed = [p.communicate()[1] for p in running if p.wait()]
+    if failed:
+        raise RuntimeError(f"compiling zonal_dask's kernels failed:\n{failed[0]}")
+
+
+def _built_path(py_func: Any) -> Path:
+    return BUILT / py_func.__module__.removeprefix("zonal_dask.")
+
+
+class _BuiltLocator(caching._CacheLocator):
+    """``BUILT/<module>``; the source stamped by its content."""
+
+    def __init__(self, py_func: Any, py_file: str) -> None:
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._path = _built_path(py_func)
+
+    def ensure_cache_path(self) -> None:  # only ``compile_kernels`` saves here
+        self._path.mkdir(parents=True, exist_ok=True)
+
+    def get_cache_path(self) -> str:
+        return str(self._path)
+
+    def get_source_stamp(self) -> str:
+        return hashlib.sha256(Path(self._py_file).read_bytes()).hexdigest()
+
+    def get_disambiguator(self) -> str:
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func: Any, py_file: str) -> _BuiltLocator | None:
+        located = cls(py_func, py_file)
+        return located if located._path.is_dir() else None
+
+
+class _BuiltImpl(caching.CompileResultCacheImpl):
+    _locator_classes = [_BuiltLocator]  # noqa: RUF012  numba's attribute
+
+
+class _BuiltCache(caching.FunctionCache):
+    """numba's cache of one function, in ``BUILT``."""
+
+    _impl_class = _BuiltImpl
+
+    def __init__(self, py_func: Any, create: bool = False) -> None:
+        if create:
+            _built_path(py_func).mkdir(parents=True, exist_ok=True)
+        super().__init__(py_func)
+
+
+class _LayeredCache(caching._Cache):
+    """The build's compiled code when it holds the signature, else numba's
+    own cache (``user``), which keeps what this process compiles."""
+
+    def __init__(self, user: caching._Cache, py_func: Any) -> None:
+        self._user = user
+        self._built: caching._Cache | None = None
+        if _built_path(py_func).is_dir():
+            try:
+                self._built = _BuiltCache(py_func)
+            except RuntimeError:  # NUMBA_CACHE_LOCATOR_CLASSES chose no locator
+                self._built = None
+
+    @property
+    def cache_path(self) -> str:
+        return self._user.cache_path
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        if self._built is not None:
+            found = self._built.load_overload(sig, target_context)
+            if found is not None:
+                return found
+        return self._user.load_overload(sig, target_context)
+
+    def save_overload(self, sig: Any, data: Any) -> None:
+        self._user.save_overload(sig, data)
+
+    def enable(self) -> None:
+        self._user.enable()
+
+    def disable(self) -> None:
+        self._user.disable()
+
+    def flush(self) -> None:
+        self._user.flush()
