@@ -2,12 +2,25 @@
 (``zonal_dask/precompiled.py``), so that a fresh install's first run loads
 them instead of compiling; an editable install compiles on first use."""
 
-import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+
+# the built package imported without its __init__ (xarray and the rest of the
+# run-time dependencies are not in the build's environment: numba and numpy are)
+COMPILE = """
+import sys, types
+from pathlib import Path
+package = types.ModuleType("zonal_dask")
+package.__path__ = [sys.argv[1]]
+sys.modules["zonal_dask"] = package
+from zonal_dask.precompiled import build
+build(Path(sys.argv[1]), processes=int(sys.argv[2]))
+"""
 
 
 class BuildWithKernels(build_py):
@@ -15,13 +28,10 @@ class BuildWithKernels(build_py):
         super().run()
         if getattr(self, "editable_mode", False) or self.dry_run:
             return
-        source = Path(__file__).parent / "zonal_dask" / "precompiled.py"
-        spec = importlib.util.spec_from_file_location("_zonal_dask_build", source)
-        precompiled = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(precompiled)
-        package = Path(self.build_lib) / "zonal_dask"
+        package = Path(self.build_lib).resolve() / "zonal_dask"
         print(f"compiling zonal_dask's kernels into {package / '_precompiled'}")
-        precompiled.build(package, processes=min(2, os.cpu_count() or 1))
+        processes = str(min(2, os.cpu_count() or 1))
+        subprocess.run([sys.executable, "-c", COMPILE, package, processes], check=True)
 
 
 setup(cmdclass={"build_py": BuildWithKernels})

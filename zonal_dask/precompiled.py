@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,15 @@ from numba.core import caching
 
 from .run.kernels import KERNEL_DTYPES
 
-__all__ = ["BUILT", "KERNELS", "build", "compile_kernels", "njit"]
+__all__ = [
+    "BUILT",
+    "KERNELS",
+    "build",
+    "compile_kernels",
+    "njit",
+    "packed",
+    "unpack",
+]
 
 BUILT = Path(__file__).resolve().parent / "_precompiled"
 """Where the build leaves the compiled kernels (absent in a source tree)."""
@@ -157,6 +166,55 @@ def _built_path(py_func: Any) -> Path:
     return BUILT / py_func.__module__.removeprefix("zonal_dask.")
 
 
+Shipped = tuple[str, str, Any, str, str, bytes]
+"""A kernel's compiled code given to another process: module, kernel, numba's
+index key (signature, CPU, bytecode), numba's version, the source's stamp,
+the pickled code."""
+
+
+def packed(kernels: Iterable[tuple[str, str, tuple[types.Type, ...]]]) -> list[Shipped]:
+    """The compiled code this process's caches hold (the build's, else
+    numba's) for ``kernels`` (entries of ``KERNELS``), read without compiling:
+    what a fresh cluster worker loads instead of compiling (``unpack``)."""
+    import importlib
+
+    found = []
+    for module, name, signature in kernels:
+        dispatcher = getattr(importlib.import_module(f"zonal_dask.{module}"), name)
+        cache = dispatcher._cache
+        if not isinstance(cache, _LayeredCache):
+            continue
+        key = cache.index_key(signature, dispatcher.targetctx.codegen())
+        blob = cache.stored(key)
+        if blob is not None:
+            stamp = _source_stamp(dispatcher.py_func)
+            found.append((module, name, key, numba.__version__, stamp, blob))
+    return found
+
+
+def unpack(shipped: Iterable[Shipped]) -> int:
+    """Let each kernel load the code of ``shipped`` that was compiled for
+    this process's CPU, numba version and source (the rest is ignored:
+    compiled on first use as before); returns how many were taken."""
+    import importlib
+
+    taken = 0
+    for module, name, key, version, stamp, blob in shipped:
+        dispatcher = getattr(importlib.import_module(f"zonal_dask.{module}"), name)
+        cache = dispatcher._cache
+        if not isinstance(cache, _LayeredCache) or version != numba.__version__:
+            continue
+        own = cache.index_key(key[0], dispatcher.targetctx.codegen())
+        if own == key and stamp == _source_stamp(dispatcher.py_func):
+            cache.received[key] = blob
+            taken += 1
+    return taken
+
+
+def _source_stamp(py_func: Any) -> str:
+    return hashlib.sha256(Path(py_func.__code__.co_filename).read_bytes()).hexdigest()
+
+
 class _BuiltLocator(caching._CacheLocator):
     """``BUILT/<module>``; the source stamped by its content."""
 
@@ -199,11 +257,13 @@ class _BuiltCache(caching.FunctionCache):
 
 
 class _LayeredCache(caching._Cache):
-    """The build's compiled code when it holds the signature, else numba's
-    own cache (``user``), which keeps what this process compiles."""
+    """The build's compiled code when it holds the signature, else code
+    ``received`` from another process (``unpack``), else numba's own cache
+    (``user``), which keeps what this process compiles."""
 
-    def __init__(self, user: caching._Cache, py_func: Any) -> None:
+    def __init__(self, user: caching.Cache, py_func: Any) -> None:
         self._user = user
+        self.received: dict[Any, bytes] = {}
         self._built: caching._Cache | None = None
         if _built_path(py_func).is_dir():
             try:
@@ -220,7 +280,29 @@ class _LayeredCache(caching._Cache):
             found = self._built.load_overload(sig, target_context)
             if found is not None:
                 return found
+        if self.received:
+            target_context.refresh()
+            blob = self.received.get(self.index_key(sig, target_context.codegen()))
+            if blob is not None:
+                return self._user._impl.rebuild(target_context, pickle.loads(blob))
         return self._user.load_overload(sig, target_context)
+
+    def index_key(self, sig: Any, codegen: Any) -> Any:
+        """numba's key of ``sig``'s code: signature, CPU, bytecode."""
+        return self._user._index_key(sig, codegen)
+
+    def stored(self, key: Any) -> bytes | None:
+        """The pickled code of ``key`` in the build's files or numba's."""
+        for cache in (self._built, self._user):
+            if isinstance(cache, caching.Cache):
+                files = cache._cache_file
+                name = files._load_index().get(key)
+                if name is not None:
+                    try:
+                        return Path(files._data_path(name)).read_bytes()
+                    except OSError:  # removed meanwhile
+                        pass
+        return None
 
     def save_overload(self, sig: Any, data: Any) -> None:
         self._user.save_overload(sig, data)
