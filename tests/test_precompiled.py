@@ -1,11 +1,13 @@
 """Kernels compiled by the build: a fresh install's first run, with numba's
-own cache empty, loads them and compiles nothing; a build made for another
-CPU or from another source compiles as before, announced; results alike."""
+own cache empty, loads them and compiles nothing, whatever the CPU; a build
+for another architecture or from another source compiles as before,
+announced; results alike."""
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -124,16 +126,41 @@ def test_a_fresh_install_compiles_nothing_and_finds_the_same_tables(
     assert got["tables"] == here["tables"]
 
 
-def test_another_cpu_compiles_as_before_and_announces_it(installed, tmp_path):
-    """numba keys the compiled code by the CPU: a build made on another
-    one (here: numba told the CPU is a generic one) is not loaded."""
+def test_the_build_serves_any_cpu_of_its_architecture(installed, tmp_path):
+    """The build compiles for a generic CPU: a process numba takes for
+    another CPU model (an older one) loads it all the same."""
     done = _python(
-        PREPARE_FLOAT64, path=installed, cache=tmp_path, NUMBA_CPU_NAME="generic"
+        PREPARE_FLOAT64, path=installed, cache=tmp_path, NUMBA_CPU_NAME="nehalem"
     )
+    assert done.stdout.strip() == "()"
+    assert ANNOUNCEMENT not in done.stderr
+
+
+def test_a_build_for_another_architecture_compiles_as_before(installed, tmp_path):
+    """Its compiled code keyed by another target triple: not loaded, the
+    kernel compiled (announced) and saved in numba's own cache."""
+    other = tmp_path / "site"
+    shutil.copytree(installed, other)
+    built = other / "zonal_dask" / BUILT.name / "reduce.moment_kernel"
+    (index,) = built.glob("*.nbi")
+    with index.open("rb") as f:
+        version = pickle.load(f)
+        stamp, overloads = pickle.loads(f.read())
+    assert overloads
+    moved = {
+        (signature, ("aarch64-unknown-linux-gnu", cpu, features), code): data
+        for (signature, (_, cpu, features), code), data in overloads.items()
+    }
+    with index.open("wb") as f:
+        pickle.dump(version, f)
+        f.write(pickle.dumps((stamp, moved)))
+    cache = tmp_path / "numba"
+    done = _python(PREPARE_FLOAT64, path=other, cache=cache)
     assert ANNOUNCEMENT in done.stderr
     assert "zonal_dask.reduce.moment_kernel.moments" in done.stdout
-    again = _python(PREPARE_FLOAT64, path=installed, cache=tmp_path)
-    assert again.stdout.strip() == "()"  # the host's own CPU: the build's
+    assert list(cache.rglob("moment_kernel.moments-*.nbi"))
+    again = _python(PREPARE_FLOAT64, path=other, cache=cache)
+    assert again.stdout.strip() == "()"  # numba's own cache, the second time
 
 
 def test_an_edited_source_compiles_as_before(installed, tmp_path):

@@ -4,16 +4,22 @@ numba compiles a kernel on its first call in a process unless a cache holds
 it, keyed by numba's version, the CPU (name and features), the function's
 bytecode and its argument types (``numba/core/caching.py``). Building the
 package (``pip install .``: ``setup.py``'s ``build_py``) calls ``build``,
-which compiles every kernel a run calls, for the signatures of ``KERNELS``,
+which compiles every kernel a run calls, for the signatures of ``KERNELS``
+and for any CPU of the machine's architecture (``NUMBA_CPU_NAME=generic``),
 into ``zonal_dask/_precompiled/`` of the built package.
 
 At run time each kernel (declared with this module's ``njit``) looks there
 first, then in numba's usual cache (``NUMBA_CACHE_DIR``, else ``__pycache__``
 beside the sources), where what the build did not hold is compiled and saved
-as before: another CPU or numba version than the build's, an editable
-install (nothing built), a signature missing from ``KERNELS``. The built
-files are found by the module's name, and trusted only for the same source
-file content (a SHA-256 of it), numba version, Python version and CPU.
+as before: another architecture, numba or Python version than the build's,
+an editable install (nothing built), a signature missing from ``KERNELS``.
+The built files are found by the module's name, and trusted only for the
+same source file content (a SHA-256 of it), bytecode, numba version, Python
+version and architecture.
+
+A run's cluster workers are given the compiled code the client holds for
+the run's kernels (``packed``, ``unpack``): a worker of the same
+architecture (the build's code) or CPU (numba's own) loads it.
 """
 
 from __future__ import annotations
@@ -47,6 +53,10 @@ __all__ = [
 
 BUILT = Path(__file__).resolve().parent / "_precompiled"
 """Where the build leaves the compiled kernels (absent in a source tree)."""
+
+PORTABLE_CPU = "generic"
+"""The CPU the build compiles for: any of the architecture (measured: the
+kernels run as fast as the host CPU's, ``benchmarks/README.md``)."""
 
 
 def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -106,9 +116,14 @@ raster dtype, ``run.kernels.KERNEL_DTYPES``)."""
 
 
 def compile_kernels(kernels: Iterable[int]) -> None:
-    """Compile ``KERNELS[i]`` for each ``i`` into ``BUILT``, in this process."""
+    """Compile ``KERNELS[i]`` for each ``i`` into ``BUILT``, in this process,
+    which numba must compile for any CPU of its architecture in
+    (``NUMBA_CPU_NAME=generic``, as ``build`` runs it).
+    """
     import importlib
 
+    if getattr(numba.config, "CPU_NAME", None) != PORTABLE_CPU:
+        raise RuntimeError(f"compile_kernels needs NUMBA_CPU_NAME={PORTABLE_CPU}")
     for index in kernels:
         module, name, signature = KERNELS[index]
         dispatcher = getattr(importlib.import_module(f"zonal_dask.{module}"), name)
@@ -147,6 +162,8 @@ def build(package: Path, processes: int = 2) -> None:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(p for p in path if p),
             "NUMBA_CACHE_DIR": scratch,
+            "NUMBA_CPU_NAME": PORTABLE_CPU,
+            "NUMBA_CPU_FEATURES": "",
         }
         running = [
             subprocess.Popen(
@@ -184,9 +201,9 @@ def packed(kernels: Iterable[tuple[str, str, tuple[types.Type, ...]]]) -> list[S
         cache = dispatcher._cache
         if not isinstance(cache, _LayeredCache):
             continue
-        key = cache.index_key(signature, dispatcher.targetctx.codegen())
-        blob = cache.stored(key)
-        if blob is not None:
+        stored = cache.stored(signature, dispatcher.targetctx.codegen())
+        if stored is not None:
+            key, blob = stored
             stamp = _source_stamp(dispatcher.py_func)
             found.append((module, name, key, numba.__version__, stamp, blob))
     return found
@@ -194,8 +211,9 @@ def packed(kernels: Iterable[tuple[str, str, tuple[types.Type, ...]]]) -> list[S
 
 def unpack(shipped: Iterable[Shipped]) -> int:
     """Let each kernel load the code of ``shipped`` that was compiled for
-    this process's CPU, numba version and source (the rest is ignored:
-    compiled on first use as before); returns how many were taken."""
+    this process's CPU (or any of its architecture), numba version and
+    source (the rest is ignored: compiled on first use as before); returns
+    how many were taken."""
     import importlib
 
     taken = 0
@@ -204,11 +222,19 @@ def unpack(shipped: Iterable[Shipped]) -> int:
         cache = dispatcher._cache
         if not isinstance(cache, _LayeredCache) or version != numba.__version__:
             continue
-        own = cache.index_key(key[0], dispatcher.targetctx.codegen())
-        if own == key and stamp == _source_stamp(dispatcher.py_func):
+        if key in cache.keys(key[0], dispatcher.targetctx.codegen()) and (
+            stamp == _source_stamp(dispatcher.py_func)
+        ):
             cache.received[key] = blob
             taken += 1
     return taken
+
+
+def _portable(key: Any) -> Any:
+    """``key`` (numba's: signature, (triple, CPU, features), bytecode) for
+    code compiled for any CPU of the architecture."""
+    signature, (triple, _, _), code = key
+    return (signature, (triple, PORTABLE_CPU, ""), code)
 
 
 def _source_stamp(py_func: Any) -> str:
@@ -246,7 +272,8 @@ class _BuiltImpl(caching.CompileResultCacheImpl):
 
 
 class _BuiltCache(caching.FunctionCache):
-    """numba's cache of one function, in ``BUILT``."""
+    """numba's cache of one function, in ``BUILT``: code for any CPU of the
+    architecture, whichever this one is."""
 
     _impl_class = _BuiltImpl
 
@@ -254,6 +281,9 @@ class _BuiltCache(caching.FunctionCache):
         if create:
             _built_path(py_func).mkdir(parents=True, exist_ok=True)
         super().__init__(py_func)
+
+    def _index_key(self, sig: Any, codegen: Any) -> Any:
+        return _portable(super()._index_key(sig, codegen))
 
 
 class _LayeredCache(caching._Cache):
@@ -282,24 +312,30 @@ class _LayeredCache(caching._Cache):
                 return found
         if self.received:
             target_context.refresh()
-            blob = self.received.get(self.index_key(sig, target_context.codegen()))
-            if blob is not None:
-                return self._user._impl.rebuild(target_context, pickle.loads(blob))
+            for key in self.keys(sig, target_context.codegen()):
+                blob = self.received.get(key)
+                if blob is not None:
+                    data = pickle.loads(blob)
+                    return self._user._impl.rebuild(target_context, data)
         return self._user.load_overload(sig, target_context)
 
-    def index_key(self, sig: Any, codegen: Any) -> Any:
-        """numba's key of ``sig``'s code: signature, CPU, bytecode."""
-        return self._user._index_key(sig, codegen)
+    def keys(self, sig: Any, codegen: Any) -> tuple[Any, Any]:
+        """numba's keys of ``sig``'s code (signature, CPU, bytecode) compiled
+        for this CPU, and for any CPU of its architecture."""
+        key = self._user._index_key(sig, codegen)
+        return key, _portable(key)
 
-    def stored(self, key: Any) -> bytes | None:
-        """The pickled code of ``key`` in the build's files or numba's."""
+    def stored(self, sig: Any, codegen: Any) -> tuple[Any, bytes] | None:
+        """The key and pickled code of ``sig`` in the build's files, else in
+        numba's cache."""
         for cache in (self._built, self._user):
             if isinstance(cache, caching.Cache):
+                key = cache._index_key(sig, codegen)
                 files = cache._cache_file
                 name = files._load_index().get(key)
                 if name is not None:
                     try:
-                        return Path(files._data_path(name)).read_bytes()
+                        return key, Path(files._data_path(name)).read_bytes()
                     except OSError:  # removed meanwhile
                         pass
         return None
