@@ -8,6 +8,7 @@ import os
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from zonal_dask.run.kernels import ANNOUNCEMENT, compiled_code, prepare_kernels
 
 from .synth import make_grid, voronoi_zones, zones_frame
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # unpacks the shipped code, prepares the kernels, sums a block per zone
 WORKER = """
@@ -57,6 +60,7 @@ def _worker(shipped, families, tmp_path, **variables):
         text=True,
         check=True,
         env=env,
+        cwd=ROOT,  # WORKER imports this module
     )
     return json.loads(done.stdout.splitlines()[-1]), done.stderr
 

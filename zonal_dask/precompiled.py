@@ -117,9 +117,8 @@ raster dtype, ``run.kernels.KERNEL_DTYPES``)."""
 
 def compile_kernels(kernels: Iterable[int]) -> None:
     """Compile ``KERNELS[i]`` for each ``i`` into ``BUILT``, in this process,
-    which numba must compile for any CPU of its architecture in
-    (``NUMBA_CPU_NAME=generic``, as ``build`` runs it).
-    """
+    which runs with ``NUMBA_CPU_NAME=generic`` (as ``build`` starts it) so
+    that the code serves any CPU of the architecture."""
     import importlib
 
     if getattr(numba.config, "CPU_NAME", None) != PORTABLE_CPU:
@@ -174,7 +173,8 @@ def build(package: Path, processes: int = 2) -> None:
             )
             for share in shares
         ]
-        failed = [p.communicate()[1] for p in running if p.wait()]
+        errors = [p.communicate()[1] for p in running]  # read: no full pipe
+        failed = [e for p, e in zip(running, errors, strict=True) if p.returncode]
     if failed:
         raise RuntimeError(f"compiling zonal_dask's kernels failed:\n{failed[0]}")
 
