@@ -19,8 +19,6 @@ from zonal_dask.run.kernels import ANNOUNCEMENT, KERNEL_DTYPES
 
 from .synth import make_grid, voronoi_zones, zones_frame
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the build: ~40 CPU s
-
 # Every route and raster dtype: ``tables`` from ``zones``, ``lines``, ``raster``
 ROUTES = """
 import rioxarray
@@ -78,6 +76,27 @@ def _python(code, *args, path=None, cache=None, **variables):
     )
 
 
+def test_kernels_holds_exactly_the_signatures_the_runs_call():
+    """``KERNELS`` (what the build compiles) against what the package's
+    Python code calls, every family and dtype prepared and a WKB read."""
+    import importlib
+
+    import numpy as np
+    import shapely
+
+    from zonal_dask.run.kernels import FAMILIES, prepare_kernels
+    from zonal_dask.zones.wkb import flat_of_wkb, wkb_buffers
+
+    prepare_kernels(FAMILIES, KERNEL_DTYPES)
+    assert flat_of_wkb(*wkb_buffers(np.array([shapely.box(0, 0, 1, 1)])))
+    table: dict[tuple[str, str], set] = {}
+    for module, name, signature in KERNELS:
+        table.setdefault((module, name), set()).add(signature)
+    for (module, name), signatures in table.items():
+        kernel = getattr(importlib.import_module(f"zonal_dask.{module}"), name)
+        assert set(kernel.signatures) == signatures, f"{module}.{name}"
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """A copy of the package with the build's compiled kernels, as
@@ -105,6 +124,8 @@ def sample(tmp_path_factory):
     return zones, lines, grid.write(path / "grid.tif")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # the build in `installed`
 def test_the_build_holds_every_kernel_a_run_calls(installed):
     built = installed / "zonal_dask" / BUILT.name
     indexes = sorted(p.name.split("-")[0] for p in built.glob("*/*.nbi"))
@@ -112,6 +133,8 @@ def test_the_build_holds_every_kernel_a_run_calls(installed):
     assert len(list(built.glob("reduce.moment_kernel/*.nbc"))) == len(KERNEL_DTYPES)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # the build in `installed`
 def test_a_fresh_install_compiles_nothing_and_finds_the_same_tables(
     installed, sample, tmp_path
 ):
@@ -126,6 +149,8 @@ def test_a_fresh_install_compiles_nothing_and_finds_the_same_tables(
     assert got["tables"] == here["tables"]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # the build in `installed`
 def test_the_build_serves_any_cpu_of_its_architecture(installed, tmp_path):
     """The build compiles for a generic CPU: a process numba takes for
     another CPU model (an older one) loads it all the same."""
@@ -136,6 +161,8 @@ def test_the_build_serves_any_cpu_of_its_architecture(installed, tmp_path):
     assert ANNOUNCEMENT not in done.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # the build in `installed`
 def test_a_build_for_another_architecture_compiles_as_before(installed, tmp_path):
     """Its compiled code keyed by another target triple: not loaded, the
     kernel compiled (announced) and saved in numba's own cache."""
@@ -163,6 +190,8 @@ def test_a_build_for_another_architecture_compiles_as_before(installed, tmp_path
     assert again.stdout.strip() == "()"  # numba's own cache, the second time
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # the build in `installed`
 def test_an_edited_source_compiles_as_before(installed, tmp_path):
     edited = tmp_path / "site"
     shutil.copytree(installed, edited)
