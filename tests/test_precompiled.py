@@ -200,3 +200,22 @@ def test_an_edited_source_compiles_as_before(installed, tmp_path):
     done = _python(PREPARE_FLOAT64, path=edited, cache=tmp_path / "numba")
     assert ANNOUNCEMENT in done.stderr
     assert "zonal_dask.reduce.moment_kernel.moments" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # the build in `installed`
+def test_a_build_by_another_numba_compiles_as_before(installed, tmp_path):
+    """pip may give the build's environment another numba than the run's."""
+    other = tmp_path / "site"
+    shutil.copytree(installed, other)
+    built = other / "zonal_dask" / BUILT.name / "reduce.moment_kernel"
+    (index,) = built.glob("*.nbi")
+    with index.open("rb") as f:
+        pickle.load(f)
+        rest = f.read()
+    with index.open("wb") as f:
+        pickle.dump("0.1.0", f)
+        f.write(rest)
+    done = _python(PREPARE_FLOAT64, path=other, cache=tmp_path / "numba")
+    assert ANNOUNCEMENT in done.stderr
+    assert "zonal_dask.reduce.moment_kernel.moments" in done.stdout
