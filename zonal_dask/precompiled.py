@@ -193,10 +193,10 @@ def _built_path(py_func: Any) -> Path:
     return BUILT / py_func.__module__.removeprefix("zonal_dask.")
 
 
-Shipped = tuple[str, str, Any, str, str, bytes]
+Shipped = tuple[str, str, str, str, bytes, bytes]
 """A kernel's compiled code given to another process: module, kernel, numba's
-index key (signature, CPU, bytecode), numba's version, the source's stamp,
-the pickled code."""
+version, the source's stamp, numba's index key (signature, CPU, bytecode)
+pickled, the code pickled (both unpickled only by the same numba version)."""
 
 
 def packed(kernels: Iterable[tuple[str, str, tuple[types.Type, ...]]]) -> list[Shipped]:
@@ -215,7 +215,9 @@ def packed(kernels: Iterable[tuple[str, str, tuple[types.Type, ...]]]) -> list[S
         if stored is not None:
             key, blob = stored
             stamp = _source_stamp(dispatcher.py_func)
-            found.append((module, name, key, numba.__version__, stamp, blob))
+            found.append(
+                (module, name, numba.__version__, stamp, pickle.dumps(key), blob)
+            )
     return found
 
 
@@ -227,14 +229,15 @@ def unpack(shipped: Iterable[Shipped]) -> int:
     import importlib
 
     taken = 0
-    for module, name, key, version, stamp, blob in shipped:
+    for module, name, version, stamp, pickled_key, blob in shipped:
         dispatcher = getattr(importlib.import_module(f"zonal_dask.{module}"), name)
         cache = dispatcher._cache
         if not isinstance(cache, _LayeredCache) or version != numba.__version__:
             continue
-        if key in cache.keys(key[0], dispatcher.targetctx.codegen()) and (
-            stamp == _source_stamp(dispatcher.py_func)
-        ):
+        if stamp != _source_stamp(dispatcher.py_func):
+            continue
+        key = pickle.loads(pickled_key)
+        if key in cache.keys(key[0], dispatcher.targetctx.codegen()):
             cache.received[key] = blob
             taken += 1
     return taken
