@@ -78,7 +78,8 @@ def _python(code, *args, path=None, cache=None, **variables):
 
 def test_kernels_holds_exactly_the_signatures_the_runs_call():
     """``KERNELS`` (what the build compiles) against what the package's
-    Python code calls, every family and dtype prepared and a WKB read."""
+    Python code calls, every family and dtype prepared and WKB read from a
+    writable and a read-only buffer."""
     import importlib
 
     import numpy as np
@@ -88,7 +89,10 @@ def test_kernels_holds_exactly_the_signatures_the_runs_call():
     from zonal_dask.zones.wkb import flat_of_wkb, wkb_buffers
 
     prepare_kernels(FAMILIES, KERNEL_DTYPES)
-    assert flat_of_wkb(*wkb_buffers(np.array([shapely.box(0, 0, 1, 1)])))
+    box = shapely.box(0, 0, 1, 1)
+    assert flat_of_wkb(*wkb_buffers(np.array([box])))
+    read_only = np.frombuffer(shapely.to_wkb(box), np.uint8)  # an immutable buffer
+    assert flat_of_wkb(read_only, [0, read_only.size])
     table: dict[tuple[str, str], set] = {}
     for module, name, signature in KERNELS:
         table.setdefault((module, name), set()).add(signature)

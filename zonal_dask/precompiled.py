@@ -106,14 +106,19 @@ def _kernels() -> list[tuple[str, str, tuple[types.Type, ...]]]:
             (f64, f64, i64, f64, i64, i64, types.float64),
         ),
         *(("reduce.moment_kernel", "moments", _moments(d)) for d in KERNEL_DTYPES),
-        ("zones.wkb", "_walk", (u8, i64, i64, wkb_out, types.boolean)),
+        # WKB from Arrow's buffers: writable, or read-only (immutable buffers)
+        *(
+            ("zones.wkb", "_walk", (data, i64, i64, wkb_out, types.boolean))
+            for data in (u8, types.Array(types.uint8, 1, "C", readonly=True))
+        ),
     ]
 
 
 KERNELS = _kernels()
 """(module under ``zonal_dask``, kernel, argument types): every compiled
 specialization the package's Python code calls (the moments kernel once per
-raster dtype, ``run.kernels.KERNEL_DTYPES``)."""
+raster dtype, ``run.kernels.KERNEL_DTYPES``; ``tests/test_precompiled.py``
+holds it to the runs' calls)."""
 
 
 def compile_kernels(kernels: Iterable[int]) -> None:
