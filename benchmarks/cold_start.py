@@ -7,12 +7,19 @@ first run finds the cache empty (a fresh install, a fresh cluster pod), the
 second finds what the first compiled. Printed per run: wall seconds, CPU
 seconds of the process, and whether the announcement line was printed.
 
+What is measured is the install of the Python running this script: a built
+install (``pip install .``) loads the kernels its build compiled, whatever
+``NUMBA_CACHE_DIR`` (``zonal_dask/precompiled.py``); a source tree
+(``PYTHONPATH=.``) or an editable install compiles them into the empty cache.
+
 * ``demo``: ``zonal-dask demo DIR`` (a 2048² float32 raster, 300 zones).
 * ``small``: a rasterstats-sized case, ``zonal-dask zones.gpkg raster.tif
-  out.csv`` over 1024² and 200 zones (uint16: the moments kernel of int64).
+  out.csv`` over 1024² and 200 zones (uint16: the moments kernel of uint16).
 * ``worker``: a ``dask worker`` process (one thread, no nanny) joins a local
   scheduler; the client (whose own cache is warm) runs the small case on it;
   printed is the CPU the worker spent on the run, i.e. on its first tasks.
+  The run gives the worker the client's compiled kernels (``run/workers.py``):
+  from a source tree, that is what spares the worker compiling them.
 * ``kernels``: the CPU of a process compiling one kernel family
   (``prepare_kernels([family], ["float32"])``) into an empty cache, and of
   one importing the same modules only (its baseline).

@@ -92,13 +92,14 @@ def test_the_run_settings_warm_the_kernels_up_off_the_event_loop(monkeypatch):
     called = []
     done = threading.Event()
 
-    def prepare(dtype):
+    def prepare(dtype, compiled):
         called.append((dtype, threading.current_thread() is threading.main_thread()))
+        called.append(compiled)
         done.set()
 
     monkeypatch.setattr(workers, "prepare_kernels", prepare)
-    settings = RunSettings({}, "float32")
+    settings = RunSettings({}, "float32", [("module", "kernel", "code")])
     settings.setup()
     assert done.wait(30)
     settings.teardown()
-    assert called == [("float32", False)]
+    assert called == [("float32", False), [("module", "kernel", "code")]]

@@ -10,8 +10,8 @@ a chunk and gathers the pixels into label planes and sparse claims.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..precompiled import njit
 from .scanline import c_int, fill_polygon, line, line_all_touched, put, reserve
 
 # Kinds of parts, as burn/rules.py flattens geometries.

@@ -21,7 +21,8 @@ and return it with its new length.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..precompiled import njit
 
 INT_MIN = -(2**31)
 INT_MAX = 2**31 - 1

@@ -19,7 +19,8 @@ so every chunking gives the same bits.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..precompiled import njit
 
 
 @njit(cache=True, nogil=True)

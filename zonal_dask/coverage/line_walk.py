@@ -31,7 +31,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from ..precompiled import njit
 
 # exit sides, as exactextract's Side
 NONE, LEFT, RIGHT, BOTTOM, TOP = 0, 1, 2, 3, 4

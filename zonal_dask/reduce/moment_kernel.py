@@ -25,7 +25,8 @@ kernels release the GIL, so dask's threads run them in parallel.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..precompiled import njit
 
 # the kernel's columns, in order; "s1".."s4" are the weighted power sums of
 # value - shift, from which the central moments are derived

@@ -15,7 +15,11 @@ logging is not configured) comes before numba starts compiling.
 
 A cluster worker calls ``prepare_kernels`` once, with the families and the
 raster dtypes of the runs it will serve (``kernels_for`` gives a request's),
-so that its first chunk does not wait for the compiler.
+so that its first chunk does not wait for the compiler. Where the package was
+built (``pip install .``) the kernels are compiled already
+(``zonal_dask.precompiled``); elsewhere the run's client gives its workers
+the compiled code it holds (``compiled_code``), which a worker with the same
+CPU, numba and sources loads instead of compiling.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import numpy as np
 from numba.core import event
 
 if TYPE_CHECKING:
+    from ..precompiled import Shipped
     from ..request import Request
 
 __all__ = [
     "FAMILIES",
     "KERNEL_DTYPES",
+    "compiled_code",
     "kernels_for",
     "prepare_in_background",
     "prepare_kernels",
@@ -115,6 +121,34 @@ def prepare_kernels(
     finally:
         event.unregister("numba:compile", listener)
     return tuple(listener.compiled)
+
+
+# each family's kernel called from Python (``precompiled.KERNELS``' names)
+_ENTRIES = {
+    "moments": ("reduce.moment_kernel", "moments"),
+    "burn": ("burn.prepare", "burn_claims"),
+    "coverage": ("coverage.fraction_kernel", "coverage"),
+    "line_lengths": ("coverage.line_walk", "line_lengths"),
+}
+
+
+def compiled_code(
+    families: Iterable[str], dtypes: Iterable[np.typing.DTypeLike]
+) -> list[Shipped]:
+    """The compiled code of the kernels ``prepare_kernels(families, dtypes)``
+    loads, as this process's caches hold it (none compiled here): for a
+    cluster's workers to load (``precompiled.unpack``) instead of compiling."""
+    from ..precompiled import KERNELS, packed
+    from ..reduce.moments import kernel_dtype
+
+    entries = {_ENTRIES[family] for family in families}
+    moments = {kernel_dtype(np.dtype(d)).name for d in dtypes}
+    return packed(
+        (module, name, signature)
+        for module, name, signature in KERNELS
+        if (module, name) in entries
+        and (name != "moments" or str(getattr(signature[0], "dtype", "")) in moments)
+    )
 
 
 def prepare_in_background(

@@ -21,13 +21,16 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ZonalError
 from ..io.location import Location, filesystem, locate
 from .reach import Reach
+
+if TYPE_CHECKING:
+    from ..precompiled import Shipped
 
 PACKAGE = "zonal_dask"
 FIX = "use a shared path or an object-store URL (s3://, gs://, az://)"
@@ -63,11 +66,18 @@ class RunSettings:
     """What a worker is given for the duration of a run (a ``WorkerPlugin``):
     environment variables, which GDAL reads as its configuration (the block
     cache bound, the endpoint), and the kernels warmed up for the raster's
-    dtype; the worker's own values come back at ``teardown``."""
+    dtype, from the client's ``compiled`` code where it fits the worker; the
+    worker's own values come back at ``teardown``."""
 
-    def __init__(self, environ: Mapping[str, str], dtype: str | None = None):
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        dtype: str | None = None,
+        compiled: Sequence[Shipped] = (),
+    ):
         self.environ = dict(environ)
         self.dtype = dtype
+        self.compiled = list(compiled)
         self.name = f"zonal-dask-run-{uuid.uuid4().hex}"
         self._previous: dict[str, str | None] = {}
 
@@ -82,7 +92,7 @@ class RunSettings:
             # on a thread: setup runs in the worker's event loop, which must
             # keep answering the scheduler while a fresh worker compiles
             threading.Thread(
-                target=prepare_kernels, args=(self.dtype,), daemon=True
+                target=prepare_kernels, args=(self.dtype, self.compiled), daemon=True
             ).start()
 
     def teardown(self, worker: Any = None) -> None:
@@ -105,20 +115,28 @@ def _gdal_value(key: str, value: str) -> str | int:
     return value
 
 
-def prepare_kernels(dtype: str) -> None:
+WORKER_FAMILIES = ("moments", "burn")
+"""The kernels a worker prepares: the moments kernel for the run's dtype and
+the burner (coverage weights' kernels are prepared by the run that needs them)."""
+
+
+def prepare_kernels(dtype: str, compiled: Sequence[Shipped] = ()) -> None:
     """Load (or compile) the kernels a run of ``dtype`` pixels uses, once per
-    process: the moments kernel for ``dtype`` and the burner (coverage
-    weights' kernels are prepared by the run that needs them)."""
+    process (``WORKER_FAMILIES``), taking the client's ``compiled`` code
+    (``kernels.compiled_code``) where it was compiled for this worker's CPU,
+    numba version and sources."""
+    from ..precompiled import unpack
     from .kernels import prepare_kernels as prepare
 
-    prepare(("moments", "burn"), (dtype,))
+    unpack(compiled)
+    prepare(WORKER_FAMILIES, (dtype,))
 
 
 def _plugin(settings: RunSettings) -> Any:
     """``settings`` as a ``distributed.WorkerPlugin`` (imported only here:
     a run on local threads never imports distributed)."""
     plugin = type("RunSettingsPlugin", (RunSettings, _worker_plugin()), {})
-    made = plugin(settings.environ, settings.dtype)
+    made = plugin(settings.environ, settings.dtype, settings.compiled)
     made.name = settings.name
     return made
 
@@ -131,8 +149,12 @@ def prepared(
     dtype: str | None = None,
 ) -> Iterator[None]:
     """Check what the workers see (``check_reach``), then give every worker
-    the run's settings for the duration of the block."""
-    settings = RunSettings(worker_environ(environ or {}), dtype)
+    the run's settings for the duration of the block, the compiled code of
+    the kernels for ``dtype`` included."""
+    from .kernels import compiled_code
+
+    compiled = compiled_code(WORKER_FAMILIES, (dtype,)) if dtype is not None else []
+    settings = RunSettings(worker_environ(environ or {}), dtype, compiled)
     check_reach(client, reach, settings.environ)
     client.register_plugin(_plugin(settings), name=settings.name)
     try:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from ..precompiled import njit
 
 # WKB's geometry codes 1..6 to shapely's type ids
 _TYPE_ID = np.array([-1, 0, 1, 3, 4, 5, 6, -1], np.int8)
