@@ -21,7 +21,7 @@ import zonal_dask as zd
 from zonal_dask.burn import rules
 from zonal_dask.labels import chunk_tasks
 from zonal_dask.zones import arrays as zone_arrays
-from zonal_dask.zones import read, wkb
+from zonal_dask.zones import read, repair, wkb
 
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
 
@@ -258,10 +258,14 @@ def test_zones_read_keep_their_wkb_and_repairs_are_flattened_again(tmp_path):
     assert np.array_equal(
         wkb.flat_of_wkb(*kept)[0][4], rules.flatten(frame.geometry.values)[4]
     )
-    with pytest.warns(UserWarning, match="repaired"):
+    with pytest.warns(UserWarning, match="1 invalid geometries repaired"):
         pixel = read.zones_on_grid(str(path), grid.to_dataarray())
-    fresh = zone_arrays.ZoneArrays.of(pixel.source_geometries, pixel.transform)
+    assert pixel.source_geometries is None  # checked on arrays, never shapely
+    with pytest.warns(UserWarning, match="1 invalid geometries repaired"):
+        repaired = repair.make_valid(np.asarray(frame.geometry.values), "zones")
+    fresh = zone_arrays.ZoneArrays.of(repaired, pixel.transform)
     assert_flat_equal(pixel.arrays.flat, fresh.flat)
+    assert np.array_equal(pixel.arrays.types, fresh.types)
     assert (
         pixel.arrays.flat.xy.shape
         != zone_arrays.ZoneArrays.of(
