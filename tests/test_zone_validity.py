@@ -41,6 +41,11 @@ INVALID = [
     shapely.MultiPolygon([shapely.box(0, 0, 2, 2), shapely.box(2, 0, 4, 2)]),
     shapely.Polygon([(0, 0), (1, 0), (2, 0), (0, 0)]),  # collinear
     shapely.Polygon([(0, 0), (1, 0), (np.nan, 1), (0, 1)]),
+    # twice around a square, and a pentagram: the same turn at every vertex
+    shapely.Polygon([*SQUARE, *SQUARE]),
+    shapely.Polygon(
+        [(np.cos(a), np.sin(a)) for a in np.arange(0, 4 * np.pi, 4 * np.pi / 5)]
+    ),
 ]
 # valid, but floating point cannot tell them from degenerate ones: left to GEOS
 DOUBTFUL = [

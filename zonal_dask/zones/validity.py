@@ -6,7 +6,9 @@ proves validity on the flattened coordinates (``burn.Flat``) for the common
 case and sends only the rest to GEOS, which repairs or refuses them exactly as
 before.
 
-A polygon or multipolygon is proven valid when every ring has at least four
+A polygon of one convex ring (the same turn at every vertex, one turn
+around) is valid as soon as its ring is sound. Any other polygon or
+multipolygon is proven valid when every ring has at least four
 finite coordinates and is closed, no two segments of the zone meet at all
 except consecutive ones of a ring at their shared vertex (which must turn: no
 spike, no repeated vertex), every hole lies inside its shell and in no other
@@ -74,24 +76,52 @@ def _orient(ax, ay, bx, by, cx, cy):  # pragma: no cover - numba
 @njit(cache=True, nogil=True)
 def _rings_sound(xy, path_coords, first, last):  # pragma: no cover - numba
     """Whether paths first..last-1 are closed rings of four or more finite
-    coordinates turning at every vertex."""
+    coordinates turning at every vertex: 0 if not, 1 if so, 2 if so and the
+    one ring turns the same way at every vertex."""
+    same = last - first == 1
     for q in range(first, last):
         a, b = path_coords[q], path_coords[q + 1]
         n = b - a
         if n < 4:
-            return False
+            return 0
         if xy[a, 0] != xy[b - 1, 0] or xy[a, 1] != xy[b - 1, 1]:
-            return False
+            return 0
         for k in range(a, b):
             if not (np.isfinite(xy[k, 0]) and np.isfinite(xy[k, 1])):
-                return False
+                return 0
+        side = 0
         for k in range(n - 1):  # the turn at vertex k+1 (the last wraps to 1)
             i, j = a + k, a + k + 1
             m = a + k + 2 if k + 2 < n else a + 1
             turn = _orient(xy[i, 0], xy[i, 1], xy[j, 0], xy[j, 1], xy[m, 0], xy[m, 1])
             if turn == 0:
-                return False
-    return True
+                return 0
+            if side != 0 and turn != side:
+                same = False
+            side = turn
+    return 2 if same else 1
+
+
+@njit(cache=True, nogil=True)
+def _once_around(xy, a, b):  # pragma: no cover - numba
+    """Whether the edges of the closed ring rows a..b-1 change their x
+    direction twice: a ring turning the same way at every vertex then goes
+    once around, and is convex (simple without testing its segments)."""
+    changes = 0
+    last = 0.0
+    first = 0.0
+    for k in range(a, b - 1):
+        dx = xy[k + 1, 0] - xy[k, 0]
+        if dx == 0.0:
+            continue
+        if first == 0.0:
+            first = dx
+        elif (dx > 0.0) != (last > 0.0):
+            changes += 1
+        last = dx
+    if first != 0.0 and (first > 0.0) != (last > 0.0):
+        changes += 1  # around the closing vertex
+    return changes == 2
 
 
 @njit(cache=True, nogil=True)
@@ -199,8 +229,11 @@ def _in_polygon(xy, path_coords, paths, x, y):  # pragma: no cover - numba
 def _polygonal_proven(p0, p1, part_paths, path_coords, xy):  # pragma: no cover
     """Whether the polygon parts p0..p1-1 form a valid zone."""
     first, last = part_paths[p0], part_paths[p1]
-    if not _rings_sound(xy, path_coords, first, last):
+    sound = _rings_sound(xy, path_coords, first, last)
+    if sound == 0:
         return False
+    if sound == 2 and _once_around(xy, path_coords[first], path_coords[last]):
+        return True  # one convex ring: nothing else to test
     if not _segments_apart(xy, path_coords, first, last):
         return False
     for p in range(p0, p1):
