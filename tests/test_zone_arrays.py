@@ -304,3 +304,20 @@ def test_geometries_are_read_a_slice_at_a_time_in_order():
     assert [g is None for g in sliced] == [g is None for g in geometries]
     present = np.array([g is not None for g in geometries])
     assert shapely.equals_exact(sliced[present], geometries[present], 0).all()
+
+
+def test_wkb_in_pieces_is_flattened_as_when_joined():
+    import pyarrow as pa
+
+    geometries = np.array([*ODD, *voronoi_zones(GRID, 30, seed=5)], object)
+    wkb_values = shapely.to_wkb(geometries)
+    column = pa.chunked_array(
+        [pa.array(list(part), pa.binary()) for part in np.array_split(wkb_values, 4)]
+    )
+    pieces = wkb.wkb_pieces(column)
+    assert len(pieces) == 4
+    joined = wkb.flat_of_wkb(*wkb.wkb_of_arrow(column))
+    split = wkb.flat_of_wkb_pieces(pieces)
+    assert joined is not None and split is not None
+    assert_flat_equal(rules.Flat(*split[0]), rules.Flat(*joined[0]))
+    assert np.array_equal(split[1], joined[1])

@@ -184,3 +184,15 @@ def test_a_line_geos_cannot_build_is_refused_naming_the_file(tmp_path):
     )
     with pytest.raises(ZonesError, match=r"zones\.gpkg: cannot read zones"):
         zd.zonal_stats(str(path), grid.to_dataarray())
+
+
+def test_a_layer_checked_on_several_threads_gives_the_same_answer(monkeypatch):
+    from zonal_dask.zones import validity
+
+    zones = np.array([*INVALID, *VALID, *DOUBTFUL] * 7, object)
+    flat = rules.flatten(zones)
+    alone = needs_geos(flat)
+    monkeypatch.setattr(validity, "_ZONES_PER_THREAD", 5)
+    monkeypatch.setattr(validity.os, "cpu_count", lambda: 4)
+    assert np.array_equal(needs_geos(flat), alone)
+    assert alone.sum() == 7 * (len(INVALID) + len(DOUBTFUL))

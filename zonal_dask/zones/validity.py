@@ -23,6 +23,10 @@ not build) goes to GEOS too, to be refused as it is today.
 
 from __future__ import annotations
 
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit
 
@@ -37,6 +41,8 @@ _TINY_DIFF = 1e-140
 _TINY_SUM = 1e-280
 # a zone with more parts than this is left to GEOS (pairwise containment)
 _MAX_PARTS = 64
+# zones per thread, at least, when a layer is checked on several
+_ZONES_PER_THREAD = 50_000
 # up to this many segments a zone's are tested pair by pair, not swept
 _FEW_SEGMENTS = 48
 
@@ -263,10 +269,10 @@ def _polygonal_proven(p0, p1, part_paths, path_coords, xy):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def _needs_geos(zone_parts, part_kind, part_paths, path_coords, xy):  # pragma: no cover
-    n = zone_parts.size - 1
-    out = np.zeros(n, np.bool_)
-    for z in range(n):
+def _needs_geos(
+    zone_parts, part_kind, part_paths, path_coords, xy, out, z0, z1
+):  # pragma: no cover
+    for z in range(z0, z1):
         p0, p1 = zone_parts[z], zone_parts[z + 1]
         if p1 == p0:
             continue
@@ -281,13 +287,32 @@ def _needs_geos(zone_parts, part_kind, part_paths, path_coords, xy):  # pragma: 
             out[z] = True
             continue
         out[z] = not _polygonal_proven(p0, p1, part_paths, path_coords, xy)
-    return out
 
 
 def needs_geos(flat: Flat) -> np.ndarray:
     """Whether each zone must be checked (and maybe repaired, or refused) by
     GEOS: a polygonal zone not proven valid here, a one-coordinate line.
-    ``flat`` holds the coordinates as read (any CRS)."""
-    return _needs_geos(
-        flat.zone_parts, flat.part_kind, flat.part_paths, flat.path_coords, flat.xy
+    ``flat`` holds the coordinates as read (any CRS). Large layers are
+    checked on all cores (the compiled check holds no GIL)."""
+    n = flat.zone_parts.size - 1
+    out = np.zeros(n, np.bool_)
+    arrays = (
+        flat.zone_parts,
+        flat.part_kind,
+        flat.part_paths,
+        flat.path_coords,
+        flat.xy,
     )
+    pieces = min(os.cpu_count() or 1, max(1, n // _ZONES_PER_THREAD))
+    edges = np.linspace(0, n, pieces + 1).astype(np.int64)
+    if pieces == 1:
+        _needs_geos(*arrays, out, 0, n)
+        return out
+    with ThreadPoolExecutor(pieces) as pool:
+        done = [
+            pool.submit(_needs_geos, *arrays, out, int(a), int(b))
+            for a, b in itertools.pairwise(edges)
+        ]
+        for future in done:
+            future.result()
+    return out

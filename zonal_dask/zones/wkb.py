@@ -11,6 +11,8 @@ geometry) so that the caller flattens those through shapely instead.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -164,28 +166,41 @@ def flat_of_wkb_pieces(
         np.empty(0, np.uint8),
         np.empty(0, np.int8),
     )
-    n = parts = paths = coords = 0
-    bases = []
-    for data, offsets in pieces:
-        bases.append((n, parts, paths, coords))
-        zero = (0, 0, 0, 0)
-        ok, *counts = _walk(data, offsets[:-1], offsets[1:], empty_out, False, zero)
-        if not ok:
+    zero = (0, 0, 0, 0)
+
+    def count(piece: tuple[np.ndarray, np.ndarray]) -> tuple:
+        data, offsets = piece
+        return _walk(data, offsets[:-1], offsets[1:], empty_out, False, zero)
+
+    # the pieces are walked on all cores: the compiled walk holds no GIL
+    with ThreadPoolExecutor(min(len(pieces), os.cpu_count() or 1) or 1) as pool:
+        counted = list(pool.map(count, pieces))
+        if not all(c[0] for c in counted):
             return None
-        n += offsets.size - 1
-        parts, paths, coords = parts + counts[0], paths + counts[1], coords + counts[2]
-    xy = np.empty((coords, 2))
-    out = (
-        np.empty(n + 1, np.int64),
-        np.empty(parts, np.int64),
-        np.empty(parts + 1, np.int64),
-        np.empty(paths + 1, np.int64),
-        xy.reshape(-1).view(np.uint8),
-        np.empty(n, np.int8),
-    )
-    out[0][0] = out[2][0] = out[3][0] = 0
-    for (data, offsets), base in zip(pieces, bases, strict=True):
-        _walk(data, offsets[:-1], offsets[1:], out, True, base)
+        n = parts = paths = coords = 0
+        bases = []
+        for (_, offsets), (_, *counts) in zip(pieces, counted, strict=True):
+            bases.append((n, parts, paths, coords))
+            n += offsets.size - 1
+            parts += counts[0]
+            paths += counts[1]
+            coords += counts[2]
+        xy = np.empty((coords, 2))
+        out = (
+            np.empty(n + 1, np.int64),
+            np.empty(parts, np.int64),
+            np.empty(parts + 1, np.int64),
+            np.empty(paths + 1, np.int64),
+            xy.reshape(-1).view(np.uint8),
+            np.empty(n, np.int8),
+        )
+        out[0][0] = out[2][0] = out[3][0] = 0
+
+        def fill(piece: tuple[np.ndarray, np.ndarray], base: tuple) -> None:
+            data, offsets = piece
+            _walk(data, offsets[:-1], offsets[1:], out, True, base)
+
+        list(pool.map(fill, pieces, bases))
     return (*out[:4], xy), out[5]
 
 
