@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NoOverlapWarning, OptionError, OutputError, ZonalError
 from ..run.faults import Stage
-from ..run.process_state import command_scope, release_freed_memory
+from ..run.process_state import command_scope
 from ..statistics.table import DEFAULT_STATS
 from .options import (
     HelpFormatter,
@@ -144,9 +144,6 @@ def _run(args: argparse.Namespace, stage: Stage) -> int:
         stage.doing = "computing"
         reach = worker_reach(args.zones, args.raster, args.weights, args.checkpoint)
         result = compute(lazy, client=client, report=report, reach=reach)
-        # the chunks' freed arrays back to the system before the table's text
-        # is made (4000² x 50k zones to CSV: 473 -> 456-460 MB peak)
-        release_freed_memory()
         stopwatch.lap("compute")
         if args.pixels is not None:
             stage.doing = f"writing the pixels to {args.pixels}"
