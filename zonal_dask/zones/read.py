@@ -190,27 +190,23 @@ def zones_on_grid(
     declared = None if assume_same_crs or not crs else CRS(crs)
     pixel_size = (abs(transform.a), abs(transform.e))
     grid = (shape, orientation(transform), pixel_size)
-    zones_at = None
+    on_arrays = None
     if isinstance(read, ZoneTable) and _stays(declared, target):
-        index = _zone_index(
-            read.frame, group_by or zone_id, source, not group_by, "geometry"
+        on_arrays = _on_arrays(
+            read,
+            os.fspath(zones),
+            declared,
+            transform,
+            grid,
+            group_by or zone_id,
+            not group_by,
+            source,
         )
-        path = os.fspath(zones)
-        arrays = table_arrays(read, path, source)
-        if arrays is not None:
-            del read
-            release_freed_memory()
-            if declared is not None and declared.is_geographic:
-                # in the zones' CRS (a wrapper of their own: bounds are kept)
-                bounds = ZoneArrays(arrays.flat, arrays.types).bounds()
-                check_bounds(bounds, declared, index, source)
-            extent = _extent(arrays.flat.xy)
-            pixel_xy(arrays.flat.xy, transform)
-            outside = np.full(len(arrays), np.nan)
-            zones_at = PixelZones(
-                None, index, *grid, outside=outside, transform=transform, known=arrays
-            )
-    if zones_at is None:
+    if on_arrays is not None:
+        del read  # the WKB: the arrays hold the zones from here
+        release_freed_memory()
+        zones_at, extent = on_arrays
+    else:
         zones_at, extent = _through_shapely(
             read,
             crs,
@@ -226,6 +222,36 @@ def zones_on_grid(
     if np.isfinite(extent).all() and not zones_at.any_meets():
         warn_no_overlap(source, (crs, extent), raster, array)
     return zones_at
+
+
+def _on_arrays(
+    table: ZoneTable,
+    path: str,
+    declared: CRS | None,
+    transform: Any,
+    grid: tuple[tuple[int, int], tuple[int, int], tuple[float, float]],
+    name_by: str | None,
+    unique: bool,
+    source: str,
+) -> tuple[PixelZones, np.ndarray] | None:
+    """``zones_on_grid`` without shapely objects (``zones.table``), for zones
+    that stay in their CRS; and their extent in it. None when the compiled
+    pass does not read their WKB."""
+    index = _zone_index(table.frame, name_by, source, unique, "geometry")
+    arrays = table_arrays(table, path, source)
+    if arrays is None:
+        return None
+    if declared is not None and declared.is_geographic:
+        # in the zones' CRS (a wrapper of their own: bounds are kept)
+        bounds = ZoneArrays(arrays.flat, arrays.types).bounds()
+        check_bounds(bounds, declared, index, source)
+    extent = _extent(arrays.flat.xy)
+    pixel_xy(arrays.flat.xy, transform)
+    outside = np.full(len(arrays), np.nan)
+    zones_at = PixelZones(
+        None, index, *grid, outside=outside, transform=transform, known=arrays
+    )
+    return zones_at, extent
 
 
 def _extent(xy: np.ndarray) -> np.ndarray:
