@@ -124,7 +124,10 @@ def test_proven_zones_are_valid_for_geos(seed):
     assert proven.sum() > 0.3 * shapely.is_valid(zones).sum()
 
 
-def test_a_layer_read_as_arrays_gives_the_geodataframe_path_s_zones(tmp_path):
+def test_a_layer_read_as_arrays_gives_the_geodataframe_path_s_zones(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(read, "ARRAYS_FROM", 0)  # however few the zones
     grid = make_grid((40, 50), seed=3)
     x0, y0 = grid.transform.c, grid.transform.f
     tie = shapely.affinity.translate(
@@ -163,7 +166,8 @@ def test_a_layer_read_as_arrays_gives_the_geodataframe_path_s_zones(tmp_path):
     assert got.equals(want)
 
 
-def test_a_line_geos_cannot_build_is_refused_naming_the_file(tmp_path):
+def test_a_line_geos_cannot_build_is_refused_naming_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(read, "ARRAYS_FROM", 0)
     import struct
 
     from pyogrio.raw import write
@@ -196,3 +200,14 @@ def test_a_layer_checked_on_several_threads_gives_the_same_answer(monkeypatch):
     monkeypatch.setattr(validity.os, "cpu_count", lambda: 4)
     assert np.array_equal(needs_geos(flat), alone)
     assert alone.sum() == 7 * (len(INVALID) + len(DOUBTFUL))
+
+
+def test_a_small_layer_is_checked_through_shapely(tmp_path):
+    """Below ``ARRAYS_FROM`` zones, compiling the array check would cost
+    more than GEOS's: the zones are shapely geometries, checked by GEOS."""
+    grid = make_grid((20, 30), seed=2)
+    path = tmp_path / "zones.gpkg"
+    zones_frame(voronoi_zones(grid, 5, seed=2)).to_file(path, engine="pyogrio")
+    assert (
+        read.zones_on_grid(str(path), grid.to_dataarray()).source_geometries is not None
+    )

@@ -19,7 +19,6 @@ from functools import cached_property
 import numpy as np
 import shapely
 from affine import Affine
-from numba import njit
 
 from ..burn.prepare import LINE, POINT, POLYGON
 from ..burn.rules import Flat, flatten, pixel_xy
@@ -145,8 +144,15 @@ class ZoneArrays:
     @cached_property
     def _bounds(self) -> np.ndarray:
         f = self.flat
+        first = f.path_coords[f.part_paths[f.zone_parts]]
         out = np.full((len(self), 4), np.nan)
-        _zone_bounds(f.path_coords[f.part_paths[f.zone_parts]], f.xy, out)
+        present = np.flatnonzero(np.diff(first) > 0)
+        if present.size and f.xy.size:
+            starts = first[present]
+            for axis in (0, 1):
+                values = f.xy[:, axis]
+                out[present, axis] = np.minimum.reduceat(values, starts)
+                out[present, axis + 2] = np.maximum.reduceat(values, starts)
         out.flags.writeable = False
         return out
 
@@ -213,27 +219,6 @@ class ZoneArrays:
                 closed is not None,
             ),
         )
-
-
-@njit(cache=True, nogil=True)
-def _zone_bounds(
-    first: np.ndarray, xy: np.ndarray, out: np.ndarray
-) -> None:  # pragma: no cover
-    """Each zone's bounds into ``out`` (rows ``first[z]:first[z + 1]`` of
-    ``xy``; a NaN coordinate makes them NaN, as ``np.minimum`` would)."""
-    for z in range(first.size - 1):
-        a, b = first[z], first[z + 1]
-        if b == a:
-            continue
-        for axis in range(2):
-            lo = hi = xy[a, axis]
-            for k in range(a + 1, b):
-                v = xy[k, axis]
-                if v < lo or v != v:
-                    lo = v
-                if v > hi or v != v:
-                    hi = v
-            out[z, axis], out[z, axis + 2] = lo, hi
 
 
 def _same_objects(a: np.ndarray, b: np.ndarray) -> bool | np.ndarray:

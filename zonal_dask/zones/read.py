@@ -49,6 +49,11 @@ from .table import table_arrays
 if TYPE_CHECKING:
     import xarray as xr
 
+# Layers of this many zones or more are checked on flat arrays, smaller ones
+# through shapely: the compiled validity check costs seconds to compile on a
+# machine's first run, GEOS checks 20,000 zones in tens of milliseconds.
+ARRAYS_FROM = 20_000
+
 __all__ = ["PixelZones", "read_zones", "read_zones_and_wkb", "zones_on_grid"]
 
 
@@ -191,7 +196,11 @@ def zones_on_grid(
     pixel_size = (abs(transform.a), abs(transform.e))
     grid = (shape, orientation(transform), pixel_size)
     on_arrays = None
-    if isinstance(read, ZoneTable) and _stays(declared, target):
+    if (
+        isinstance(read, ZoneTable)
+        and len(read.frame) >= ARRAYS_FROM
+        and _stays(declared, target)
+    ):
         on_arrays = _on_arrays(
             read,
             os.fspath(zones),
