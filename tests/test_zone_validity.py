@@ -211,3 +211,30 @@ def test_a_small_layer_is_checked_through_shapely(tmp_path):
     assert (
         read.zones_on_grid(str(path), grid.to_dataarray()).source_geometries is not None
     )
+
+
+ARRAYS_FIRST_RUN = """
+import sys
+from zonal_dask.zones import table
+from zonal_dask.zones.source import read_source
+table_read = read_source(sys.argv[1])
+table.table_arrays(table_read, sys.argv[1], "zones")
+"""
+
+
+def test_a_first_run_announces_compiling_the_array_check(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from zonal_dask.run.kernels import ANNOUNCEMENT
+
+    grid = make_grid((20, 30), seed=4)
+    path = tmp_path / "zones.gpkg"
+    zones_frame(voronoi_zones(grid, 5, seed=4)).to_file(path, engine="pyogrio")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    run = [sys.executable, "-c", ARRAYS_FIRST_RUN, str(path)]
+    first = subprocess.run(run, env=env, capture_output=True, text=True, check=True)
+    assert first.stderr.count(ANNOUNCEMENT) == 1
+    second = subprocess.run(run, env=env, capture_output=True, text=True, check=True)
+    assert ANNOUNCEMENT not in second.stderr

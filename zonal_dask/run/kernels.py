@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FAMILIES",
     "KERNEL_DTYPES",
+    "announced",
     "kernels_for",
     "prepare_in_background",
     "prepare_kernels",
@@ -98,9 +100,7 @@ def prepare_kernels(
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         raise ValueError(f"unknown kernel families {unknown}; use {FAMILIES}")
-    listener = _CompileListener(announce or _log.warning)
-    event.register("numba:compile", listener)
-    try:
+    with announced(announce) as listener:
         if "moments" in families:
             from ..reduce.moments import kernel_dtype
 
@@ -112,9 +112,22 @@ def prepare_kernels(
             _call_coverage(lines=False)
         if "line_lengths" in families:
             _call_coverage(lines=True)
+    return tuple(listener.compiled)
+
+
+@contextmanager
+def announced(
+    announce: Callable[[str], None] | None = None,
+) -> Iterator[_CompileListener]:
+    """Inside the block, ``ANNOUNCEMENT`` (once a process) before numba
+    compiles one of the package's kernels: for the kernels a run calls
+    outside ``prepare_kernels`` (reading zones: ``zones.table``)."""
+    listener = _CompileListener(announce or _log.warning)
+    event.register("numba:compile", listener)
+    try:
+        yield listener
     finally:
         event.unregister("numba:compile", listener)
-    return tuple(listener.compiled)
 
 
 def prepare_in_background(

@@ -18,6 +18,7 @@ import numpy as np
 import shapely
 
 from ..burn.rules import Flat
+from ..run.kernels import announced
 from .arrays import ZoneArrays
 from .arrow_read import ZoneTable
 from .repair import make_valid
@@ -34,11 +35,12 @@ def table_arrays(table: ZoneTable, path: str, source: str) -> ZoneArrays | None:
     ``path`` names the file in a reading error (a ring GEOS will not build),
     ``source`` the zones in the repair warning.
     """
-    parsed = flat_of_wkb_pieces(table.wkb_pieces())
-    if parsed is None:
-        return None
-    arrays = ZoneArrays(Flat(*parsed[0]), parsed[1])
-    doubtful = np.flatnonzero(needs_geos(arrays.flat))
+    with announced():  # a machine's first run compiles the two passes
+        parsed = flat_of_wkb_pieces(table.wkb_pieces())
+        if parsed is None:
+            return None
+        arrays = ZoneArrays(Flat(*parsed[0]), parsed[1])
+        doubtful = np.flatnonzero(needs_geos(arrays.flat))
     if doubtful.size == 0:
         return arrays
     with reading(path):  # as when every zone is made a shapely object
