@@ -85,7 +85,9 @@ def test_kernels_holds_exactly_the_signatures_the_runs_call():
     import numpy as np
     import shapely
 
+    from zonal_dask.burn.rules import Flat
     from zonal_dask.run.kernels import FAMILIES, prepare_kernels
+    from zonal_dask.zones.validity import needs_geos
     from zonal_dask.zones.wkb import flat_of_wkb, wkb_buffers
 
     prepare_kernels(FAMILIES, KERNEL_DTYPES)
@@ -93,6 +95,8 @@ def test_kernels_holds_exactly_the_signatures_the_runs_call():
     assert flat_of_wkb(*wkb_buffers(np.array([box])))
     read_only = np.frombuffer(shapely.to_wkb(box), np.uint8)  # an immutable buffer
     assert flat_of_wkb(read_only, [0, read_only.size])
+    parsed = flat_of_wkb(*wkb_buffers(np.array([box, box])))
+    assert not needs_geos(Flat(*parsed[0])).any()
     table: dict[tuple[str, str], set] = {}
     for module, name, signature in KERNELS:
         table.setdefault((module, name), set()).add(signature)

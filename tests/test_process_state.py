@@ -142,3 +142,13 @@ def test_planning_pauses_the_collector_and_restores_it():
     with process_state.planning():
         assert gc.get_threshold()[0] == 0
     assert gc.get_threshold() == thresholds
+
+
+def test_the_command_s_arrow_allocations_come_from_the_c_heap_and_are_restored():
+    import pyarrow as pa
+
+    before = pa.default_memory_pool().backend_name
+    with process_state.command_scope():
+        assert pa.default_memory_pool().backend_name == "system"
+        assert pa.array(np.arange(10)).to_numpy().sum() == 45
+    assert pa.default_memory_pool().backend_name == before

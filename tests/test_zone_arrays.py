@@ -21,7 +21,7 @@ import zonal_dask as zd
 from zonal_dask.burn import rules
 from zonal_dask.labels import chunk_tasks
 from zonal_dask.zones import arrays as zone_arrays
-from zonal_dask.zones import read, wkb
+from zonal_dask.zones import read, repair, wkb
 
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
 
@@ -258,10 +258,16 @@ def test_zones_read_keep_their_wkb_and_repairs_are_flattened_again(tmp_path):
     assert np.array_equal(
         wkb.flat_of_wkb(*kept)[0][4], rules.flatten(frame.geometry.values)[4]
     )
-    with pytest.warns(UserWarning, match="repaired"):
-        pixel = read.zones_on_grid(str(path), grid.to_dataarray())
-    fresh = zone_arrays.ZoneArrays.of(pixel.source_geometries, pixel.transform)
+    with pytest.warns(UserWarning, match="1 invalid geometries repaired"):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(read, "ARRAYS_FROM", 0)  # checked on arrays, however few
+            pixel = read.zones_on_grid(str(path), grid.to_dataarray())
+    assert pixel.source_geometries is None  # checked on arrays, never shapely
+    with pytest.warns(UserWarning, match="1 invalid geometries repaired"):
+        repaired = repair.make_valid(np.asarray(frame.geometry.values), "zones")
+    fresh = zone_arrays.ZoneArrays.of(repaired, pixel.transform)
     assert_flat_equal(pixel.arrays.flat, fresh.flat)
+    assert np.array_equal(pixel.arrays.types, fresh.types)
     assert (
         pixel.arrays.flat.xy.shape
         != zone_arrays.ZoneArrays.of(
@@ -300,3 +306,20 @@ def test_geometries_are_read_a_slice_at_a_time_in_order():
     assert [g is None for g in sliced] == [g is None for g in geometries]
     present = np.array([g is not None for g in geometries])
     assert shapely.equals_exact(sliced[present], geometries[present], 0).all()
+
+
+def test_wkb_in_pieces_is_flattened_as_when_joined():
+    import pyarrow as pa
+
+    geometries = np.array([*ODD, *voronoi_zones(GRID, 30, seed=5)], object)
+    wkb_values = shapely.to_wkb(geometries)
+    column = pa.chunked_array(
+        [pa.array(list(part), pa.binary()) for part in np.array_split(wkb_values, 4)]
+    )
+    pieces = wkb.wkb_pieces(column)
+    assert len(pieces) == 4
+    joined = wkb.flat_of_wkb(*wkb.wkb_of_arrow(column))
+    split = wkb.flat_of_wkb_pieces(pieces)
+    assert joined is not None and split is not None
+    assert_flat_equal(rules.Flat(*split[0]), rules.Flat(*joined[0]))
+    assert np.array_equal(split[1], joined[1])

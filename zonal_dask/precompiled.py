@@ -108,8 +108,14 @@ def _kernels() -> list[tuple[str, str, tuple[types.Type, ...]]]:
         *(("reduce.moment_kernel", "moments", _moments(d)) for d in KERNEL_DTYPES),
         # WKB from Arrow's buffers: writable, or read-only (immutable buffers)
         *(
-            ("zones.wkb", "_walk", (data, i64, i64, wkb_out, types.boolean))
+            ("zones.wkb", "_walk", (data, i64, i64, wkb_out, types.boolean, box))
             for data in (u8, types.Array(types.uint8, 1, "C", readonly=True))
+        ),
+        # the validity pass over a large layer's flat arrays (zones.table)
+        (
+            "zones.validity",
+            "_needs_geos",
+            (i64, i64, i64, i64, _array("float64", 2), _array("boolean"), n, n),
         ),
     ]
 

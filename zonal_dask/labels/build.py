@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pyproj
-import shapely
 import xarray as xr
 
 from ..coverage.weights import LINE_TYPES, CoverageRule
@@ -25,7 +24,7 @@ from ..errors import CRSError, StatisticError
 from ..io.raster import TARGET_CHUNK_PIXELS, grid_chunks
 from ..request import Request
 from ..run.kernels import kernels_for, prepare_in_background
-from ..zones.read import LINEAR, POLYGONAL, require_types, zones_on_grid
+from ..zones.read import LINEAR, POLYGONAL, require_type_ids, zones_on_grid
 from .chunk_tasks import ChunkTask, plan_chunks
 from .coverage_source import coverage_source
 from .groups import pool_zones, require_one_kind, zone_fields
@@ -102,14 +101,14 @@ def build_labels(
         except StatisticError:  # groups clipped when reprojected: refused if asked
             pass
     if request.coverage is not None:
-        require_types(
-            pixel.source_geometries,
+        require_type_ids(
+            pixel.arrays.types,
             name,
             POLYGONAL | LINEAR,
             "coverage weighting needs polygon or line zones, as exactextract "
             "(points take the pixel-centre or all-touched rule)",
         )
-        if np.isin(shapely.get_type_id(pixel.source_geometries), LINE_TYPES).any():
+        if np.isin(pixel.arrays.types, LINE_TYPES).any():
             prepare_in_background(["line_lengths"], [])
         rule = CoverageRule(
             request.coverage,

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FAMILIES",
     "KERNEL_DTYPES",
+    "announced",
     "compiled_code",
     "kernels_for",
     "prepare_in_background",
@@ -104,9 +106,7 @@ def prepare_kernels(
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         raise ValueError(f"unknown kernel families {unknown}; use {FAMILIES}")
-    listener = _CompileListener(announce or _log.warning)
-    event.register("numba:compile", listener)
-    try:
+    with announced(announce) as listener:
         if "moments" in families:
             from ..reduce.moments import kernel_dtype
 
@@ -118,9 +118,22 @@ def prepare_kernels(
             _call_coverage(lines=False)
         if "line_lengths" in families:
             _call_coverage(lines=True)
+    return tuple(listener.compiled)
+
+
+@contextmanager
+def announced(
+    announce: Callable[[str], None] | None = None,
+) -> Iterator[_CompileListener]:
+    """Inside the block, ``ANNOUNCEMENT`` (once a process) before numba
+    compiles one of the package's kernels: for the kernels a run calls
+    outside ``prepare_kernels`` (reading zones: ``zones.table``)."""
+    listener = _CompileListener(announce or _log.warning)
+    event.register("numba:compile", listener)
+    try:
+        yield listener
     finally:
         event.unregister("numba:compile", listener)
-    return tuple(listener.compiled)
 
 
 # each family's kernel called from Python (``precompiled.KERNELS``' names)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -136,7 +137,12 @@ class ZoneArrays:
         return np.isin(self.types, _LINES)
 
     def bounds(self) -> np.ndarray:
-        """(n, 4) min x, min y, max x, max y of each zone (NaN without parts)."""
+        """(n, 4) min x, min y, max x, max y of each zone (NaN without parts;
+        read-only: made once, the coordinates being fixed by then)."""
+        return self._bounds
+
+    @cached_property
+    def _bounds(self) -> np.ndarray:
         f = self.flat
         first = f.path_coords[f.part_paths[f.zone_parts]]
         out = np.full((len(self), 4), np.nan)
@@ -147,6 +153,7 @@ class ZoneArrays:
                 values = f.xy[:, axis]
                 out[present, axis] = np.minimum.reduceat(values, starts)
                 out[present, axis + 2] = np.maximum.reduceat(values, starts)
+        out.flags.writeable = False
         return out
 
     def digest(self) -> str:

@@ -3,27 +3,56 @@
 The burner reads zones as flat arrays (``zones.arrays``), flattened from WKB;
 GDAL's Arrow reader hands the WKB over as one buffer, so keeping it spares
 writing every geometry to WKB again (``shapely.to_wkb``, a Python object per
-zone). Files with fields this reader would convert differently from
+zone); ``read_table`` reads it without making any shapely object at all
+(``zones.table``). Files with fields this reader would convert differently from
 GeoPandas (dates, JSON) are left to GeoPandas (None).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
+from pyproj import CRS
 
-from .wkb import wkb_of_arrow
+from .wkb import wkb_of_arrow, wkb_pieces
 
 
-def read_keeping_wkb(
-    path: str, layer: str | int | None
-) -> tuple[gpd.GeoDataFrame, tuple[np.ndarray, np.ndarray]] | None:
-    """The layer as ``geopandas.read_file(..., use_arrow=True,
-    fid_as_index=True)`` reads it, and its geometries' WKB (buffer, offsets);
-    None when GeoPandas should read it."""
+@dataclass(frozen=True)
+class ZoneTable:
+    """A layer as read through Arrow, before any shapely object: its fields
+    indexed by the FIDs (``frame``), its CRS (None without one) and its
+    geometries' WKB as one Arrow binary array (``storage``)."""
+
+    frame: pd.DataFrame
+    crs: CRS | None
+    storage: Any
+
+    def wkb(self) -> tuple[np.ndarray, np.ndarray]:
+        """The geometries' WKB as one buffer and its offsets."""
+        return wkb_of_arrow(self.storage)
+
+    def wkb_pieces(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The geometries' WKB as the reader's chunks hold it (no copy)."""
+        return wkb_pieces(self.storage)
+
+    def wkb_of(self, zones: np.ndarray) -> list[bytes]:
+        """The WKB of zones ``zones`` (positions), one bytes object each."""
+        return list(self.storage.take(zones).to_numpy(zero_copy_only=False))
+
+    def to_frame(self) -> gpd.GeoDataFrame:
+        """The layer as ``geopandas.read_file(..., use_arrow=True,
+        fid_as_index=True)`` reads it."""
+        geometry = _geometries(self.storage)
+        return gpd.GeoDataFrame(self.frame, geometry=geometry, crs=self.crs)
+
+
+def read_table(path: str, layer: str | int | None) -> ZoneTable | None:
+    """The layer as a ``ZoneTable``; None when GeoPandas should read it."""
     from pyogrio.raw import read_arrow
 
     meta, table = read_arrow(path, layer=layer, return_fids=True)
@@ -40,19 +69,30 @@ def read_keeping_wkb(
         return None
     frame = frame.set_index(meta["fid_column"])
     frame.index.names = ["fid"]
-    storage = _storage(column)
-    del column
-    geometry = _geometries(storage)
-    frame = gpd.GeoDataFrame(frame, geometry=geometry, crs=meta["crs"])
-    return frame, wkb_of_arrow(storage)
+    crs = CRS.from_user_input(meta["crs"]) if meta["crs"] else None
+    return ZoneTable(frame, crs, _storage(column))
+
+
+def read_keeping_wkb(
+    path: str, layer: str | int | None
+) -> tuple[gpd.GeoDataFrame, tuple[np.ndarray, np.ndarray]] | None:
+    """The layer as ``geopandas.read_file(..., use_arrow=True,
+    fid_as_index=True)`` reads it, and its geometries' WKB (buffer, offsets);
+    None when GeoPandas should read it."""
+    table = read_table(path, layer)
+    if table is None:
+        return None
+    return table.to_frame(), table.wkb()
 
 
 def _storage(column: Any) -> Any:
-    """One Arrow binary array of a (chunked, extension) WKB column."""
+    """A (chunked) Arrow binary array of a WKB column, extension types
+    unwrapped; chunks are not joined (that would copy every byte)."""
     import pyarrow as pa
 
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+        chunks = [_storage(c) for c in column.chunks]
+        return pa.chunked_array(chunks, chunks[0].type if chunks else pa.binary())
     if isinstance(column.type, pa.ExtensionType):
         column = column.storage
     return column

@@ -1,19 +1,17 @@
 """Zones ready to burn: read, in the raster's CRS, valid, named, in pixel space.
 
 ``zones_on_grid`` takes zones as given (a path pyogrio reads, or a
-GeoDataFrame) to ``PixelZones``: one geometry per input feature, in input
-order, in the raster's oriented pixel space (``burn.to_pixel_space``), with the
-index that names the rows. What is known of a zone before any pixel is read
-lives here too: the share of it beyond the raster, and its value group.
+GeoDataFrame) to ``PixelZones`` (``zones.pixel``): one zone per input
+feature, in input order, in the raster's oriented pixel space, with the index
+that names the rows. A layer read whole through Arrow that needs no
+reprojection is checked on flat arrays and never becomes shapely objects
+(``zones.table``); any other goes through GeoPandas and shapely here.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -22,129 +20,41 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from ..burn.rules import orientation, to_pixel_space
+from ..burn.rules import orientation, pixel_xy
 from ..errors import (
     CRSError,
     GeometryTypeError,
     IdFieldError,
-    LayerError,
     NoOverlapWarning,
-    ZonesError,
     plain,
 )
-from ..io.raster import is_remote
-from ..labels.chunk_tasks import ChunkTask
 from ..run.process_state import release_freed_memory
 from .arrays import ZoneArrays
-from .arrow_read import parquet_wkb, read_keeping_wkb
+from .arrow_read import ZoneTable
 from .collections import collection_parts
-from .densify import size
-from .reproject import Target, check_range, crs_name, parse_crs, to_raster_crs
+from .pixel import PixelZones
+from .repair import is_valid as _is_valid  # noqa: F401 - tests read it here
+from .repair import make_valid
+from .reproject import (
+    Target,
+    check_bounds,
+    check_range,
+    crs_name,
+    parse_crs,
+    to_raster_crs,
+)
+from .source import read_source, read_zones, read_zones_and_wkb, reading
+from .table import table_arrays
 
 if TYPE_CHECKING:
     import xarray as xr
-    from affine import Affine
 
+# Layers of this many zones or more are checked on flat arrays, smaller ones
+# through shapely: the compiled validity check costs seconds to compile on a
+# machine's first run, GEOS checks 20,000 zones in tens of milliseconds.
+ARRAYS_FROM = 20_000
 
-def read_zones(
-    zones: str | os.PathLike | gpd.GeoDataFrame, layer: str | int | None = None
-) -> gpd.GeoDataFrame:
-    """Read zones from any file pyogrio reads, indexed by the source's FID.
-
-    A file with several layers needs ``layer`` (a name or 0-based position).
-    A GeoDataFrame is returned as is.
-    """
-    return read_zones_and_wkb(zones, layer)[0]
-
-
-def read_zones_and_wkb(
-    zones: str | os.PathLike | gpd.GeoDataFrame, layer: str | int | None = None
-) -> tuple[gpd.GeoDataFrame, tuple[np.ndarray, np.ndarray] | None]:
-    """``read_zones``, and the geometries' WKB as read (buffer and offsets)
-    when the reader kept it (``zones.arrow_read``), else None."""
-    if isinstance(zones, gpd.GeoDataFrame):
-        return zones, None
-    path = os.fspath(zones)
-    if not is_remote(path) and not os.path.exists(path):
-        raise ZonesError(f"{path}: no such file")
-    wkb = None
-    try:
-        if path.lower().endswith((".parquet", ".geoparquet")):
-            frame = gpd.read_parquet(path)
-            wkb = parquet_wkb(path, frame)
-        else:
-            layer = _choose_layer(path, layer)
-            frame, wkb = _read_vector(path, layer)
-    except ZonesError:
-        raise
-    except Exception as err:  # pyogrio, pyarrow and GDAL raise many types
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ZonesError(f"{path}: cannot read zones ({message})") from None
-    if frame.index.name is None:
-        frame.index.name = "fid"
-    return frame, wkb
-
-
-def _read_vector(
-    path: str, layer: str | int | None
-) -> tuple[gpd.GeoDataFrame, tuple[np.ndarray, np.ndarray] | None]:
-    """A vector layer indexed by its FIDs, in file order.
-
-    GDAL takes a GeoJSON feature's FID from its top-level ``id``, else from an
-    integer ``id`` property, which it also keeps as a field. The Arrow reader
-    (a third faster on 50,000 polygons) cannot hold both under one name, so
-    such a file is read without it; and where GDAL had to invent FIDs for
-    ``id`` properties it could not take (repeated or negative values), the
-    rows are named by position instead, with a warning.
-    """
-    try:
-        return read_keeping_wkb(path, layer) or (
-            gpd.read_file(
-                path, engine="pyogrio", fid_as_index=True, layer=layer, use_arrow=True
-            ),
-            None,
-        )
-    except ValueError as err:
-        if "1-dimensional" not in str(err):
-            raise
-    with warnings.catch_warnings():  # GDAL's own word for it: ours follows
-        warnings.filterwarnings("ignore", "Several features with id")
-        frame = gpd.read_file(path, engine="pyogrio", fid_as_index=True, layer=layer)
-    if "id" in frame.columns and not np.array_equal(frame.index, frame["id"]):
-        warnings.warn(
-            f"{path}: its 'id' properties are not unique non-negative integers, "
-            f"so rows are named by position (0, 1, ...); zone_id= names them "
-            f"by a field",
-            stacklevel=4,
-        )
-        frame.index = pd.RangeIndex(len(frame), name=frame.index.name)
-    return frame, None
-
-
-def _choose_layer(path: str, layer: str | int | None) -> str | int | None:
-    """The layer to read: the only one, or the one asked for by name or position."""
-    import pyogrio
-
-    try:
-        names = [str(name) for name, _ in pyogrio.list_layers(path)]
-    except Exception:  # not a vector file: let read_file give its own message
-        return layer
-    if not names:
-        raise LayerError(f"{path}: no layers")
-    if layer is None:
-        if len(names) > 1:
-            raise LayerError(
-                f"{path}: {len(names)} layers, choose one with layer= (--layer): "
-                + ", ".join(names)
-            )
-        return None
-    if isinstance(layer, str) and layer not in names:
-        raise LayerError(f"{path}: no layer {layer!r}; layers are: {', '.join(names)}")
-    if isinstance(layer, int) and not 0 <= layer < len(names):
-        raise LayerError(
-            f"{path}: no layer {layer} (0-based); layers are: {', '.join(names)}"
-        )
-    return layer
+__all__ = ["PixelZones", "read_zones", "read_zones_and_wkb", "zones_on_grid"]
 
 
 POLYGONAL = {"Polygon", "MultiPolygon"}
@@ -202,7 +112,7 @@ def prepare_zones(
     geometries = np.where(shapely.is_empty(geometries), np.array(None), geometries)
     geometries = collection_parts(geometries, index, source)
     require_types(geometries, source, BURNT, "zones must be polygons, lines or points")
-    geometries = _make_valid(geometries, source)
+    geometries = make_valid(geometries, source)
     declared = None if assume_same_crs or frame.crs is None else CRS(frame.crs)
     check_range(geometries, declared, index, source)
     outside = np.full(len(geometries), np.nan)
@@ -212,12 +122,21 @@ def prepare_zones(
 
 
 def _zone_index(
-    frame: gpd.GeoDataFrame, zone_id: str | None, source: str, unique: bool = True
+    frame: pd.DataFrame,
+    zone_id: str | None,
+    source: str,
+    unique: bool = True,
+    geometry: str | None = None,
 ) -> pd.Index:
+    """The index naming the zones: ``frame``'s, or ``zone_id``'s values
+    (``geometry`` names the geometry column, not a field; a GeoDataFrame's
+    by default)."""
     if zone_id is None:
         return frame.index.rename(frame.index.name or "fid")
-    if zone_id not in frame.columns or zone_id == frame.geometry.name:
-        fields = ", ".join(c for c in frame.columns if c != frame.geometry.name)
+    if geometry is None:
+        geometry = frame.geometry.name
+    if zone_id not in frame.columns or zone_id == geometry:
+        fields = ", ".join(c for c in frame.columns if c != geometry)
         raise IdFieldError(f"{source}: no field {zone_id!r}; fields are: {fields}")
     index = pd.Index(frame[zone_id], name=zone_id)
     if unique and index.has_duplicates:
@@ -231,146 +150,17 @@ def require_types(
 ) -> None:
     """Refuse geometry types outside ``allowed``, naming those found."""
     present = geometries[geometries != None]  # noqa: E711
-    types = {GEOMETRY_NAMES[t] for t in np.unique(shapely.get_type_id(present))}
+    require_type_ids(shapely.get_type_id(present), source, allowed, what)
+
+
+def require_type_ids(
+    type_ids: np.ndarray, source: str, allowed: set[str], what: str
+) -> None:
+    """``require_types`` on shapely's type ids (-1, no geometry, is allowed)."""
+    types = {GEOMETRY_NAMES[t] for t in np.unique(type_ids) if t >= 0}
     bad = sorted(types - allowed)
     if bad:
         raise GeometryTypeError(f"{source}: {what}, found {', '.join(bad)}")
-
-
-def _is_valid(geometries: np.ndarray) -> np.ndarray:
-    """``shapely.is_valid`` on all cores: GEOS checks without the GIL, and a
-    million zones take a second of one core."""
-    parts = min(os.cpu_count() or 1, max(1, len(geometries) // 50_000))
-    if parts == 1:
-        return shapely.is_valid(geometries)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(parts) as pool:
-        return np.concatenate(
-            list(pool.map(shapely.is_valid, np.array_split(geometries, parts)))
-        )
-
-
-def _make_valid(geometries: np.ndarray, source: str) -> np.ndarray:
-    """Repair invalid polygons (bow-ties, self-intersections), keeping their area.
-
-    Lines and points are burnt as they are, as GDAL burns them.
-    """
-    polygonal = np.isin(shapely.get_type_id(geometries), (3, 6))
-    invalid = np.flatnonzero(~_is_valid(geometries) & polygonal)
-    if invalid.size == 0:
-        return geometries
-    warnings.warn(
-        f"{source}: {invalid.size} invalid geometries repaired with make_valid",
-        stacklevel=3,
-    )
-    out = geometries.copy()
-    for i in invalid:
-        fixed = shapely.make_valid(out[i])
-        parts = [p for p in shapely.get_parts(fixed) if p.geom_type in POLYGONAL]
-        out[i] = shapely.union_all(parts) if parts else None
-    return out
-
-
-@dataclass(frozen=True)
-class PixelZones:
-    """Zones in a raster's oriented pixel space, one per input feature.
-
-    ``source_geometries[i]`` is zone ``i`` (None for a null or empty
-    geometry) in the raster's CRS, moved to pixel space by ``transform``
-    (None: they are in pixel space already): as flat arrays for the burner
-    (``arrays``, one affine on one array) and, only for the stages that ask,
-    as shapely geometries (``geometries``). ``index`` names the zones,
-    ``shape`` and ``orient`` are the raster's (``burn.orientation``),
-    ``pixel_size`` its pixels' width and height in the CRS (lines' lengths
-    are measured there); ``outside`` holds, for zones
-    clipped when they were reprojected, the share of them beyond the raster
-    (NaN for the others). With ``zone_of``, the geometries are parts of the
-    zones instead (``pooling.pool_zones``): part ``i`` of zone ``zone_of[i]``.
-    """
-
-    source_geometries: np.ndarray
-    index: pd.Index
-    shape: tuple[int, int]
-    orient: tuple[int, int]
-    pixel_size: tuple[float, float] = (1.0, 1.0)
-    outside: np.ndarray | None = None
-    zone_of: np.ndarray | None = None
-    transform: Affine | None = None
-    known: ZoneArrays | None = None
-
-    @cached_property
-    def arrays(self) -> ZoneArrays:
-        """The zones in pixel space as flat arrays (``zones.arrays``; made
-        when they were read, ``known``)."""
-        if self.known is not None:
-            return self.known
-        return ZoneArrays.of(self.source_geometries, self.transform)
-
-    @cached_property
-    def geometries(self) -> np.ndarray:
-        """The zones in pixel space as shapely geometries (copies them all:
-        for areas, overlaps and coverage, not for burning)."""
-        if self.transform is None:
-            return self.source_geometries
-        return to_pixel_space(self.source_geometries, self.transform)
-
-    @cached_property
-    def _inside(self) -> np.ndarray:
-        """Each zone clipped to the raster (outside fractions and value groups
-        both measure it: clipped once)."""
-        xs = sorted((0, self.orient[0] * self.shape[1]))
-        ys = sorted((0, self.orient[1] * self.shape[0]))
-        return shapely.intersection(
-            self.geometries, shapely.box(xs[0], ys[0], xs[1], ys[1])
-        )
-
-    def any_meets(self) -> bool:
-        """Whether any zone's bounding box meets the raster (a zone none of
-        whose box does holds no pixel under any rule)."""
-        xs = sorted((0, self.orient[0] * self.shape[1]))
-        ys = sorted((0, self.orient[1] * self.shape[0]))
-        b = self.arrays.bounds()  # NaN for None and empty
-        meets = (b[:, 0] <= xs[1]) & (b[:, 2] >= xs[0])
-        return bool((meets & (b[:, 1] <= ys[1]) & (b[:, 3] >= ys[0])).any())
-
-    def areas_inside(self, scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
-        """Size of each zone inside the raster (0 for none): the area of a
-        polygon in pixels, the length of a line in pixels scaled by ``scale``,
-        the number of points."""
-        return np.nan_to_num(size(self._inside, scale))
-
-    def outside_fraction(self) -> np.ndarray:
-        """Share of each zone beyond the raster, by area, length in the CRS
-        or number of points (NaN for empty zones)."""
-        area = np.nan_to_num(size(self.geometries, self.pixel_size))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = 1 - self.areas_inside(self.pixel_size) / area
-        # a zone inside the raster gives a rounding residue, not a share
-        share = np.where(area > 0, np.where(np.abs(share) < 1e-9, 0.0, share), np.nan)
-        if self.outside is None:
-            return share
-        return np.where(np.isnan(self.outside), share, self.outside)
-
-    def groups(self, tasks: Sequence[ChunkTask], target: int) -> np.ndarray:
-        """Value groups: nearby zones, about ``target`` pixels per group.
-
-        Zones are taken in the order of the first chunk they meet, so a group
-        spans few chunks and its task holds about ``target`` values (or one
-        zone's, when that zone alone is bigger).
-        """
-        n = len(self.source_geometries)
-        first = np.full(n, len(tasks))
-        for k, t in enumerate(tasks):
-            first[t.zones] = np.minimum(first[t.zones], k)
-        pixels = self.areas_inside()
-        order = np.lexsort((np.arange(n), first))
-        cumulative = np.cumsum(pixels[order])
-        groups = np.empty(n, np.int64)
-        groups[order] = ((cumulative - pixels[order]) // max(target, 1)).astype(
-            np.int64
-        )
-        return groups
 
 
 def zones_on_grid(
@@ -392,20 +182,126 @@ def zones_on_grid(
     ``source`` and ``raster`` name the two inputs in error messages; with
     ``group_by`` each feature is named by its group (not unique).
     """
-    frame, wkb = read_zones_and_wkb(zones, layer)
-    read = np.asarray(frame.geometry.values, dtype=object)
+    read = read_source(zones, layer)
+    crs = read.crs if isinstance(read, ZoneTable) else read[0].crs
     if zones_crs is not None:
-        frame = frame.set_crs(parse_crs(zones_crs, "zones_crs"), allow_override=True)
+        crs = parse_crs(zones_crs, "zones_crs")
     check_crs(
-        frame.crs,
-        array.rio.crs,
-        zones=source,
-        raster=raster,
-        assume_same_crs=assume_same_crs,
+        crs, array.rio.crs, zones=source, raster=raster, assume_same_crs=assume_same_crs
     )
     transform = array.rio.transform()
     shape = (int(array.shape[-2]), int(array.shape[-1]))
     target = raster_target(array.rio.crs, transform, shape, raster)
+    declared = None if assume_same_crs or not crs else CRS(crs)
+    pixel_size = (abs(transform.a), abs(transform.e))
+    grid = (shape, orientation(transform), pixel_size)
+    on_arrays = None
+    if (
+        isinstance(read, ZoneTable)
+        and len(read.frame) >= ARRAYS_FROM
+        and _stays(declared, target)
+    ):
+        on_arrays = _on_arrays(
+            read,
+            os.fspath(zones),
+            declared,
+            transform,
+            grid,
+            group_by or zone_id,
+            not group_by,
+            source,
+        )
+    if on_arrays is not None:
+        del read  # the WKB: the arrays hold the zones from here
+        release_freed_memory()
+        zones_at, extent = on_arrays
+    else:
+        zones_at, extent = _through_shapely(
+            read,
+            crs,
+            target,
+            transform,
+            grid,
+            zones,
+            zone_id,
+            group_by,
+            source,
+            assume_same_crs,
+        )
+    if np.isfinite(extent).all() and not zones_at.any_meets():
+        warn_no_overlap(source, (crs, extent), raster, array)
+    return zones_at
+
+
+def _on_arrays(
+    table: ZoneTable,
+    path: str,
+    declared: CRS | None,
+    transform: Any,
+    grid: tuple[tuple[int, int], tuple[int, int], tuple[float, float]],
+    name_by: str | None,
+    unique: bool,
+    source: str,
+) -> tuple[PixelZones, np.ndarray] | None:
+    """``zones_on_grid`` without shapely objects (``zones.table``), for zones
+    that stay in their CRS; and their extent in it. None when the compiled
+    pass does not read their WKB."""
+    index = _zone_index(table.frame, name_by, source, unique, "geometry")
+    arrays = table_arrays(table, path, source)
+    if arrays is None:
+        return None
+    if declared is not None and declared.is_geographic:
+        # in the zones' CRS (a wrapper of their own: bounds are kept)
+        bounds = ZoneArrays(arrays.flat, arrays.types).bounds()
+        check_bounds(bounds, declared, index, source)
+    extent = _extent(arrays.flat.xy)
+    pixel_xy(arrays.flat.xy, transform)
+    outside = np.full(len(arrays), np.nan)
+    zones_at = PixelZones(
+        None, index, *grid, outside=outside, transform=transform, known=arrays
+    )
+    return zones_at, extent
+
+
+def _extent(xy: np.ndarray) -> np.ndarray:
+    """The extent of the coordinates ``xy`` ((n, 2); NaN when there are none)."""
+    if xy.size == 0:
+        return np.full(4, np.nan)
+    low, high = np.fmin.reduce(xy, axis=0), np.fmax.reduce(xy, axis=0)
+    return np.concatenate([low, high])
+
+
+def _stays(declared: CRS | None, target: Target | None) -> bool:
+    """Whether zones in ``declared`` need no reprojection to ``target``
+    (``reproject.to_raster_crs`` leaves them as they are)."""
+    if target is None:
+        return True
+    same = declared is None or declared.equals(target.crs)
+    return same and not target.crs.is_geographic
+
+
+def _through_shapely(
+    read: ZoneTable | tuple[gpd.GeoDataFrame, Any],
+    crs: Any,
+    target: Target | None,
+    transform: Any,
+    grid: tuple[tuple[int, int], tuple[int, int], tuple[float, float]],
+    zones: Any,
+    zone_id: str | None,
+    group_by: str | None,
+    source: str,
+    assume_same_crs: bool,
+) -> tuple[PixelZones, np.ndarray]:
+    """``zones_on_grid`` through a GeoDataFrame: the zones as shapely
+    geometries, reprojected where they must be; and their extent as read."""
+    if isinstance(read, ZoneTable):
+        with reading(os.fspath(zones)):
+            frame, wkb = read.to_frame(), read.wkb()
+        del read
+    else:
+        frame, wkb = read
+    frame = frame.set_crs(crs, allow_override=True) if crs != frame.crs else frame
+    as_read = np.asarray(frame.geometry.values, dtype=object)
     geometries, index, outside = prepare_zones(
         frame,
         target,
@@ -414,25 +310,16 @@ def zones_on_grid(
         assume_same_crs=assume_same_crs,
         group_by=group_by,
     )
-    declared, bounds = frame.crs, frame.geometry.total_bounds  # NaN: all empty
+    bounds = shapely.bounds(as_read)  # their corners, as coordinates
+    extent = _extent(np.concatenate([bounds[:, :2], bounds[:, 2:]]))
     del frame  # only the geometries are needed from here: free the rest
-    arrays = ZoneArrays.of(geometries, transform, wkb, read)
-    del wkb, read
+    arrays = ZoneArrays.of(geometries, transform, wkb, as_read)
+    del wkb, as_read
     release_freed_memory()
-    pixel_size = (abs(transform.a), abs(transform.e))
-    zones = PixelZones(
-        geometries,
-        index,
-        shape,
-        orientation(transform),
-        pixel_size,
-        outside,
-        transform=transform,
-        known=arrays,
+    zones_at = PixelZones(
+        geometries, index, *grid, outside=outside, transform=transform, known=arrays
     )
-    if np.isfinite(bounds).all() and not zones.any_meets():
-        warn_no_overlap(source, (declared, bounds), raster, array)
-    return zones
+    return zones_at, extent
 
 
 def warn_no_overlap(

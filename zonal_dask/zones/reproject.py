@@ -94,7 +94,13 @@ def check_range(
     """
     if crs is None or not crs.is_geographic or geometries.size == 0:
         return
-    bounds = shapely.bounds(geometries)
+    check_bounds(shapely.bounds(geometries), crs, names, source)
+
+
+def check_bounds(bounds: np.ndarray, crs: CRS | None, names: Any, source: str) -> None:
+    """``check_range`` on the zones' bounds ((n, 4), NaN for empty zones)."""
+    if crs is None or not crs.is_geographic or bounds.size == 0:
+        return
     with np.errstate(invalid="ignore"):
         bad = (np.abs(bounds[:, [0, 2]]) > _LON + _SLACK).any(axis=1)
         bad |= (np.abs(bounds[:, [1, 3]]) > _LAT + _SLACK).any(axis=1)

@@ -11,6 +11,8 @@ geometry) so that the caller flattens those through shapely instead.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -56,20 +58,19 @@ def _header(data, at, end):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _walk(data, starts, ends, out, fill):  # pragma: no cover - numba
+def _walk(data, starts, ends, out, fill, base):  # pragma: no cover - numba
     """Count (``fill`` False) or write the parts, paths and coordinates of
-    every geometry; return (ok, parts, paths, coords)."""
+    every geometry, the first one being zone ``base[0]`` and the counts
+    starting at ``base[1:]``; return (ok, parts, paths, coords) at the end."""
     zone_parts, part_kind, part_paths, path_coords, xy, types = out  # xy: bytes
-    parts = 0
-    paths = 0
-    coords = 0
+    zone0, parts, paths, coords = base
     for z in range(starts.size):
         at, end = starts[z], ends[z]
         if fill:
-            zone_parts[z] = parts
+            zone_parts[zone0 + z] = parts
         if at == end:  # a null geometry
             if fill:
-                types[z] = -1
+                types[zone0 + z] = -1
             continue
         code, dims, at = _header(data, at, end)
         if code < 1 or code > 6:
@@ -133,9 +134,9 @@ def _walk(data, starts, ends, out, fill):  # pragma: no cover - numba
                 part_paths[parts] = first_path
             parts += 1
         if fill:
-            types[z] = _TYPE_ID[code] if parts > had else -1
+            types[zone0 + z] = _TYPE_ID[code] if parts > had else -1
     if fill:
-        zone_parts[starts.size] = parts
+        zone_parts[zone0 + starts.size] = parts
         part_paths[parts] = paths
         path_coords[paths] = coords
     return True, parts, paths, coords
@@ -147,10 +148,17 @@ def flat_of_wkb(
     """``burn.Flat`` fields and shapely type ids of the geometries
     ``data[offsets[i]:offsets[i + 1]]`` (empty for a null one), or None when
     one is not WKB this reads."""
-    data = np.ascontiguousarray(data, np.uint8)
-    offsets = np.asarray(offsets, np.int64)
-    starts, ends = offsets[:-1], offsets[1:]
-    n = starts.size
+    return flat_of_wkb_pieces([(data, offsets)])
+
+
+def flat_of_wkb_pieces(
+    pieces: list[tuple[np.ndarray, np.ndarray]],
+) -> tuple[tuple[np.ndarray, ...], np.ndarray] | None:
+    """``flat_of_wkb`` of several (data, offsets) pieces, one after the other
+    (the chunks of an Arrow column, read without joining them)."""
+    pieces = [
+        (np.ascontiguousarray(d, np.uint8), np.asarray(o, np.int64)) for d, o in pieces
+    ]
     empty_out = (
         np.empty(0, np.int64),
         np.empty(0, np.int64),
@@ -159,19 +167,41 @@ def flat_of_wkb(
         np.empty(0, np.uint8),
         np.empty(0, np.int8),
     )
-    ok, parts, paths, coords = _walk(data, starts, ends, empty_out, False)
-    if not ok:
-        return None
-    xy = np.empty((coords, 2))
-    out = (
-        np.empty(n + 1, np.int64),
-        np.empty(parts, np.int64),
-        np.empty(parts + 1, np.int64),
-        np.empty(paths + 1, np.int64),
-        xy.reshape(-1).view(np.uint8),
-        np.empty(n, np.int8),
-    )
-    _walk(data, starts, ends, out, True)
+    zero = (0, 0, 0, 0)
+
+    def count(piece: tuple[np.ndarray, np.ndarray]) -> tuple:
+        data, offsets = piece
+        return _walk(data, offsets[:-1], offsets[1:], empty_out, False, zero)
+
+    # the pieces are walked on all cores: the compiled walk holds no GIL
+    with ThreadPoolExecutor(min(len(pieces), os.cpu_count() or 1) or 1) as pool:
+        counted = list(pool.map(count, pieces))
+        if not all(c[0] for c in counted):
+            return None
+        n = parts = paths = coords = 0
+        bases = []
+        for (_, offsets), (_, *counts) in zip(pieces, counted, strict=True):
+            bases.append((n, parts, paths, coords))
+            n += offsets.size - 1
+            parts += counts[0]
+            paths += counts[1]
+            coords += counts[2]
+        xy = np.empty((coords, 2))
+        out = (
+            np.empty(n + 1, np.int64),
+            np.empty(parts, np.int64),
+            np.empty(parts + 1, np.int64),
+            np.empty(paths + 1, np.int64),
+            xy.reshape(-1).view(np.uint8),
+            np.empty(n, np.int8),
+        )
+        out[0][0] = out[2][0] = out[3][0] = 0
+
+        def fill(piece: tuple[np.ndarray, np.ndarray], base: tuple) -> None:
+            data, offsets = piece
+            _walk(data, offsets[:-1], offsets[1:], out, True, base)
+
+        list(pool.map(fill, pieces, bases))
     return (*out[:4], xy), out[5]
 
 
@@ -191,13 +221,31 @@ def wkb_of_arrow(column: Any) -> tuple[np.ndarray, np.ndarray]:
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    return wkb_of_chunk(column)
+
+
+def wkb_pieces(column: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(data, offsets) of each chunk of an Arrow binary column, not joined."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        return [wkb_of_chunk(c) for c in column.chunks]
+    return [wkb_of_chunk(column)]
+
+
+def wkb_of_chunk(column: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(data, offsets) of one Arrow binary array."""
+    import pyarrow as pa
+
     if isinstance(column.type, pa.ExtensionType):
         column = column.storage
-    if not pa.types.is_large_binary(column.type):
+    width = np.int32 if pa.types.is_binary(column.type) else np.int64
+    if width is np.int64 and not pa.types.is_large_binary(column.type):
         column = column.cast(pa.large_binary())
     _, offset_buffer, data_buffer = column.buffers()
-    offsets = np.frombuffer(offset_buffer, np.int64)
+    offsets = np.frombuffer(offset_buffer, width)
     offsets = offsets[column.offset : column.offset + len(column) + 1]
+    offsets = offsets.astype(np.int64)
     if data_buffer is None:
         return np.empty(0, np.uint8), offsets - offsets[0]
     return np.frombuffer(data_buffer, np.uint8), offsets
