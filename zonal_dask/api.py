@@ -21,8 +21,9 @@ from dask.delayed import Delayed
 
 from .errors import RasterError
 from .io.features import finish, finish_lazily, read_features
+from .io.grid import ChunksLike
 from .io.python_inputs import array_raster
-from .io.raster import ChunksLike, is_label_raster
+from .io.raster import is_label_raster
 from .labels.inputs import Raster, Zones, grid_fields, label_source, route_of
 from .labels.plan import ZonePlan
 from .reduce.graph import zonal_graph

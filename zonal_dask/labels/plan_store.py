@@ -27,7 +27,7 @@ from dask.base import tokenize
 from rasterio.crs import CRS
 
 from ..errors import PlanError
-from ..io.raster import Grid
+from ..io.grid import Grid
 from .sources import ChunkLabels, ChunkTask, Labels, LabelSource, pieces
 
 FORMAT = "zonal_dask.ZonePlan"
