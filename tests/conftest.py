@@ -23,6 +23,24 @@ def pytest_collection_modifyitems(config, items):
             item, "fixturenames", ()
         ):
             item.add_marker(slow)
+    # the tests waiting for a process started in the background go last, so
+    # that it runs meanwhile (pytest_collection_finish)
+    items.sort(
+        key=lambda item: hasattr(getattr(item, "module", None), "start_in_background")
+    )
+
+
+def pytest_collection_finish(session):
+    """Start, once collection is done, the long processes some selected tests
+    only wait for (a module's ``start_in_background(items)``, given its selected
+    tests): they run on the core the serial suite leaves idle."""
+    by_module: dict = {}
+    for item in session.items:
+        module = getattr(item, "module", None)
+        if hasattr(module, "start_in_background"):
+            by_module.setdefault(module, []).append(item)
+    for module, items in by_module.items():
+        module.start_in_background(items)
 
 
 @pytest.fixture(scope="session")
