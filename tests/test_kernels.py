@@ -109,6 +109,7 @@ def _start_first_run() -> None:
     FIRST_RUN.start(command, env=env)
 
 
+@pytest.mark.slow
 def test_a_first_run_announces_the_compile_before_it_and_a_second_does_not():
     _start_first_run()  # unless already started
     code, _, first = FIRST_RUN.wait(timeout=240)
@@ -153,6 +154,7 @@ def _start_signatures_run() -> None:
     SIGNATURES_RUN.start([sys.executable, "-c", SIGNATURES, *paths])
 
 
+@pytest.mark.slow
 def test_prepared_kernels_are_the_ones_every_route_and_dtype_calls():
     """After ``prepare_kernels``, no run compiles another specialization:
     the prepared signatures are the ones the chunk tasks call, for every

@@ -7,6 +7,8 @@ import importlib.resources
 import sys
 from pathlib import Path
 
+import pytest
+
 from .background import Background, selected
 
 ROOT = Path(__file__).parents[1]
@@ -28,6 +30,7 @@ def test_py_typed_is_installed():
     assert importlib.resources.files("zonal_dask").joinpath("py.typed").is_file()
 
 
+@pytest.mark.slow
 def test_mypy_is_clean_on_the_package():
     _start_mypy()  # unless already started
     code, out, err = MYPY.wait(timeout=280)

@@ -30,6 +30,7 @@ from .grid import (
     normalize_chunks,
     plane_chunk,
 )
+from .location import is_remote
 from .masks import (
     apply_mask,
     apply_scaling,
@@ -44,11 +45,6 @@ from .nodata import check_nodata, mark_scaled, resolve_nodata
 # Bands of a pixel-interleaved file read by one task: one decode of each tile
 # serves them all; a chunk of 1024² x 16 float64 bands is 128 MB.
 MAX_INTERLEAVED_BANDS = 16
-
-
-def is_remote(path: str) -> bool:
-    """A URL or a GDAL virtual path, not a local file."""
-    return "://" in path or path.startswith("/vsi")
 
 
 def open_raster(

@@ -36,8 +36,8 @@ import xarray as xr
 
 from ..errors import RasterError, SeriesError
 from ..io.grid import ChunksLike
-from ..io.location import locate
-from ..io.raster import is_remote, open_raster
+from ..io.location import is_remote, locate
+from ..io.raster import open_raster
 from .steps import Series, Step, read_header, show_time, time_dim
 
 CUBE_SUFFIXES = (".zarr", ".nc", ".nc4", ".netcdf")

@@ -31,8 +31,9 @@ from ..io.grid import (
     grid_chunks,
     normalize_chunks,
 )
+from ..io.location import is_remote
 from ..io.masks import declared_scaling
-from ..io.raster import is_remote, open_raster
+from ..io.raster import open_raster
 
 
 @dataclass(frozen=True)
