@@ -36,6 +36,8 @@ def pytest_collection_finish(session):
     """Start, once collection is done, the long processes some selected tests
     only wait for (a module's ``start_in_background(items)``, given its selected
     tests): they run on the core the serial suite leaves idle."""
+    if session.config.option.collectonly:
+        return
     by_module: dict = {}
     for item in session.items:
         module = getattr(item, "module", None)

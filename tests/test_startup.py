@@ -140,6 +140,7 @@ print(json.dumps([code, sorted(m for m in engine if m in sys.modules)]))
 """
 
 
+@pytest.mark.slow  # fresh processes
 def test_help_and_argument_errors_answer_without_importing_the_engine(tmp_path):
     """``--help``, ``demo --help``, ``--version`` and a bad flag or a missing
     argument are answered by argparse alone: no numba, dask, geopandas,
