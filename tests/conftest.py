@@ -11,18 +11,40 @@ DATA = Path(__file__).parent / "data"
 
 # Tests a developer may skip locally (``pytest -m "not slow"``); ``.ci/run``
 # runs everything. Whole files: clusters of worker processes, notebooks
-# executed in kernels, the peer benchmark; and any test on the shared
-# LocalCluster. Single tests carry ``@pytest.mark.slow`` themselves.
+# executed in kernels, the peer benchmark; and any test on a shared cluster.
+# Single tests carry ``@pytest.mark.slow`` themselves.
 SLOW_FILES = {"test_distributed.py", "test_notebooks.py", "test_benchmark.py"}
+# the shared LocalCluster, and the shared-nothing cluster and its S3 server
+CLUSTER_FIXTURES = {"local_cluster", "cluster", "s3", "client_dir"}
 
 
 def pytest_collection_modifyitems(config, items):
     slow = pytest.mark.slow
     for item in items:
-        if item.path.name in SLOW_FILES or "local_cluster" in getattr(
-            item, "fixturenames", ()
+        if item.path.name in SLOW_FILES or CLUSTER_FIXTURES & set(
+            getattr(item, "fixturenames", ())
         ):
             item.add_marker(slow)
+    # the tests waiting for a process started in the background go last, so
+    # that it runs meanwhile (pytest_collection_finish)
+    items.sort(
+        key=lambda item: hasattr(getattr(item, "module", None), "start_in_background")
+    )
+
+
+def pytest_collection_finish(session):
+    """Start, once collection is done, the long processes some selected tests
+    only wait for (a module's ``start_in_background(items)``, given its selected
+    tests): they run on the core the serial suite leaves idle."""
+    if session.config.option.collectonly:
+        return
+    by_module: dict = {}
+    for item in session.items:
+        module = getattr(item, "module", None)
+        if hasattr(module, "start_in_background"):
+            by_module.setdefault(module, []).append(item)
+    for module, items in by_module.items():
+        module.start_in_background(items)
 
 
 @pytest.fixture(scope="session")

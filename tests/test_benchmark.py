@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+from .background import Background
 
 PEERS = Path(__file__).parent.parent / "benchmarks" / "peers"
 # the peer tools: pip install '.[bench]' (.ci/run installs them)
@@ -20,14 +22,29 @@ for _tool in ("exactextract", "rasterstats", "flox", "xrspatial", "psutil"):
     pytest.importorskip(_tool, reason="the peer benchmark needs '.[bench]'")
 
 
+# ``run.py --quick`` runs thirteen tools, each a fresh process: started with the
+# session (``start_in_background``), in a directory of its own
+QUICK = Background()
+DIRECTORY = tempfile.TemporaryDirectory(prefix="peers-")
+TABLE = Path(DIRECTORY.name) / "table.md"
+
+
+def start_in_background(items) -> None:
+    _start_quick_run()
+
+
+def _start_quick_run() -> None:
+    command = [sys.executable, str(PEERS / "run.py"), DIRECTORY.name, "--quick"]
+    QUICK.start([*command, "--table", str(TABLE)])
+
+
 @pytest.fixture(scope="module")
-def peers_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
-    """Run ``run.py --quick`` once; the table and its JSON rows."""
-    directory = tmp_path_factory.mktemp("peers")
-    table = directory / "table.md"
-    command = [sys.executable, str(PEERS / "run.py"), str(directory), "--quick"]
-    subprocess.run([*command, "--table", str(table)], check=True, timeout=240)
-    return table, json.loads(table.with_suffix(".json").read_text())
+def peers_run() -> tuple[Path, list[dict]]:
+    """``run.py --quick``'s table and its JSON rows, once it ran."""
+    _start_quick_run()  # unless already started
+    code, _, err = QUICK.wait(timeout=280)
+    assert code == 0, err[-3000:]
+    return TABLE, json.loads(TABLE.with_suffix(".json").read_text())
 
 
 @pytest.fixture(scope="module")

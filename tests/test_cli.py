@@ -105,6 +105,7 @@ def test_overwrite_replaces(paths, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["stats.txt"]  # no temporaries
 
 
+@pytest.mark.slow  # fresh processes
 def test_console_script_version_help_and_exit_code(paths, tmp_path):
     exe = Path(sys.executable).with_name("zonal-dask")  # installed by pip
     assert exe.exists()
@@ -122,6 +123,7 @@ def test_console_script_version_help_and_exit_code(paths, tmp_path):
     assert not (tmp_path / "o.txt").exists()
 
 
+@pytest.mark.slow  # fresh processes
 def test_python_dash_m(paths, tmp_path):
     out = tmp_path / "stats.csv"
     done = subprocess.run(

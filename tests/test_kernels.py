@@ -3,10 +3,13 @@ one moments kernel per raster dtype, exact for every one."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +24,7 @@ from zonal_dask.run.kernels import (
     prepare_kernels,
 )
 
+from .background import Background, selected
 from .synth import make_grid, voronoi_zones, zones_frame
 
 
@@ -34,12 +38,28 @@ def _python(code: str, *args: object, env: dict | None = None):
     )
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
+# the sample and the first run's numba cache, made when the tests are collected
+DIRECTORY = tempfile.TemporaryDirectory(prefix="kernels-")
+FIRST_RUN, SIGNATURES_RUN = Background(), Background()
+FIRST_TEST = "test_a_first_run_announces_the_compile_before_it_and_a_second_does_not"
+SIGNATURES_TEST = "test_prepared_kernels_are_the_ones_every_route_and_dtype_calls"
+
+
+def start_in_background(items) -> None:
+    """A first run compiles every kernel (a minute), a second loads them all:
+    both are started with the session, in processes of their own."""
+    if selected(items, FIRST_TEST):
+        _start_first_run()
+    if selected(items, SIGNATURES_TEST):
+        _start_signatures_run()
+
+
+@functools.cache
+def _sample() -> dict[str, Path]:
     """A small raster and zones, polygons and lines, on disk."""
     import shapely
 
-    path = tmp_path_factory.mktemp("kernels")
+    path = Path(DIRECTORY.name)
     grid = make_grid((30, 40), seed=41)
     polygons = voronoi_zones(grid, 5, seed=41)
     x0, y0, x1, y1 = grid.bounds()
@@ -76,15 +96,28 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_a_first_run_announces_the_compile_before_it_and_a_second_does_not(
-    sample, tmp_path
-):
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
-    args = [sample["zones"], sample["raster"], tmp_path / "out.csv", "--overwrite"]
-    first = _python(FIRST_COMPILE, *args, "-q", env=env).stderr
+def _first_run_command() -> tuple[list[str], dict[str, str]]:
+    """The command line and the environment (an empty numba cache of its own)."""
+    sample, path = _sample(), Path(DIRECTORY.name)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(path / "numba")}
+    args = [sample["zones"], sample["raster"], path / "out.csv", "--overwrite", "-q"]
+    return [sys.executable, "-c", FIRST_COMPILE, *map(str, args)], env
+
+
+def _start_first_run() -> None:
+    command, env = _first_run_command()
+    FIRST_RUN.start(command, env=env)
+
+
+@pytest.mark.slow
+def test_a_first_run_announces_the_compile_before_it_and_a_second_does_not():
+    _start_first_run()  # unless already started
+    code, _, first = FIRST_RUN.wait(timeout=240)
+    assert code == 0, first
     assert first.count(ANNOUNCEMENT) == 1  # once, however many threads compile
     assert first.index(ANNOUNCEMENT) < first.index("NUMBA COMPILED A KERNEL")
-    second = _python(FIRST_COMPILE, *args, "-q", env=env).stderr
+    command, env = _first_run_command()
+    second = _python(*command[2:], env=env).stderr
     assert ANNOUNCEMENT not in second
     assert "NUMBA COMPILED A KERNEL" not in second
 
@@ -115,13 +148,21 @@ print(json.dumps({"before": before, "after": after}))
 """
 
 
-def test_prepared_kernels_are_the_ones_every_route_and_dtype_calls(sample):
+def _start_signatures_run() -> None:
+    sample = _sample()
+    paths = [str(sample[name]) for name in ("zones", "lines", "raster", "weights")]
+    SIGNATURES_RUN.start([sys.executable, "-c", SIGNATURES, *paths])
+
+
+@pytest.mark.slow
+def test_prepared_kernels_are_the_ones_every_route_and_dtype_calls():
     """After ``prepare_kernels``, no run compiles another specialization:
     the prepared signatures are the ones the chunk tasks call, for every
     dtype (each maps to a kernel dtype), rule and coverage kind."""
-    paths = [sample[name] for name in ("zones", "lines", "raster", "weights")]
-    done = _python(SIGNATURES, *paths)
-    seen = json.loads(done.stdout.splitlines()[-1])
+    _start_signatures_run()  # unless already started
+    code, output, err = SIGNATURES_RUN.wait(timeout=240)
+    assert code == 0, err
+    seen = json.loads(output.splitlines()[-1])
     assert seen["after"] == seen["before"]
     moments, burn, coverage, lines = seen["before"]
     assert len(moments) == 7  # one per dtype

@@ -133,7 +133,7 @@ def test_a_pixel_interleaved_file_is_read_all_bands_at_once(tmp_path, monkeypatc
         with rasterio.open(paths[interleave], "w", **profile) as dst:
             dst.write(stack)
     # chunks of the target size, which would hold one band each
-    monkeypatch.setattr("zonal_dask.io.raster.TARGET_CHUNK_PIXELS", 16 * 16)
+    monkeypatch.setattr("zonal_dask.io.grid.TARGET_CHUNK_PIXELS", 16 * 16)
     assert open_raster(paths["pixel"], band=None, chunks=16).chunks[0] == (4,)
     assert open_raster(paths["band"], band=None, chunks=16).chunks[0] == (1,) * 4
     frame = zones_frame(voronoi_zones(grids[0], 6, seed=60))

@@ -153,7 +153,14 @@ def _check_shell(code: str) -> None:
             build_parser().parse_args(words[1:])
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: f"line{b.line}-{b.kind}")
+@pytest.mark.parametrize(
+    "block",
+    [  # a script starts a LocalCluster's worker processes
+        pytest.param(b, marks=pytest.mark.slow) if b.marker == "run as a script" else b
+        for b in BLOCKS
+    ],
+    ids=lambda b: f"line{b.line}-{b.kind}",
+)
 def test_the_block_runs(block, examples, monkeypatch, capsys):
     monkeypatch.chdir(examples)
     if block.kind == "text":

@@ -14,6 +14,7 @@ from rasterio import features
 import zonal_dask as zd
 from zonal_dask.burn import rules
 from zonal_dask.io import raster, writers
+from zonal_dask.io.grid import MAX_CHUNKS, choose_chunks
 from zonal_dask.labels import chunk_tasks, label_raster, sources
 from zonal_dask.reduce import finalize, partials
 from zonal_dask.run import process_state
@@ -36,15 +37,15 @@ from .synth import make_grid, special_zones, voronoi_zones, zones_frame
     ],
 )
 def test_chunks_are_whole_blocks(shape, block, expected):
-    assert raster.choose_chunks(shape, block) == expected
+    assert choose_chunks(shape, block) == expected
 
 
 def test_huge_rasters_get_bigger_chunks():
     shape = (1_000_000, 1_000_000)  # a terapixel
-    rows, cols = raster.choose_chunks(shape, (512, 512))
+    rows, cols = choose_chunks(shape, (512, 512))
     assert rows % 512 == 0 and cols % 512 == 0
     n_chunks = -(-shape[0] // rows) * -(-shape[1] // cols)
-    assert n_chunks <= 1.1 * raster.MAX_CHUNKS
+    assert n_chunks <= 1.1 * MAX_CHUNKS
 
 
 def test_file_chunks_follow_its_tiles(tmp_path):

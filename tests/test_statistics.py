@@ -284,7 +284,13 @@ def test_histogram_is_the_class_table():
 
 
 @pytest.mark.parametrize(
-    "scheduler", ["synchronous", "threads", "processes", "cluster"]
+    "scheduler",
+    [
+        "synchronous",
+        "threads",
+        pytest.param("processes", marks=pytest.mark.slow),
+        pytest.param("cluster", marks=pytest.mark.slow),
+    ],
 )
 def test_every_statistic_on_every_scheduler(scheduler, request, tmp_path):
     grid = make_grid((37, 53), "float32", seed=53, nodata=-9999.0)

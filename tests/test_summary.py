@@ -19,7 +19,8 @@ from zonal_dask.cli.summary import (
     report,
     zones_without_data,
 )
-from zonal_dask.io.raster import grid_chunks, open_raster
+from zonal_dask.io.grid import grid_chunks
+from zonal_dask.io.raster import open_raster
 
 from .synth import make_grid, zones_frame
 

@@ -20,8 +20,9 @@ import xarray as xr
 from dask.delayed import Delayed
 
 from .io.features import finish, finish_lazily, read_features
+from .io.grid import ChunksLike
 from .io.python_inputs import array_raster
-from .io.raster import ChunksLike, is_label_raster
+from .io.raster import is_label_raster
 from .labels.inputs import Raster, Zones, grid_fields, label_source, route_of
 from .labels.plan import ZonePlan
 from .raster_list import is_several, zonal_stats_of_each

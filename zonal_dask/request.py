@@ -24,7 +24,7 @@ from .errors import (
     PlanError,
     StatisticError,
 )
-from .io.raster import ChunksLike, normalize_chunks
+from .io.grid import ChunksLike, normalize_chunks
 from .io.remote import check_gdal_options
 from .parameters import default
 from .request_rules import RULES

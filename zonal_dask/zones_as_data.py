@@ -13,8 +13,8 @@ import geopandas as gpd
 import xarray as xr
 
 from .errors import RasterError, source_name
+from .io.grid import ChunksLike, grid_chunks
 from .io.python_inputs import features_frame, is_feature_like
-from .io.raster import ChunksLike, grid_chunks
 from .labels.inputs import Raster, Zones, grid_fields, label_source, route_of
 from .labels.label_raster import label_array
 from .labels.plan import ZonePlan

@@ -2,7 +2,7 @@
 
     python benchmarks/peers/run.py DATA_DIR [--size 4000] [--zones 50000]
         [--overlapping] [--vrt-repeat R] [--tools a,b,c] [--repeat 3]
-        [--timeout 300] [--max-memory GB] [--table OUT.md] [--quick]
+        [--timeout 300] [--max-memory GB] [--table OUT.md] [--jobs N] [--quick]
 
 Makes the data with ``make_data.make`` (nothing is rewritten when it exists),
 then runs each tool ``--repeat`` times, round robin, each run a fresh process
@@ -21,8 +21,10 @@ descendants, sampled every 0.05 s with psutil (pages that forked Pool workers
 share with their parent are counted in each of them, so a Pool's peak is an
 upper bound).
 
-``--quick``: a 512 x 512 raster, 200 zones, one run of every tool, well under a
-minute on 2 cores (``tests/test_benchmark.py`` runs it).
+``--jobs N`` runs N tools at a time: their times then share the cores, so they
+are no figures; only a check that every tool runs and agrees.
+``--quick``: a 512 x 512 raster, 200 zones, one run of every tool, two at a
+time, well under a minute on 2 cores (``tests/test_benchmark.py`` runs it).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -114,8 +117,8 @@ def main() -> None:
     load_before = os.getloadavg()
 
     limits = Limits(args.timeout, args.max_memory)
-    results = time_tools(tools, zones, raster, out_dir, args.repeat, limits)
-    empty = compare_all(results, zones, raster, out_dir)
+    results = time_tools(tools, zones, raster, out_dir, args.repeat, limits, args.jobs)
+    empty = compare_all(results, zones, raster, out_dir, args.jobs)
 
     header = describe(args, zones, raster, load_before, os.getloadavg())
     text = render(header, results, limits, empty)
@@ -148,10 +151,15 @@ def parse_args() -> argparse.Namespace:
         help="GB of resident memory at which a run is stopped",
     )
     parser.add_argument("--table", type=Path)
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="tools run at a time (times not figures)"
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.size, args.zones, args.repeat = 512, 200, 1
+        args.size, args.zones, args.repeat, args.jobs = 512, 200, 1, 2
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     unknown = set(args.tools) - {t.name for t in TOOLS}
     if unknown:
         parser.error(f"unknown tools: {', '.join(sorted(unknown))}")
@@ -190,28 +198,38 @@ def time_tools(
     out_dir: Path,
     repeat: int,
     limits: Limits,
+    jobs: int = 1,
 ) -> list[Result]:
-    """Run every tool ``repeat`` times, round robin, one process at a time.
+    """Run every tool ``repeat`` times, round robin, ``jobs`` processes at a time
+    (one for figures).
 
     Round robin spreads the machine's slow moments over all tools. A tool
     whose run was stopped or failed is not run again.
     """
     results = [Result(tool) for tool in tools]
-    for attempt in range(repeat):
-        for result in results:
-            if result.runs and result.runs[-1].status != "ok":
-                continue
-            name = result.tool.name
-            out = out_dir / f"{name}.parquet"
-            out.unlink(missing_ok=True)
-            command = tool_command(name, zones, raster, out)
-            run = measure(command, limits, out_dir / f"{name}.log")
-            result.runs.append(run)
-            print(
-                f"{name} run {attempt + 1}: {run.wall:.2f} s, CPU {run.cpu:.2f} s, "
-                f"{run.rss_mb:.0f} MB, {run.status}",
-                file=sys.stderr,
-            )
+
+    def run_once(result: Result, attempt: int) -> None:
+        name = result.tool.name
+        out = out_dir / f"{name}.parquet"
+        out.unlink(missing_ok=True)
+        command = tool_command(name, zones, raster, out)
+        run = measure(command, limits, out_dir / f"{name}.log")
+        result.runs.append(run)
+        print(
+            f"{name} run {attempt + 1}: {run.wall:.2f} s, CPU {run.cpu:.2f} s, "
+            f"{run.rss_mb:.0f} MB, {run.status}",
+            file=sys.stderr,
+        )
+
+    with ThreadPoolExecutor(jobs) as pool:
+        for attempt in range(repeat):
+            running = [
+                pool.submit(run_once, result, attempt)
+                for result in results
+                if not result.runs or result.runs[-1].status == "ok"
+            ]
+            for future in running:
+                future.result()
     return results
 
 
@@ -284,14 +302,20 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def compare_all(results: list[Result], zones: Path, raster: Path, out_dir: Path) -> int:
+def compare_all(
+    results: list[Result], zones: Path, raster: Path, out_dir: Path, jobs: int = 1
+) -> int:
     """Fill each result's ``agrees``; the number of zones with no valid pixel."""
-    references: dict[str, pd.DataFrame] = {}
-    for kind in {r.tool.reference for r in results} - {None}:
-        path = out_dir / f"reference_{kind}.parquet"
-        command = tool_command(REFERENCE_TOOLS[kind], zones, raster, path)
+    kinds = sorted({r.tool.reference for r in results} - {None})
+    paths = {kind: out_dir / f"reference_{kind}.parquet" for kind in kinds}
+
+    def reference(kind: str) -> None:
+        command = tool_command(REFERENCE_TOOLS[kind], zones, raster, paths[kind])
         subprocess.run(command, check=True)
-        references[kind] = pd.read_parquet(path)
+
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(reference, kinds))
+    references = {kind: pd.read_parquet(paths[kind]) for kind in kinds}
     for result in results:
         kind = result.tool.reference
         if kind is None:

@@ -261,7 +261,7 @@ def floor_rasterize(zones: str, raster: str, out: Path) -> None:
     import shapely
     from rasterio import features, windows
 
-    from zonal_dask.io.raster import choose_chunks
+    from zonal_dask.io.grid import choose_chunks
 
     geometries = gpd.read_file(zones, engine="pyogrio").geometry.to_numpy()
     tree = shapely.STRtree(geometries)
@@ -302,7 +302,7 @@ def label_inputs(zones: str, raster: str) -> tuple[Any, np.ndarray, Any, float]:
     import rioxarray
     from rasterio import features
 
-    from zonal_dask.io.raster import choose_chunks
+    from zonal_dask.io.grid import choose_chunks
 
     frame = gpd.read_file(zones, engine="pyogrio")
     with rasterio.open(raster) as src:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..precompiled import njit
-from .scanline import c_int, fill_polygon, line, line_all_touched, put, reserve
+from .line_paths import line, line_all_touched
+from .scanline import fill_polygon
+from .spans import c_int, put, reserve
 
 # Kinds of parts, as burn/rules.py flattens geometries.
 POLYGON, LINE, POINT = 0, 1, 2

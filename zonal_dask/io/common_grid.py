@@ -28,7 +28,8 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from ..errors import GridError, RasterError
-from .raster import Grid, choose_chunks, grid_chunks, resolve_nodata
+from .grid import Grid, choose_chunks, grid_chunks
+from .nodata import resolve_nodata
 
 # exactextract's Python tolerance (grid_compat_tol), in cells of the finer grid
 TOLERANCE = 1e-3

@@ -24,6 +24,12 @@ from typing import Any
 
 from ..errors import OutputError
 
+
+def is_remote(path: str) -> bool:
+    """A URL or a GDAL virtual path, not a local file."""
+    return "://" in path or path.startswith("/vsi")
+
+
 # a scheme of RFC 3986 followed by "://" (a Windows drive "C:\" is no URL)
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 

@@ -3,7 +3,7 @@
 * **Masks.** GDAL gives every band a mask: all valid, its nodata value, a
   per-dataset mask (an internal or ``.msk`` mask, as ``gdal_translate -mask``
   or JPEG-compressed imagery write), or an alpha band. The nodata value is
-  zonal_dask's own business (``raster.resolve_nodata``); a per-dataset mask
+  zonal_dask's own business (``nodata.resolve_nodata``); a per-dataset mask
   or an alpha band is honoured as GDAL's readers honour it: a pixel whose mask
   is 0 is invalid (counted in ``nodata_count``), any other mask value (partial
   alpha included) is valid. The masks are read by the workers, window by

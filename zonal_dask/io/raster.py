@@ -1,17 +1,15 @@
 """Rasters: opened lazily, chunked along their tiles, on one checked grid.
 
 Rasters open lazily through rioxarray: the dask tasks hold the path and a
-window, so whichever worker runs a task reads its pixels itself. ``Grid`` is
-the one rule for "the same grid" (label rasters, zone plans).
+window, so whichever worker runs a task reads its pixels itself. The grid and
+its chunks are ``io/grid.py``'s (``Grid`` is the one rule for "the same
+grid"), the nodata value ``io/nodata.py``'s, masks and scales ``io/masks.py``'s.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -19,10 +17,20 @@ import rasterio
 import rioxarray
 import xarray as xr
 from affine import Affine
-from rasterio.crs import CRS
 from rasterio.enums import Interleaving
 
-from ..errors import GridError, NodataError, RasterError, TransformError
+from ..errors import GridError, RasterError
+from .grid import (
+    TRANSFORM_TOLERANCE,
+    ChunksLike,
+    Grid,
+    check_transform,
+    choose_chunks,
+    grid_chunks,
+    normalize_chunks,
+    plane_chunk,
+)
+from .location import is_remote
 from .masks import (
     apply_mask,
     apply_scaling,
@@ -32,79 +40,11 @@ from .masks import (
     declares_mask,
     usable_dtype,
 )
+from .nodata import check_nodata, mark_scaled, resolve_nodata
 
-# Chunks of about this many pixels, unless the raster is so large that the
-# graph would exceed about MAX_CHUNKS tasks (scheduler overhead).
-# 1024² rather than 2048²: as fast on 4000² x 50,000 zones and 30% less peak
-# memory (benchmarks/peers); more chunks also keep 2 threads busy.
-TARGET_CHUNK_PIXELS = 1024 * 1024
-MAX_CHUNKS = 20_000
 # Bands of a pixel-interleaved file read by one task: one decode of each tile
 # serves them all; a chunk of 1024² x 16 float64 bands is 128 MB.
 MAX_INTERLEAVED_BANDS = 16
-# Transforms that differ by this fraction of a pixel are the same grid:
-# transforms rebuilt from coordinates differ by rounding.
-TRANSFORM_TOLERANCE = 1e-6
-
-ChunksLike = int | tuple[int, int] | Mapping[str, int] | None
-
-
-def is_remote(path: str) -> bool:
-    """A URL or a GDAL virtual path, not a local file."""
-    return "://" in path or path.startswith("/vsi")
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A raster grid: shape, transform, CRS and chunking."""
-
-    shape: tuple[int, int]
-    transform: Affine
-    crs: CRS | None
-    chunks: tuple[tuple[int, ...], tuple[int, ...]]
-
-    @classmethod
-    def of(cls, array: xr.DataArray) -> Grid:
-        crs = array.rio.crs
-        rows, cols = grid_chunks(array)
-        return cls(
-            shape=(int(array.shape[-2]), int(array.shape[-1])),
-            transform=array.rio.transform(),
-            crs=None if crs is None else CRS.from_user_input(crs),
-            chunks=(tuple(int(c) for c in rows), tuple(int(c) for c in cols)),
-        )
-
-    @property
-    def chunk_size(self) -> tuple[int, int]:
-        return self.chunks[0][0], self.chunks[1][0]
-
-    def differences(self, other: Grid) -> list[str]:
-        """What differs between two grids, in words (empty when the same).
-
-        Chunks do not count: the same pixels, chunked otherwise, are the same
-        grid. A missing CRS on either side does not count either.
-        """
-        found = []
-        if self.shape != other.shape:
-            found.append(f"shape {other.shape} instead of {self.shape}")
-        pixel = min(abs(self.transform.a), abs(self.transform.e))
-        if not np.allclose(
-            tuple(self.transform)[:6],
-            tuple(other.transform)[:6],
-            rtol=0,
-            atol=TRANSFORM_TOLERANCE * pixel,
-        ):
-            found.append(
-                f"transform {tuple(other.transform)[:6]} instead of "
-                f"{tuple(self.transform)[:6]}"
-            )
-        if self.crs and other.crs and self.crs != other.crs:
-            found.append(f"CRS {_crs_name(other.crs)} instead of {_crs_name(self.crs)}")
-        return found
-
-
-def _crs_name(crs: CRS) -> str:
-    return crs.to_string() or crs.to_wkt()[:60]
 
 
 def open_raster(
@@ -172,7 +112,7 @@ def open_raster(
     rows, cols = normalize_chunks(chunks) or choose_chunks(shape, block)
     planes = 1
     if band is None:
-        planes = _plane_chunk(rows, cols)
+        planes = plane_chunk(rows, cols)
         if interleaved == Interleaving.pixel:
             # a pixel-interleaved tile holds every band: read them together, or
             # each band's read decodes the whole tile again (10 bands: 3.2x slower)
@@ -198,16 +138,6 @@ def open_raster(
     if scaling is None:
         return array
     return mark_scaled(apply_scaling(array, scaling, stored))
-
-
-# set on an array whose scale and offset were applied: its nodata (the
-# override's too) was a stored value, applied with them
-SCALED = "zonal_dask_scaled"
-
-
-def mark_scaled(array: xr.DataArray) -> xr.DataArray:
-    array.attrs[SCALED] = 1
-    return array
 
 
 LABEL_RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
@@ -245,11 +175,6 @@ def open_label_raster(
     return labels.chunk({labels.rio.y_dim: rows, labels.rio.x_dim: cols})
 
 
-def _plane_chunk(rows: int, cols: int) -> int:
-    """Bands or time steps per chunk, so a chunk holds about the target pixels."""
-    return max(1, TARGET_CHUNK_PIXELS // (rows * cols))
-
-
 # Dimension names taken for x and y when rioxarray finds none.
 _X_NAMES = ("x", "lon", "longitude", "long")
 _Y_NAMES = ("y", "lat", "latitude")
@@ -279,7 +204,7 @@ def _from_dataarray(
     if requested is not None:
         spec = {y: requested[0], x: requested[1]}
         if array.ndim == 3 and array.chunks is None:
-            spec[array.dims[0]] = _plane_chunk(*requested)
+            spec[array.dims[0]] = plane_chunk(*requested)
         array = array.chunk(spec)
     return array
 
@@ -332,134 +257,3 @@ def _check_coordinates(array: xr.DataArray, transform: Affine) -> None:
 def _check_band(band: int, count: int, source: str) -> None:
     if not isinstance(band, (int, np.integer)) or not 1 <= band <= count:
         raise RasterError(f"{source}: band {band} out of range 1..{count}")
-
-
-def normalize_chunks(chunks: ChunksLike) -> tuple[int, int] | None:
-    """``chunks`` as (rows, cols), or None to choose them from the tiling."""
-    if chunks is None:
-        return None
-    if isinstance(chunks, Mapping):
-        rows, cols = chunks["y"], chunks["x"]
-    elif isinstance(chunks, (int, np.integer)):
-        rows = cols = chunks
-    else:
-        rows, cols = chunks
-    if int(rows) < 1 or int(cols) < 1:
-        raise ValueError(f"chunks must be positive, got {chunks!r}")
-    return int(rows), int(cols)
-
-
-def grid_chunks(array: xr.DataArray) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The ``(rows, cols)`` chunk sizes of a DataArray ``open_raster`` made."""
-    if array.chunks is None or len(array.chunks) < 2:
-        raise ValueError(f"expected a chunked array, got chunks {array.chunks}")
-    return array.chunks[-2], array.chunks[-1]
-
-
-def choose_chunks(
-    shape: tuple[int, ...], block: tuple[int, int], target: int | None = None
-) -> tuple[int, int]:
-    """Chunk shape: whole internal blocks, about ``target`` pixels each.
-
-    The target grows with the raster so that the graph stays under
-    ``MAX_CHUNKS`` chunk tasks. Striped files (blocks as wide as the raster)
-    get full-width chunks of whole strips.
-    """
-    height, width = shape
-    target = target or max(TARGET_CHUNK_PIXELS, math.ceil(height * width / MAX_CHUNKS))
-    block_rows, block_cols = max(1, block[0]), max(1, block[1])
-    if block_cols >= width:
-        cols = width
-    else:
-        side = math.isqrt(target)
-        cols = max(1, round(side / block_cols)) * block_cols
-    rows = max(1, round(target / cols / block_rows)) * block_rows
-    return min(rows, height), min(cols, width)
-
-
-def check_transform(transform: Affine, source: str) -> None:
-    """Refuse rotated, sheared or degenerate geotransforms, naming the transform."""
-    coefficients = tuple(transform)[:6]
-    if transform.b != 0 or transform.d != 0:
-        raise TransformError(
-            f"{source}: rotated or sheared geotransform {coefficients} is not "
-            f"supported; warp the raster to a north-up grid (gdalwarp) first"
-        )
-    if (
-        transform.a == 0
-        or transform.e == 0
-        or not all(map(math.isfinite, coefficients))
-    ):
-        raise TransformError(f"{source}: degenerate geotransform {coefficients}")
-
-
-def is_nan(value: object) -> bool:
-    """Whether a nodata value is NaN (integers, however big, never are)."""
-    return isinstance(value, (float, np.floating)) and math.isnan(value)
-
-
-def check_nodata(
-    nodata: float | None, dtype: np.dtype, source: str, what: str = "nodata"
-) -> None:
-    """Refuse an explicit nodata value no pixel of ``dtype`` can hold.
-
-    An integer raster holds neither ``1.5``, ``inf`` nor ``300`` (for uint8): such
-    a value would silently exclude nothing. NaN is accepted for any dtype (NaN
-    pixels are always left out, and integer rasters have none); ``inf`` and
-    ``-inf`` are valid nodata for float rasters. A float value that the dtype
-    only holds rounded (``0.1`` in float32) is compared after the same rounding
-    GDAL applies. ``what`` names the value in the message (``default_value``).
-    """
-    if nodata is None or is_nan(nodata):
-        return
-    dtype = np.dtype(dtype)
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        fits = math.isfinite(nodata) and nodata == int(nodata)
-        fits = fits and info.min <= int(nodata) <= info.max
-    elif np.issubdtype(dtype, np.floating):
-        fits = not math.isfinite(nodata) or abs(nodata) <= np.finfo(dtype).max
-    else:
-        fits = True
-    if not fits:
-        raise NodataError(
-            f"{source}: {what} {nodata!r} is not a value of dtype {dtype}"
-        )
-
-
-def resolve_nodata(
-    override: float | None, array: xr.DataArray, source: str
-) -> float | None:
-    """The nodata value to use: the override (checked) or the raster's own;
-    None for a scaled array (``open_raster`` applied it).
-
-    The raster's own value is only warned about when its dtype cannot hold it
-    (rioxarray itself refuses to convert it; such a value matches no pixel),
-    and refused when it is a 64-bit integer GDAL could only hand over rounded.
-    """
-    if array.attrs.get(SCALED):
-        return None  # applied with the scale: the stored nodata pixels are NaN
-    if override is not None:
-        check_nodata(override, array.dtype, source)
-        return override
-    try:
-        own = array.rio.nodata
-    except OverflowError:
-        own = array.attrs.get("_FillValue", array.encoding.get("_FillValue"))
-    try:
-        check_nodata(own, array.dtype, source)
-    except NodataError as err:
-        warnings.warn(f"{err}; it matches no pixel and is ignored", stacklevel=3)
-        return None
-    if (
-        own is not None
-        and array.dtype.kind in "iu"
-        and array.dtype.itemsize == 8
-        and abs(int(own)) >= 2**53
-    ):
-        raise NodataError(
-            f"{source}: nodata {int(own)} of a {array.dtype} raster is at or beyond "
-            f"2**53, where GDAL hands it over rounded to float64: which pixels it "
-            f"marks is unknown; give it exactly with nodata= (--nodata)"
-        )
-    return own

@@ -21,7 +21,7 @@ import xarray as xr
 
 from ..coverage.weights import LINE_TYPES, CoverageRule
 from ..errors import CRSError, StatisticError
-from ..io.raster import TARGET_CHUNK_PIXELS, grid_chunks
+from ..io.grid import TARGET_CHUNK_PIXELS, grid_chunks
 from ..request import Request
 from ..run.kernels import kernels_for, prepare_in_background
 from ..zones.read import LINEAR, POLYGONAL, require_type_ids, zones_on_grid

@@ -18,14 +18,8 @@ import xarray as xr
 
 from ..errors import NodataError, StatisticError, source_name
 from ..io.common_grid import TOLERANCE, CommonGrid, on_common_grid
-from ..io.raster import (
-    check_nodata,
-    is_label_raster,
-    is_nan,
-    open_label_raster,
-    open_raster,
-    resolve_nodata,
-)
+from ..io.nodata import check_nodata, is_nan, resolve_nodata
+from ..io.raster import is_label_raster, open_label_raster, open_raster
 from ..request import Request, Route
 from ..run.kernels import prepare_in_background
 from ..run.process_state import release_freed_memory

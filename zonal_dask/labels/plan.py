@@ -30,8 +30,9 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..errors import GridError, PlanError, source_name
+from ..io.grid import ChunksLike, Grid
 from ..io.location import locate, storage_options
-from ..io.raster import ChunksLike, Grid, open_raster
+from ..io.raster import open_raster
 from ..request import Request
 from ..run.process_state import options_given, planning
 from ..run.reach import Reach

@@ -27,8 +27,8 @@ from dask.base import tokenize
 from rasterio.crs import CRS
 
 from ..errors import PlanError
+from ..io.grid import Grid
 from ..io.location import storage_options
-from ..io.raster import Grid
 from .sources import ChunkLabels, ChunkTask, Labels, LabelSource, pieces
 
 FORMAT = "zonal_dask.ZonePlan"

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..io.raster import is_nan
+from ..io.nodata import is_nan
 from ..labels.sources import ChunkLabels
 from ..statistics.fields import INDEX, PARTIAL_FIELDS
 from . import moment_kernel

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..io.raster import is_nan
+from ..io.nodata import is_nan
 from ..labels.sources import ChunkLabels, Labels, pieces
 from ..statistics.fields import PARTIAL_FIELDS, layout_digest
 from . import moment_kernel

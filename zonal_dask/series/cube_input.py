@@ -19,8 +19,11 @@ import numpy as np
 import xarray as xr
 
 from ..errors import RasterError, SeriesError
+from ..io.grid import ChunksLike
+from ..io.location import is_remote
 from ..io.masks import apply_scaling
-from ..io.raster import ChunksLike, check_nodata, is_remote, mark_scaled, open_raster
+from ..io.nodata import check_nodata, mark_scaled
+from ..io.raster import open_raster
 from .steps import Series, Step, show_time, time_dim
 
 CUBE_SUFFIXES = (".zarr", ".nc", ".nc4", ".netcdf")

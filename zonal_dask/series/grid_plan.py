@@ -27,7 +27,9 @@ import xarray as xr
 from ..errors import source_name
 from ..io.common_grid import _repeat_array
 from ..io.features import name_columns
-from ..io.raster import MAX_CHUNKS, grid_chunks, open_raster, resolve_nodata
+from ..io.grid import MAX_CHUNKS, grid_chunks
+from ..io.nodata import resolve_nodata
+from ..io.raster import open_raster
 from ..labels.inputs import grid_fields
 from ..labels.plan import ZonePlan
 from ..labels.sources import LabelSource, persisted

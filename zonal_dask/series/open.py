@@ -34,8 +34,8 @@ import numpy as np
 import xarray as xr
 
 from ..errors import SeriesError
+from ..io.grid import ChunksLike
 from ..io.location import locate
-from ..io.raster import ChunksLike
 from .cube_input import from_cube, is_cube_path
 from .steps import Series, Step, read_header, show_time
 

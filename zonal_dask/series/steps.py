@@ -2,7 +2,7 @@
 
 A ``Series`` (made by ``series_open.open_series``) holds time steps in time
 order, each named (a file name, a STAC item's id, a cube's time) and on a
-``raster.Grid``. The pixels stay where they are: ``Series.values`` gives a
+``grid.Grid``. The pixels stay where they are: ``Series.values`` gives a
 lazy ``(steps, y, x)`` (or ``(steps, band, y, x)``) array for a few steps at a
 time, whose tasks hold a path and a window (files, STAC assets; ``read_window``)
 or the cube's own lazy chunks, so the workers read the pixels themselves.
@@ -23,17 +23,17 @@ from dask.base import tokenize
 from rasterio.windows import Window
 
 from ..errors import GridError, RasterError, SeriesError
-from ..io.masks import declared_scaling
-from ..io.raster import (
+from ..io.grid import (
     ChunksLike,
     Grid,
     check_transform,
     choose_chunks,
     grid_chunks,
-    is_remote,
     normalize_chunks,
-    open_raster,
 )
+from ..io.location import is_remote
+from ..io.masks import declared_scaling
+from ..io.raster import open_raster
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LayerError, ZonesError
-from ..io.raster import is_remote
+from ..io.location import is_remote
 from .arrow_read import ZoneTable, parquet_wkb, read_table
 
 Frame = tuple[gpd.GeoDataFrame, tuple[np.ndarray, np.ndarray] | None]

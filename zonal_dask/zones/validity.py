@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 
@@ -308,10 +310,10 @@ def needs_geos(flat: Flat) -> np.ndarray:
     if pieces == 1:
         _needs_geos(*arrays, out, 0, n)
         return out
+    check: Callable[[int, int], None] = partial(_needs_geos, *arrays, out)
     with ThreadPoolExecutor(pieces) as pool:
         done = [
-            pool.submit(_needs_geos, *arrays, out, int(a), int(b))
-            for a, b in itertools.pairwise(edges)
+            pool.submit(check, int(a), int(b)) for a, b in itertools.pairwise(edges)
         ]
         for future in done:
             future.result()
