@@ -227,3 +227,32 @@ def test_a_build_by_another_numba_compiles_as_before(installed, tmp_path):
     done = _python(PREPARE_FLOAT64, path=other, cache=tmp_path / "numba")
     assert ANNOUNCEMENT in done.stderr
     assert "zonal_dask.reduce.moment_kernel.moments" in done.stdout
+
+
+BUILD_IMPORTS = """
+import importlib, sys, types
+
+class Absent:  # what the build environment lacks: it has numba and numpy only
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] not in {"numba", "numpy", "llvmlite"} and (
+            name.split(".")[0] in sys.argv[2].split(",")
+        ):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, Absent())
+package = types.ModuleType("zonal_dask")
+package.__path__ = [sys.argv[1]]
+sys.modules["zonal_dask"] = package
+from zonal_dask.precompiled import KERNELS
+for module, name, _ in KERNELS:
+    getattr(importlib.import_module(f"zonal_dask.{module}"), name)
+"""
+
+
+def test_the_kernel_modules_import_with_numba_and_numpy_alone():
+    """The build imports each kernel's module in an environment holding only
+    numba and numpy (``build-system.requires``): a run-time dependency
+    imported at module level there fails ``pip install .``."""
+    run_time = "shapely,geopandas,pyogrio,rasterio,rioxarray,xarray,dask,pandas"
+    run_time += ",pyarrow,distributed,fsspec,pyproj,affine,scipy"
+    _python(BUILD_IMPORTS, BUILT.parent, run_time)

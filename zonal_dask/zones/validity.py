@@ -28,12 +28,15 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..burn.prepare import LINE, POLYGON
-from ..burn.rules import Flat
 from ..precompiled import njit
+
+if TYPE_CHECKING:  # the build compiles this module without shapely
+    from ..burn.rules import Flat
 
 # Shewchuk's bound for the filtered orientation determinant (epsilon = 2**-53)
 _EPS = 2.0**-53
