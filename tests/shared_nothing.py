@@ -25,7 +25,7 @@ import zonal_dask as zd
 from zonal_dask.io import remote
 
 from .synth import make_grid, voronoi_zones, zones_frame
-from .test_distributed import CREDENTIALS, free_port, stop, wait_for
+from .test_distributed import CREDENTIALS, free_port, moto_server, stop, wait_for
 
 distributed = pytest.importorskip("distributed")
 
@@ -76,16 +76,9 @@ def client_dir(tmp_path_factory) -> Path:
 def s3(client_dir, tmp_path_factory) -> Iterator[dict[str, str]]:
     """moto's S3 server on 127.0.0.1 with the rasters; yields the environment."""
     boto3 = pytest.importorskip("boto3")
-    pytest.importorskip("moto.server")
     pytest.importorskip("s3fs")
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("s3-log") / "moto.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    environment = {**CREDENTIALS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    server, endpoint = moto_server(tmp_path_factory.mktemp("s3-log") / "moto.log")
+    environment = {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}
     try:
         with pytest.MonkeyPatch.context() as patch:
             for name, value in environment.items():

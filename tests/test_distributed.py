@@ -49,6 +49,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def moto_server(log: Path) -> tuple[subprocess.Popen, str]:
+    """moto's S3 server in a process of its own on a free port, its output
+    in ``log``: the process and its endpoint URL."""
+    pytest.importorskip("moto.server")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return server, f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict[str, Path]:
     directory = tmp_path_factory.mktemp("distributed")
@@ -79,15 +92,7 @@ def s3(data, tmp_path_factory) -> Iterator[dict[str, str]]:
     while holding the GIL the server's threads need.
     """
     boto3 = pytest.importorskip("boto3")
-    pytest.importorskip("moto.server")
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("s3") / "moto.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+    server, endpoint = moto_server(tmp_path_factory.mktemp("s3") / "moto.log")
     environment = {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}
     try:
         with pytest.MonkeyPatch.context() as patch:

@@ -29,7 +29,7 @@ import zonal_dask as zd
 
 from .shared_nothing import BUCKET, CHUNKS, GRID, url
 from .synth import make_grid, voronoi_zones, zones_frame
-from .test_distributed import free_port, stop, wait_for
+from .test_distributed import free_port, moto_server, stop, wait_for
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.timeout(300)
@@ -56,21 +56,15 @@ def other_s3(s3, client_dir, tmp_path_factory) -> Iterator[dict[str, str]]:
     """A second S3 server holding OTHER as ``raster.tif`` in the same bucket;
     yields the GDAL options that reach it."""
     boto3 = pytest.importorskip("boto3")
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("other-s3") / "moto.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server, endpoint = moto_server(tmp_path_factory.mktemp("other-s3") / "moto.log")
     try:
-        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}")
+        client = boto3.client("s3", endpoint_url=endpoint)
         wait_for(client.list_buckets, what="the second S3 server")
         client.create_bucket(Bucket=BUCKET)
         OTHER.write(client_dir / "other.tif")
         client.upload_file(str(client_dir / "other.tif"), BUCKET, "raster.tif")
         yield {
-            "AWS_S3_ENDPOINT": f"127.0.0.1:{port}",
+            "AWS_S3_ENDPOINT": endpoint.removeprefix("http://"),
             "AWS_HTTPS": "NO",
             "AWS_VIRTUAL_HOSTING": "FALSE",
             "GDAL_HTTP_MAX_RETRY": "2",
