@@ -152,3 +152,62 @@ def test_the_command_s_arrow_allocations_come_from_the_c_heap_and_are_restored()
         assert pa.default_memory_pool().backend_name == "system"
         assert pa.array(np.arange(10)).to_numpy().sum() == 45
     assert pa.default_memory_pool().backend_name == before
+
+
+# In a fresh process: free a 16 MB block (glibc then raises its threshold for
+# mapping blocks apart from the heap to 16 MB, unless it is fixed), then
+# allocate 4 MB and say whether that block was mapped (``mallinfo2``).
+_MAPPED_PROBE = """
+import ctypes, sys
+import numpy as np
+
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks "
+        "keepcost").split()]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Info
+
+def probe():
+    big = np.ones(1 << 21)  # 16 MB
+    del big
+    before = libc.mallinfo2().hblkhd
+    block = np.ones(1 << 19)  # 4 MB
+    print("mapped" if libc.mallinfo2().hblkhd - before >= block.nbytes else "heap")
+    return 0
+"""
+
+
+def _probe(code: str, env_extra: dict[str, str] | None = None) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+    }
+    env.update(env_extra or {})
+    done = subprocess.run(
+        [sys.executable, "-c", _MAPPED_PROBE + code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=WAIT,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(
+    not __import__("sys").platform.startswith("linux"), reason="glibc's allocator"
+)
+def test_the_console_script_keeps_large_blocks_mapped_apart_from_the_heap():
+    # the control: glibc's own growing threshold puts the 4 MB in the heap
+    assert _probe("probe()") == "heap"
+    console = "import zonal_dask.cli.main as cli\ncli.main = probe\ncli.console()\n"
+    assert _probe(console) == "mapped"
+    # a threshold the environment chose is left alone
+    assert _probe(console, {"MALLOC_MMAP_THRESHOLD_": str(32 << 20)}) == "heap"

@@ -20,7 +20,8 @@ found it:
 
 The command line, whose process is its own, pauses the collector for its
 whole run (``command_scope``), may freeze it at exit and leaves by
-``os._exit``.
+``os._exit``; its console script keeps glibc's threshold for mapping large
+blocks fixed (``large_blocks_mapped``) for the whole process.
 """
 
 from __future__ import annotations
@@ -234,6 +235,37 @@ def gdal_scope() -> Iterator[None]:
     which tasks run in this thread (dask's synchronous scheduler) see."""
     with cache_bounded(), endpoint_scope():
         yield
+
+
+# blocks from this size on are mapped apart from glibc's heaps (a 1024²
+# chunk's arrays are 4 MB); 128 KiB (glibc's starting value) peaked 5 MB
+# lower at 4000² x 50,000 zones, for more of the system time mapping costs
+MMAP_THRESHOLD = 1 << 20
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+
+
+def large_blocks_mapped() -> bool:
+    """Keep glibc mapping every block of ``MMAP_THRESHOLD`` bytes or more
+    apart from its heaps, for the rest of the process (no undoing it: only
+    the command line's console script, whose process is its own, calls it).
+
+    By default glibc raises the threshold to the size of each mapped block
+    freed, up to 32 MB, so that after the first chunk's arrays (4 MB a
+    1024² float32 block) the next ones come from the heaps of the computing
+    threads, where they stay resident, scattered between small blocks.
+    4000² x 50,000 zones to CSV peaked at 447 MB with the threshold
+    growing, 422 MB with it fixed (``benchmarks/README.md``). Returns
+    whether it was set (False off glibc, or when the environment chose:
+    ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_``).
+    """
+    chosen = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+    if not sys.platform.startswith("linux") or any(v in os.environ for v in chosen):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except (OSError, AttributeError):  # not glibc
+        return False
 
 
 def release_freed_memory() -> None:
