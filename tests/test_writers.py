@@ -171,7 +171,7 @@ def test_text_tables_keep_todays_bytes(tmp_path, monkeypatch, name, suffix):
             raise AssertionError("written by pandas")
 
         monkeypatch.setattr(pd.DataFrame, "to_csv", refused)
-    monkeypatch.setattr(text_table, "ROWS_PER_BLOCK", 2)  # blocks of rows too
+    monkeypatch.setattr(text_table, "CELLS_PER_BLOCK", 2)  # blocks of rows too
     path = writers.write_table(table, tmp_path / f"t{suffix}")
     assert path.read_bytes() == TODAYS_BYTES[name, suffix]
     if suffix == ".txt":
@@ -218,12 +218,42 @@ def test_random_values_as_pandas_writes_them(tmp_path, monkeypatch, seed, suffix
         },
         index=pd.Index(rng.permutation(n), name="fid"),
     )
-    monkeypatch.setattr(text_table, "ROWS_PER_BLOCK", 4096)
+    monkeypatch.setattr(text_table, "CELLS_PER_BLOCK", 4096 * 4)
     path = writers.write_table(table, tmp_path / f"t{suffix}")
     if suffix == ".txt":
         table = table.reset_index()[[*table.columns, "fid"]]
     reference = tmp_path / "reference"
     table.to_csv(reference, sep=sep, index=suffix == ".csv", na_rep="")
+    assert path.read_bytes() == reference.read_bytes()
+
+
+def test_text_is_formatted_in_blocks_of_a_bounded_number_of_fields(
+    tmp_path, monkeypatch
+):
+    # a wide table gets fewer rows a block: the text held at once is bounded
+    # by the fields, not the rows; the bytes are pandas' whatever the blocks
+    rng = np.random.default_rng(3)
+    rows, width = 5_000, 40
+    table = pd.DataFrame(
+        {f"p{i}": rng.normal(0, 1e3, rows) for i in range(width)},
+        index=pd.Index(np.arange(rows) * 3, name="fid"),
+    )
+    table.iloc[::11, 4] = np.nan
+    blocks: list[int] = []
+    lines = text_table._lines
+
+    def counted(texts, sep):
+        blocks.append(len(texts) * len(texts[0]))
+        return lines(texts, sep)
+
+    monkeypatch.setattr(text_table, "_lines", counted)
+    monkeypatch.setattr(text_table, "CELLS_PER_BLOCK", 20_000)
+    path = writers.write_table(table, tmp_path / "t.csv")
+    fields = blocks[1:]  # the header's first
+    assert sum(fields) == rows * (width + 1)
+    assert len(fields) > 1 and max(fields) <= 20_000
+    reference = tmp_path / "reference.csv"
+    table.to_csv(reference, na_rep="")
     assert path.read_bytes() == reference.read_bytes()
 
 
