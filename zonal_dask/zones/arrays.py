@@ -22,6 +22,7 @@ from affine import Affine
 
 from ..burn.prepare import LINE, POINT, POLYGON
 from ..burn.rules import Flat, flatten, pixel_xy
+from .bounds import zone_bounds
 from .wkb import flat_of_wkb, wkb_buffers
 
 # shapely's type ids of the zones ``geometries`` makes
@@ -144,15 +145,7 @@ class ZoneArrays:
     @cached_property
     def _bounds(self) -> np.ndarray:
         f = self.flat
-        first = f.path_coords[f.part_paths[f.zone_parts]]
-        out = np.full((len(self), 4), np.nan)
-        present = np.flatnonzero(np.diff(first) > 0)
-        if present.size and f.xy.size:
-            starts = first[present]
-            for axis in (0, 1):
-                values = f.xy[:, axis]
-                out[present, axis] = np.minimum.reduceat(values, starts)
-                out[present, axis + 2] = np.maximum.reduceat(values, starts)
+        out = zone_bounds(f.zone_parts, f.part_paths, f.path_coords, f.xy)
         out.flags.writeable = False
         return out
 
