@@ -35,6 +35,7 @@ from .run.progress import ProgressLike, reporter
 from .run.reach import Reach
 from .statistics.names import StatsLike
 from .statistics.table import DEFAULT_STATS
+from .zones.read_ahead import reading_ahead
 from .zones.reproject import crs_text
 from .zones_as_data import ZonesLike, adapt_zones, rasterize_zones, zonal_pixels
 
@@ -260,47 +261,49 @@ def zonal_stats(
     if is_several(raster, weights):  # exactextract's lists: columns per raster
         options = {k: v for k, v in locals().items() if k not in _GIVEN}
         return zonal_stats_of_each(zonal_stats, zones, raster, stats, options)
-    zones, assume_same_crs, name = adapt_zones(zones, assume_same_crs)
-    if isinstance(raster, np.ndarray) and affine is not None:
-        raster = array_raster(raster, affine)
-        kind = "ndarray"
-    else:
-        kind = _raster_kind(raster)
-    request = Request.build(
-        route_of(zones),
-        stats,
-        categorical=categorical,
-        coverage=coverage,
-        weights=weights,
-        default_value=default_value,
-        default_weight=default_weight,
-        min_coverage_frac=min_coverage_frac,
-        grid_compat_tol=grid_compat_tol,
-        group_by=group_by,
-        chunks=chunks,
-        checkpoint=checkpoint,
-        include_cols=include_cols,
-        gdal_options=gdal_options,
-        band=band,
-        nodata=nodata,
-        raw=raw,
-        zone_id=zone_id,
-        layer=layer,
-        assume_same_crs=assume_same_crs,
-        zones_crs=crs_text(zones_crs),
-        all_touched=all_touched,
-        small=small,
-        split_every=split_every,
-        geometry=geometry,
-        prefix=prefix,
-        plan=zones.options if isinstance(zones, ZonePlan) else None,
-        raster_kind=kind,
-        affine=affine,
-        progress=progress,
-    )
-    zones, raster = cast(Zones, zones), cast(Raster, raster)  # adapted above
-    with options_given(request.gdal_options):
-        return _run(request, zones, raster, name, compute)
+    # the zones read on a thread while the raster and the kernels are opened
+    with reading_ahead(zones, layer):
+        zones, assume_same_crs, name = adapt_zones(zones, assume_same_crs)
+        if isinstance(raster, np.ndarray) and affine is not None:
+            raster = array_raster(raster, affine)
+            kind = "ndarray"
+        else:
+            kind = _raster_kind(raster)
+        request = Request.build(
+            route_of(zones),
+            stats,
+            categorical=categorical,
+            coverage=coverage,
+            weights=weights,
+            default_value=default_value,
+            default_weight=default_weight,
+            min_coverage_frac=min_coverage_frac,
+            grid_compat_tol=grid_compat_tol,
+            group_by=group_by,
+            chunks=chunks,
+            checkpoint=checkpoint,
+            include_cols=include_cols,
+            gdal_options=gdal_options,
+            band=band,
+            nodata=nodata,
+            raw=raw,
+            zone_id=zone_id,
+            layer=layer,
+            assume_same_crs=assume_same_crs,
+            zones_crs=crs_text(zones_crs),
+            all_touched=all_touched,
+            small=small,
+            split_every=split_every,
+            geometry=geometry,
+            prefix=prefix,
+            plan=zones.options if isinstance(zones, ZonePlan) else None,
+            raster_kind=kind,
+            affine=affine,
+            progress=progress,
+        )
+        zones, raster = cast(Zones, zones), cast(Raster, raster)  # adapted above
+        with options_given(request.gdal_options):
+            return _run(request, zones, raster, name, compute)
 
 
 def _run(
