@@ -130,6 +130,12 @@ def test_arrays_gather_concatenate_pickle_and_rebuild_exactly():
     picked = np.array([12, 3, 0, 1, 7, 3])
     taken = arrays.take(picked)
     assert_flat_equal(taken.flat, rules.flatten(geometries[picked]))
+    for picked in ([], [-1, -14], [5] * 3):  # none, from the end, repeated
+        taken = arrays.take(np.array(picked, np.int64))
+        assert_flat_equal(taken.flat, rules.flatten(geometries[picked]))
+        assert taken.types.tolist() == arrays.types[picked].tolist()
+    with pytest.raises(IndexError):
+        arrays.take([len(ODD)])
     joined = zone_arrays.ZoneArrays.concat([arrays.take([0, 1]), arrays.take([4, 5])])
     assert_flat_equal(joined.flat, rules.flatten(geometries[[0, 1, 4, 5]]))
     back = pickle.loads(pickle.dumps(arrays))
