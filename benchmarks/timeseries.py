@@ -65,7 +65,7 @@ def zonal_dask(directory: Path, source: str, zones: Path, steps: int) -> None:
 
 
 def plan(directory: Path, source: str, zones: Path, steps: int) -> None:
-    from zonal_dask.api import label_source
+    from zonal_dask.labels.inputs import label_source
     from zonal_dask.labels.sources import persisted
     from zonal_dask.request import Request
     from zonal_dask.run.process_state import run_scope

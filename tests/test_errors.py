@@ -553,11 +553,11 @@ def test_group_by_names_the_option_given_that_cannot_go_with_it(base, kwargs, me
 
 
 def test_zonal_pixels_refuses_all_bands_before_any_work(base, monkeypatch):
-    from zonal_dask import api
+    from zonal_dask import zones_as_data
 
     def work(*args, **kwargs):
         raise AssertionError("work started before the refusal")
 
-    monkeypatch.setattr(api, "label_source", work)
+    monkeypatch.setattr(zones_as_data, "label_source", work)
     with pytest.raises(zd.RasterError, match="one band at a time"):
         zd.zonal_pixels(base / "zones.gpkg", base / "grid.tif", band=None)

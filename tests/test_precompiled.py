@@ -87,6 +87,8 @@ def test_kernels_holds_exactly_the_signatures_the_runs_call():
 
     from zonal_dask.burn.rules import Flat
     from zonal_dask.run.kernels import FAMILIES, prepare_kernels
+    from zonal_dask.zones.bounds import zone_bounds
+    from zonal_dask.zones.gather import take_flat
     from zonal_dask.zones.validity import needs_geos
     from zonal_dask.zones.wkb import flat_of_wkb, wkb_buffers
 
@@ -97,6 +99,11 @@ def test_kernels_holds_exactly_the_signatures_the_runs_call():
     assert flat_of_wkb(read_only, [0, read_only.size])
     parsed = flat_of_wkb(*wkb_buffers(np.array([box, box])))
     assert not needs_geos(Flat(*parsed[0])).any()
+    flat = Flat(*parsed[0])
+    assert zone_bounds(flat.zone_parts, flat.part_paths, flat.path_coords, flat.xy)[
+        0
+    ].tolist() == [0, 0, 1, 1]
+    assert take_flat(*flat, np.array([1]))[4].tolist() == flat.xy[5:].tolist()
     table: dict[tuple[str, str], set] = {}
     for module, name, signature in KERNELS:
         table.setdefault((module, name), set()).add(signature)

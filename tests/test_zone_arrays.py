@@ -60,6 +60,24 @@ def test_wkb_is_flattened_as_shapely_flattens():
     assert parsed[1].tolist() == expected.tolist()
 
 
+def test_zone_bounds_are_shapelys_and_nan_without_coordinates():
+    rng = np.random.default_rng(5)
+    many = [
+        shapely.Polygon(rng.normal(size=(k, 2)) * 10.0**e)
+        for k, e in zip(rng.integers(3, 40, 300), rng.integers(-3, 9, 300), strict=True)
+    ]
+    geometries = np.array([*ODD, *many], object)
+    arrays = zone_arrays.ZoneArrays.of(geometries)
+    expected = shapely.bounds(geometries)  # NaN for None and empty
+    assert arrays.bounds().tobytes() == expected.tobytes()
+    # a NaN coordinate: that axis NaN (numpy.minimum's rule), the other kept
+    flat = arrays.flat._replace(xy=arrays.flat.xy.copy())
+    flat.xy[1, 0] = np.nan
+    bounds = zone_arrays.ZoneArrays(flat, arrays.types).bounds()
+    assert np.isnan(bounds[0, [0, 2]]).all()
+    assert bounds[0, [1, 3]].tolist() == expected[0, [1, 3]].tolist()
+
+
 def test_wkb_it_does_not_read_is_left_to_shapely():
     collection = np.array([shapely.GeometryCollection([shapely.Point(1, 1)])])
     assert wkb.flat_of_wkb(*wkb.wkb_buffers(collection)) is None
@@ -112,6 +130,12 @@ def test_arrays_gather_concatenate_pickle_and_rebuild_exactly():
     picked = np.array([12, 3, 0, 1, 7, 3])
     taken = arrays.take(picked)
     assert_flat_equal(taken.flat, rules.flatten(geometries[picked]))
+    for picked in ([], [-1, -14], [5] * 3):  # none, from the end, repeated
+        taken = arrays.take(np.array(picked, np.int64))
+        assert_flat_equal(taken.flat, rules.flatten(geometries[picked]))
+        assert taken.types.tolist() == arrays.types[picked].tolist()
+    with pytest.raises(IndexError):
+        arrays.take([len(ODD)])
     joined = zone_arrays.ZoneArrays.concat([arrays.take([0, 1]), arrays.take([4, 5])])
     assert_flat_equal(joined.flat, rules.flatten(geometries[[0, 1, 4, 5]]))
     back = pickle.loads(pickle.dumps(arrays))

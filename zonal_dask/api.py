@@ -11,40 +11,37 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-import xarray as xr
-from dask.delayed import Delayed
-
-from .io.features import finish, finish_lazily, read_features
-from .io.grid import ChunksLike
-from .io.python_inputs import array_raster
-from .io.raster import is_label_raster
-from .labels.inputs import Raster, Zones, grid_fields, label_source, route_of
-from .labels.plan import ZonePlan
-from .raster_list import is_several, zonal_stats_of_each
-from .reduce.graph import zonal_graph
-from .request import RasterKind, Request
-from .run import scheduler
-from .run.checkpoint import Checkpoint, run_identity
-from .run.process_state import options_given, planning
-from .run.progress import ProgressLike, reporter
-from .run.reach import Reach
-from .statistics.names import StatsLike
 from .statistics.table import DEFAULT_STATS
-from .zones.reproject import crs_text
-from .zones_as_data import ZonesLike, adapt_zones, rasterize_zones, zonal_pixels
+from .zones.read_ahead import reading_ahead
+
+# The engine (GeoPandas, dask, xarray, rasterio, numba) is imported inside
+# the functions: ``zonal_stats`` starts reading the zones first, so that the
+# read overlaps those imports (``zones.read_ahead``).
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+    from dask.delayed import Delayed
+
+    from .io.grid import ChunksLike
+    from .labels.inputs import Raster, Zones
+    from .request import RasterKind, Request
+    from .run.progress import ProgressLike
+    from .run.reach import Reach
+    from .statistics.names import StatsLike
+    from .zones_as_data import ZonesLike, rasterize_zones, zonal_pixels
+
+    # what the engine reads (labels/inputs.py), and what the API also takes
+    # (io/python_inputs.py)
+    RasterLike: TypeAlias = Raster | np.ndarray
+    # what zonal_stats hands on to each raster's call besides its options
+    WeightsLike: TypeAlias = str | os.PathLike[str] | xr.DataArray
 
 __all__ = ["rasterize_zones", "request_for", "zonal_pixels", "zonal_stats"]
 
-# what the engine reads (labels/inputs.py), and what the API also takes
-# (io/python_inputs.py)
-RasterLike: TypeAlias = Raster | np.ndarray
-# what zonal_stats hands on to each raster's call besides its options
-WeightsLike: TypeAlias = str | os.PathLike[str] | xr.DataArray
 _GIVEN = ("zones", "raster", "stats")
 
 
@@ -257,56 +254,81 @@ def zonal_stats(
     >>> df = zd.zonal_stats("borders.shp", "pop.tif")  # doctest: +SKIP
     >>> df = zd.zonal_stats(gdf, da, ["mean", "p90"], all_touched=True)  # doctest:+SKIP
     """
-    if is_several(raster, weights):  # exactextract's lists: columns per raster
-        options = {k: v for k, v in locals().items() if k not in _GIVEN}
-        return zonal_stats_of_each(zonal_stats, zones, raster, stats, options)
-    zones, assume_same_crs, name = adapt_zones(zones, assume_same_crs)
-    if isinstance(raster, np.ndarray) and affine is not None:
-        raster = array_raster(raster, affine)
-        kind = "ndarray"
-    else:
-        kind = _raster_kind(raster)
-    request = Request.build(
-        route_of(zones),
-        stats,
-        categorical=categorical,
-        coverage=coverage,
-        weights=weights,
-        default_value=default_value,
-        default_weight=default_weight,
-        min_coverage_frac=min_coverage_frac,
-        grid_compat_tol=grid_compat_tol,
-        group_by=group_by,
-        chunks=chunks,
-        checkpoint=checkpoint,
-        include_cols=include_cols,
-        gdal_options=gdal_options,
-        band=band,
-        nodata=nodata,
-        raw=raw,
-        zone_id=zone_id,
-        layer=layer,
-        assume_same_crs=assume_same_crs,
-        zones_crs=crs_text(zones_crs),
-        all_touched=all_touched,
-        small=small,
-        split_every=split_every,
-        geometry=geometry,
-        prefix=prefix,
-        plan=zones.options if isinstance(zones, ZonePlan) else None,
-        raster_kind=kind,
-        affine=affine,
-        progress=progress,
-    )
-    zones, raster = cast(Zones, zones), cast(Raster, raster)  # adapted above
-    with options_given(request.gdal_options):
-        return _run(request, zones, raster, name, compute)
+    given = dict(locals())
+    # the zones read on a thread while the engine is imported, the raster
+    # and the kernels opened
+    with reading_ahead(zones, layer):
+        import numpy as np
+
+        from .io.python_inputs import array_raster
+        from .labels.inputs import route_of
+        from .labels.plan import ZonePlan
+        from .raster_list import is_several, zonal_stats_of_each
+        from .request import Request
+        from .run.process_state import options_given
+        from .zones.reproject import crs_text
+        from .zones_as_data import adapt_zones
+
+        if is_several(raster, weights):  # exactextract's lists: columns per raster
+            options = {k: v for k, v in given.items() if k not in _GIVEN}
+            return zonal_stats_of_each(zonal_stats, zones, raster, stats, options)
+        zones, assume_same_crs, name = adapt_zones(zones, assume_same_crs)
+        if isinstance(raster, np.ndarray) and affine is not None:
+            raster = array_raster(raster, affine)
+            kind = "ndarray"
+        else:
+            kind = _raster_kind(raster)
+        request = Request.build(
+            route_of(zones),
+            stats,
+            categorical=categorical,
+            coverage=coverage,
+            weights=weights,
+            default_value=default_value,
+            default_weight=default_weight,
+            min_coverage_frac=min_coverage_frac,
+            grid_compat_tol=grid_compat_tol,
+            group_by=group_by,
+            chunks=chunks,
+            checkpoint=checkpoint,
+            include_cols=include_cols,
+            gdal_options=gdal_options,
+            band=band,
+            nodata=nodata,
+            raw=raw,
+            zone_id=zone_id,
+            layer=layer,
+            assume_same_crs=assume_same_crs,
+            zones_crs=crs_text(zones_crs),
+            all_touched=all_touched,
+            small=small,
+            split_every=split_every,
+            geometry=geometry,
+            prefix=prefix,
+            plan=zones.options if isinstance(zones, ZonePlan) else None,
+            raster_kind=kind,
+            affine=affine,
+            progress=progress,
+        )
+        zones, raster = cast("Zones", zones), cast("Raster", raster)  # adapted
+        with options_given(request.gdal_options):
+            return _run(request, zones, raster, name, compute)
 
 
 def _run(
     request: Request, zones: Zones, raster: Raster, name: Any, compute: bool
 ) -> pd.DataFrame | gpd.GeoDataFrame | xr.Dataset | Delayed:
     """Plan and compute a checked ``request``: ``zonal_stats``' steps."""
+    import pandas as pd
+
+    from .io.features import finish, finish_lazily, read_features
+    from .labels.inputs import grid_fields, label_source
+    from .reduce.graph import zonal_graph
+    from .run import scheduler
+    from .run.checkpoint import Checkpoint, run_identity
+    from .run.process_state import planning
+    from .run.progress import reporter
+
     layer, prefix = request.layer, request.prefix
     with planning():
         frame = carried = None
@@ -363,6 +385,10 @@ def worker_reach(
 ) -> Reach:
     """What the workers read (the rasters, a label raster) and where they
     write (a checkpoint): checked on a cluster before the graph is sent."""
+    from .io.raster import is_label_raster
+    from .labels.plan import ZonePlan
+    from .run.reach import Reach
+
     label_raster = zones if is_label_raster(zones) else None
     plan = zones.path if isinstance(zones, ZonePlan) else None
     return Reach.of([raster, weights, label_raster, plan], [checkpoint])
@@ -374,11 +400,17 @@ def request_for(
     """The validated ``Request`` of ``zonal_stats(zones, <a raster path>,
     stats, **options)``, reading nothing: the command line checks its options
     with it before it starts a scheduler."""
+    from .labels.inputs import route_of
+    from .request import Request
+
     options.pop("compute", None)
     return Request.build(route_of(zones), stats, **options)
 
 
 def _raster_kind(raster: Any) -> RasterKind:
+    import numpy as np
+    import xarray as xr
+
     if isinstance(raster, np.ndarray):
         return "ndarray"
     return "DataArray" if isinstance(raster, xr.DataArray) else "path"
@@ -391,3 +423,12 @@ def _planes(array: xr.DataArray) -> dict[str, Any]:
     dim = array.dims[0]
     coords = array[dim].to_numpy() if dim in array.coords else None
     return {"plane_dim": dim, "plane_coords": coords}
+
+
+def __getattr__(name: str) -> Any:
+    # the API's other entry points, from the engine's modules when first used
+    if name in ("rasterize_zones", "zonal_pixels"):
+        from . import zones_as_data
+
+        return getattr(zones_as_data, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

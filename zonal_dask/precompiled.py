@@ -111,6 +111,18 @@ def _kernels() -> list[tuple[str, str, tuple[types.Type, ...]]]:
             ("zones.wkb", "_walk", (data, i64, i64, wkb_out, types.boolean, box))
             for data in (u8, types.Array(types.uint8, 1, "C", readonly=True))
         ),
+        # some zones' arrays gathered (zones.arrays)
+        (
+            "zones.gather",
+            "_take",
+            (i64, i64, i64, i64, _array("float64", 2), i64),
+        ),
+        # each zone's bounds (zones.arrays)
+        (
+            "zones.bounds",
+            "_zone_bounds",
+            (i64, i64, i64, _array("float64", 2), _array("float64", 2)),
+        ),
         # the validity pass over a large layer's flat arrays (zones.table)
         (
             "zones.validity",

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NoOverlapWarning, OptionError, OutputError, ZonalError
 from ..run.faults import Stage
-from ..run.process_state import command_scope, large_blocks_mapped, options_given
+from ..run.process_state import (
+    arrow_on_system_heap,
+    command_scope,
+    large_blocks_mapped,
+    options_given,
+)
 from ..statistics.table import DEFAULT_STATS
 from .options import (
     HelpFormatter,
@@ -49,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if argv[:1] == ["demo"]:
                 return _demo(argv[1:])
             args = build_parser().parse_args(argv)
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _zones_read_ahead(args):
                 warnings.simplefilter(
                     "error" if args.strict else "always", NoOverlapWarning
                 )
@@ -93,6 +98,20 @@ def _warnings_in_words() -> Iterator[None]:
         yield
     finally:
         warnings.showwarning = previous
+
+
+@contextmanager
+def _zones_read_ahead(args: argparse.Namespace) -> Iterator[None]:
+    """The zones read on a thread while the engine is imported (a single
+    raster's run: ``zones.read_ahead``), Arrow allocating from the C heap
+    from the start (``command_scope``)."""
+    if is_series(args):
+        yield
+        return
+    from ..zones.read_ahead import reading_ahead
+
+    with arrow_on_system_heap(), reading_ahead(args.zones, args.layer):
+        yield
 
 
 @command_scope()

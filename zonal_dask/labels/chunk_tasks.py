@@ -185,9 +185,9 @@ def _meeting(
     margin = np.where(zones.lines(), LINE_REACH, REACH)
     present = np.flatnonzero(~np.isnan(bounds[:, 0]))
     bounds, margin = bounds[present], margin[present]
-    # each zone's bounds in (unoriented) columns and rows
-    cols = np.sort(orient[0] * bounds[:, [0, 2]], axis=1)
-    rows = np.sort(orient[1] * bounds[:, [1, 3]], axis=1)
+    # each zone's bounds in (unoriented) columns and rows (low, high)
+    cols = _spans(orient[0] * bounds[:, 0], orient[0] * bounds[:, 2])
+    rows = _spans(orient[1] * bounds[:, 1], orient[1] * bounds[:, 3])
     i, inner_rows = _one_span(row_edges, rows, margin)
     j, inner_cols = _one_span(col_edges, cols, margin)
     alone = inner_rows & inner_cols
@@ -209,6 +209,12 @@ def _meeting(
         chunk.append(c)
         zone.append(z)
     return np.concatenate(chunk).astype(np.int64), np.concatenate(zone).astype(np.int64)
+
+
+def _spans(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, 2) the lower and the higher of ``a`` and ``b`` (no NaN): what
+    sorting each row gives, without a sort per row (five times slower)."""
+    return np.column_stack((np.minimum(a, b), np.maximum(a, b)))
 
 
 def _one_span(

@@ -15,6 +15,8 @@ to the workers whose chunks need it, and the graph holds each zone once.
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,15 +91,22 @@ class ZoneShards:
         starts = np.flatnonzero(np.diff(shard_of, prepend=-1)).astype(np.int64)
         rank = np.full(len(zones), -1, np.int64)
         rank[order] = np.arange(order.size)
+        pieces = np.split(order, starts[1:])
+        # the gathers (compiled) and the digest (hashlib) hold no GIL: on
+        # every core at once
+        with ThreadPoolExecutor(min(len(pieces), os.cpu_count() or 1) or 1) as pool:
+            whole = pool.submit(zones.digest)
+            taken = list(pool.map(zones.take, pieces))
+            token = whole.result()
         shards = [
             ZoneShard(
                 ids,
-                zones.take(ids),
+                arrays,
                 None if layers is None else np.asarray(layers)[ids].astype(np.int64),
             )
-            for ids in np.split(order, starts[1:])
+            for ids, arrays in zip(pieces, taken, strict=True)
         ]
-        digest = hashlib.sha1(zones.digest().encode())
+        digest = hashlib.sha1(token.encode())
         digest.update(order.tobytes())
         digest.update(starts.tobytes())
         if layers is not None:

@@ -136,12 +136,15 @@ def announced(
         event.unregister("numba:compile", listener)
 
 
-# each family's kernel called from Python (``precompiled.KERNELS``' names)
+# each family's kernels called from Python (``precompiled.KERNELS``' names); a
+# chunk task gathers its zones from the shards (``zones.gather``) to burn them
+# or weigh them by coverage
+_GATHER = ("zones.gather", "_take")
 _ENTRIES = {
-    "moments": ("reduce.moment_kernel", "moments"),
-    "burn": ("burn.prepare", "burn_claims"),
-    "coverage": ("coverage.fraction_kernel", "coverage"),
-    "line_lengths": ("coverage.line_walk", "line_lengths"),
+    "moments": (("reduce.moment_kernel", "moments"),),
+    "burn": (("burn.prepare", "burn_claims"), _GATHER),
+    "coverage": (("coverage.fraction_kernel", "coverage"), _GATHER),
+    "line_lengths": (("coverage.line_walk", "line_lengths"),),
 }
 
 
@@ -154,7 +157,7 @@ def compiled_code(
     from ..precompiled import KERNELS, packed
     from ..reduce.moments import kernel_dtype
 
-    entries = {_ENTRIES[family] for family in families}
+    entries = {entry for family in families for entry in _ENTRIES[family]}
     moments = {kernel_dtype(np.dtype(d)).name for d in dtypes}
     return packed(
         (module, name, signature)
@@ -227,6 +230,14 @@ def _call_burner() -> None:
     from ..burn.rules import burn_chunk
 
     burn_chunk(np.array([shapely.box(0, -1, 1, 0)]), (0, 0), (1, 1), (1, 1))
+    _call_gather()
+
+
+def _call_gather() -> None:
+    from ..zones.gather import take_flat
+
+    starts = np.array([0, 1], np.int64)
+    take_flat(starts, starts[:1], starts, starts, np.zeros((1, 2)), starts[:1])
 
 
 def _call_coverage(lines: bool) -> None:
@@ -236,3 +247,4 @@ def _call_coverage(lines: bool) -> None:
 
     shape = shapely.LineString([(0, 0), (1, 1)]) if lines else shapely.box(0, 0, 1, 1)
     coverage_fractions(np.array([shape]), (0, 0), (1, 1), (1, -1), (1, 1))
+    _call_gather()

@@ -22,6 +22,8 @@ from affine import Affine
 
 from ..burn.prepare import LINE, POINT, POLYGON
 from ..burn.rules import Flat, flatten, pixel_xy
+from .bounds import zone_bounds
+from .gather import take_flat
 from .wkb import flat_of_wkb, wkb_buffers
 
 # shapely's type ids of the zones ``geometries`` makes
@@ -94,18 +96,12 @@ class ZoneArrays:
 
     def take(self, zones: np.ndarray) -> ZoneArrays:
         """Zones ``zones`` (positions), in that order."""
-        f = self.flat
         zones = np.asarray(zones, np.int64)
-        parts = _ranges(f.zone_parts[zones], f.zone_parts[zones + 1])
-        paths = _ranges(f.part_paths[parts], f.part_paths[parts + 1])
-        coords = _ranges(f.path_coords[paths], f.path_coords[paths + 1])
-        flat = Flat(
-            _starts(f.zone_parts[zones + 1] - f.zone_parts[zones]),
-            f.part_kind[parts],
-            _starts(f.part_paths[parts + 1] - f.part_paths[parts]),
-            _starts(f.path_coords[paths + 1] - f.path_coords[paths]),
-            f.xy[coords],
-        )
+        n = len(self)
+        if zones.size and (zones.min() < -n or zones.max() >= n):
+            raise IndexError(f"zone positions beyond {n} zones")
+        zones = np.where(zones < 0, zones + n, zones)  # as NumPy indexes
+        flat = Flat(*take_flat(*self.flat, zones))
         return ZoneArrays(flat, self.types[zones])
 
     @staticmethod
@@ -144,15 +140,7 @@ class ZoneArrays:
     @cached_property
     def _bounds(self) -> np.ndarray:
         f = self.flat
-        first = f.path_coords[f.part_paths[f.zone_parts]]
-        out = np.full((len(self), 4), np.nan)
-        present = np.flatnonzero(np.diff(first) > 0)
-        if present.size and f.xy.size:
-            starts = first[present]
-            for axis in (0, 1):
-                values = f.xy[:, axis]
-                out[present, axis] = np.minimum.reduceat(values, starts)
-                out[present, axis + 2] = np.maximum.reduceat(values, starts)
+        out = zone_bounds(f.zone_parts, f.part_paths, f.path_coords, f.xy)
         out.flags.writeable = False
         return out
 

@@ -55,7 +55,9 @@ def read_table(path: str, layer: str | int | None) -> ZoneTable | None:
     """The layer as a ``ZoneTable``; None when GeoPandas should read it."""
     from pyogrio.raw import read_arrow
 
-    meta, table = read_arrow(path, layer=layer, return_fids=True)
+    from .read_ahead import take
+
+    meta, table = take(path, layer) or read_arrow(path, layer=layer, return_fids=True)
     simple = all(d is None or not d.startswith("datetime") for d in meta["dtypes"])
     if not simple or "OFSTJSON" in meta["ogr_subtypes"] or not meta["fid_column"]:
         return None
