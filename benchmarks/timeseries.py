@@ -73,8 +73,7 @@ def plan(directory: Path, source: str, zones: Path, steps: int) -> None:
     like = tifs(directory, 1)[0]
     request = Request.build("polygons", STATS)
     with run_scope():
-        _, labels = label_source(str(zones), like, request, str(zones))
-        persisted(labels)
+        persisted(label_source(str(zones), like, request, str(zones)).source)
 
 
 def floor(directory: Path, source: str, zones: Path, steps: int) -> None:
