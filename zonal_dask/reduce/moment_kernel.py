@@ -11,10 +11,11 @@ label layers weighs 1; a sparse claim weighs its coverage fraction when the
 label source gives one, else 1, so the unweighted statistics are the
 weighted ones with unit weights, bit for bit. With a weights raster the same
 pass fills a second set of columns, each claim weighing its weight times the
-pixel's. A label layer's claims, which all weigh 1, are taken a run of one
-zone's adjacent pixels at a time, the zone's columns held in locals along the
-run (``_layer_runs``): the same operations in the same order, so the same
-bits, without a memory round trip per pixel and column.
+pixel's. Without a weights raster nor the third and fourth power sums, a
+label layer's claims, which all weigh 1, are taken a run of one zone's
+adjacent pixels at a time, the zone's columns held in locals along the run
+(``_layer_runs``): the same operations in the same order, so the same bits,
+without a memory round trip per pixel and column.
 
 No division per pixel: the power sums of shifted values are only added; the
 central moments are derived from them once per zone (``reduce/moments.py``),
@@ -66,7 +67,6 @@ def _layer_runs(
     nodata,
     has_nodata,
     positions,
-    higher,
     invalid_column,
     row0,
     col0,
@@ -77,7 +77,10 @@ def _layer_runs(
     adjacent pixels at a time: its columns are held in locals along the run
     and stored once at its end. The same operations in the same order as the
     generic loop of ``moments`` (whose weights are all 1 here), so the same
-    bits; the accumulators no longer wait on memory from pixel to pixel."""
+    bits; the accumulators no longer wait on memory from pixel to pixel.
+    Without the third and fourth power sums, whose two more accumulators
+    cost a quarter of the speed (skewness and kurtosis take the generic
+    loop)."""
     n_pixels = flat_values.size
     i = 0
     while i < n_pixels:
@@ -94,8 +97,6 @@ def _layer_runs(
         shift = acc[z, 8]
         s1 = acc[z, 9]
         s2 = acc[z, 10]
-        s3 = acc[z, 11]
-        s4 = acc[z, 12]
         low = acc[z, 13]
         high = acc[z, 14]
         low_at = acc[z, 15]
@@ -141,10 +142,6 @@ def _layer_runs(
             s1 += y
             yy = y * y
             s2 += yy
-            if higher:
-                yyy = yy * y
-                s3 += yyy
-                s4 += yyy * y
         acc[z, 0] = weight
         acc[z, 1] = posinf
         acc[z, 2] = neginf
@@ -154,8 +151,6 @@ def _layer_runs(
         acc[z, 8] = shift
         acc[z, 9] = s1
         acc[z, 10] = s2
-        acc[z, 11] = s3
-        acc[z, 12] = s4
         acc[z, 13] = low
         acc[z, 14] = high
         acc[z, 15] = low_at
@@ -242,13 +237,14 @@ def moments(
     weighted = extra_weights.size > 0
     flat_pixel_weights = pixel_weights.ravel()
     row0, col0, grid_width = origin[0], origin[1], origin[2]
-    # Without a weights raster the layers go zone run by zone run (1.4-1.5x
-    # the pixels a CPU second of this loop, benchmarks/README.md); the rest
+    # Without a weights raster or the higher power sums the layers go zone
+    # run by zone run (1.9x the pixels a CPU second of this loop on a 2048²
+    # float32 chunk, benchmarks/README.md); the rest
     # takes one loop body for the layers' pixels and, last, the sparse
     # claims: the update written once and inline runs twice as fast as the
     # same update in a helper function, inlined or not (numba 0.6x).
     first = 0
-    if not by_pixel:
+    if not (by_pixel or higher):
         for layer in range(n_layers):
             _layer_runs(
                 flat_values,
@@ -257,7 +253,6 @@ def moments(
                 nodata,
                 has_nodata,
                 positions,
-                higher,
                 invalid_column,
                 row0,
                 col0,
