@@ -244,7 +244,7 @@ def test_a_layers_zone_runs_give_the_generic_loops_bits(dtype, options):
     rng = np.random.default_rng(options)
     rows, cols = 37, 53
     values = 1e8 + rng.normal(0, 3, (rows, cols))
-    # magnitudes from 1e-3 to 1e13, both signs: the compensated sum rounds
+    # magnitudes from 1e-3 to 1e12, both signs: the compensated sum rounds
     # both ways (a running total smaller and larger than the next value)
     scale = rng.choice([-1.0, 1.0], values.shape) * 10.0 ** rng.integers(
         -11, 5, values.shape
