@@ -238,11 +238,11 @@ def moments(
     flat_pixel_weights = pixel_weights.ravel()
     row0, col0, grid_width = origin[0], origin[1], origin[2]
     # Without a weights raster or the higher power sums the layers go zone
-    # run by zone run (1.9x the pixels a CPU second of this loop on a 2048²
-    # float32 chunk, benchmarks/README.md); the rest
-    # takes one loop body for the layers' pixels and, last, the sparse
-    # claims: the update written once and inline runs twice as fast as the
-    # same update in a helper function, inlined or not (numba 0.6x).
+    # run by zone run (2-2.5x the pixels a CPU second of this loop on a
+    # 2048² float32 chunk, benchmarks/README.md). The rest takes one loop
+    # body for the layers' pixels and, last, the sparse claims: the update
+    # written once and inline runs twice as fast as the same update in a
+    # helper function, inlined or not (numba 0.6x).
     first = 0
     if not (by_pixel or higher):
         for layer in range(n_layers):
