@@ -230,3 +230,61 @@ def test_central_moments_are_summed_again_when_the_shift_is_far_from_the_mean():
             sum(w * (x - mean) ** p for w, x in zip(exact_w, exact_x, strict=True))
         )
         np.testing.assert_allclose(found.field(f"m{p}")[0], exact, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16"])
+@pytest.mark.parametrize("options", range(8))
+def test_a_layers_zone_runs_give_the_generic_loops_bits(dtype, options):
+    # without a weights raster the kernel takes a layer's claims a zone run at
+    # a time (its columns in locals); with one, every claim goes through the
+    # generic loop, whose first set of columns weighs claims alone: the two
+    # must agree to the bit, on runs cut by holes, nodata, NaN, infinities,
+    # large values and zones met again further on
+    kernel = moments_module.moment_kernel.moments
+    rng = np.random.default_rng(options)
+    rows, cols = 37, 53
+    values = 1e8 + rng.normal(0, 3, (rows, cols))
+    # magnitudes from 1e-3 to 1e12, both signs: the compensated sum rounds
+    # both ways (a running total smaller and larger than the next value)
+    scale = rng.choice([-1.0, 1.0], values.shape) * 10.0 ** rng.integers(
+        -11, 5, values.shape
+    )
+    values = values * scale
+    if dtype == "int16":
+        values = rng.integers(-300, 300, (rows, cols))
+    values = values.astype(dtype)
+    values.ravel()[rng.choice(values.size, 60, replace=False)] = -7
+    if dtype != "int16":
+        picks = rng.choice(values.size, 90, replace=False)
+        values.ravel()[picks[:30]] = np.nan
+        values.ravel()[picks[30:60]] = np.inf
+        values.ravel()[picks[60:]] = -np.inf
+    # runs of random length, zones repeating, holes (-1) between them
+    run_zones = rng.integers(-1, 9, 2 * rows * cols)
+    run_lengths = rng.integers(1, 40, run_zones.size)
+    flat = np.repeat(run_zones, run_lengths)[: 2 * rows * cols]
+    labels = flat.astype(np.int32).reshape(2, rows, cols)
+    extra_pixels = rng.choice(values.size, 50).astype(np.int64)
+    extra_zones = rng.integers(0, 9, 50).astype(np.int32)
+
+    def sweep(pixel_weights):
+        return kernel(
+            values,
+            labels,
+            extra_pixels,
+            extra_zones,
+            np.empty(0),
+            9,
+            values.dtype.type(-7),
+            True,
+            pixel_weights,
+            np.array([3, 5, 200], np.int64),
+            np.empty((0, 0)),
+            options,
+        )
+
+    by_runs = sweep(np.empty((0, 0)))
+    generic = sweep(np.ones((rows, cols)))
+    assert by_runs.shape == (9, 1, 17) and generic.shape == (9, 2, 17)
+    assert (by_runs[:, 0, 0] > 0).all()
+    np.testing.assert_array_equal(by_runs[:, 0], generic[:, 0])

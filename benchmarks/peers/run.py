@@ -66,6 +66,7 @@ class Tool:
 
 TOOLS = [
     Tool("zonal_dask", "zonal_dask (API)", "centre"),
+    Tool("zonal_dask_1thread", "zonal_dask (API), 1 thread", "centre"),
     Tool("zonal_dask_cli", "zonal-dask (CLI)", "centre"),
     Tool("zonal_dask_coverage", "zonal_dask, coverage='fraction' (API)", "coverage"),
     Tool("rasterstats", "rasterstats", "centre"),
@@ -77,6 +78,7 @@ TOOLS = [
     Tool("gdal_loop", "per-polygon GDAL loop, 1 core", "centre"),
     Tool("gdal_pool", "per-polygon GDAL loop, Pool(2)", "centre"),
     Tool("floor_read", "floor A: read + decode every block, 2 threads", None),
+    Tool("floor_read_1thread", "floor A on 1 thread", None),
     Tool("floor_rasterize", "floor B: rasterize every chunk, 2 threads", None),
 ]
 REFERENCE_TOOLS = {"centre": "zonal_dask", "coverage": "zonal_dask_coverage"}

@@ -47,11 +47,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     os._exit(0)
 
 
-def zonal_dask_api(zones: str, raster: str, out: Path) -> None:
-    """zonal_dask's Python API, default pixel-centre rule."""
+def zonal_dask_api(
+    zones: str, raster: str, out: Path, threads: int | None = None
+) -> None:
+    """zonal_dask's Python API, default pixel-centre rule; on ``threads``
+    threads (default: one per core)."""
+    import dask
+
     import zonal_dask
 
-    frame = zonal_dask.zonal_stats(zones, raster, STATS, zone_id="zone")
+    with dask.config.set(num_workers=threads):
+        frame = zonal_dask.zonal_stats(zones, raster, STATS, zone_id="zone")
     write(out, frame.reset_index())
 
 
@@ -243,14 +249,15 @@ def gdal_pool(zones: str, raster: str, out: Path) -> None:
     write(out, pd.DataFrame(rows, columns=STATS).assign(zone=frame["zone"]))
 
 
-def floor_read(zones: str, raster: str, out: Path) -> None:
-    """Floor A: read and decode every block, 2 threads, nothing else."""
+def floor_read(zones: str, raster: str, out: Path, threads: int = THREADS) -> None:
+    """Floor A: read and decode every block, 2 threads (or ``threads``),
+    nothing else."""
     import rasterio
 
     with rasterio.open(raster) as src:
         blocks = [window for _, window in src.block_windows(1)]
     with per_thread_dataset(raster) as dataset:
-        with ThreadPoolExecutor(THREADS) as pool:
+        with ThreadPoolExecutor(threads) as pool:
             list(pool.map(lambda w: dataset().read(1, window=w), blocks))
 
 
@@ -424,6 +431,7 @@ def write(out: Path, frame: pd.DataFrame) -> None:
 
 TOOLS: dict[str, Callable[[str, str, Path], None]] = {
     "zonal_dask": zonal_dask_api,
+    "zonal_dask_1thread": lambda z, r, o: zonal_dask_api(z, r, o, threads=1),
     "zonal_dask_coverage": zonal_dask_coverage,
     "zonal_dask_mean": lambda z, r, o: zonal_dask_mean(z, r, o, None),
     "zonal_dask_weighted": lambda z, r, o: zonal_dask_weighted(z, r, o, None),
@@ -444,6 +452,7 @@ TOOLS: dict[str, Callable[[str, str, Path], None]] = {
     "gdal_loop": gdal_loop,
     "gdal_pool": gdal_pool,
     "floor_read": floor_read,
+    "floor_read_1thread": lambda z, r, o: floor_read(z, r, o, threads=1),
     "floor_rasterize": floor_rasterize,
     "bands_mean_zonal_dask": lambda z, r, o: bands_mean(z, r, o, "zonal_dask"),
     "bands_mean_exactextract": lambda z, r, o: bands_mean(z, r, o, "exactextract"),

@@ -11,7 +11,11 @@ label layers weighs 1; a sparse claim weighs its coverage fraction when the
 label source gives one, else 1, so the unweighted statistics are the
 weighted ones with unit weights, bit for bit. With a weights raster the same
 pass fills a second set of columns, each claim weighing its weight times the
-pixel's.
+pixel's. Without a weights raster nor the third and fourth power sums, a
+label layer's claims, which all weigh 1, are taken a run of one zone's
+adjacent pixels at a time, the zone's columns held in locals along the run
+(``_layer_runs``): the same operations in the same order, so the same bits,
+without a memory round trip per pixel and column.
 
 No division per pixel: the power sums of shifted values are only added; the
 central moments are derived from them once per zone (``reduce/moments.py``),
@@ -53,6 +57,104 @@ COLUMNS = (
 POSITIONS = 1  # track where the extremes first are
 HIGHER = 2  # the third and fourth power sums
 NAN_VALUES = 4  # invalid pixels count, as NaN values (default_value=NaN)
+
+
+@njit(cache=True, nogil=True)
+def _layer_runs(
+    flat_values,
+    layer_labels,
+    acc,
+    nodata,
+    has_nodata,
+    positions,
+    invalid_column,
+    row0,
+    col0,
+    grid_width,
+    n_cols,
+):  # pragma: no cover - numba
+    """One label layer's pixels, each claim weighing 1, a zone's run of
+    adjacent pixels at a time: its columns are held in locals along the run
+    and stored once at its end. The same operations in the same order as the
+    generic loop of ``moments`` (whose weights are all 1 here), so the same
+    bits; the accumulators no longer wait on memory from pixel to pixel.
+    Without the third and fourth power sums, whose two more accumulators
+    cost a quarter of the speed (skewness and kurtosis take the generic
+    loop)."""
+    n_pixels = flat_values.size
+    i = 0
+    while i < n_pixels:
+        z = layer_labels[i]
+        if z < 0:
+            i += 1
+            continue
+        weight = acc[z, 0]
+        posinf = acc[z, 1]
+        neginf = acc[z, 2]
+        invalid = acc[z, invalid_column]
+        total = acc[z, 6]
+        carry = acc[z, 7]
+        shift = acc[z, 8]
+        s1 = acc[z, 9]
+        s2 = acc[z, 10]
+        low = acc[z, 13]
+        high = acc[z, 14]
+        low_at = acc[z, 15]
+        high_at = acc[z, 16]
+        while i < n_pixels and layer_labels[i] == z:
+            pixel = i
+            i += 1
+            raw = flat_values[pixel]
+            x = np.float64(raw)
+            if x != x or (has_nodata and raw == nodata):
+                invalid += 1.0
+                continue
+            if x <= low or x >= high:
+                if positions:
+                    at = float(
+                        (row0 + pixel // n_cols) * grid_width + col0 + pixel % n_cols
+                    )
+                    if x < low or (x == low and at < low_at):
+                        low = x
+                        low_at = at
+                    if x > high or (x == high and at < high_at):
+                        high = x
+                        high_at = at
+                else:
+                    low = min(low, x)
+                    high = max(high, x)
+            if np.isinf(x):
+                if x > 0:
+                    posinf += 1.0
+                else:
+                    neginf += 1.0
+                continue
+            if shift != shift:
+                shift = x
+            weight += 1.0
+            t = total + x
+            if abs(total) >= abs(x):
+                carry += (total - t) + x
+            else:
+                carry += (x - t) + total
+            total = t
+            y = x - shift
+            s1 += y
+            yy = y * y
+            s2 += yy
+        acc[z, 0] = weight
+        acc[z, 1] = posinf
+        acc[z, 2] = neginf
+        acc[z, invalid_column] = invalid
+        acc[z, 6] = total
+        acc[z, 7] = carry
+        acc[z, 8] = shift
+        acc[z, 9] = s1
+        acc[z, 10] = s2
+        acc[z, 13] = low
+        acc[z, 14] = high
+        acc[z, 15] = low_at
+        acc[z, 16] = high_at
 
 
 @njit(cache=True, nogil=True)
@@ -135,10 +237,30 @@ def moments(
     weighted = extra_weights.size > 0
     flat_pixel_weights = pixel_weights.ravel()
     row0, col0, grid_width = origin[0], origin[1], origin[2]
-    # One loop body for the layers' pixels and, last, the sparse claims: the
-    # update written once and inline runs twice as fast as the same update in
-    # a helper function, inlined or not (numba 0.6x).
-    for layer in range(n_layers + 1):
+    # Without a weights raster or the higher power sums the layers go zone
+    # run by zone run (2-2.5x the pixels a CPU second of this loop on a
+    # 2048² float32 chunk, benchmarks/README.md). The rest takes one loop
+    # body for the layers' pixels and, last, the sparse claims: the update
+    # written once and inline runs twice as fast as the same update in a
+    # helper function, inlined or not (numba 0.6x).
+    first = 0
+    if not (by_pixel or higher):
+        for layer in range(n_layers):
+            _layer_runs(
+                flat_values,
+                flat_labels[layer],
+                acc,
+                nodata,
+                has_nodata,
+                positions,
+                invalid_column,
+                row0,
+                col0,
+                grid_width,
+                n_cols,
+            )
+        first = n_layers
+    for layer in range(first, n_layers + 1):
         main = layer < n_layers
         for i in range(n_pixels if main else extra_pixels.size):
             w = 1.0
