@@ -68,6 +68,7 @@ def _worker(shipped, families, tmp_path, **variables):
     return json.loads(done.stdout.splitlines()[-1]), done.stderr
 
 
+@pytest.mark.slow  # a fresh process
 def test_a_fresh_process_loads_the_shipped_kernels_and_compiles_none(tmp_path):
     families = ("moments", "burn")
     prepare_kernels(families, ["float64"])  # loaded, or compiled once, here
@@ -93,6 +94,7 @@ def _for_this_cpu(shipped):
     return relabelled
 
 
+@pytest.mark.slow  # a fresh process
 def test_code_compiled_for_another_cpu_is_not_taken(tmp_path):
     prepare_kernels(["moments"], ["float64"])
     shipped = _for_this_cpu(compiled_code(["moments"], ["float64"]))

@@ -223,6 +223,7 @@ table.table_arrays(table_read, sys.argv[1], "zones")
 """
 
 
+@pytest.mark.slow  # two fresh processes, the first compiling
 def test_a_first_run_announces_compiling_the_array_check(tmp_path):
     import os
     import subprocess
