@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dask
@@ -8,6 +9,13 @@ import pytest
 from .shared_nothing import client_dir, cluster, in_client_dir, s3  # noqa: F401
 
 DATA = Path(__file__).parent / "data"
+
+# The processes the tests start (``python -c``, ``-m zonal_dask.cli``, dask's
+# scheduler and workers, notebook kernels) import zonal_dask as the tests do
+# (``--import-mode=append``): not from their working directory, which Python
+# would put first on sys.path (this checkout's sources, compiled again there).
+# Python 3.11+; a script's own folder is left out too.
+os.environ.setdefault("PYTHONSAFEPATH", "1")
 
 # Tests a developer may skip locally (``pytest -m "not slow"``); ``.ci/run``
 # runs everything. Whole files: clusters of worker processes, notebooks

@@ -8,7 +8,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio
-import rioxarray  # noqa: F401  (the .rio accessor to_dataarray uses)
+import rioxarray  # noqa: F401  the .rio accessor to_dataarray uses
 import shapely
 import xarray as xr
 from affine import Affine

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -35,7 +36,10 @@ def start_in_background(items) -> None:
 
 def _start_quick_run() -> None:
     command = [sys.executable, str(PEERS / "run.py"), DIRECTORY.name, "--quick"]
-    QUICK.start([*command, "--table", str(TABLE)])
+    # run.py imports make_data from its own folder, which PYTHONSAFEPATH
+    # (conftest.py) leaves off sys.path
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    QUICK.start([*command, "--table", str(TABLE)], env=env)
 
 
 @pytest.fixture(scope="module")

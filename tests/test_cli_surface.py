@@ -19,7 +19,7 @@ import shapely
 import zonal_dask as zd
 from zonal_dask.cli.main import main
 from zonal_dask.cli.options import API_ONLY, FLAGS, build_parser
-from zonal_dask.run import scheduler
+from zonal_dask.run import local_cluster, scheduler
 from zonal_dask.run.progress import Bar
 from zonal_dask.statistics.table import ALIASES, STATISTICS
 
@@ -177,7 +177,7 @@ def test_the_dashboard_link_only_when_asked_and_served(monkeypatch):
     def fake(*args, dashboard):
         yield _FakeCluster() if dashboard else None
 
-    monkeypatch.setattr(scheduler, "_local_cluster", fake)
+    monkeypatch.setattr(scheduler, "local_cluster", fake)
     for served, expected in ((True, [_FakeCluster.dashboard_link]), (False, [])):
         monkeypatch.setattr(scheduler, "has_dashboard", lambda served=served: served)
         told: list[str] = []
@@ -224,11 +224,11 @@ def test_a_local_cluster_without_a_dashboard(monkeypatch):
 
     monkeypatch.setattr(distributed, "LocalCluster", Local)
     monkeypatch.setattr(distributed, "Client", Client)
-    with scheduler._local_cluster(1, 1, None, dashboard=False):
+    with local_cluster.local_cluster(1, 1, None, dashboard=False):
         pass
     # no dashboard, and the scheduler's HTTP routes on any free port
     assert seen["scheduler_kwargs"] == {"dashboard": False, "dashboard_address": ":0"}
-    assert seen["preload"] == ["zonal_dask.run.scheduler"]
+    assert seen["preload"] == ["zonal_dask.run.local_cluster"]
 
 
 def test_categorical_columns_in_every_format(data_dir, tmp_path):
@@ -344,7 +344,7 @@ def test_the_workers_preload_leaves_ctrl_c_and_words_warnings(monkeypatch, capsy
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
     previous = signal.getsignal(signal.SIGINT)
     try:
-        scheduler.dask_setup(worker=None)
+        local_cluster.dask_setup(worker=None)
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         with warnings.catch_warnings():
             warnings.simplefilter("always")

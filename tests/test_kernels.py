@@ -25,6 +25,7 @@ from zonal_dask.run.kernels import (
 )
 
 from .background import Background, selected
+from .package_copy import unbuilt_copy
 from .synth import make_grid, voronoi_zones, zones_frame
 
 
@@ -96,10 +97,20 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@functools.cache
+def _unbuilt() -> Path:
+    return unbuilt_copy(Path(DIRECTORY.name) / "site")
+
+
 def _first_run_command() -> tuple[list[str], dict[str, str]]:
-    """The command line and the environment (an empty numba cache of its own)."""
+    """The command line and the environment: an empty numba cache of its own,
+    the package's sources without the build's compiled kernels."""
     sample, path = _sample(), Path(DIRECTORY.name)
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(path / "numba")}
+    env = {
+        **os.environ,
+        "NUMBA_CACHE_DIR": str(path / "numba"),
+        "PYTHONPATH": str(_unbuilt()),
+    }
     args = [sample["zones"], sample["raster"], path / "out.csv", "--overwrite", "-q"]
     return [sys.executable, "-c", FIRST_COMPILE, *map(str, args)], env
 

@@ -15,6 +15,7 @@ import pytest
 
 from zonal_dask.run.kernels import ANNOUNCEMENT, compiled_code, prepare_kernels
 
+from .package_copy import unbuilt_copy
 from .synth import make_grid, voronoi_zones, zones_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,22 +50,25 @@ def block_sums() -> list[float]:
 
 
 def _worker(shipped, families, tmp_path, **variables):
+    """A fresh worker: the package's sources without the build's compiled
+    kernels, and an empty numba cache; it imports this module from ROOT."""
     path = tmp_path / "shipped.pickle"
     path.write_bytes(pickle.dumps(shipped))
     cache = tmp_path / "numba"
     cache.mkdir()
-    env = {**os.environ, **variables, "NUMBA_CACHE_DIR": str(cache)}
+    site = os.pathsep.join([str(unbuilt_copy(tmp_path / "site")), str(ROOT)])
+    env = {**os.environ, **variables, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": site}
     done = subprocess.run(
         [sys.executable, "-c", WORKER, path, ",".join(families)],
         capture_output=True,
         text=True,
         check=True,
         env=env,
-        cwd=ROOT,  # WORKER imports this module
     )
     return json.loads(done.stdout.splitlines()[-1]), done.stderr
 
 
+@pytest.mark.slow  # a fresh process
 def test_a_fresh_process_loads_the_shipped_kernels_and_compiles_none(tmp_path):
     families = ("moments", "burn")
     prepare_kernels(families, ["float64"])  # loaded, or compiled once, here
@@ -77,9 +81,23 @@ def test_a_fresh_process_loads_the_shipped_kernels_and_compiles_none(tmp_path):
     assert got["sums"] == block_sums() == [40.5, 58.5]
 
 
+def _for_this_cpu(shipped):
+    """``shipped`` keyed as this CPU's own compile keys it: the build's code
+    (for any CPU of the architecture) relabelled, numba's left as it is."""
+    from numba.core.registry import cpu_target
+
+    this_cpu = cpu_target.target_context.codegen().magic_tuple()
+    relabelled = []
+    for *head, key, code in shipped:
+        signature, _, bytecode = pickle.loads(key)
+        relabelled.append((*head, pickle.dumps((signature, this_cpu, bytecode)), code))
+    return relabelled
+
+
+@pytest.mark.slow  # a fresh process
 def test_code_compiled_for_another_cpu_is_not_taken(tmp_path):
     prepare_kernels(["moments"], ["float64"])
-    shipped = compiled_code(["moments"], ["float64"])
+    shipped = _for_this_cpu(compiled_code(["moments"], ["float64"]))
     got, stderr = _worker(shipped, ["moments"], tmp_path, NUMBA_CPU_NAME="generic")
     assert got["taken"] == 0
     assert got["compiled"] == ["zonal_dask.reduce.moment_kernel.moments"]

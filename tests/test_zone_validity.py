@@ -20,6 +20,7 @@ from zonal_dask.errors import ZonesError
 from zonal_dask.zones import read
 from zonal_dask.zones.validity import needs_geos
 
+from .package_copy import unbuilt_copy
 from .synth import make_grid, special_zones, voronoi_zones, zones_frame
 
 BOW_TIE = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
@@ -222,6 +223,7 @@ table.table_arrays(table_read, sys.argv[1], "zones")
 """
 
 
+@pytest.mark.slow  # two fresh processes, the first compiling
 def test_a_first_run_announces_compiling_the_array_check(tmp_path):
     import os
     import subprocess
@@ -232,7 +234,11 @@ def test_a_first_run_announces_compiling_the_array_check(tmp_path):
     grid = make_grid((20, 30), seed=4)
     path = tmp_path / "zones.gpkg"
     zones_frame(voronoi_zones(grid, 5, seed=4)).to_file(path, engine="pyogrio")
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    env = {
+        **os.environ,
+        "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+        "PYTHONPATH": str(unbuilt_copy(tmp_path / "site")),  # nothing compiled
+    }
     run = [sys.executable, "-c", ARRAYS_FIRST_RUN, str(path)]
     first = subprocess.run(run, env=env, capture_output=True, text=True, check=True)
     assert first.stderr.count(ANNOUNCEMENT) == 1

@@ -3,34 +3,31 @@
 In order: a scheduler address given explicitly (connected to, and
 disconnected after); an active ``distributed.Client``, used as is; the address
 in ``DASK_SCHEDULER_ADDRESS``; a ``LocalCluster`` when asked for (started,
-its dashboard link given to ``echo``, and shut down after); otherwise dask's
+its dashboard link given to ``echo``, and shut down after:
+``run/local_cluster.py``); otherwise dask's
 threaded scheduler on all local cores. Threads are the local default because
 the kernels and GDAL's reads release the GIL and no process has to start or
 receive data (``benchmarks/README.md`` has the measurements).
 
 An address is tried with a plain TCP connection first, so a refused port or
 an unknown host is reported at once rather than after the client's timeout.
-The workers of a LocalCluster leave Ctrl-C to the process that started them,
-which shuts them down: one interrupt, one line.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from importlib.util import find_spec
 from typing import Any
 
 import dask
 import dask.threaded
 
 from ..errors import OptionError, ZonalError
+from .local_cluster import has_dashboard, local_cluster
 from .progress import Report, local_progress, wait_with_progress
 from .reach import Reach
 
@@ -132,7 +129,7 @@ def scheduler(
         return
     if cluster:
         dashboard = echo is not None and has_dashboard()
-        with _local_cluster(
+        with local_cluster(
             workers, threads_per_worker, memory_limit, dashboard=dashboard
         ) as started:
             if echo is not None and dashboard:
@@ -194,11 +191,6 @@ def _check_memory(limit: str | float) -> None:
         )
 
 
-def has_dashboard() -> bool:
-    """Whether a started cluster can serve its dashboard (bokeh draws it)."""
-    return find_spec("bokeh") is not None
-
-
 @contextmanager
 def _connect(address: str) -> Iterator[Any]:
     from distributed import Client
@@ -238,94 +230,6 @@ def _probe(address: str) -> None:
     else:
         return
     raise ZonalError(f"cannot reach the dask scheduler at {address} ({reason})")
-
-
-@contextmanager
-def _local_cluster(
-    workers: int | None,
-    threads_per_worker: int | None,
-    memory_limit: str | float | None,
-    *,
-    dashboard: bool = True,
-) -> Iterator[Any]:
-    """A LocalCluster of worker processes, closed (workers first) on exit."""
-    from distributed import Client, LocalCluster
-
-    from .process_state import gdal_settings
-
-    # each worker process reads blocks once: bound GDAL's cache (run/process_state.py),
-    # and give it the endpoint of AWS_ENDPOINT_URL (io/remote.py); a worker that
-    # is restarted later leaves Ctrl-C to this process too (dask_setup)
-    options: dict[str, Any] = {
-        "processes": True,
-        "env": gdal_settings(),
-        "preload": [__name__],
-        # the processes' own logs (tasks cancelled by Ctrl-C, heartbeats lost
-        # while the cluster shuts down, memory notes) are not the user's: a
-        # failure reaches the command as an error, in one line
-        "silence_logs": logging.CRITICAL,
-    }
-    if not dashboard:
-        # the scheduler serves its HTTP routes (health, metrics) even without
-        # the dashboard, on dask's usual port unless told: any free one
-        options["scheduler_kwargs"] = {"dashboard": False, "dashboard_address": ":0"}
-    elif not _port_free(DASHBOARD_PORT):
-        # another cluster has dask's usual port: any free one, without the
-        # warning distributed gives (the link printed names the port)
-        options["dashboard_address"] = ":0"
-    if workers:
-        options["n_workers"] = workers
-    if threads_per_worker:
-        options["threads_per_worker"] = threads_per_worker
-    if memory_limit is not None:
-        options["memory_limit"] = memory_limit
-    with _interrupts_ignored():  # the worker processes inherit it
-        local = LocalCluster(**options)
-    with local, Client(local, set_as_default=True) as client:
-        yield client
-
-
-DASHBOARD_PORT = 8787
-
-
-def _port_free(port: int) -> bool:
-    """Whether nothing listens on ``port`` of this machine."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("", port))
-        except OSError:
-            return False
-    return True
-
-
-@contextmanager
-def _interrupts_ignored() -> Iterator[None]:
-    """Ignore SIGINT while processes are started: an ignored signal stays
-    ignored in a child, where a handler would be reset."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: signals are not ours to set
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def dask_setup(worker: Any) -> None:
-    """Preload of the LocalCluster's workers: Ctrl-C is for the process that
-    started them (a terminal sends it to the whole process group), and a
-    warning is one line of words, as in that process."""
-    import warnings
-
-    from .faults import show_warning
-
-    warnings.showwarning = show_warning
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread
-        pass
 
 
 def cluster_client(client: Any | None = None) -> Any | None:

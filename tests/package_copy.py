@@ -1,0 +1,21 @@
+"""The package under test as a fresh checkout or an editable install has it:
+its sources without the build's compiled kernels, for the tests of what a
+process with nothing compiled does, whichever copy the tests import."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import zonal_dask
+from zonal_dask.precompiled import BUILT
+
+
+def unbuilt_copy(directory: Path) -> Path:
+    """``directory`` holding a copy of the imported ``zonal_dask`` without
+    ``_precompiled`` and numba's cache: the folder to put first on a
+    process's ``PYTHONPATH``."""
+    package = Path(zonal_dask.__file__).resolve().parent
+    skipped = shutil.ignore_patterns("__pycache__", BUILT.name)
+    shutil.copytree(package, directory / "zonal_dask", ignore=skipped)
+    return directory
