@@ -100,7 +100,11 @@ def test_code_compiled_for_another_cpu_is_not_taken(tmp_path):
     shipped = _for_this_cpu(compiled_code(["moments"], ["float64"]))
     got, stderr = _worker(shipped, ["moments"], tmp_path, NUMBA_CPU_NAME="generic")
     assert got["taken"] == 0
-    assert got["compiled"] == ["zonal_dask.reduce.moment_kernel.moments"]
+    # the kernel, and the compiled functions it calls, compiled afresh
+    assert "zonal_dask.reduce.moment_kernel.moments" in got["compiled"]
+    assert all(
+        name.startswith("zonal_dask.reduce.moment_kernel.") for name in got["compiled"]
+    )
     assert ANNOUNCEMENT in stderr
 
 
