@@ -119,13 +119,14 @@ def _run(args: argparse.Namespace, stage: Stage) -> int:
     stage.doing = "checking the options"
     import xarray as xr
 
-    from ..api import request_for, worker_reach, zonal_pixels, zonal_stats
+    from ..api import request_for, zonal_pixels, zonal_stats
     from ..io.features import STAT_COLUMNS
     from ..io.writers import check_output, write_features, write_pixels, write_table
     from ..run.checkpoint import remove_checkpoint, saved_blocks
     from ..run.faults import failures_reported
     from ..run.progress import Bar
     from ..run.scheduler import compute
+    from ..run_request import worker_reach
     from .summary import Stopwatch
 
     if is_series(args):
