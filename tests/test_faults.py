@@ -71,12 +71,40 @@ def _wait_for_chunks(process: subprocess.Popen, checkpoint: Path, n: int) -> Non
     assert process.poll() is None, "the run ended before the fault"
 
 
+# Ctrl-C tests cut the run in finer chunks: 1,024 tasks, so that it is still
+# computing when the signal comes, however busy the machine
+CTRL_C_CHUNKS = 32
+CTRL_C_TASKS = (1024 // CTRL_C_CHUNKS) ** 2
+
+
+def _ctrl_c_while_computing(
+    process: subprocess.Popen, checkpoint: Path, n: int, group: bool = False
+) -> None:
+    """Ctrl-C once ``n`` chunks are saved, the run (its process group) stopped
+    meanwhile: the chunks counted are the chunks saved when the signal lands."""
+
+    def send(number: int) -> None:
+        if group:
+            os.killpg(process.pid, number)
+        else:
+            process.send_signal(number)
+
+    _wait_for_chunks(process, checkpoint, n)
+    send(signal.SIGSTOP)
+    try:
+        saved = len(list(checkpoint.glob("chunk-*.npz")))
+        assert saved < CTRL_C_TASKS, "every chunk was saved before the Ctrl-C"
+        send(signal.SIGINT)
+    finally:
+        send(signal.SIGCONT)
+
+
 @pytest.mark.slow
-def test_ctrl_c_leaves_no_output_and_the_rerun_resumes(inputs, expected, tmp_path):
+def test_ctrl_c_leaves_no_output_and_the_rerun_resumes(inputs, tmp_path):
     output, checkpoint = tmp_path / "stats.parquet", tmp_path / "ck"
-    process = _start(inputs, output, "--workers", "1", "--checkpoint", str(checkpoint))
-    _wait_for_chunks(process, checkpoint, 20)
-    process.send_signal(signal.SIGINT)
+    options = ["--workers", "1", "--checkpoint", str(checkpoint)]
+    process = _start(inputs, output, *options, chunks=CTRL_C_CHUNKS)
+    _ctrl_c_while_computing(process, checkpoint, 20)
     _, err = process.communicate(timeout=WAIT)
     assert process.returncode == 130
     assert err.splitlines()[-1].startswith(
@@ -87,11 +115,12 @@ def test_ctrl_c_leaves_no_output_and_the_rerun_resumes(inputs, expected, tmp_pat
     assert not output.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["ck"]
     saved = len(list(checkpoint.glob("chunk-*.npz")))
-    assert 20 <= saved < 256
+    assert 20 <= saved < CTRL_C_TASKS
 
-    rerun = _start(inputs, output, "--workers", "1", "--checkpoint", str(checkpoint))
+    rerun = _start(inputs, output, *options, chunks=CTRL_C_CHUNKS)
     _, err = rerun.communicate(timeout=WAIT)
     assert rerun.returncode == 0, err
+    expected = zd.zonal_stats(*inputs, chunks=CTRL_C_CHUNKS)
     pd.testing.assert_frame_equal(pd.read_parquet(output), expected, check_exact=True)
 
 
@@ -210,7 +239,7 @@ def test_ctrl_c_on_a_local_cluster_is_one_line(inputs, tmp_path):
             str(raster),
             str(output),
             "--chunks",
-            str(CHUNKS),
+            str(CTRL_C_CHUNKS),
             "--cluster",
             "--workers",
             "2",
@@ -224,8 +253,7 @@ def test_ctrl_c_on_a_local_cluster_is_one_line(inputs, tmp_path):
         text=True,
         start_new_session=True,
     )
-    _wait_for_chunks(process, checkpoint, 10)
-    os.killpg(process.pid, signal.SIGINT)
+    _ctrl_c_while_computing(process, checkpoint, 10, group=True)
     _, err = process.communicate(timeout=WAIT)
     assert process.returncode == 130
     assert err.splitlines() == [
