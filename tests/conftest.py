@@ -26,17 +26,31 @@ SLOW_FILES = {"test_distributed.py", "test_notebooks.py", "test_benchmark.py"}
 CLUSTER_FIXTURES = {"local_cluster", "cluster", "s3", "client_dir"}
 
 
+# pytest-xdist's ``--dist loadgroup`` runs a group's tests in one worker: the
+# session's clusters start once, and a module's background processes once
+GROUPS = {"local_cluster": "local-cluster", "cluster": "shared-nothing"}
+GROUPS |= {"s3": "shared-nothing", "client_dir": "shared-nothing"}
+
+
 def pytest_collection_modifyitems(config, items):
     slow = pytest.mark.slow
     for item in items:
-        if item.path.name in SLOW_FILES or CLUSTER_FIXTURES & set(
-            getattr(item, "fixturenames", ())
-        ):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.path.name in SLOW_FILES or CLUSTER_FIXTURES & fixtures:
             item.add_marker(slow)
+        group = next((GROUPS[f] for f in sorted(fixtures) if f in GROUPS), None)
+        if hasattr(getattr(item, "module", None), "start_in_background"):
+            group = item.module.__name__
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
     # the tests waiting for a process started in the background go last, so
-    # that it runs meanwhile (pytest_collection_finish)
+    # that it runs meanwhile (pytest_collection_finish); with workers, first:
+    # one worker waits for them while the others run the rest
     items.sort(
-        key=lambda item: hasattr(getattr(item, "module", None), "start_in_background")
+        key=lambda item: (
+            hasattr(getattr(item, "module", None), "start_in_background")
+            != _IN_XDIST_WORKER
+        )
     )
 
 
@@ -44,15 +58,36 @@ def pytest_collection_finish(session):
     """Start, once collection is done, the long processes some selected tests
     only wait for (a module's ``start_in_background(items)``, given its selected
     tests): they run on the core the serial suite leaves idle."""
-    if session.config.option.collectonly:
+    if session.config.option.collectonly or _IN_XDIST_WORKER:
         return
+    for module, items in _background_modules(session.items).items():
+        module.start_in_background(items)
+
+
+# pytest-xdist's workers each collect every test and run their share: there a
+# module's processes start when the worker reaches its first test (its group's
+# tests all run there), and run on the core the other worker leaves
+_IN_XDIST_WORKER = "PYTEST_XDIST_WORKER" in os.environ
+_started_modules: set = set()
+
+
+def pytest_runtest_setup(item):
+    module = getattr(item, "module", None)
+    if not _IN_XDIST_WORKER or module in _started_modules:
+        return
+    if hasattr(module, "start_in_background"):
+        _started_modules.add(module)
+        module.start_in_background(_background_modules(item.session.items)[module])
+
+
+def _background_modules(items) -> dict:
+    """The selected tests of each module that starts processes in the background."""
     by_module: dict = {}
-    for item in session.items:
+    for item in items:
         module = getattr(item, "module", None)
         if hasattr(module, "start_in_background"):
             by_module.setdefault(module, []).append(item)
-    for module, items in by_module.items():
-        module.start_in_background(items)
+    return by_module
 
 
 @pytest.fixture(scope="session")
