@@ -38,9 +38,7 @@ def pytest_collection_modifyitems(config, items):
         fixtures = set(getattr(item, "fixturenames", ()))
         if item.path.name in SLOW_FILES or CLUSTER_FIXTURES & fixtures:
             item.add_marker(slow)
-        group = next((GROUPS[f] for f in sorted(fixtures) if f in GROUPS), None)
-        if hasattr(getattr(item, "module", None), "start_in_background"):
-            group = item.module.__name__
+        group = _group(item, fixtures)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
     # the tests waiting for a process started in the background go last, so
@@ -62,6 +60,22 @@ def pytest_collection_finish(session):
         return
     for module, items in _background_modules(session.items).items():
         module.start_in_background(items)
+
+
+def _group(item, fixtures: set) -> str | None:
+    """The tests that must run in one worker: those of a shared cluster, and
+    of a module that starts processes or shares a fixture of its own."""
+    group = next((GROUPS[f] for f in sorted(fixtures) if f in GROUPS), None)
+    if group is not None:
+        return group
+    if hasattr(getattr(item, "module", None), "start_in_background"):
+        return item.module.__name__
+    info = getattr(item, "_fixtureinfo", None)
+    for definitions in getattr(info, "name2fixturedefs", {}).values():
+        defined = definitions[-1]
+        if defined.scope != "function" and defined.baseid.endswith(".py"):
+            return defined.baseid
+    return None
 
 
 # pytest-xdist's workers each collect every test and run their share: there a
