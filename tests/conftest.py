@@ -6,7 +6,7 @@ from pathlib import Path
 import dask
 import pytest
 
-from .shared_nothing import client_dir, cluster, in_client_dir, s3  # noqa: F401
+from .shared_nothing import SET_BY_S3, client_dir, cluster, in_client_dir, s3  # noqa: F401
 
 DATA = Path(__file__).parent / "data"
 
@@ -102,6 +102,15 @@ def _background_modules(items) -> dict:
         if hasattr(module, "start_in_background"):
             by_module.setdefault(module, []).append(item)
     return by_module
+
+
+@pytest.fixture(autouse=True)
+def _without_the_s3_server(request, monkeypatch):
+    """A test that does not ask for the session's S3 server does not see the
+    environment it set for the tests that do."""
+    if "s3" not in request.fixturenames:
+        for name in SET_BY_S3:
+            monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -72,6 +72,11 @@ def client_dir(tmp_path_factory) -> Path:
     return directory
 
 
+# the variables the session's S3 server sets: the other tests run without them
+# (tests/conftest.py), whichever tests ran before them in the worker
+SET_BY_S3: set[str] = set()
+
+
 @pytest.fixture(scope="session")
 def s3(client_dir, tmp_path_factory) -> Iterator[dict[str, str]]:
     """moto's S3 server on 127.0.0.1 with the rasters; yields the environment."""
@@ -81,11 +86,11 @@ def s3(client_dir, tmp_path_factory) -> Iterator[dict[str, str]]:
     environment = {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}
     try:
         with pytest.MonkeyPatch.context() as patch:
-            for name, value in environment.items():
-                patch.setenv(name, value)
             # ZonePlan reads its grid outside a run, where GDAL needs its own
-            for name, value in remote.gdal_options(os.environ).items():
+            gdal = remote.gdal_options({**os.environ, **environment})
+            for name, value in {**environment, **gdal}.items():
                 patch.setenv(name, value)
+                SET_BY_S3.add(name)
             client = boto3.client("s3", endpoint_url=environment["AWS_ENDPOINT_URL"])
             wait_for(client.list_buckets, what="the S3 server")
             client.create_bucket(Bucket=BUCKET)
