@@ -242,3 +242,26 @@ def test_a_worker_in_the_clients_process_shares_the_clients_pool(paths):
         settings.setup()
         settings.teardown()
         assert pool_of(token) is pool  # not replaced, not closed
+
+
+def test_a_run_that_fails_midway_leaves_no_file_open(paths, tmp_path, monkeypatch):
+    from zonal_dask.series.grid_plan import GridPlan
+
+    counting = CountingPools(monkeypatch)
+    plain_run = GridPlan.run
+    batches = []
+
+    def run_then_lose_a_file(self, *args, **kwargs):
+        batches.append(args[1])
+        if len(batches) == 2:  # the first batch read, the last file gone
+            os.remove(paths[-1])
+        return plain_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(GridPlan, "run", run_then_lose_a_file)
+    with pytest.raises(Exception, match=paths[-1].name):
+        series(paths, chunks=CHUNKS, batch=2)
+    (pool,) = counting.pools
+    assert pool.opened >= 2 and pool.idle == 0 and not kept_open._runs
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        assert open_files_under(tmp_path) == []
