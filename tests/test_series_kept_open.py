@@ -107,7 +107,7 @@ def test_a_failed_read_closes_its_dataset(paths):
 
 
 def test_idle_datasets_beyond_the_bound_are_closed_oldest_first(paths):
-    pool, used = OpenFiles(max_idle=2), {}
+    pool, used = OpenFiles(most=2), {}
 
     def keep(path):
         return lambda dataset: used.setdefault(path, dataset)

@@ -14,7 +14,7 @@ that its tasks borrow by path and give back (``reading``):
   again after a file changed, never reads through this run's handles;
 - when the run ends every idle dataset is closed, and a dataset still being
   read then (a task left running by a failure) is closed by its reader;
-- at most ``MAX_IDLE`` idle datasets, the least recently used closed first,
+- at most ``max_idle()`` idle datasets, the least recently used closed first,
   so open files follow the threads and the steps a batch reads at once,
   never the number of steps.
 
@@ -27,6 +27,7 @@ cluster's run settings, ``run/workers.py``, hold a pool).
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections import OrderedDict
@@ -36,16 +37,19 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-MAX_IDLE = 32
-"""Idle datasets a run keeps at most (two threads reading the 10 steps of a
-batch in turn hold about 20)."""
+
+def max_idle() -> int:
+    """Idle datasets a run keeps at most: a thread reads the steps of a batch
+    in turn, so 2 threads over the 10 steps of a batch hold about 20; 8 a
+    core, at least 32, at most 256 (file descriptors are a process's)."""
+    return max(32, min(256, 8 * (os.cpu_count() or 1)))
 
 
 class OpenFiles:
     """The idle datasets of one run, by path, borrowed one thread at a time."""
 
-    def __init__(self, max_idle: int = MAX_IDLE) -> None:
-        self.max_idle = max_idle
+    def __init__(self, most: int | None = None) -> None:
+        self.max_idle = most or max_idle()
         self._lock = threading.Lock()
         self._idle: OrderedDict[int, tuple[str, Any]] = OrderedDict()
         self._closed = False
