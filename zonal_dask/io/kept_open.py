@@ -1,9 +1,10 @@
 """Rasters kept open for one run, so that its read tasks do not reopen them.
 
 A time series reads each step's file in many windows, one task a window:
-opening a GeoTIFF costs 0.7 to 1.5 ms of CPU (its header, its tile offsets),
-64 times a step at 7800 x 8100 in 1024² chunks, about a tenth of what
-decoding the step costs. ``kept_open`` gives a run a pool of open datasets
+opening a GeoTIFF costs about 1.7 ms of CPU (its header, its tile offsets,
+rasterio's ``Env``), 64 times a step at 7800 x 8100 in 1024² chunks: 0.11
+CPU s a step, a seventh of what decoding the step costs
+(``benchmarks/README.md``). ``kept_open`` gives a run a pool of open datasets
 that its tasks borrow by path and give back (``reading``):
 
 - a dataset is used by one thread at a time: a task takes it out of the pool
