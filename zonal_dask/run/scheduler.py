@@ -261,13 +261,16 @@ def compute(
     report: Report | None = None,
     reach: Reach | None = None,
     dtype: Any = None,
+    files: str | None = None,
 ) -> Any:
     """Compute ``lazy`` on ``client`` (or the local default), reporting
     progress to ``report`` (``progress.reporter``).
 
     On a ``distributed`` cluster, the scheduler and workers are checked first
     (the package, the locations of ``reach``) and given the run's settings,
-    with the kernels for ``dtype`` pixels warmed up (``run/workers.py``).
+    with the kernels for ``dtype`` pixels warmed up and a pool of open files
+    under the token ``files`` (``io.kept_open``) for the duration of the
+    computation (``run/workers.py``).
     """
     client = cluster_client(client)
     if client is not None:
@@ -275,7 +278,7 @@ def compute(
         from .workers import prepared, stop_tasks
 
         dtype = None if dtype is None else str(dtype)
-        with prepared(client, reach or Reach(), gdal_settings(), dtype):
+        with prepared(client, reach or Reach(), gdal_settings(), dtype, files):
             future = client.compute(lazy)
             try:
                 return wait_with_progress(future, report)

@@ -22,10 +22,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ZonalError
+from ..io.kept_open import kept_open, pool_of
 from ..io.location import Location, filesystem, locate
 from .reach import Reach
 
@@ -65,21 +66,26 @@ def _worker_plugin() -> type:
 class RunSettings:
     """What a worker is given for the duration of a run (a ``WorkerPlugin``):
     environment variables, which GDAL reads as its configuration (the block
-    cache bound, the endpoint), and the kernels warmed up for the raster's
-    dtype, from the client's ``compiled`` code where it fits the worker; the
-    worker's own values come back at ``teardown``."""
+    cache bound, the endpoint), the kernels warmed up for the raster's
+    dtype, from the client's ``compiled`` code where it fits the worker, and
+    a pool of open files under the run's token ``files``
+    (``io.kept_open``), whose read tasks borrow from it; the worker's own
+    values come back and the files are closed at ``teardown``."""
 
     def __init__(
         self,
         environ: Mapping[str, str],
         dtype: str | None = None,
         compiled: Sequence[Shipped] = (),
+        files: str | None = None,
     ):
         self.environ = dict(environ)
         self.dtype = dtype
         self.compiled = list(compiled)
+        self.files = files
         self.name = f"zonal-dask-run-{uuid.uuid4().hex}"
         self._previous: dict[str, str | None] = {}
+        self._kept: ExitStack | None = None
 
     def setup(self, worker: Any = None) -> None:
         from rasterio.env import set_gdal_config
@@ -88,6 +94,10 @@ class RunSettings:
             self._previous[key] = os.environ.get(key)
             os.environ[key] = value
             set_gdal_config(key, _gdal_value(key, value))
+        if self.files is not None and pool_of(self.files) is None:
+            # (a worker in the client's process shares the client's pool)
+            self._kept = ExitStack()
+            self._kept.enter_context(kept_open(self.files))
         if self.dtype is not None:
             # on a thread: setup runs in the worker's event loop, which must
             # keep answering the scheduler while a fresh worker compiles
@@ -98,6 +108,9 @@ class RunSettings:
     def teardown(self, worker: Any = None) -> None:
         from rasterio._env import del_gdal_config, set_gdal_config
 
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
         for key, value in self._previous.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -136,7 +149,7 @@ def _plugin(settings: RunSettings) -> Any:
     """``settings`` as a ``distributed.WorkerPlugin`` (imported only here:
     a run on local threads never imports distributed)."""
     plugin = type("RunSettingsPlugin", (RunSettings, _worker_plugin()), {})
-    made = plugin(settings.environ, settings.dtype, settings.compiled)
+    made = plugin(settings.environ, settings.dtype, settings.compiled, settings.files)
     made.name = settings.name
     return made
 
@@ -147,14 +160,16 @@ def prepared(
     reach: Reach,
     environ: Mapping[str, str] | None = None,
     dtype: str | None = None,
+    files: str | None = None,
 ) -> Iterator[None]:
     """Check what the workers see (``check_reach``), then give every worker
     the run's settings for the duration of the block, the compiled code of
-    the kernels for ``dtype`` included."""
+    the kernels for ``dtype`` and the pool of open files of token ``files``
+    (``io.kept_open``) included."""
     from .kernels import compiled_code
 
     compiled = compiled_code(WORKER_FAMILIES, (dtype,)) if dtype is not None else []
-    settings = RunSettings(worker_environ(environ or {}), dtype, compiled)
+    settings = RunSettings(worker_environ(environ or {}), dtype, compiled, files)
     check_reach(client, reach, settings.environ)
     client.register_plugin(_plugin(settings), name=settings.name)
     try:

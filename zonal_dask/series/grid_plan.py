@@ -150,12 +150,14 @@ class GridPlan:
         chosen: list[int],
         request: Request,
         report: Report | None = None,
+        files: str | None = None,
     ) -> xr.Dataset:
-        """The cube of the steps at ``chosen``: one graph per variable."""
+        """The cube of the steps at ``chosen``: one graph per variable, whose
+        read tasks borrow the run's open files (``files``, ``io.kept_open``)."""
         variables = list(self.nodata)
         lazies, bands = [], None
         for variable in variables:
-            values = self._values(steps, chosen, variable)
+            values = self._values(steps, chosen, variable, files)
             if values.ndim == 4:  # (step, band) pairs as planes
                 bands = band_coords(steps, variable, values.shape[1])
                 values = values.reshape((-1, *values.shape[2:]), merge_chunks=False)
@@ -173,7 +175,9 @@ class GridPlan:
                     grid=grid_fields(self.like),
                 )
             )
-        tables = scheduler.compute(dask.delayed(list)(lazies), report=report)
+        tables = scheduler.compute(
+            dask.delayed(list)(lazies), report=report, files=files
+        )
         parts = []
         for variable, table in zip(variables, tables, strict=True):
             cube = batch_cube(
@@ -188,13 +192,13 @@ class GridPlan:
         return with_zones(merged, self.zones)
 
     def _values(
-        self, steps: Series, chosen: list[int], variable: str | None
+        self, steps: Series, chosen: list[int], variable: str | None, files: str | None
     ) -> da.Array:
         """The steps' pixels on the computing grid, chunked as ``like``."""
         if self.step_like is None:
-            return steps.values(chosen, self.like, variable)
+            return steps.values(chosen, self.like, variable, files)
         values = _repeat_array(
-            steps.values(chosen, self.step_like, variable), self.factor
+            steps.values(chosen, self.step_like, variable, files), self.factor
         )
         rows, cols = grid_chunks(self.like)
         return values.rechunk({values.ndim - 2: rows, values.ndim - 1: cols})

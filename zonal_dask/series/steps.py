@@ -31,6 +31,7 @@ from ..io.grid import (
     grid_chunks,
     normalize_chunks,
 )
+from ..io.kept_open import reading
 from ..io.location import is_remote
 from ..io.masks import declared_scaling
 from ..io.raster import open_raster
@@ -151,10 +152,13 @@ class Series:
         positions: Sequence[int],
         like: xr.DataArray,
         variable: str | None = None,
+        files: str | None = None,
     ) -> da.Array:
         """The steps at ``positions`` as one lazy ``(steps, y, x)`` array
         (``(steps, band, y, x)`` for every band), chunked as ``like`` (the
-        label source's raster) in space and one step per chunk in time."""
+        label source's raster) in space and one step per chunk in time.
+        ``files``: the token of the run's open files (``io.kept_open``),
+        through which the read tasks borrow the files they read."""
         if self.cube is not None:
             array = self._variable(variable)
             rows, cols = grid_chunks(like)
@@ -164,9 +168,11 @@ class Series:
             array = array.isel({time: list(positions)}).transpose(time, *others, y, x)
             spec = {time: 1, y: rows, x: cols, **{d: -1 for d in others}}
             return array.chunk(spec).data
-        return self._file_values(positions, like)
+        return self._file_values(positions, like, files)
 
-    def _file_values(self, positions: Sequence[int], like: xr.DataArray) -> da.Array:
+    def _file_values(
+        self, positions: Sequence[int], like: xr.DataArray, files: str | None
+    ) -> da.Array:
         rows, cols = grid_chunks(like)
         first = self.headers[positions[0]]
         count = first.count if self.band is None else None
@@ -186,7 +192,7 @@ class Series:
                         int(col_edges[j + 1]),
                     )
                     key = (name, t, 0, i, j) if count else (name, t, i, j)
-                    dsk[key] = (read_window, path, self.band, window, count)
+                    dsk[key] = (read_window, path, self.band, window, count, files)
                     if self.decoded:
                         dsk[key] = (decode, dsk[key], *decoding[t])
         chunks: tuple = ((1,) * len(paths), rows, cols)
@@ -242,16 +248,20 @@ class Series:
 
 
 def read_window(
-    path: str, band: int | None, window: tuple[int, int, int, int], count: int | None
+    path: str,
+    band: int | None,
+    window: tuple[int, int, int, int],
+    count: int | None,
+    files: str | None = None,
 ) -> np.ndarray:
     """One step's pixels in ``window`` (row0, row1, col0, col1), read by the
     worker that runs the task: ``(1, rows, cols)``, or ``(1, bands, rows,
-    cols)`` for every band."""
+    cols)`` for every band; through the run's open files when ``files`` is
+    their token in this process (``io.kept_open``)."""
     r0, r1, c0, c1 = window
-    with rasterio.open(path) as src:
-        block = src.read(
-            band if count is None else None, window=Window(c0, r0, c1 - c0, r1 - r0)
-        )
+    box = Window(c0, r0, c1 - c0, r1 - r0)
+    bands = band if count is None else None
+    block = reading(path, files, lambda src: src.read(bands, window=box))
     return block[np.newaxis]
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import GridError, OptionError, SeriesError, StatisticError
+from ..io.kept_open import kept_open
 from ..labels.inputs import route_of
 from ..labels.plan import ZonePlan
 from ..parameters import DEFAULTS, SERIES_OPTIONS
@@ -201,7 +202,7 @@ def zonal_series(
         plans: dict[int, GridPlan] = {}
         batches = []
         bar = _Steps(reporter(progress), len(todo))
-        with _discarded_on_failure(writer), bar:
+        with _discarded_on_failure(writer), bar, kept_open() as files:
             at = 0
             while at < len(todo):  # in time order: batches never mix grids
                 g = grid_of[todo[at]]
@@ -218,7 +219,7 @@ def zonal_series(
                 ):
                     chosen.append(todo[at + len(chosen)])
                 at += len(chosen)
-                cube = plan.run(steps, chosen, request, bar.batch(len(chosen)))
+                cube = plan.run(steps, chosen, request, bar.batch(len(chosen)), files)
                 bar.done += len(chosen)
                 cube.attrs[IDENTITY] = json.dumps(identity)
                 cube.attrs["zone_id"] = plan.zones.id_name
