@@ -5,8 +5,10 @@ worker, not once a window, and closes them all when the run ends."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+import cloudpickle
 import fsspec
 import pytest
 
@@ -62,12 +64,19 @@ def test_workers_open_each_file_once_for_the_run_and_close_it(
         urls.append(url(f"kept/{path.name}"))
     fs.invalidate_cache()
     expected = zd.zonal_series("zones.gpkg", urls, STATS, chunks=CHUNKS)
-    with cluster.as_current():
-        cluster.run(count_pools)
-        try:
-            cube = zd.zonal_series("zones.gpkg", urls, STATS, chunks=CHUNKS, batch=2)
-        finally:
-            seen = cluster.run(counted_pools)
+    # the workers see no test module: these functions go to them by value
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with cluster.as_current():
+            cluster.run(count_pools)
+            try:
+                cube = zd.zonal_series(
+                    "zones.gpkg", urls, STATS, chunks=CHUNKS, batch=2
+                )
+            finally:
+                seen = cluster.run(counted_pools)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert cube.identical(expected)
     pools = [p for made, _ in seen.values() for p in made]
     windows = STEPS * 4 * 5
