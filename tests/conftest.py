@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import dask
@@ -16,6 +17,12 @@ DATA = Path(__file__).parent / "data"
 # would put first on sys.path (this checkout's sources, compiled again there).
 # Python 3.11+; a script's own folder is left out too.
 os.environ.setdefault("PYTHONSAFEPATH", "1")
+
+# A suite started in the background by a shell without job control (``cmd &``
+# in a script) inherits Ctrl-C ignored, and so would every process it starts:
+# the tests that interrupt a run, or stop a server, give it as a terminal does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Tests a developer may skip locally (``pytest -m "not slow"``); ``.ci/run``
 # runs everything. Whole files: clusters of worker processes, notebooks
