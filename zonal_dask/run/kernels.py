@@ -141,7 +141,11 @@ def announced(
 # or weigh them by coverage
 _GATHER = ("zones.gather", "_take")
 _ENTRIES = {
-    "moments": (("reduce.moment_kernel", "moments"),),
+    "moments": (
+        ("reduce.moment_kernel", "moments"),
+        ("reduce.moment_merge", "merge_rows"),
+        ("reduce.moment_merge", "merge_central"),
+    ),
     "burn": (("burn.prepare", "burn_claims"), _GATHER),
     "coverage": (("coverage.fraction_kernel", "coverage"), _GATHER),
     "line_lengths": (("coverage.line_walk", "line_lengths"),),
@@ -213,7 +217,7 @@ class _CompileListener(event.Listener):
 
 def _call_moments(dtype: np.dtype) -> None:
     from ..labels.sources import ChunkLabels
-    from ..reduce.moments import chunk_moments
+    from ..reduce.moments import chunk_moments, merge
 
     labels = ChunkLabels(
         np.zeros((1, 1, 1), np.int32),
@@ -221,7 +225,8 @@ def _call_moments(dtype: np.dtype) -> None:
         np.empty(0, np.int32),
         np.zeros(1, np.int64),
     )
-    chunk_moments(np.zeros((1, 1), dtype), labels, 0)
+    found, _ = chunk_moments(np.zeros((1, 1), dtype), labels, 0)
+    merge([found, found])  # the merge's kernels (one signature: any dtype)
 
 
 def _call_burner() -> None:
