@@ -210,6 +210,11 @@ def merge_rows(
         for g in range(groups):
             lo = starts[g]
             n = (starts[g + 1] if g + 1 < groups else rows) - lo
+            if n == 1:  # most zones lie inside one chunk
+                deviation[lo, c] = _merge_one(
+                    data, order[lo], g, c, kinds, partners, weight, reference, out
+                )
+                continue
             shift = 0.0  # the first part with values: small deviations
             for r in range(lo, lo + n):
                 if data[order[r], weight, c] > 0:
@@ -302,6 +307,53 @@ def _power(e: float, j: int, powers: np.ndarray, row: int, c: int) -> float:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _merge_one(
+    data: np.ndarray,
+    row: int,
+    g: int,
+    c: int,
+    kinds: np.ndarray,
+    partners: np.ndarray,
+    weight: int,
+    reference: int,
+    out: np.ndarray,
+) -> float:
+    """``merge_rows`` for a group of one row (the same operations, without
+    the loops), into ``out[g]``; returns the row's deviation from the mean."""
+    w = data[row, weight, c]
+    shift = data[row, reference, c] if w > 0 else 0.0
+    deviation = 0.0
+    for f in range(data.shape[1]):
+        kind = kinds[f]
+        x = data[row, f, c]
+        if kind == 1:  # compensated, with its carry
+            out[g, f, c] = x
+            out[g, partners[f], c] = (
+                data[row, partners[f], c] if np.isfinite(x) else 0.0
+            )
+        elif kind == 3:
+            out[g, f, c] = shift
+        elif kind == 4 and partners[f] == 1:
+            relative = (data[row, reference, c] - shift) + x if w > 0 else 0.0
+            mean = (w * relative) / w
+            if np.isnan(mean):
+                mean = 0.0
+            elif np.isinf(mean):
+                mean = 1.7976931348623157e308 if mean > 0 else -1.7976931348623157e308
+            out[g, f, c] = mean
+            deviation = relative - mean if w > 0 else 0.0
+        elif kind == 0 or kind == 5 or kind == 6:
+            out[g, f, c] = x
+    for f in range(data.shape[1]):
+        if kinds[f] == 7:
+            of = partners[f]
+            at = data[row, f, c]
+            found = data[row, of, c] == out[g, of, c] and at >= 0 and at < np.inf
+            out[g, f, c] = at if found else -1.0
+    return deviation
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def merge_central(
     data: np.ndarray,
     order: np.ndarray,
@@ -342,4 +394,5 @@ def merge_central(
                             * data[row, columns[p - j], c]
                         )
                     buffer[i] = term
-                out[g, columns[p], c] = _total(buffer, n)
+                # most zones lie inside one chunk: a group of one row
+                out[g, columns[p], c] = buffer[0] if n == 1 else _total(buffer, n)
