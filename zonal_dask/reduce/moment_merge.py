@@ -102,11 +102,14 @@ def merge_sorted(data: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.
         out,
         deviation,
     )
-    # numpy's powers, as the former merge's ``e ** p`` (its square is e * e)
+    # numpy's powers, as the former merge's ``e ** p`` (its square is e * e),
+    # of the deviations not zero only: a zone inside one chunk has none
+    flat = np.empty((max(HIGHEST_ORDER - 2, 0), deviation.size))
+    moved = np.flatnonzero(deviation)
     with np.errstate(invalid="ignore", over="ignore"):
-        powers = np.empty((max(HIGHEST_ORDER - 2, 0), *deviation.shape))
         for p in range(3, HIGHEST_ORDER + 1):
-            np.power(deviation, float(p), out=powers[p - 3])
+            flat[p - 3, moved] = deviation.ravel()[moved] ** p
+    powers = flat.reshape((-1, *deviation.shape))
     merge_central(
         data, order, starts, CENTRAL_COLUMNS, BINOMIALS, WEIGHT, deviation, powers, out
     )
@@ -177,7 +180,7 @@ def _pairwise(a: np.ndarray, lo: int, n: int) -> float:
     return values[0]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _total(a: np.ndarray, n: int) -> float:
     """``np.add.reduceat``'s sum of ``a[:n]``: the first plus the others'."""
     if n == 1:
@@ -297,16 +300,18 @@ def merge_rows(
                     out[g, f, c] = -1.0 if np.isinf(best) else best
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _power(e: float, j: int, powers: np.ndarray, row: int, c: int) -> float:
     if j == 1:
         return e
     if j == 2:
         return e * e
+    if e == 0:  # numpy's power of a signed zero (not computed)
+        return e if j % 2 else 0.0
     return powers[j - 3, row, c]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _merge_one(
     data: np.ndarray,
     row: int,
