@@ -1,7 +1,7 @@
 """The merge of the moments' partials alone: a step's tree of merges.
 
     python benchmarks/merge.py [--zones 200000] [--chunks 64] [--planes 1]
-        [--repeat 9]
+        [--repeat 9] [--series DIR]
 
 Zones are cells of a square grid, chunks a square grid over it; each
 chunk's partials hold the zones of its cells and of the row and column of
@@ -12,6 +12,11 @@ partials of shape (zones, fields, 1) as a series' steps have; ``--planes 0``
 2-D ones. Prints the median wall and thread CPU milliseconds of the whole
 tree, over ``--repeat`` runs after one warm-up, for whichever ``zonal_dask``
 is imported (set ``PYTHONPATH`` to compare versions).
+
+``--series DIR`` (what ``peers/make_timeseries.py`` writes): the partials
+are instead those of a real Zarr step, ``zonal_series`` over the first step
+of ``DIR/lst.zarr`` and ``DIR/lst_zones_{zones}.gpkg`` with every merge's
+inputs recorded; the same merges are then timed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +55,32 @@ def chunk_partials(zones: int, chunks: int, planes: int, seed: int = 0) -> list:
     return parts
 
 
+def series_merges(directory: str, zones: int) -> list[list]:
+    """The inputs of every merge of one Zarr step, recorded from a run."""
+    import xarray as xr
+
+    import zonal_dask as zd
+    from zonal_dask.reduce import partials
+
+    calls: list[list] = []
+    merge = partials.merge
+
+    def recorded(parts: list) -> Any:
+        calls.append(list(parts))
+        return merge(parts)
+
+    cube = xr.open_zarr(f"{directory}/lst.zarr", decode_coords="all")
+    partials.merge = recorded
+    try:
+        stats = ["count", "min", "mean", "max", "std", "sum"]
+        zd.zonal_series(
+            f"{directory}/lst_zones_{zones}.gpkg", cube.isel(time=slice(0, 1)), stats
+        )
+    finally:
+        partials.merge = merge
+    return calls
+
+
 def tree(parts: list, split_every: int = 8):
     from zonal_dask.reduce.moments import merge
 
@@ -66,19 +98,35 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=64)
     parser.add_argument("--planes", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--series", help="a time series' directory")
     args = parser.parse_args()
-    parts = chunk_partials(args.zones, args.chunks, args.planes)
-    rows = sum(p.zone.size for p in parts)
-    tree(parts)  # loads (or compiles) the kernels
+    from zonal_dask.reduce.moments import merge
+
+    if args.series:
+        calls = series_merges(args.series, args.zones)
+
+        def run() -> Any:
+            return [merge(parts) for parts in calls][-1]
+
+        rows = sum(p.zone.size for parts in calls for p in parts if p is not None)
+        what = f"{len(calls)} merges of a Zarr step, {rows} rows"
+    else:
+        parts = chunk_partials(args.zones, args.chunks, args.planes)
+
+        def run() -> Any:
+            return tree(parts)
+
+        what = f"{sum(p.zone.size for p in parts)} chunk rows"
+    run()  # loads (or compiles) the kernels
     wall, cpu = [], []
     for _ in range(args.repeat):
         t0, c0 = time.perf_counter(), time.thread_time()
-        merged = tree(parts)
+        merged = run()
         wall.append(time.perf_counter() - t0)
         cpu.append(time.thread_time() - c0)
     print(
-        f"{rows} chunk rows, {merged.zone.size} zones: "
-        f"wall {1e3 * np.median(wall):.1f} ms, thread CPU {1e3 * np.median(cpu):.1f} ms"
+        f"{what}, {merged.zone.size} zones: wall {1e3 * np.median(wall):.1f} ms, "
+        f"thread CPU {1e3 * np.median(cpu):.1f} ms (medians of {args.repeat})"
     )
 
 
