@@ -135,3 +135,44 @@ def test_every_fields_merge_kind_is_the_kernels():
     assert moment_merge.FIELD_KINDS.tolist() == kinds
     orders = [f.order for f in PARTIAL_FIELDS if f.merge == "central"]
     assert moment_merge.HIGHEST_ORDER == max(orders)
+
+
+def test_a_field_of_an_existing_kind_needs_no_kernel_change():
+    # the kernels read each field's merge from the arrays the registry gives:
+    # one more "add" and one more "max" field are merged as their kinds say
+    rng = np.random.default_rng(8)
+    with np.errstate(all="ignore"):
+        parts = adversarial_parts(rng, 9, 6, planes=2)
+    extra = [rng.normal(size=(len(p.zone), 2, 2)) for p in parts]
+    data = np.concatenate(
+        [np.concatenate([p.data, x], axis=1) for p, x in zip(parts, extra, strict=True)]
+    )
+    zone = np.concatenate([p.zone for p in parts])
+    order = np.argsort(zone, kind="stable")
+    starts = np.flatnonzero(np.diff(zone[order], prepend=-1) != 0)
+    codes = moment_merge.KIND_CODES
+    kinds = np.append(moment_merge.FIELD_KINDS, [codes["add"], codes["max"]])
+    partners = np.append(moment_merge.FIELD_PARTNERS, [-1, -1])
+    out = np.empty((starts.size, N_FIELDS + 2, 2))
+    deviation = np.empty((zone.size, 2))
+    with np.errstate(all="ignore"):
+        moment_merge.merge_rows(
+            data,
+            order,
+            starts,
+            kinds,
+            partners,
+            moment_merge.WEIGHT,
+            moment_merge.REFERENCE,
+            out,
+            deviation,
+        )
+        expected = numpy_merge(parts)
+    added = np.add.reduceat(data[order, N_FIELDS], starts, axis=0)
+    largest = np.maximum.reduceat(data[order, N_FIELDS + 1], starts, axis=0)
+    np.testing.assert_array_equal(out[:, N_FIELDS], added)
+    np.testing.assert_array_equal(out[:, N_FIELDS + 1], largest)
+    for name in ("weight", "sum", "carry", "min", "max_at", "mean"):
+        np.testing.assert_array_equal(
+            out[:, INDEX[name]], expected.data[:, INDEX[name]], err_msg=name
+        )
