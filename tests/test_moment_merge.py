@@ -6,6 +6,10 @@ weights, signed zeros and ties in the extremes), for 2-D and planes."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -15,6 +19,7 @@ from zonal_dask.reduce.moments import N_FIELDS, Moments, chunk_moments, merge
 from zonal_dask.statistics.fields import INDEX, MERGES, PARTIAL_FIELDS
 
 from .numpy_merge import numpy_merge
+from .package_copy import unbuilt_copy
 
 
 def assert_same_bits(found: Moments, expected: Moments) -> None:
@@ -176,3 +181,45 @@ def test_a_field_of_an_existing_kind_needs_no_kernel_change():
         np.testing.assert_array_equal(
             out[:, INDEX[name]], expected.data[:, INDEX[name]], err_msg=name
         )
+
+
+# the package's kernels numba compiles, in order, when the moments are prepared
+PREPARE_ORDER = """
+from numba.core import event
+order = []
+class Heard(event.Listener):
+    def on_start(self, ev):
+        pass
+    def on_end(self, ev):
+        function = ev.data["dispatcher"].py_func
+        if function.__module__.startswith("zonal_dask."):
+            order.append(function.__name__)
+event.register("numba:compile", Heard())
+from zonal_dask.run.kernels import prepare_kernels
+prepare_kernels(["moments"], ["float64"])
+print(" ".join(order))
+"""
+
+
+@pytest.mark.slow  # a fresh process compiles the moments' kernels
+def test_the_merges_kernels_are_prepared_before_the_chunk_kernel(tmp_path):
+    # a run of one chunk never merges: it waits for the chunk kernel, then may
+    # end before a daemon thread caches what it prepares after it
+    env = {
+        **os.environ,
+        "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+        "PYTHONPATH": str(unbuilt_copy(tmp_path / "site")),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PREPARE_ORDER],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    order = done.stdout.split()
+    assert "merge_rows" in order and "merge_central" in order
+    assert max(order.index("merge_rows"), order.index("merge_central")) < order.index(
+        "moments"
+    )

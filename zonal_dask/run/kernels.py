@@ -110,6 +110,9 @@ def prepare_kernels(
         if "moments" in families:
             from ..reduce.moments import kernel_dtype
 
+            # the merge first: a run of one chunk never merges, and could end
+            # (this thread is a daemon) before the merge's kernels are cached
+            _call_merge()
             for dtype in sorted({kernel_dtype(np.dtype(d)).name for d in dtypes}):
                 _call_moments(np.dtype(dtype))
         if "burn" in families:
@@ -217,7 +220,7 @@ class _CompileListener(event.Listener):
 
 def _call_moments(dtype: np.dtype) -> None:
     from ..labels.sources import ChunkLabels
-    from ..reduce.moments import chunk_moments, merge
+    from ..reduce.moments import chunk_moments
 
     labels = ChunkLabels(
         np.zeros((1, 1, 1), np.int32),
@@ -225,8 +228,15 @@ def _call_moments(dtype: np.dtype) -> None:
         np.empty(0, np.int32),
         np.zeros(1, np.int64),
     )
-    found, _ = chunk_moments(np.zeros((1, 1), dtype), labels, 0)
-    merge([found, found])  # the merge's kernels (one signature: any dtype)
+    chunk_moments(np.zeros((1, 1), dtype), labels, 0)
+
+
+def _call_merge() -> None:
+    """The merge's kernels: one signature whatever the raster's dtype."""
+    from ..reduce.moments import N_FIELDS, Moments, merge
+
+    part = Moments(np.zeros(1, np.int64), np.zeros((1, N_FIELDS)))
+    merge([part, part])
 
 
 def _call_burner() -> None:
