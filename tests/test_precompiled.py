@@ -104,6 +104,14 @@ def test_kernels_holds_exactly_the_signatures_the_runs_call():
         0
     ].tolist() == [0, 0, 1, 1]
     assert take_flat(*flat, np.array([1]))[4].tolist() == flat.xy[5:].tolist()
+    # the merge of partials of planes (bands, time steps) and of a read-only
+    # cluster's deserialized ones: no other signature than a 2-D merge's
+    from zonal_dask.reduce.moments import N_FIELDS, Moments, merge
+
+    planes = np.zeros((2, N_FIELDS, 3))
+    planes.flags.writeable = False
+    merged = merge([Moments(np.arange(2), planes), Moments(np.arange(1, 3), planes)])
+    assert merged.data.shape == (3, N_FIELDS, 3)
     table: dict[tuple[str, str], set] = {}
     for module, name, signature in KERNELS:
         table.setdefault((module, name), set()).add(signature)

@@ -73,9 +73,10 @@ def test_a_fresh_process_loads_the_shipped_kernels_and_compiles_none(tmp_path):
     families = ("moments", "burn")
     prepare_kernels(families, ["float64"])  # loaded, or compiled once, here
     shipped = compiled_code(families, ["float64"])
-    assert sorted(s[1] for s in shipped) == ["_take", "burn_claims", "moments"]
+    names = ["_take", "burn_claims", "merge_central", "merge_rows", "moments"]
+    assert sorted(s[1] for s in shipped) == names
     got, stderr = _worker(shipped, families, tmp_path)
-    assert got["taken"] == 3
+    assert got["taken"] == 5
     assert got["compiled"] == []
     assert ANNOUNCEMENT not in stderr
     assert got["sums"] == block_sums() == [40.5, 58.5]
@@ -100,10 +101,15 @@ def test_code_compiled_for_another_cpu_is_not_taken(tmp_path):
     shipped = _for_this_cpu(compiled_code(["moments"], ["float64"]))
     got, stderr = _worker(shipped, ["moments"], tmp_path, NUMBA_CPU_NAME="generic")
     assert got["taken"] == 0
-    # the kernel, and the compiled functions it calls, compiled afresh
+    # the kernels, and the compiled functions they call, compiled afresh
     assert "zonal_dask.reduce.moment_kernel.moments" in got["compiled"]
+    assert "zonal_dask.reduce.moment_merge.merge_rows" in got["compiled"]
+    assert "zonal_dask.reduce.moment_merge.merge_central" in got["compiled"]
     assert all(
-        name.startswith("zonal_dask.reduce.moment_kernel.") for name in got["compiled"]
+        name.startswith(
+            ("zonal_dask.reduce.moment_kernel.", "zonal_dask.reduce.moment_merge.")
+        )
+        for name in got["compiled"]
     )
     assert ANNOUNCEMENT in stderr
 
@@ -111,8 +117,13 @@ def test_code_compiled_for_another_cpu_is_not_taken(tmp_path):
 def test_only_the_requested_dtypes_are_shipped():
     prepare_kernels(["moments"], ["float32", "float64"])
     shipped = compiled_code(["moments"], ["float32"])
-    keys = [pickle.loads(s[4]) for s in shipped]
+    keys = [pickle.loads(s[4]) for s in shipped if s[1] == "moments"]
     assert [str(key[0][0].dtype) for key in keys] == ["float32"]
+    # the merge's kernels take float64 partials whatever the raster's dtype
+    assert sorted(s[1] for s in shipped if s[1] != "moments") == [
+        "merge_central",
+        "merge_rows",
+    ]
 
 
 # A client whose numba cache is warm, its one worker process started with an
@@ -152,5 +163,6 @@ def test_a_fresh_cluster_worker_compiles_none_of_the_runs_kernels(tmp_path):
     )
     got = json.loads(done.stdout.splitlines()[-1])
     assert got["same"]
-    kernels = ("moments", "burn_claims", "gather")  # gather: a task's zones
+    # gather: a task's zones; merge_*: the merge tasks'
+    kernels = ("moments", "burn_claims", "gather", "merge_rows", "merge_central")
     assert not [n for n in got["saved"] if any(k in n for k in kernels)]

@@ -90,6 +90,7 @@ def _kernels() -> list[tuple[str, str, tuple[types.Type, ...]]]:
     i64, f64, u8, i8 = (_array(d) for d in ("int64", "float64", "uint8", "int8"))
     pair, box = types.UniTuple(types.int64, 2), types.UniTuple(types.int64, 4)
     n = types.int64
+    f2, f3 = _array("float64", 2), _array("float64", 3)
     burn = (i64, i64, i64, i64, _array("float64", 2), f64, pair, box)
     wkb_out = types.Tuple((i64, i64, i64, i64, u8, i8))
     # the costliest first: ``build`` deals them out to its processes in turn
@@ -106,6 +107,17 @@ def _kernels() -> list[tuple[str, str, tuple[types.Type, ...]]]:
             (f64, f64, i64, f64, i64, i64, types.float64),
         ),
         *(("reduce.moment_kernel", "moments", _moments(d)) for d in KERNEL_DTYPES),
+        # the merge of the moments' partials (reduce.moments.merge)
+        (
+            "reduce.moment_merge",
+            "merge_rows",
+            (f3, i64, i64, i64, i64, n, n, f3, f2),
+        ),
+        (
+            "reduce.moment_merge",
+            "merge_central",
+            (f3, i64, i64, i64, f2, n, f2, f3, f3),
+        ),
         # WKB from Arrow's buffers: writable, or read-only (immutable buffers)
         *(
             ("zones.wkb", "_walk", (data, i64, i64, wkb_out, types.boolean, box))

@@ -110,6 +110,9 @@ def prepare_kernels(
         if "moments" in families:
             from ..reduce.moments import kernel_dtype
 
+            # the merge first: a run of one chunk never merges, and could end
+            # (this thread is a daemon) before the merge's kernels are cached
+            _call_merge()
             for dtype in sorted({kernel_dtype(np.dtype(d)).name for d in dtypes}):
                 _call_moments(np.dtype(dtype))
         if "burn" in families:
@@ -141,7 +144,11 @@ def announced(
 # or weigh them by coverage
 _GATHER = ("zones.gather", "_take")
 _ENTRIES = {
-    "moments": (("reduce.moment_kernel", "moments"),),
+    "moments": (
+        ("reduce.moment_kernel", "moments"),
+        ("reduce.moment_merge", "merge_rows"),
+        ("reduce.moment_merge", "merge_central"),
+    ),
     "burn": (("burn.prepare", "burn_claims"), _GATHER),
     "coverage": (("coverage.fraction_kernel", "coverage"), _GATHER),
     "line_lengths": (("coverage.line_walk", "line_lengths"),),
@@ -222,6 +229,14 @@ def _call_moments(dtype: np.dtype) -> None:
         np.zeros(1, np.int64),
     )
     chunk_moments(np.zeros((1, 1), dtype), labels, 0)
+
+
+def _call_merge() -> None:
+    """The merge's kernels: one signature whatever the raster's dtype."""
+    from ..reduce.moments import N_FIELDS, Moments, merge
+
+    part = Moments(np.zeros(1, np.int64), np.zeros((1, N_FIELDS)))
+    merge([part, part])
 
 
 def _call_burner() -> None:

@@ -6,8 +6,8 @@ Two levels:
   (``reduce/moment_kernel.py``) says about each zone present in a chunk, in
   the order of its columns. Each field has a name, the value an absent zone
   holds (``fill``), a dtype and the ``merge`` that combines the field of
-  several parts of one zone (``reduce/moments.merge`` implements each kind
-  once). A checkpoint's format is derived from them (``layout_digest``).
+  several parts of one zone (``reduce/moment_merge.py`` implements each
+  kind once). A checkpoint's format is derived from them (``layout_digest``).
 * ``READS``: the names a statistic of ``statistics/table.py`` may read:
   the dense fields ``reduce/moments.dense_moments`` derives from the partial
   fields (each with the partial fields it needs), the same weighted by a
