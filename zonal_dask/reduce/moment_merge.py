@@ -188,6 +188,16 @@ def _total(a: np.ndarray, n: int) -> float:
     return a[0] + _pairwise(a, 1, n - 1)
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _longest(starts: np.ndarray, rows: int) -> int:
+    """The most parts of any group (at least 1): a buffer's length."""
+    longest = 1
+    for g in range(starts.size):
+        end = starts[g + 1] if g + 1 < starts.size else rows
+        longest = max(longest, end - starts[g])
+    return longest
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def merge_rows(
     data: np.ndarray,
@@ -204,11 +214,7 @@ def merge_rows(
     each row's deviation from its group's mean into ``deviation``."""
     rows, fields, planes = data.shape
     groups = starts.size
-    longest = 0
-    for g in range(groups):
-        end = starts[g + 1] if g + 1 < groups else rows
-        longest = max(longest, end - starts[g])
-    buffer = np.empty(max(longest, 1))
+    buffer = np.empty(_longest(starts, rows))
     for c in range(planes):
         for g in range(groups):
             lo = starts[g]
@@ -375,11 +381,7 @@ def merge_central(
     (``e``: ``deviation``; ``powers[j - 3]``: numpy's ``e ** j``, j >= 3)."""
     rows, _, planes = data.shape
     groups = starts.size
-    longest = 0
-    for g in range(groups):
-        end = starts[g + 1] if g + 1 < groups else rows
-        longest = max(longest, end - starts[g])
-    buffer = np.empty(max(longest, 1))
+    buffer = np.empty(_longest(starts, rows))
     for c in range(planes):
         for g in range(groups):
             lo = starts[g]
