@@ -19,3 +19,20 @@ def unbuilt_copy(directory: Path) -> Path:
     skipped = shutil.ignore_patterns("__pycache__", BUILT.name)
     shutil.copytree(package, directory / "zonal_dask", ignore=skipped)
     return directory
+
+
+# Python source recording, in ``compiled``, each kernel of the package numba
+# compiles in the process that runs it ("module.name", numba's
+# ``numba:compile`` event): put before the code whose compiles it counts
+RECORD_COMPILES = """
+from numba.core import event
+compiled = []
+class _Heard(event.Listener):
+    def on_start(self, ev):
+        pass
+    def on_end(self, ev):
+        function = ev.data["dispatcher"].py_func
+        if function.__module__.startswith("zonal_dask."):
+            compiled.append(f"{function.__module__}.{function.__name__}")
+event.register("numba:compile", _Heard())
+"""

@@ -19,7 +19,7 @@ from zonal_dask.reduce.moments import N_FIELDS, Moments, chunk_moments, merge
 from zonal_dask.statistics.fields import INDEX, MERGES, PARTIAL_FIELDS
 
 from .numpy_merge import numpy_merge
-from .package_copy import unbuilt_copy
+from .package_copy import RECORD_COMPILES, unbuilt_copy
 
 
 def assert_same_bits(found: Moments, expected: Moments) -> None:
@@ -184,21 +184,14 @@ def test_a_field_of_an_existing_kind_needs_no_kernel_change():
 
 
 # the package's kernels numba compiles, in order, when the moments are prepared
-PREPARE_ORDER = """
-from numba.core import event
-order = []
-class Heard(event.Listener):
-    def on_start(self, ev):
-        pass
-    def on_end(self, ev):
-        function = ev.data["dispatcher"].py_func
-        if function.__module__.startswith("zonal_dask."):
-            order.append(function.__name__)
-event.register("numba:compile", Heard())
+PREPARE_ORDER = (
+    RECORD_COMPILES
+    + """
 from zonal_dask.run.kernels import prepare_kernels
 prepare_kernels(["moments"], ["float64"])
-print(" ".join(order))
+print(" ".join(name.rsplit(".", 1)[1] for name in compiled))
 """
+)
 
 
 @pytest.mark.slow  # a fresh process compiles the moments' kernels

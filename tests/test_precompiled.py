@@ -17,6 +17,7 @@ import pytest
 from zonal_dask.precompiled import BUILT, KERNELS, build
 from zonal_dask.run.kernels import ANNOUNCEMENT, KERNEL_DTYPES
 
+from .package_copy import RECORD_COMPILES
 from .synth import make_grid, voronoi_zones, zones_frame
 
 # Every route and raster dtype: ``tables`` from ``zones``, ``lines``, ``raster``
@@ -36,22 +37,15 @@ tables = [t.to_json(double_precision=15) for t in tables]
 
 # ROUTES in a fresh process, printing the tables and the package's kernels
 # numba compiled (its ``numba:compile`` event)
-EVERY_ROUTE = """
+EVERY_ROUTE = (
+    RECORD_COMPILES
+    + """
 import json, sys
-from numba.core import event
-compiled = []
-class Heard(event.Listener):
-    def on_start(self, ev):
-        pass
-    def on_end(self, ev):
-        function = ev.data["dispatcher"].py_func
-        if function.__module__.startswith("zonal_dask."):
-            compiled.append(f"{function.__module__}.{function.__name__}")
-event.register("numba:compile", Heard())
 zones, lines, raster = sys.argv[1:4]
 exec(sys.argv[4])
 print(json.dumps({"compiled": compiled, "tables": tables}))
 """
+)
 
 PREPARE_FLOAT64 = """
 from zonal_dask.run.kernels import prepare_kernels

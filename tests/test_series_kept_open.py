@@ -52,9 +52,12 @@ def test_a_path_read_twice_in_a_thread_is_opened_once(paths):
     assert pool.idle == 0
 
 
-def test_two_threads_never_read_through_one_dataset(paths):
-    pool, inside, release = OpenFiles(), threading.Event(), threading.Event()
-    used = []
+def _reading_in_another_thread(
+    pool: OpenFiles, path: str, used: list
+) -> tuple[threading.Thread, threading.Event]:
+    """A thread reading ``path`` through ``pool``, holding its dataset (appended
+    to ``used``) until the event returned is set."""
+    inside, release = threading.Event(), threading.Event()
 
     def slow(dataset):
         used.append(dataset)
@@ -62,9 +65,15 @@ def test_two_threads_never_read_through_one_dataset(paths):
         assert release.wait(10)
         return first_pixel(dataset)
 
-    other = threading.Thread(target=pool.read, args=(str(paths[0]), slow))
+    other = threading.Thread(target=pool.read, args=(path, slow))
     other.start()
     assert inside.wait(10)
+    return other, release
+
+
+def test_two_threads_never_read_through_one_dataset(paths):
+    pool, used = OpenFiles(), []
+    other, release = _reading_in_another_thread(pool, str(paths[0]), used)
     # the dataset is borrowed by the other thread: this one opens its own
     mine = pool.read(str(paths[0]), lambda d: used.append(d) or first_pixel(d))
     release.set()
@@ -75,18 +84,8 @@ def test_two_threads_never_read_through_one_dataset(paths):
 
 
 def test_a_dataset_read_when_the_run_ends_is_closed_by_its_reader(paths):
-    pool, inside, release = OpenFiles(), threading.Event(), threading.Event()
-    used = []
-
-    def slow(dataset):
-        used.append(dataset)
-        inside.set()
-        assert release.wait(10)
-        return first_pixel(dataset)
-
-    other = threading.Thread(target=pool.read, args=(str(paths[0]), slow))
-    other.start()
-    assert inside.wait(10)
+    pool, used = OpenFiles(), []
+    other, release = _reading_in_another_thread(pool, str(paths[0]), used)
     pool.close()
     assert not used[0].closed  # still being read: not closed under the reader
     release.set()
