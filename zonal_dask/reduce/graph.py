@@ -10,7 +10,12 @@
 * values: one task per group of nearby zones gathers their values from the
   chunks they touch and computes the ``values`` statistics
   (``finalize.values_step``);
-* final step: one task returns the table (``finalize.table``).
+* final steps: one task per band block makes its moments' columns
+  (``finalize.block_table``: dense spreading and finalizing, so a batch of
+  time steps finalizes each step while the next ones are computed), and one
+  task puts them side by side with the classes' and values' columns
+  (``finalize.table``); a label raster's rows, the values found in every
+  block, are one task before them (``finalize.found_rows``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from dask.highlevelgraph import HighLevelGraph
 from ..labels.sources import Block, LabelSource
 from ..statistics.fields import WEIGHTED_FIELDS, kernel_options
 from ..statistics.table import Column
-from .finalize import Layout, table, values_step
+from .finalize import Layout, block_table, found_rows, table, values_step
 from .partials import (
     ChunkSpec,
     Needs,
@@ -193,6 +198,10 @@ def zonal_graph(
         classes = _tree(
             dsk, all_keys, merge_classes, f"zonal-classes-{token}", split_every
         )
+    # the layout (the zones' index among it) is one key every task reads,
+    # not a copy in each task a cluster's scheduler sends
+    layout_key = f"zonal-layout-{token}"
+    dsk[layout_key] = layout
     group_keys = []
     if needs.values:
         touching: dict[int, list] = {}
@@ -203,18 +212,20 @@ def zonal_graph(
                 touching.setdefault(int(g), []).extend(keys)
         for g, keys in sorted(touching.items()):
             key = (f"zonal-group-{token}", g)
-            dsk[key] = (values_step, keys, g, layout)
+            dsk[key] = (values_step, keys, g, layout_key)
             group_keys.append(key)
+    found = None
+    if layout.index is None:  # a label raster: its rows are the values found
+        found = f"zonal-rows-{token}"
+        dsk[found] = (found_rows, roots, layout_key)
+    blocks = []
+    for b, size in enumerate(plane_blocks):
+        weighted_root = None if weighted_roots is None else weighted_roots[b]
+        key = (f"zonal-block-{token}", b)
+        dsk[key] = (block_table, roots[b], weighted_root, size, found, layout_key)
+        blocks.append(key)
     final = f"zonal-stats-{token}"
-    dsk[final] = (
-        table,
-        roots,
-        list(plane_blocks),
-        classes,
-        group_keys,
-        layout,
-        weighted_roots,
-    )
+    dsk[final] = (table, blocks, found, classes, group_keys, layout_key)
     inputs = [*([] if weights is None else [weights]), *source.dependencies]
     if block_reads is not None:
         dsk.update(block_reads.shared)
