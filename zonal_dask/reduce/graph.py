@@ -4,7 +4,8 @@
   making its labels from the label source and computing the partials
   (``partials.chunk_step``); a 2-D block's read is nested in that task
   (``BlockReads``), so a chunk costs the scheduler one task, not three; a
-  block of several bands or time steps shares its chunk's labels, made once;
+  block of several bands or time steps is read by a task of its own (its
+  indexing nested in it) and shares its chunk's labels, made once;
 * combine step: a tree of merge tasks with ``split_every`` inputs each, per
   band block for the moments and over everything for the classes;
 * values: one task per group of nearby zones gathers their values from the
@@ -28,6 +29,7 @@ import dask.array as da
 import numpy as np
 from dask._task_spec import GraphNode, convert_legacy_graph
 from dask.base import tokenize
+from dask.core import iskey
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
@@ -146,18 +148,19 @@ def zonal_graph(
     dsk: dict = {}
     row_edges = np.cumsum((0, *values.chunks[-2]))
     col_edges = np.cumsum((0, *values.chunks[-1]))
-    # a 3-D block stays a task of its own: nested, the series benchmark's
-    # 10 steps over 200,000 zones peaked 90 MB higher (1.69 GB, 1.60 GB)
-    block_reads = BlockReads(values) if values.ndim == 2 else None
+    # a 2-D block's read is nested in its chunk task; a 3-D block's stays a
+    # task of its own (nested, the series benchmark's 10 steps over 200,000
+    # zones peaked 90 MB higher: 1.69 GB, 1.60 GB), its own steps (a cube's
+    # indexing) nested in it: a task to schedule, not three
+    block_reads = BlockReads(values)
     chunk_keys: dict[Block, list] = {}
     plane_keys: list[list] = [[] for _ in plane_blocks]
     for block, label_task in source.tasks.items():
         groups = source.block_groups(block, n_groups) if needs.values else None
-        if values.ndim == 3:  # the planes of a block share one labelling
-            labels: Any = (f"zonal-labels-{token}", *block)
+        labels: Any = label_task  # 2-D: fused, the labels never leave the task
+        if values.ndim == 3 and not iskey(label_task):  # the planes share them
+            labels = (f"zonal-labels-{token}", *block)
             dsk[labels] = label_task
-        else:
-            labels = label_task  # fused: the labels never leave the task
         chunk_keys[block] = []
         for b in range(len(plane_blocks)):
             where = (b, *block) if values.ndim == 3 else block
@@ -172,8 +175,10 @@ def zonal_graph(
             )
             block_weights = None if weights is None else (weights.name, *block)
             read: Any = (values.name, *where)
-            if block_reads is not None:
+            if values.ndim == 2:
                 read = block_reads.task(read)
+            elif (fused := block_reads.task(read)) is not read:
+                dsk[read] = fused
             dsk[key] = (chunk_step, read, labels, block_weights, spec)
             if wrap_chunk is not None:
                 dsk[key] = wrap_chunk(where, dsk[key])
@@ -227,9 +232,8 @@ def zonal_graph(
     final = f"zonal-stats-{token}"
     dsk[final] = (table, blocks, found, classes, group_keys, layout_key)
     inputs = [*([] if weights is None else [weights]), *source.dependencies]
-    if block_reads is not None:
-        dsk.update(block_reads.shared)
-    if block_reads is None or block_reads.external:
+    dsk.update(block_reads.shared)
+    if block_reads.external:
         inputs.append(values)
     graph = HighLevelGraph.from_collections(final, dsk, dependencies=inputs)
     return Delayed(final, graph)
