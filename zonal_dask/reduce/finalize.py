@@ -118,10 +118,10 @@ def as_raster_type(column: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 class BlockTable(NamedTuple):
-    """One plane block's share of the table: for each moments-family column of
-    ``layout.columns``, its arrays by name, each ``(n_rows, planes in the
-    block)`` in the column's dtype; and, with a small-zone fallback, each row's pixels
-    (valid and nodata) in the block's first plane."""
+    """One plane block's share of the table: for each moments-family column
+    of ``layout.columns``, its arrays by name, each ``(n_rows, planes in the
+    block)`` in the column's dtype; and, with a small-zone fallback, each
+    row's pixels (valid and nodata) in the block's first plane."""
 
     columns: dict[str, dict[Any, np.ndarray]]
     pixels: np.ndarray | None
