@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import xarray as xr
 
 import zonal_dask as zd
@@ -144,3 +145,60 @@ def test_a_pixel_interleaved_file_is_read_all_bands_at_once(tmp_path, monkeypatc
         single = zd.zonal_stats(frame, paths["pixel"], STATS, band=band, chunks=16)
         plane = by_pixel.sel(band=band).to_dataframe()[STATS]
         assert_tables_close(plane.set_axis(single.index), single, rtol=1e-12)
+
+
+BIT_STATS = [
+    *STATS,
+    "skewness",
+    "kurtosis",
+    "min_center_x",
+    "max_center_y",
+    "median",
+    "majority",
+]
+BIT_OPTIONS = {
+    "fallback": ({"small": "touched"}, BIT_STATS),
+    "weighted": (
+        {"coverage": "fraction", "weights": "w"},
+        ["count", "mean", "weighted_mean", "weighted_sum", "std"],
+    ),
+    "label raster": ({}, ["count", "min", "mean", "std", "median", "majority"]),
+}
+
+
+def assert_same_bits(got: xr.Dataset, expected: xr.Dataset) -> None:
+    assert list(got.data_vars) == list(expected.data_vars)
+    for name in expected.data_vars:
+        a, b = got[name].to_numpy(), expected[name].to_numpy()
+        assert (a.dtype, a.shape) == (b.dtype, b.shape), name
+        assert a.tobytes() == b.tobytes(), name
+
+
+@pytest.mark.parametrize("case", list(BIT_OPTIONS))
+def test_plane_blocks_give_the_bits_of_one_block_at_a_time(tmp_path, case):
+    """Each plane block is finalized by a task of its own: the cube of a batch
+    of several blocks holds the bits of one block at a time (``batch=1``) and
+    of one block of every plane (a cube chunked along time as a whole)."""
+    grids = [
+        make_grid((30, 40), "float32", seed=80 + t, nan_fraction=0.05, loc=50 + t)
+        for t in range(5)
+    ]
+    zones = zones_frame(voronoi_zones(grids[0], 9, seed=81) + special_zones(grids[0]))
+    options, stats = BIT_OPTIONS[case]
+    if case == "label raster":  # rows are the values found in any block
+        labels = xr.zeros_like(grids[0].to_dataarray(), dtype="int32")
+        labels[:, :25] = 7
+        labels[3:, 25:] = 9
+        zones = labels.rio.write_nodata(0)
+    if "weights" in options:
+        weights = make_grid((30, 40), "float64", seed=82, nodata=None, loc=3, scale=0.5)
+        options = {**options, "weights": weights.write(tmp_path / "w.tif")}
+    files = [g.write(tmp_path / f"day{t + 1}.tif") for t, g in enumerate(grids)]
+    alone = zd.zonal_series(zones, files, stats, batch=1, chunks=(11, 13), **options)
+    batched = zd.zonal_series(zones, files, stats, batch=5, chunks=(11, 13), **options)
+    assert_same_bits(batched, alone)
+    cube = xr.concat([g.to_dataarray() for g in grids], dim="time")
+    whole = zd.zonal_stats(
+        zones, cube.chunk({"time": 5, "y": 11, "x": 13}), stats, band=None, **options
+    )
+    assert_same_bits(batched.drop_vars("source").rename(time="plane"), whole)

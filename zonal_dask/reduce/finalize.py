@@ -1,10 +1,14 @@
 """The final step: merged partials to one table, a row per zone.
 
-One function for every route and shape: the moments of each band block, the
-merged classes and each value group's results become dense columns over all
-zones and planes, each statistic's finalize step (``statistics/table.py``) turns
-them into its column, and the result is a ``pandas.DataFrame`` for a 2-D raster or an
-``xarray.Dataset`` with dimensions (zone, band or time) for a 3-D one.
+The same steps for every route and shape: each band (or time step) block's
+merged moments become dense columns over all zones and the block's planes,
+and each moments statistic's finalize step (``statistics/table.py``) turns
+them into its column, one task per block (``block_table``); the final task
+(``table``) puts the blocks' columns side by side, adds the merged classes'
+and each value group's columns, and returns a ``pandas.DataFrame`` for a 2-D
+raster or an ``xarray.Dataset`` with dimensions (zone, band or time) for a
+3-D one. Every step is elementwise over (zone, plane): a table made of
+blocks holds the bits of one made of a single block.
 
 Rows are the zones of the label source in input order, or, for a label
 raster, the label values found, sorted. With a small-zone fallback
@@ -16,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..statistics.fields import CENTRE_FIELDS
+from ..statistics.fields import CENTRE_FIELDS, WEIGHTED_FIELDS
 from ..statistics.table import ClassTable, Column
 from .moments import Moments, dense_moments
 from .partials import (
@@ -113,28 +117,84 @@ def as_raster_type(column: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return column.astype(dtype).astype(np.float64)
 
 
+class BlockTable(NamedTuple):
+    """One plane block's share of the table: for each moments-family column
+    of ``layout.columns``, its arrays by name, each ``(n_rows, planes in the
+    block)`` in the column's dtype; and, with a small-zone fallback, each
+    row's pixels (valid and nodata) in the block's first plane."""
+
+    columns: dict[str, dict[Any, np.ndarray]]
+    pixels: np.ndarray | None
+
+
+def found_rows(roots: Sequence[Moments | None], layout: Layout) -> np.ndarray | None:
+    """The label values found in any plane block's merged moments, sorted:
+    the rows of a label raster's table; None when the zones are known."""
+    if layout.index is not None:
+        return None
+    empty = np.empty(0, np.int64)
+    parts = [empty if r is None else merge_moments([r]).zone for r in roots]
+    return np.unique(np.concatenate(parts)) if parts else empty
+
+
+def block_table(
+    root: Moments | None,
+    weighted_root: Moments | None,
+    size: int,
+    found: np.ndarray | None,
+    layout: Layout,
+) -> BlockTable:
+    """The moments-family columns of one plane block of ``size`` planes, from
+    its merged moments (and those weighted by the weights raster, when
+    asked); ``found`` is ``found_rows``'s answer.
+
+    Every step is elementwise over (row, plane), so a table assembled from
+    blocks holds the bits one block of all planes would give.
+    """
+    n_rows = _n_rows(found, layout)
+
+    def dense(moments: Moments | None) -> dict[str, np.ndarray]:
+        if moments is None:
+            moments = Moments.empty(None if layout.n_planes == 1 else size)
+        else:
+            moments = merge_moments([moments])
+        if found is not None:
+            moments = moments._replace(zone=np.searchsorted(found, moments.zone))
+        spread = dense_moments(moments, n_rows)
+        return {n: f.reshape(n_rows, size) for n, f in spread.items()}
+
+    fields = dense(root)
+    reads = {f for c in layout.columns for f in c.statistic.reads}
+    if reads & set(CENTRE_FIELDS):  # only when asked: positions cost a pass
+        fields.update(centres(fields, layout.transform, layout.width))
+    if reads & set(WEIGHTED_FIELDS):  # weighted statistics asked, chunks or none
+        fields.update(weighted_fields(dense(weighted_root), fields["count"]))
+    for name, per_zone in layout.fields.items():
+        repeat = np.resize(np.asarray(per_zone, np.float64), n_rows)
+        fields[name] = np.repeat(repeat[:, np.newaxis], size, axis=1)
+    columns = {
+        c.name: _typed(c, c.statistic.finalize(fields), layout, (n_rows, size))
+        for c in layout.columns
+        if c.statistic.family == "moments"
+    }
+    pixels = None
+    if layout.fallback:
+        pixels = (fields["count"] + fields["nodata"])[:, 0]
+    return BlockTable(columns, pixels)
+
+
 def table(
-    roots: Sequence[Moments | None],
-    plane_blocks: Sequence[int],
+    blocks: Sequence[BlockTable],
+    found: np.ndarray | None,
     classes: Classes | None,
     groups: Sequence[Values],
     layout: Layout,
-    weighted_roots: Sequence[Moments | None] | None = None,
 ) -> pd.DataFrame | xr.Dataset:
-    """The final step: a dense table, one row per zone (and plane)."""
+    """The final step: the plane blocks' columns side by side, the classes'
+    and values' columns, a dense table with one row per zone (and plane)."""
     k = layout.n_planes
-
-    def merged_roots(roots: Sequence[Moments | None]) -> list[Moments]:
-        return [
-            merge_moments([r])
-            if r is not None
-            else Moments.empty(None if k == 1 else s)
-            for r, s in zip(roots, plane_blocks, strict=True)
-        ]
-
-    merged = merged_roots(roots)
-    found, index = _rows(merged, layout)
-    n_rows = len(index) * (2 if layout.fallback else 1)
+    index = layout.index if found is None else _found_index(found, layout)
+    n_rows = _n_rows(found, layout)
 
     def row_of(virtual: np.ndarray) -> np.ndarray:
         """Flat (row, plane) position of virtual zones ``zone * k + plane``."""
@@ -143,26 +203,6 @@ def table(
         zone, plane = np.divmod(virtual, k)
         return np.searchsorted(found, zone) * k + plane
 
-    def dense_fields(merged: Sequence[Moments]) -> dict[str, np.ndarray]:
-        blocks = []
-        for moments, size in zip(merged, plane_blocks, strict=True):
-            zone = (
-                moments.zone if found is None else np.searchsorted(found, moments.zone)
-            )
-            dense = dense_moments(moments._replace(zone=zone), n_rows)
-            blocks.append({n: f.reshape(n_rows, size) for n, f in dense.items()})
-        return {n: np.concatenate([b[n] for b in blocks], axis=1) for n in blocks[0]}
-
-    fields = dense_fields(merged)
-    reads = {f for c in layout.columns for f in c.statistic.reads}
-    if reads & set(CENTRE_FIELDS):  # only when asked: positions cost a pass
-        fields.update(centres(fields, layout.transform, layout.width))
-    if weighted_roots is not None:  # weighted statistics asked, chunks or none
-        weighted = dense_fields(merged_roots(weighted_roots))
-        fields.update(weighted_fields(weighted, fields["count"]))
-    for name, per_zone in layout.fields.items():
-        repeat = np.resize(np.asarray(per_zone, np.float64), n_rows)
-        fields[name] = np.repeat(repeat[:, np.newaxis], k, axis=1)
     class_table = None
     if any(c.statistic.family == "classes" for c in layout.columns):
         merged_classes = merge_classes([classes])
@@ -178,19 +218,21 @@ def table(
     for column in layout.columns:
         statistic = column.statistic
         if statistic.family == "moments":
-            result: Any = statistic.finalize(fields)
-        elif statistic.family == "classes":
-            result = statistic.finalize(class_table)
+            for name in blocks[0].columns[column.name]:
+                parts = [b.columns[column.name][name] for b in blocks]
+                data[name] = parts[0] if len(parts) == 1 else np.hstack(parts)
+            continue
+        if statistic.family == "classes":
+            result: Any = statistic.finalize(class_table)
         else:
             result = np.full(n_rows * k, np.nan, dtype=statistic.dtype)
             for zones, found_values in groups:
                 result[row_of(zones)] = found_values[column.name]
-        dtype = statistic.weighted_dtype if layout.weighted else statistic.dtype
-        named = result if isinstance(result, dict) else {column.name: result}
-        for name, values in named.items():
-            data[name] = np.asarray(values, dtype=dtype).reshape(n_rows, k)
+        data.update(_typed(column, result, layout, (n_rows, k)))
     if layout.fallback:
-        data = _take_fallback(data, fields, len(index), k)
+        pixels = blocks[0].pixels
+        assert pixels is not None
+        data = _take_fallback(data, pixels, len(index), k)
     if layout.planes is None:
         columns = {n: v[:, 0] for n, v in data.items()}
         frame = pd.DataFrame(pixel_typed(columns, layout), index=index)
@@ -200,6 +242,46 @@ def table(
     dataset = xr.Dataset(variables, coords={"zone": index.to_numpy(), dim: coords})
     dataset["zone"].attrs["long_name"] = index.name
     return dataset.sortby("zone") if layout.unsigned else dataset
+
+
+def whole_table(
+    roots: Sequence[Moments | None],
+    plane_blocks: Sequence[int],
+    classes: Classes | None,
+    groups: Sequence[Values],
+    layout: Layout,
+    weighted_roots: Sequence[Moments | None] | None = None,
+) -> pd.DataFrame | xr.Dataset:
+    """The table in one call: ``found_rows``, a ``block_table`` per plane
+    block of ``plane_blocks`` planes (``roots``, ``weighted_roots``: their
+    merged moments), ``table``; the graph runs them as tasks of their own."""
+    found = found_rows(roots, layout)
+    weighted = weighted_roots or [None] * len(roots)
+    blocks = [
+        block_table(root, w, size, found, layout)
+        for root, w, size in zip(roots, weighted, plane_blocks, strict=True)
+    ]
+    return table(blocks, found, classes, groups, layout)
+
+
+def _n_rows(found: np.ndarray | None, layout: Layout) -> int:
+    n_zones = len(layout.index) if found is None else found.size
+    return n_zones * (2 if layout.fallback else 1)
+
+
+def _found_index(found: np.ndarray, layout: Layout) -> pd.Index:
+    names = found.astype(np.int64).view(np.uint64) if layout.unsigned else found
+    return pd.Index(names, name="zone")
+
+
+def _typed(
+    column: Column, result: Any, layout: Layout, shape: tuple[int, int]
+) -> dict[Any, np.ndarray]:
+    """A column's finalized values (an array, or a dict of them) in its dtype."""
+    statistic = column.statistic
+    dtype = statistic.weighted_dtype if layout.weighted else statistic.dtype
+    named = result if isinstance(result, dict) else {column.name: result}
+    return {n: np.asarray(v, dtype=dtype).reshape(shape) for n, v in named.items()}
 
 
 def pixel_typed(columns: dict[Any, np.ndarray], layout: Layout) -> dict[Any, Any]:
@@ -279,25 +361,15 @@ def weighted_fields(
     }
 
 
-def _rows(merged: Sequence[Moments], layout: Layout) -> tuple[Any, pd.Index]:
-    """The label values found (None when the zones are known) and the index."""
-    if layout.index is not None:
-        return None, layout.index
-    parts = [m.zone for m in merged]
-    found = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
-    names = found.astype(np.int64).view(np.uint64) if layout.unsigned else found
-    return found, pd.Index(names, name="zone")
-
-
 def _take_fallback(
     data: dict[Any, np.ndarray],
-    fields: Mapping[str, np.ndarray],
+    pixels: np.ndarray,
     n_zones: int,
     k: int,
 ) -> dict[Any, np.ndarray]:
-    """Rows of zones that claim no pixel, from their all-touched stand-ins;
-    plus the boolean ``small`` column that marks them."""
-    pixels = (fields["count"] + fields["nodata"])[:, 0]
+    """Rows of zones that claim no pixel, from their all-touched stand-ins
+    (``pixels``: each row's pixels in the first plane); plus the boolean
+    ``small`` column that marks them."""
     small = (pixels[:n_zones] == 0) & (pixels[n_zones:] > 0)
     out = {}
     for name, values in data.items():

@@ -4,13 +4,19 @@
   making its labels from the label source and computing the partials
   (``partials.chunk_step``); a 2-D block's read is nested in that task
   (``BlockReads``), so a chunk costs the scheduler one task, not three; a
-  block of several bands or time steps shares its chunk's labels, made once;
+  block of several bands or time steps is read by a task of its own (its
+  indexing nested in it) and shares its chunk's labels, made once;
 * combine step: a tree of merge tasks with ``split_every`` inputs each, per
   band block for the moments and over everything for the classes;
 * values: one task per group of nearby zones gathers their values from the
   chunks they touch and computes the ``values`` statistics
   (``finalize.values_step``);
-* final step: one task returns the table (``finalize.table``).
+* final steps: one task per band block makes its moments' columns
+  (``finalize.block_table``: dense spreading and finalizing, so a batch of
+  time steps finalizes each step while the next ones are computed), and one
+  task puts them side by side with the classes' and values' columns
+  (``finalize.table``); a label raster's rows, the values found in every
+  block, are one task before them (``finalize.found_rows``).
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ import dask.array as da
 import numpy as np
 from dask._task_spec import GraphNode, convert_legacy_graph
 from dask.base import tokenize
+from dask.core import iskey
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..labels.sources import Block, LabelSource
 from ..statistics.fields import WEIGHTED_FIELDS, kernel_options
 from ..statistics.table import Column
-from .finalize import Layout, table, values_step
+from .finalize import Layout, block_table, found_rows, table, values_step
 from .partials import (
     ChunkSpec,
     Needs,
@@ -141,18 +148,19 @@ def zonal_graph(
     dsk: dict = {}
     row_edges = np.cumsum((0, *values.chunks[-2]))
     col_edges = np.cumsum((0, *values.chunks[-1]))
-    # a 3-D block stays a task of its own: nested, the series benchmark's
-    # 10 steps over 200,000 zones peaked 90 MB higher (1.69 GB, 1.60 GB)
-    block_reads = BlockReads(values) if values.ndim == 2 else None
+    # a 2-D block's read is nested in its chunk task; a 3-D block's stays a
+    # task of its own (nested, the series benchmark's 10 steps over 200,000
+    # zones peaked 90 MB higher: 1.69 GB, 1.60 GB), its own steps (a cube's
+    # indexing) nested in it: a task to schedule, not three
+    block_reads = BlockReads(values)
     chunk_keys: dict[Block, list] = {}
     plane_keys: list[list] = [[] for _ in plane_blocks]
     for block, label_task in source.tasks.items():
         groups = source.block_groups(block, n_groups) if needs.values else None
-        if values.ndim == 3:  # the planes of a block share one labelling
-            labels: Any = (f"zonal-labels-{token}", *block)
+        labels: Any = label_task  # 2-D: fused, the labels never leave the task
+        if values.ndim == 3 and not iskey(label_task):  # the planes share them
+            labels = (f"zonal-labels-{token}", *block)
             dsk[labels] = label_task
-        else:
-            labels = label_task  # fused: the labels never leave the task
         chunk_keys[block] = []
         for b in range(len(plane_blocks)):
             where = (b, *block) if values.ndim == 3 else block
@@ -167,8 +175,10 @@ def zonal_graph(
             )
             block_weights = None if weights is None else (weights.name, *block)
             read: Any = (values.name, *where)
-            if block_reads is not None:
+            if values.ndim == 2:
                 read = block_reads.task(read)
+            elif (fused := block_reads.task(read)) is not read:
+                dsk[read] = fused
             dsk[key] = (chunk_step, read, labels, block_weights, spec)
             if wrap_chunk is not None:
                 dsk[key] = wrap_chunk(where, dsk[key])
@@ -193,6 +203,10 @@ def zonal_graph(
         classes = _tree(
             dsk, all_keys, merge_classes, f"zonal-classes-{token}", split_every
         )
+    # the layout (the zones' index among it) is one key every task reads,
+    # not a copy in each task a cluster's scheduler sends
+    layout_key = f"zonal-layout-{token}"
+    dsk[layout_key] = layout
     group_keys = []
     if needs.values:
         touching: dict[int, list] = {}
@@ -203,22 +217,23 @@ def zonal_graph(
                 touching.setdefault(int(g), []).extend(keys)
         for g, keys in sorted(touching.items()):
             key = (f"zonal-group-{token}", g)
-            dsk[key] = (values_step, keys, g, layout)
+            dsk[key] = (values_step, keys, g, layout_key)
             group_keys.append(key)
+    found = None
+    if layout.index is None:  # a label raster: its rows are the values found
+        found = f"zonal-rows-{token}"
+        dsk[found] = (found_rows, roots, layout_key)
+    blocks = []
+    for b, size in enumerate(plane_blocks):
+        weighted_root = None if weighted_roots is None else weighted_roots[b]
+        key = (f"zonal-block-{token}", b)
+        dsk[key] = (block_table, roots[b], weighted_root, size, found, layout_key)
+        blocks.append(key)
     final = f"zonal-stats-{token}"
-    dsk[final] = (
-        table,
-        roots,
-        list(plane_blocks),
-        classes,
-        group_keys,
-        layout,
-        weighted_roots,
-    )
+    dsk[final] = (table, blocks, found, classes, group_keys, layout_key)
     inputs = [*([] if weights is None else [weights]), *source.dependencies]
-    if block_reads is not None:
-        dsk.update(block_reads.shared)
-    if block_reads is None or block_reads.external:
+    dsk.update(block_reads.shared)
+    if block_reads.external:
         inputs.append(values)
     graph = HighLevelGraph.from_collections(final, dsk, dependencies=inputs)
     return Delayed(final, graph)
