@@ -194,6 +194,7 @@ def table(
     and values' columns, a dense table with one row per zone (and plane)."""
     k = layout.n_planes
     index = layout.index if found is None else _found_index(found, layout)
+    assert index is not None  # known before the labels are read, else found
     n_rows = _n_rows(found, layout)
 
     def row_of(virtual: np.ndarray) -> np.ndarray:
@@ -265,8 +266,9 @@ def whole_table(
 
 
 def _n_rows(found: np.ndarray | None, layout: Layout) -> int:
-    n_zones = len(layout.index) if found is None else found.size
-    return n_zones * (2 if layout.fallback else 1)
+    zones = layout.index if found is None else found
+    assert zones is not None  # known before the labels are read, else found
+    return len(zones) * (2 if layout.fallback else 1)
 
 
 def _found_index(found: np.ndarray, layout: Layout) -> pd.Index:
