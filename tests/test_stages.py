@@ -178,7 +178,8 @@ def test_finalize_gives_every_zone_a_row():
         resolve([*zd.DEFAULT_STATS, "nodata_count"]),
         pd.Index([10, 20, 30], name="fid"),
     )
-    table = finalize.whole_table([partial(1, [2.0, 4.0])], [1], None, [], layout)
+    block = finalize.block_table(partial(1, [2.0, 4.0]), None, 1, None, layout)
+    table = finalize.table([block], None, None, [], layout)
     assert table["count"].tolist() == [0, 2, 0]
     assert table["nodata_count"].tolist() == [0, 1, 0]
     assert table.loc[20, "mean"] == 3 and table.loc[20, "std"] == 1

@@ -245,26 +245,6 @@ def table(
     return dataset.sortby("zone") if layout.unsigned else dataset
 
 
-def whole_table(
-    roots: Sequence[Moments | None],
-    plane_blocks: Sequence[int],
-    classes: Classes | None,
-    groups: Sequence[Values],
-    layout: Layout,
-    weighted_roots: Sequence[Moments | None] | None = None,
-) -> pd.DataFrame | xr.Dataset:
-    """The table in one call: ``found_rows``, a ``block_table`` per plane
-    block of ``plane_blocks`` planes (``roots``, ``weighted_roots``: their
-    merged moments), ``table``; the graph runs them as tasks of their own."""
-    found = found_rows(roots, layout)
-    weighted = weighted_roots or [None] * len(roots)
-    blocks = [
-        block_table(root, w, size, found, layout)
-        for root, w, size in zip(roots, weighted, plane_blocks, strict=True)
-    ]
-    return table(blocks, found, classes, groups, layout)
-
-
 def _n_rows(found: np.ndarray | None, layout: Layout) -> int:
     zones = layout.index if found is None else found
     assert zones is not None  # known before the labels are read, else found

@@ -160,13 +160,14 @@ def _central(raw: np.ndarray, higher: bool) -> tuple[np.ndarray, np.ndarray]:
         m = np.where(w > 0, s1 / np.where(w > 0, w, 1.0), 0.0)
         m2 = s2 - m * s1
         ill = np.isfinite(s2) & (s2 > _TOL2 * m2)
-        data[..., _S3] = data[..., _S4] = 0.0
-        if higher:  # else no statistic reads them: 0, not derived
+        if higher:
             m3 = s3 - 3 * m * s2 + 2 * w * m**3
             m4 = s4 - 4 * m * s3 + 6 * m * m * s2 - 3 * w * m**4
             ill |= np.isfinite(s4) & (s4 > _TOL4 * m4)
             data[..., _S3] = m3
             data[..., _S4] = np.maximum(m4, 0.0)
+        else:  # no statistic reads them: 0, not derived
+            data[..., _S3] = data[..., _S4] = 0.0
     data[..., _S1] = m
     data[..., _S2] = np.maximum(m2, 0.0)
     return data, ill & (w > 0)
