@@ -288,3 +288,44 @@ def test_a_layers_zone_runs_give_the_generic_loops_bits(dtype, options):
     assert by_runs.shape == (9, 1, 17) and generic.shape == (9, 2, 17)
     assert (by_runs[:, 0, 0] > 0).all()
     np.testing.assert_array_equal(by_runs[:, 0], generic[:, 0])
+
+
+@pytest.mark.parametrize("planes", [0, 1, 3])
+def test_a_chunks_zones_come_sorted_and_present_whatever_its_zone_list(planes):
+    # the label sources list a chunk's zones in their own order, some with no
+    # pixel in it: the partials hold only the zones present, sorted, each
+    # with the columns of its own pixels, as the same chunk listed in order
+    from zonal_dask.labels.sources import ChunkLabels
+
+    rng = np.random.default_rng(planes)
+    shape = (planes, 20, 30) if planes else (20, 30)
+    values = rng.normal(50, 5, shape)
+    local = rng.integers(-1, 6, (1, 20, 30)).astype(np.int32)
+    local[local == 4] = 5  # local zone 4 has no pixel
+    listed = np.array([70, 10, 40, 30, 90, 20], np.int64)  # global ids, unsorted
+    found, _ = moments_module.chunk_moments(
+        values,
+        ChunkLabels(local, np.empty(0, np.int64), np.empty(0, np.int32), listed),
+        None,
+    )
+    order = np.argsort(listed)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    in_order = np.where(local >= 0, rank[np.maximum(local, 0)], -1).astype(np.int32)
+    expected, _ = moments_module.chunk_moments(
+        values,
+        ChunkLabels(
+            in_order, np.empty(0, np.int64), np.empty(0, np.int32), listed[order]
+        ),
+        None,
+    )
+    assert found.zone.tolist() == [10, 20, 30, 40, 70]  # 90 (local 4): no pixel
+    assert expected.zone.tolist() == found.zone.tolist()
+    assert found.data.tobytes() == expected.data.tobytes()
+    for i, zone in enumerate(found.zone):
+        pixels = values[..., local[0] == list(listed).index(zone)]
+        count = found.data[i, fields.INDEX["weight"]]
+        assert np.all(count == pixels.shape[-1])
+        np.testing.assert_allclose(
+            found.data[i, fields.INDEX["sum"]], pixels.sum(axis=-1), rtol=1e-12
+        )
