@@ -36,6 +36,8 @@ def start_in_background(items) -> None:
 
 def _start_quick_run() -> None:
     command = [sys.executable, str(PEERS / "run.py"), DIRECTORY.name, "--quick"]
+    # one tool given its own interpreter (here the same one): the option runs
+    command += ["--python", f"zonal_dask={sys.executable}"]
     # run.py imports make_data from its own folder, which PYTHONSAFEPATH
     # (conftest.py) leaves off sys.path
     env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
@@ -88,3 +90,14 @@ def test_every_tool_ran_and_agrees(peers_run):
             assert row["agrees"] == "—"
         else:
             assert row["all_agree"], (row["tool"]["name"], row["agrees"])
+
+
+@pytest.mark.timeout(300)
+def test_the_table_names_each_tools_interpreter_and_its_optional_packages(peers_run):
+    table, _ = peers_run
+    lines = table.read_text().splitlines()
+    own = [line for line in lines if line.startswith("* zonal_dask runs in ")]
+    rest = [line for line in lines if line.startswith("* every other tool runs in ")]
+    assert len(own) == 1 and len(rest) == 1
+    assert f"`{Path(sys.executable).absolute()}`" in own[0]
+    assert "of scipy, boto3, cffi, holds " in own[0]

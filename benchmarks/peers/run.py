@@ -3,6 +3,7 @@
     python benchmarks/peers/run.py DATA_DIR [--size 4000] [--zones 50000]
         [--overlapping] [--vrt-repeat R] [--tools a,b,c] [--repeat 3]
         [--timeout 300] [--max-memory GB] [--table OUT.md] [--jobs N] [--quick]
+        [--python TOOL=PYTHON ...]
 
 Makes the data with ``make_data.make`` (nothing is rewritten when it exists),
 then runs each tool ``--repeat`` times, round robin, each run a fresh process
@@ -20,6 +21,15 @@ peak RSS as the largest sum of the resident memory of the process and all its
 descendants, sampled every 0.05 s with psutil (pages that forked Pool workers
 share with their parent are counted in each of them, so a Pool's peak is an
 upper bound).
+
+``--python TOOL=PYTHON`` runs TOOL with another interpreter (its console
+script, for ``zonal_dask_cli``, beside it): a tool in an environment of its
+own, holding what its own ``pip install`` brings and nothing the other tools
+need. Several libraries import optional packages whenever they are
+installed (dask.array imports scipy, rasterio boto3, numba cffi and
+scipy.linalg), so one environment holding every tool makes each process pay
+for the others' packages; the table's heading names each interpreter and
+which of those packages it holds.
 
 ``--jobs N`` runs N tools at a time: their times then share the cores, so they
 are no figures; only a check that every tool runs and agrees.
@@ -119,7 +129,9 @@ def main() -> None:
     load_before = os.getloadavg()
 
     limits = Limits(args.timeout, args.max_memory)
-    results = time_tools(tools, zones, raster, out_dir, args.repeat, limits, args.jobs)
+    results = time_tools(
+        tools, zones, raster, out_dir, args.repeat, limits, args.jobs, args.python
+    )
     empty = compare_all(results, zones, raster, out_dir, args.jobs)
 
     header = describe(args, zones, raster, load_before, os.getloadavg())
@@ -157,12 +169,26 @@ def parse_args() -> argparse.Namespace:
         "--jobs", type=int, default=1, help="tools run at a time (times not figures)"
     )
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="TOOL=PYTHON",
+        help="run TOOL with the interpreter PYTHON (an environment of its own)",
+    )
     args = parser.parse_args()
+    interpreters = {}
+    for given in args.python:
+        tool, _, python = given.partition("=")
+        if not python or not Path(python).is_file():
+            parser.error(f"--python {given}: TOOL=PATH of an interpreter expected")
+        interpreters[tool] = str(Path(python).absolute())
+    args.python = interpreters
     if args.quick:
         args.size, args.zones, args.repeat, args.jobs = 512, 200, 1, 2
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    unknown = set(args.tools) - {t.name for t in TOOLS}
+    unknown = (set(args.tools) | set(args.python)) - {t.name for t in TOOLS}
     if unknown:
         parser.error(f"unknown tools: {', '.join(sorted(unknown))}")
     if args.overlapping and args.vrt_repeat:
@@ -201,9 +227,10 @@ def time_tools(
     repeat: int,
     limits: Limits,
     jobs: int = 1,
+    interpreters: dict[str, str] | None = None,
 ) -> list[Result]:
     """Run every tool ``repeat`` times, round robin, ``jobs`` processes at a time
-    (one for figures).
+    (one for figures); a tool of ``interpreters`` with its own Python.
 
     Round robin spreads the machine's slow moments over all tools. A tool
     whose run was stopped or failed is not run again.
@@ -214,7 +241,8 @@ def time_tools(
         name = result.tool.name
         out = out_dir / f"{name}.parquet"
         out.unlink(missing_ok=True)
-        command = tool_command(name, zones, raster, out)
+        python = (interpreters or {}).get(name, sys.executable)
+        command = tool_command(name, zones, raster, out, python)
         run = measure(command, limits, out_dir / f"{name}.log")
         result.runs.append(run)
         print(
@@ -235,14 +263,16 @@ def time_tools(
     return results
 
 
-def tool_command(name: str, zones: Path, raster: Path, out: Path) -> list[str]:
+def tool_command(
+    name: str, zones: Path, raster: Path, out: Path, python: str = sys.executable
+) -> list[str]:
     if name == "zonal_dask_cli":
-        cli = Path(sys.executable).parent / "zonal-dask"
+        cli = Path(python).parent / "zonal-dask"
         stats = "count,min,mean,max,std,sum"
         options = ["--stats", stats, "--id-field", "zone", "--overwrite", "-q"]
         return [str(cli), str(zones), str(raster), str(out), *options]
     return [
-        sys.executable,
+        python,
         str(HERE / "tools.py"),
         name,
         str(zones),
@@ -398,8 +428,32 @@ def describe(
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB; load average "
             f"{load_before[0]:.2f} before, {load_after[0]:.2f} after",
             f"* versions: {versions}, GDAL {rasterio.__gdal_version__}",
+            *(
+                f"* {tool} runs in `{python}`: {environment_of(python)}"
+                for tool, python in sorted(args.python.items())
+            ),
+            f"* every other tool runs in `{sys.executable}`: "
+            f"{environment_of(sys.executable)}",
         ]
     )
+
+
+# imported by a library whenever installed: dask.array (scipy), rasterio
+# (boto3), numba (cffi, scipy.linalg)
+OPTIONAL = ("scipy", "boto3", "cffi")
+
+
+def environment_of(python: str) -> str:
+    """Which of ``OPTIONAL`` the environment of ``python`` holds."""
+    probe = (
+        "import importlib.util as u; "
+        f"print(' '.join(n for n in {OPTIONAL!r} if u.find_spec(n)))"
+    )
+    found = subprocess.run(
+        [python, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    held = ", ".join(found) if found else "none"
+    return f"of {', '.join(OPTIONAL)}, holds {held}"
 
 
 def version(package: str) -> str:
