@@ -163,14 +163,14 @@ if [INDEX[n] for n in _SEEN_FIELDS] != list(range(_SEEN.start, _SEEN.stop)):
     raise ImportError(f"the fields {_SEEN_FIELDS} are not side by side")
 
 
-def _central(raw: np.ndarray, higher: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel's columns with its power sums of ``value - shift`` turned
-    into the mean of ``value - shift`` and the central moments, and which
-    (zone, set) lost precision to cancellation (a shift far from the mean).
-    ``raw`` is the kernel's own output: it is changed in place."""
-    data = raw
-    w = raw[..., _W]
-    s1, s2, s3, s4 = (raw[..., i] for i in (_S1, _S2, _S3, _S4))
+def _central(data: np.ndarray, higher: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's columns, in place, with its power sums of ``value -
+    shift`` turned into the mean of ``value - shift`` and the central moments;
+    and which (zone, set) lost precision to cancellation (a shift far from
+    the mean). The power sums are views of ``data``: every moment is derived
+    before any is written."""
+    w = data[..., _W]
+    s1, s2, s3, s4 = (data[..., i] for i in (_S1, _S2, _S3, _S4))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         m = np.where(w > 0, s1 / np.where(w > 0, w, 1.0), 0.0)
         m2 = s2 - m * s1
