@@ -24,6 +24,7 @@ from ..errors import CRSError, StatisticError
 from ..io.grid import TARGET_CHUNK_PIXELS, grid_chunks
 from ..request import Request
 from ..run.kernels import kernels_for, prepare_in_background
+from ..statistics.table import classes_by_group
 from ..zones.read import LINEAR, POLYGONAL, require_type_ids, zones_on_grid
 from .chunk_tasks import ChunkTask, plan_chunks
 from .coverage_source import coverage_source
@@ -90,7 +91,9 @@ def build_labels(
         pixel,
         tasks,
         TARGET_CHUNK_PIXELS,
-        groups=every_field or request.needs_values,
+        groups=every_field
+        or request.needs_values
+        or classes_by_group(request.columns, array.dtype),
         outside=request.needs_outside,
     )
     if every_field and "outside" not in fields:

@@ -27,11 +27,12 @@ import pandas as pd
 import xarray as xr
 
 from ..statistics.fields import CENTRE_FIELDS, WEIGHTED_FIELDS
-from ..statistics.table import ClassTable, Column
+from ..statistics.table import ClassTable, Column, Statistic
 from .moments import Moments, dense_moments
 from .partials import (
     ChunkResult,
     Classes,
+    count_classes,
     gather_values,
     merge_classes,
     merge_moments,
@@ -50,6 +51,7 @@ class Layout:
     weighted: bool = False
     fallback: bool = False
     planes: tuple[str, np.ndarray] | None = None
+    classes_by_group: bool = False
     transform: tuple[float, ...] | None = None
     width: int = 0
     dtype: str | None = None
@@ -61,7 +63,8 @@ class Layout:
 
 
 def values_step(results: Sequence[ChunkResult], group: int, layout: Layout) -> Values:
-    """The ``values`` statistics of one group of zones.
+    """The ``values`` statistics of one group of zones, and the ``classes``
+    ones when ``layout.classes_by_group``.
 
     Returns the group's virtual zones (``zone * n_planes + plane``) that have
     valid values, sorted, and for each such column its value for each.
@@ -70,11 +73,24 @@ def values_step(results: Sequence[ChunkResult], group: int, layout: Layout) -> V
     zones, starts = np.unique(gathered.zone, return_index=True)
     bounds = np.append(starts, gathered.zone.size)
     columns = [c for c in layout.columns if c.statistic.family == "values"]
-    out = {c.name: np.empty(zones.size, dtype=c.statistic.dtype) for c in columns}
+    out: dict[str, np.ndarray] = {}
+    if layout.classes_by_group:
+        counted = count_classes(gathered.zone, gathered.value, gathered.weight)
+        classes = ClassTable(
+            np.searchsorted(zones, counted.zone),
+            counted.value,
+            counted.weight,
+            zones.size,
+            coverage=layout.weighted,
+        )
+        for c in layout.columns:
+            if c.statistic.family == "classes":
+                out[c.name] = c.statistic.finalize(classes)
+    out.update({c.name: np.empty(zones.size, c.statistic.dtype) for c in columns})
     weight = gathered.weight
     if layout.weighted and weight is None:  # weighted statistics, unit weights
         weight = np.ones(gathered.value.size)
-    for i in range(zones.size):
+    for i in range(zones.size if columns else 0):
         part = slice(bounds[i], bounds[i + 1])
         cells = gathered.value[part], None if weight is None else weight[part]
         values, weights = cells
@@ -205,7 +221,7 @@ def table(
         return np.searchsorted(found, zone) * k + plane
 
     class_table = None
-    if any(c.statistic.family == "classes" for c in layout.columns):
+    if classes is not None and not layout.classes_by_group:
         merged_classes = merge_classes([classes])
         class_table = ClassTable(
             row_of(merged_classes.zone),
@@ -223,10 +239,10 @@ def table(
                 parts = [b.columns[column.name][name] for b in blocks]
                 data[name] = parts[0] if len(parts) == 1 else np.hstack(parts)
             continue
-        if statistic.family == "classes":
+        if statistic.family == "classes" and class_table is not None:
             result: Any = statistic.finalize(class_table)
         else:
-            result = np.full(n_rows * k, np.nan, dtype=statistic.dtype)
+            result = _without_values(statistic, n_rows * k, layout.weighted)
             for zones, found_values in groups:
                 result[row_of(zones)] = found_values[column.name]
         data.update(_typed(column, result, layout, (n_rows, k)))
@@ -243,6 +259,19 @@ def table(
     dataset = xr.Dataset(variables, coords={"zone": index.to_numpy(), dim: coords})
     dataset["zone"].attrs["long_name"] = index.name
     return dataset.sortby("zone") if layout.unsigned else dataset
+
+
+def _without_values(statistic: Statistic, n: int, weighted: bool) -> np.ndarray:
+    """A column of ``n`` zones without valid values: NaN for a ``values``
+    statistic; for a ``classes`` one, what it gives a zone without classes
+    (NaN, 0 for ``variety``, an empty array for ``unique``)."""
+    if statistic.family != "classes":
+        return np.full(n, np.nan, dtype=statistic.dtype)
+    empty = ClassTable(np.empty(0, np.int64), np.empty(0), np.empty(0), 1)
+    (fill,) = statistic.finalize(empty._replace(coverage=weighted))
+    out = np.empty(n, dtype=statistic.dtype)
+    out.fill(fill)  # an object array's cells all hold that one object
+    return out
 
 
 def _n_rows(found: np.ndarray | None, layout: Layout) -> int:

@@ -10,7 +10,9 @@
   band block for the moments and over everything for the classes;
 * values: one task per group of nearby zones gathers their values from the
   chunks they touch and computes the ``values`` statistics
-  (``finalize.values_step``);
+  (``finalize.values_step``), and on a float raster the ``classes``
+  statistics too, when none has a column per class
+  (``statistics.table.classes_by_group``);
 * final steps: one task per band block makes its moments' columns
   (``finalize.block_table``: dense spreading and finalizing, so a batch of
   time steps finalizes each step while the next ones are computed), and one
@@ -35,7 +37,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ..labels.sources import Block, LabelSource
 from ..statistics.fields import WEIGHTED_FIELDS, kernel_options
-from ..statistics.table import Column
+from ..statistics.table import Column, classes_by_group
 from .finalize import Layout, block_table, found_rows, table, values_step
 from .partials import (
     ChunkSpec,
@@ -104,9 +106,10 @@ def zonal_graph(
     families = {c.statistic.family for c in columns}
     reads = {f for c in columns for f in c.statistic.reads}
     positions, higher = kernel_options(reads)
+    by_group = classes_by_group(columns, values.dtype)
     needs = Needs(
-        classes="classes" in families,
-        values="values" in families,
+        classes="classes" in families and not by_group,
+        values="values" in families or by_group,
         weighted=bool(reads & set(WEIGHTED_FIELDS)),
         weighted_classes="weighted_classes" in reads,
         weighted_values="weighted_values" in reads,
@@ -130,6 +133,7 @@ def zonal_graph(
         weighted=source.weighted,
         fallback=source.fallback,
         planes=None if plane_coords is None else (plane_dim, plane_coords),
+        classes_by_group=by_group,
         **(grid or {}),
         unsigned=source.unsigned,
     )

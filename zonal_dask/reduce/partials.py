@@ -14,7 +14,10 @@ statistic, the fields it reads:
   (``ChunkResult.weighted``).
 * ``classes``: per (zone, value), the weight of its pixels, and with a
   weights raster the weights' sum (``Classes``); combined by addition. For
-  class rasters: memory grows with zones x classes.
+  class rasters: memory grows with zones x classes. On a float raster, where
+  that is nearly zones x pixels, the statistics with one column each are
+  computed from the zone groups' values instead (``values`` below,
+  ``statistics.table.classes_by_group``).
 * ``values``: each zone's valid values and their weights (``ZoneValues``),
   split by zone group in the chunk step and gathered, for exact order
   statistics and user functions, by one task per group of nearby zones.
@@ -122,14 +125,17 @@ class ChunkResult(NamedTuple):
     weighted: Moments | None = None
 
 
-# what a checkpoint's format is derived from: the partial fields and the
-# partials' types, so that any change to them makes old checkpoints refused
+# what a checkpoint's format is derived from: the partial fields, the
+# partials' types and which partials a chunk holds for which statistics, so
+# that any change to them makes old checkpoints refused (a float raster's
+# chunks hold values, not classes, for majority since "classes by group")
 LAYOUT = layout_digest(
     PARTIAL_FIELDS,
     *(
         f"{kind.__name__}{kind._fields}"
         for kind in (Moments, Classes, ZoneValues, ChunkResult, ChunkLabels)
     ),
+    "classes by group",
 )
 
 

@@ -34,7 +34,7 @@ weighted quantiles of a zone's distinct values (in the raster's type:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -73,7 +73,8 @@ class Statistic:
     there, as exactextract gives it; ``pixel`` that it is one of the zone's
     pixel values (an integer raster's keeps its integer type, as
     exactextract's); ``cells`` that it reads each cell's value and weight, not
-    the distinct values' summed weights; ``param`` is a quantile's q,
+    the distinct values' summed weights; ``per_class`` that it gives a column
+    per class, not one; ``param`` is a quantile's q,
     ``token`` a digest of a user function.
     """
 
@@ -86,6 +87,7 @@ class Statistic:
     cast: bool = False
     pixel: bool = False
     cells: bool = False
+    per_class: bool = False
     aliases: tuple[str, ...] = ()
     doc: str = ""
     param: float | None = None
@@ -305,9 +307,14 @@ _ENTRIES = (
         weighted_dtype="object",
         pixel=True,
     ),
-    Statistic("histogram", ("classes",), _histogram, dtype="int64"),
-    Statistic("frac", ("classes",), _frac),
-    Statistic("weighted_frac", ("classes", "weighted_classes"), _weighted_frac),
+    Statistic("histogram", ("classes",), _histogram, dtype="int64", per_class=True),
+    Statistic("frac", ("classes",), _frac, per_class=True),
+    Statistic(
+        "weighted_frac",
+        ("classes", "weighted_classes"),
+        _weighted_frac,
+        per_class=True,
+    ),
     Statistic(
         "weighted_sum",
         ("weighted_sum",),
@@ -342,6 +349,25 @@ STATISTICS: dict[str, Statistic] = {s.name: s for s in _ENTRIES}
 ALIASES: dict[str, str] = {a: s.name for s in _ENTRIES for a in s.aliases}
 
 DEFAULT_STATS: tuple[str, ...] = ("count", "min", "mean", "max", "std", "sum")
+
+
+def classes_by_group(columns: Sequence[Column], dtype: Any) -> bool:
+    """Whether the ``classes`` statistics of ``columns`` are computed from each
+    zone group's values (as the ``values`` statistics) rather than from one
+    table of (zone, value) weights merged over the whole raster.
+
+    On a float raster nearly every pixel is a class of its own, and that
+    table grows with the raster (4000² float32, ``majority``: 2.1 GB, 10 s;
+    by zone group: a group's values at a time, benchmarks/README.md). A
+    statistic with a column per class needs every zone's classes together,
+    and keeps the whole table.
+    """
+    classes = [c.statistic for c in columns if c.statistic.family == "classes"]
+    return (
+        bool(classes)
+        and np.dtype(dtype).kind == "f"
+        and not any(s.per_class for s in classes)
+    )
 
 
 def quantile(q: float) -> Statistic:
