@@ -32,7 +32,7 @@ from .moments import Moments, dense_moments
 from .partials import (
     ChunkResult,
     Classes,
-    count_classes,
+    count_zone_classes,
     gather_values,
     merge_classes,
     merge_moments,
@@ -75,7 +75,7 @@ def values_step(results: Sequence[ChunkResult], group: int, layout: Layout) -> V
     columns = [c for c in layout.columns if c.statistic.family == "values"]
     out: dict[str, np.ndarray] = {}
     if layout.classes_by_group:
-        counted = count_classes(gathered.zone, gathered.value, gathered.weight)
+        counted = count_zone_classes(gathered)
         classes = ClassTable(
             np.searchsorted(zones, counted.zone),
             counted.value,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -300,11 +301,32 @@ def count_classes(
     return _sum_by_pair(Classes(zone, value, weight, weighted))
 
 
-def _sum_by_pair(classes: Classes) -> Classes:
+def count_zone_classes(values: ZoneValues) -> Classes:
+    """``count_classes`` of values sorted by zone (a value group's), each
+    zone's values sorted on their own: the same order as one ``lexsort`` of
+    the (zone, value) pairs, 2-4x faster (benchmarks/README.md)."""
+    zone = values.zone
+    weight = np.ones(zone.size) if values.weight is None else values.weight
+    if zone.size == 0:
+        return Classes.empty()
+    bounds = np.flatnonzero(np.diff(zone, prepend=zone[0] - 1, append=zone[-1] + 1))
+    order = np.concatenate(
+        [
+            start + np.argsort(values.value[start:end], kind="stable")
+            for start, end in pairwise(bounds)
+        ]
+    )
+    return _sum_by_pair(Classes(zone, values.value, weight), order)
+
+
+def _sum_by_pair(classes: Classes, order: np.ndarray | None = None) -> Classes:
+    """The weights of equal (zone, value) pairs summed; ``order`` sorts the
+    pairs (by default a stable sort by zone, then value)."""
     zone, value, weight, weighted = classes
     if zone.size == 0:
         return Classes.empty(weighted is not None)
-    order = np.lexsort((value, zone))
+    if order is None:
+        order = np.lexsort((value, zone))
     zone, value = zone[order], value[order]
     new = np.ones(zone.size, bool)
     new[1:] = (zone[1:] != zone[:-1]) | (value[1:] != value[:-1])
