@@ -114,3 +114,22 @@ def test_grouped_classes_of_each_band_are_the_merged_tables():
             grouped.sel(band=band).to_dataframe(),
             merged.sel(band=band).to_dataframe(),
         )
+
+
+def test_a_series_of_float_steps_takes_the_route_batch_by_batch(tmp_path):
+    grids = [few_values(seed=s) for s in (11, 12, 13)]
+    paths = [g.write(tmp_path / f"step_{i}.tif") for i, g in enumerate(grids)]
+    zones = zones_frame(voronoi_zones(grids[0], 15, seed=14) + special_zones(grids[0]))
+    stats = ["majority", "minority", "variety"]
+    grouped = zd.zonal_series(zones, paths, stats, batch=2, chunks=(16, 20))
+    merged = zd.zonal_series(zones, paths, [*stats, "frac"], batch=2, chunks=(16, 20))
+    for name in stats:
+        np.testing.assert_array_equal(
+            grouped[name].to_numpy(), merged[name].to_numpy(), err_msg=name
+        )
+    for t, path in enumerate(paths):  # each step as zonal_stats gives it alone
+        alone = zd.zonal_stats(zones, path, stats, chunks=(16, 20))
+        for name in stats:
+            np.testing.assert_array_equal(
+                grouped[name].isel(time=t).to_numpy(), alone[name].to_numpy()
+            )
