@@ -66,23 +66,37 @@ def tasks(zones, raster, stats, options) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("coverage", [None, "fraction"])
-@pytest.mark.parametrize("chunks", [(16, 16), (23, 40), None])
-def test_grouped_classes_are_the_merged_tables_bit_for_bit(coverage, chunks):
+OPTIONS = [
+    {"chunks": (16, 16)},
+    {"chunks": (23, 40)},
+    {"chunks": None},
+    {"chunks": (16, 16), "coverage": "fraction"},
+    {"chunks": None, "coverage": "fraction"},
+    {"chunks": (23, 40), "small": "touched"},  # tiny zones' fallback rows
+    {"chunks": (16, 16), "default_value": 42.5},  # nodata and NaN count as 42.5
+    {"chunks": (16, 16), "all_touched": True},
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(map(str, o)))
+def test_grouped_classes_are_the_merged_tables_bit_for_bit(options):
     grid = few_values(seed=3)
     zones = zones_frame(voronoi_zones(grid, 30, seed=4) + special_zones(grid))
     raster = grid.to_dataarray()
-    options = {"chunks": chunks, "coverage": coverage}
     grouped = zd.zonal_stats(zones, raster, PER_ZONE, **options)
     # a statistic with a column per class keeps the whole table
     merged = zd.zonal_stats(zones, raster, [*PER_ZONE, "frac"], **options)
     assert tasks(zones, raster, PER_ZONE, options) == {"zonal-group"}
     assert "zonal-classes" in tasks(zones, raster, [*PER_ZONE, "frac"], options)
     assert_same_classes(grouped, merged[PER_ZONE])
-    assert (grouped["variety"] == 0).any()  # zones without values: 0, NaN, []
-    assert grouped["majority"].isna().any()
-    assert any(u.size == 0 for u in grouped["unique"])
     assert (grouped["variety"] > 1).any()
+    if "default_value" in options:
+        assert (grouped["unique"].map(lambda u: 42.5 in u)).any()
+    if "small" not in options and "default_value" not in options:
+        # zones without values: variety 0, no majority, no unique values
+        assert (grouped["variety"] == 0).any()
+        assert grouped["majority"].isna().any()
+        assert any(u.size == 0 for u in grouped["unique"])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
