@@ -11,7 +11,9 @@ such as ``frac`` still takes), and the one-polygon-at-a-time reference.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+import shapely
 import xarray as xr
 
 import zonal_dask as zd
@@ -147,3 +149,17 @@ def test_a_series_of_float_steps_takes_the_route_batch_by_batch(tmp_path):
             np.testing.assert_array_equal(
                 grouped[name].isel(time=t).to_numpy(), alone[name].to_numpy()
             )
+
+
+@pytest.mark.filterwarnings("ignore:no zone of")
+@pytest.mark.parametrize("dtype", ["float32", "int16"])
+def test_zones_that_hold_no_pixel_give_empty_classes_on_either_route(dtype):
+    grid = few_values(seed=15) if dtype == "float32" else make_grid(dtype=dtype)
+    _, ymin, xmax, ymax = grid.bounds()
+    away = [shapely.box(xmax + 100, ymin, xmax + 900, ymax)]  # wholly outside
+    zones = zones_frame(away)
+    for stats in (PER_ZONE, [*PER_ZONE, "frac", "histogram"]):
+        table = zd.zonal_stats(zones, grid.to_dataarray(), stats, chunks=(16, 16))
+        assert table.loc[0, "variety"] == 0
+        assert pd.isna(table.loc[0, "majority"])
+        assert table.loc[0, "unique"].size == 0

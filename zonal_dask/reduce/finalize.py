@@ -221,7 +221,8 @@ def table(
         return np.searchsorted(found, zone) * k + plane
 
     class_table = None
-    if classes is not None and not layout.classes_by_group:
+    by_table = not layout.classes_by_group
+    if by_table and any(c.statistic.family == "classes" for c in layout.columns):
         merged_classes = merge_classes([classes])
         class_table = ClassTable(
             row_of(merged_classes.zone),
@@ -239,7 +240,7 @@ def table(
                 parts = [b.columns[column.name][name] for b in blocks]
                 data[name] = parts[0] if len(parts) == 1 else np.hstack(parts)
             continue
-        if statistic.family == "classes" and class_table is not None:
+        if statistic.family == "classes" and by_table:
             result: Any = statistic.finalize(class_table)
         else:
             result = _without_values(statistic, n_rows * k, layout.weighted)
@@ -267,8 +268,10 @@ def _without_values(statistic: Statistic, n: int, weighted: bool) -> np.ndarray:
     (NaN, 0 for ``variety``, an empty array for ``unique``)."""
     if statistic.family != "classes":
         return np.full(n, np.nan, dtype=statistic.dtype)
-    empty = ClassTable(np.empty(0, np.int64), np.empty(0), np.empty(0), 1)
-    (fill,) = statistic.finalize(empty._replace(coverage=weighted))
+    empty = ClassTable(
+        np.empty(0, np.int64), np.empty(0), np.empty(0), 1, coverage=weighted
+    )
+    (fill,) = statistic.finalize(empty)
     out = np.empty(n, dtype=statistic.dtype)
     out.fill(fill)  # an object array's cells all hold that one object
     return out
