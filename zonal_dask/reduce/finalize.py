@@ -75,7 +75,7 @@ def values_step(results: Sequence[ChunkResult], group: int, layout: Layout) -> V
     columns = [c for c in layout.columns if c.statistic.family == "values"]
     out: dict[str, np.ndarray] = {}
     if layout.classes_by_group:
-        counted = count_zone_classes(gathered)
+        counted = count_zone_classes(gathered, bounds)
         classes = ClassTable(
             np.searchsorted(zones, counted.zone),
             counted.value,
